@@ -1,0 +1,356 @@
+//! The command line: `serve`, `migrate`, `tenant create|list`.
+//!
+//! Exit codes: 0 success; 1 the system failed (database down, a school's upgrade failed);
+//! 2 the input was wrong (bad slug, duplicate domain, malformed configuration).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::tenancy::migrate::MigrateProgress;
+use crate::tenancy::{
+    self, NewSchool, ProvisionError, SchoolOutcome, SchoolResult, TenantMigrations,
+};
+use crate::web::{self, AppState, HttpLimits};
+use crate::{database, redis_client, telemetry};
+
+/// Invigilator: lock and unlock students' Drive portfolio folders.
+#[derive(Debug, Parser)]
+#[command(name = "invigilator", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the dashboard and JSON API on $PORT.
+    Serve,
+    /// Apply platform migrations, then bring every school's schema to the latest version.
+    Migrate {
+        /// Schools upgraded at once [default: $MIGRATE_CONCURRENCY or 4].
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// The registry of schools.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a school: its registry entry, schema and database role.
+    Create {
+        /// Permanent short name: 3–40 of a–z, 0–9 and _, starting with a letter.
+        #[arg(long)]
+        slug: String,
+        /// The school's name as staff know it.
+        #[arg(long)]
+        name: String,
+        /// The school's Google Workspace domain, e.g. hillside.sch.uk.
+        #[arg(long)]
+        domain: String,
+    },
+    /// List schools: slug, name, domain, status and schema version.
+    List,
+}
+
+/// A failure, and whether the user's input caused it.
+enum Failure {
+    Input(String),
+    System(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::System(e)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Self::System(explain_database_error(e))
+    }
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, &config.log_filter);
+    let result = match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate { concurrency } => migrate(config, concurrency).await,
+        Command::Tenant {
+            command: TenantCommand::Create { slug, name, domain },
+        } => create_school(config, &slug, &name, &domain).await,
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => list_schools(config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::System(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Failure> {
+    let state = AppState {
+        db: database::lazy_pool(&config, config.database_max_connections)?,
+        redis: redis_client::lazy_connection(&config)
+            .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?,
+    };
+    let limits = HttpLimits {
+        body_bytes: config.request_body_limit_bytes,
+        timeout: config.request_timeout,
+    };
+    let listener = TcpListener::bind(("0.0.0.0", config.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e}", config.port))?;
+    tracing::info!(port = config.port, public_url = %config.public_url, "serving");
+    web::serve(listener, web::router(state, limits), web::shutdown_signal())
+        .await
+        .map_err(|e| anyhow::anyhow!("server stopped: {e}"))?;
+    Ok(())
+}
+
+async fn migrate(config: Config, concurrency: Option<usize>) -> Result<(), Failure> {
+    let concurrency = concurrency
+        .unwrap_or(config.migrate_concurrency)
+        .clamp(1, 64);
+    let pool = database::lazy_pool(&config, concurrency as u32 + 1)?;
+    let clock = Instant::now();
+    tenancy::migrate_platform(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("platform migrations failed: {e}"))?;
+    let progress = MigrateDisplay::new();
+    let report =
+        tenancy::migrate_schools(&pool, &TenantMigrations::embedded(), concurrency, &progress)
+            .await?;
+    progress.finish();
+
+    let failed: Vec<&SchoolOutcome> = report.failed().collect();
+    println!(
+        "platform up to date; {} school(s) upgraded to version {}, {} failed ({} ms)",
+        report.upgraded(),
+        report.target_version,
+        failed.len(),
+        clock.elapsed().as_millis()
+    );
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = failed.iter().map(|o| o.slug.as_str()).collect();
+    Err(Failure::System(anyhow::anyhow!(
+        "schema upgrade failed for {} school(s): {} (each stays at its previous version; \
+         see the lines above and platform.tenant_migration_runs)",
+        names.len(),
+        names.join(", ")
+    )))
+}
+
+async fn create_school(
+    config: Config,
+    slug: &str,
+    name: &str,
+    domain: &str,
+) -> Result<(), Failure> {
+    // Validate before touching the database, so bad input never needs a connection.
+    let new = NewSchool::parse(slug, name, domain).map_err(|e| Failure::Input(e.to_string()))?;
+    let pool = database::lazy_pool(&config, 1)?;
+    let school = tenancy::provision_school(
+        &pool,
+        &config.tenant_role_prefix,
+        &TenantMigrations::embedded(),
+        &new,
+    )
+    .await
+    .map_err(|e| match e {
+        e if e.is_caller_error() => Failure::Input(e.to_string()),
+        ProvisionError::Database(e) => Failure::from(e),
+        e => Failure::System(e.into()),
+    })?;
+    println!(
+        "created school {} ({}, {}) at schema version {}",
+        school.slug, school.name, school.workspace_domain, school.schema_version
+    );
+    Ok(())
+}
+
+async fn list_schools(config: Config) -> Result<(), Failure> {
+    let pool = database::lazy_pool(&config, 1)?;
+    let schools = tenancy::list_schools(&pool).await?;
+    if schools.is_empty() {
+        println!("no schools yet; add one with `invigilator tenant create`");
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = schools
+        .into_iter()
+        .map(|s| {
+            [
+                s.slug,
+                s.name,
+                s.workspace_domain,
+                s.status.to_string(),
+                s.schema_version.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        render_table(["SLUG", "NAME", "DOMAIN", "STATUS", "VERSION"], &rows)
+    );
+    Ok(())
+}
+
+/// Left-aligned columns separated by two spaces, widths from the widest cell.
+fn render_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// Turns "relation does not exist" into the step the operator missed.
+fn explain_database_error(e: sqlx::Error) -> anyhow::Error {
+    let missing_table = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "42P01");
+    if missing_table {
+        anyhow::anyhow!("the database has no school registry yet; run `invigilator migrate` first")
+    } else {
+        anyhow::Error::new(e).context("database error")
+    }
+}
+
+/// A progress bar on a terminal; one plain line per school otherwise (logs, CI, Cloud Run jobs).
+struct MigrateDisplay {
+    bar: Option<ProgressBar>,
+}
+
+impl MigrateDisplay {
+    fn new() -> Self {
+        Self {
+            bar: std::io::stderr().is_terminal().then(ProgressBar::hidden),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl MigrateProgress for MigrateDisplay {
+    fn started(&self, schools: usize) {
+        match &self.bar {
+            Some(bar) if schools > 0 => {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_length(schools as u64);
+                bar.set_style(
+                    ProgressStyle::with_template("{bar:40} {pos}/{len} schools {msg} ({eta})")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+            }
+            _ if schools == 0 => println!("every school is at the latest schema version"),
+            _ => println!("upgrading {schools} school(s)"),
+        }
+    }
+
+    fn finished(&self, outcome: &SchoolOutcome) {
+        let line = match &outcome.result {
+            SchoolResult::Upgraded => format!(
+                "{}: version {} → {} ({} ms)",
+                outcome.slug,
+                outcome.from_version,
+                outcome.to_version,
+                outcome.elapsed.as_millis()
+            ),
+            SchoolResult::AlreadyCurrent => {
+                format!(
+                    "{}: already at version {}",
+                    outcome.slug, outcome.to_version
+                )
+            }
+            SchoolResult::Failed(reason) => format!(
+                "{}: FAILED, stays at version {}: {reason}",
+                outcome.slug, outcome.from_version
+            ),
+        };
+        match &self.bar {
+            Some(bar) => {
+                if matches!(outcome.result, SchoolResult::Failed(_)) {
+                    bar.println(line);
+                }
+                bar.inc(1);
+            }
+            None => println!("{line}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_line_up() {
+        let rows = [
+            ["hillside".to_owned(), "Hillside Academy".to_owned()],
+            ["oak".to_owned(), "Oak".to_owned()],
+        ];
+        assert_eq!(
+            render_table(["SLUG", "NAME"], &rows),
+            "SLUG      NAME\nhillside  Hillside Academy\noak       Oak\n"
+        );
+    }
+
+    #[test]
+    fn command_line_parses() {
+        Cli::command_for_tests().debug_assert();
+    }
+
+    impl Cli {
+        fn command_for_tests() -> clap::Command {
+            <Self as clap::CommandFactory>::command()
+        }
+    }
+}

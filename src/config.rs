@@ -1,0 +1,536 @@
+//! Configuration: every environment variable the service reads, in one place.
+//!
+//! Development (the default `APP_ENV`) has working defaults for a laptop with PostgreSQL and Redis
+//! on localhost. Production requires every secret and address to be given explicitly. Start-up
+//! reports every missing or malformed variable at once, not one per attempt.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::crypto::KeyRing;
+
+/// A 32-byte key used only when `APP_ENV=development` and `TOKEN_KEYS` is unset. It is public,
+/// so production refuses to start with it.
+const DEVELOPMENT_KEY: &[u8; 32] = b"invigilator-development-only-key";
+
+/// Where the service runs; decides which variables may fall back to defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON lines with Cloud Logging's `severity` field.
+    Json,
+    /// Human-readable lines for a terminal.
+    Pretty,
+}
+
+/// The service's configuration, read once at start-up.
+pub struct Config {
+    pub environment: Environment,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub redis_url: SecretString,
+    pub port: u16,
+    /// The address people use to reach the dashboard (sign-in redirects, cookie security).
+    pub public_url: Url,
+    pub token_keys: KeyRing,
+    pub google_client_id: String,
+    pub google_client_secret: SecretString,
+    /// Base of the Google REST APIs (Drive, Classroom); the emulator's address in tests.
+    pub google_api_base_url: Url,
+    /// Google's OpenID Connect issuer; the emulator's address in tests.
+    pub google_issuer_url: Url,
+    pub log_format: LogFormat,
+    /// `tracing` filter directives, e.g. `info,invigilator=debug`.
+    pub log_filter: String,
+    /// Prepended to every school's PostgreSQL role name. Roles are cluster-wide, so two
+    /// deployments (or test runs) sharing one PostgreSQL cluster need different prefixes.
+    pub tenant_role_prefix: String,
+    /// How many schools `migrate` upgrades at once.
+    pub migrate_concurrency: usize,
+    pub request_body_limit_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// One variable that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+/// Every problem found in the environment, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {}", p.variable, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, which returns a variable's value if it is set.
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader {
+            lookup: &|name| lookup(name).filter(|v| !v.trim().is_empty()),
+            problems: Vec::new(),
+        };
+
+        let environment = r.parse("APP_ENV", Environment::Development, |v| {
+            match v.to_ascii_lowercase().as_str() {
+                "development" | "dev" => Ok(Environment::Development),
+                "production" | "prod" => Ok(Environment::Production),
+                _ => Err("expected `development` or `production`".to_owned()),
+            }
+        });
+        let dev = environment == Some(Environment::Development);
+
+        let database_url = r.secret(
+            "DATABASE_URL",
+            dev.then_some("postgres://postgres@127.0.0.1:5432/invigilator"),
+            |v| {
+                let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+                match url.scheme() {
+                    "postgres" | "postgresql" => Ok(()),
+                    other => Err(format!("scheme is `{other}`; expected postgres://")),
+                }
+            },
+        );
+        let database_max_connections = r.parse("DATABASE_MAX_CONNECTIONS", 10, |v| {
+            parse_in_range(v, 1, 1000)
+        });
+        let redis_url = r.secret("REDIS_URL", dev.then_some("redis://127.0.0.1:6379"), |v| {
+            let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+            match url.scheme() {
+                "redis" | "rediss" => Ok(()),
+                other => Err(format!(
+                    "scheme is `{other}`; expected redis:// or rediss://"
+                )),
+            }
+        });
+        let port = r.parse("PORT", 8080u16, |v| {
+            v.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| "expected a port number from 1 to 65535".to_owned())
+        });
+        let public_url = r.required_parse(
+            "PUBLIC_URL",
+            dev.then(|| format!("http://localhost:{}", port.unwrap_or(8080))),
+            parse_http_url,
+        );
+        let token_keys = match r.value("TOKEN_KEYS") {
+            Some(spec) => match KeyRing::parse(&spec) {
+                Ok(ring)
+                    if !dev
+                        && ring
+                            .versions()
+                            .any(|v| ring.key(v) == Some(DEVELOPMENT_KEY)) =>
+                {
+                    r.problem(
+                        "TOKEN_KEYS",
+                        "holds the public development key; generate real keys",
+                    );
+                    None
+                }
+                Ok(ring) => Some(ring),
+                Err(e) => {
+                    r.problem("TOKEN_KEYS", e.to_string());
+                    None
+                }
+            },
+            None if dev => KeyRing::parse(&format!(
+                "1:{}",
+                base64::engine::general_purpose::STANDARD.encode(DEVELOPMENT_KEY)
+            ))
+            .ok(),
+            None => {
+                r.problem(
+                    "TOKEN_KEYS",
+                    "required in production: `1:<base64 of 32 random bytes>` (`openssl rand -base64 32`)",
+                );
+                None
+            }
+        };
+        let google_client_id = r.required_parse(
+            "GOOGLE_CLIENT_ID",
+            dev.then(|| "invigilator-local".to_owned()),
+            |v| Ok(v.to_owned()),
+        );
+        let google_client_secret = r.secret(
+            "GOOGLE_CLIENT_SECRET",
+            dev.then_some("invigilator-local-secret"),
+            |_| Ok(()),
+        );
+        let google_api_base_url = r.required_parse(
+            "GOOGLE_API_BASE_URL",
+            Some("https://www.googleapis.com/".to_owned()),
+            parse_base_url,
+        );
+        let google_issuer_url = r.required_parse(
+            "GOOGLE_ISSUER_URL",
+            Some("https://accounts.google.com".to_owned()),
+            parse_http_url,
+        );
+        let log_format = r.parse(
+            "LOG_FORMAT",
+            if dev {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            },
+            |v| match v.to_ascii_lowercase().as_str() {
+                "json" => Ok(LogFormat::Json),
+                "pretty" | "text" => Ok(LogFormat::Pretty),
+                _ => Err("expected `json` or `pretty`".to_owned()),
+            },
+        );
+        let log_filter = r.parse("RUST_LOG", "info".to_owned(), |v| {
+            tracing_subscriber::EnvFilter::builder()
+                .parse(v)
+                .map(|_| v.to_owned())
+                .map_err(|e| format!("not a tracing filter ({e})"))
+        });
+        let tenant_role_prefix = r.parse("TENANT_ROLE_PREFIX", String::new(), |v| {
+            let ok = v.len() <= 16
+                && v.starts_with(|c: char| c.is_ascii_lowercase())
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if ok {
+                Ok(v.to_owned())
+            } else {
+                Err("expected up to 16 characters a-z, 0-9 or _, starting with a letter".to_owned())
+            }
+        });
+        let migrate_concurrency = r.parse("MIGRATE_CONCURRENCY", 4, |v| {
+            parse_in_range(v, 1, 64).map(|n| n as usize)
+        });
+        let request_body_limit_bytes = r.parse("REQUEST_BODY_LIMIT_BYTES", 1024 * 1024, |v| {
+            parse_in_range(v, 1024, 64 * 1024 * 1024).map(|n| n as usize)
+        });
+        let request_timeout = r.parse("REQUEST_TIMEOUT_SECS", Duration::from_secs(30), |v| {
+            parse_in_range(v, 1, 3600).map(|n| Duration::from_secs(n.into()))
+        });
+
+        if !r.problems.is_empty() {
+            return Err(ConfigError {
+                problems: r.problems,
+            });
+        }
+        // Every `None` above recorded a problem, so reaching here means all are present.
+        let missing = || ConfigError {
+            problems: vec![ConfigProblem {
+                variable: "(internal)",
+                message: "a value was neither read nor reported".to_owned(),
+            }],
+        };
+        Ok(Self {
+            environment: environment.ok_or_else(missing)?,
+            database_url: database_url.ok_or_else(missing)?,
+            database_max_connections: database_max_connections.ok_or_else(missing)?,
+            redis_url: redis_url.ok_or_else(missing)?,
+            port: port.ok_or_else(missing)?,
+            public_url: public_url.ok_or_else(missing)?,
+            token_keys: token_keys.ok_or_else(missing)?,
+            google_client_id: google_client_id.ok_or_else(missing)?,
+            google_client_secret: google_client_secret.ok_or_else(missing)?,
+            google_api_base_url: google_api_base_url.ok_or_else(missing)?,
+            google_issuer_url: google_issuer_url.ok_or_else(missing)?,
+            log_format: log_format.ok_or_else(missing)?,
+            log_filter: log_filter.ok_or_else(missing)?,
+            tenant_role_prefix: tenant_role_prefix.ok_or_else(missing)?,
+            migrate_concurrency: migrate_concurrency.ok_or_else(missing)?,
+            request_body_limit_bytes: request_body_limit_bytes.ok_or_else(missing)?,
+            request_timeout: request_timeout.ok_or_else(missing)?,
+        })
+    }
+
+    /// Whether cookies must carry `Secure`: always, except plain http on localhost.
+    pub fn secure_cookies(&self) -> bool {
+        let local = matches!(
+            self.public_url.host_str(),
+            Some("localhost" | "127.0.0.1" | "[::1]")
+        );
+        !(self.public_url.scheme() == "http" && local)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("redis_url", &redact_url(self.redis_url.expose_secret()))
+            .field("port", &self.port)
+            .field("public_url", &self.public_url.as_str())
+            .field("token_keys", &self.token_keys)
+            .field("google_client_id", &self.google_client_id)
+            .field("google_client_secret", &"[REDACTED]")
+            .field("google_api_base_url", &self.google_api_base_url.as_str())
+            .field("google_issuer_url", &self.google_issuer_url.as_str())
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("tenant_role_prefix", &self.tenant_role_prefix)
+            .field("migrate_concurrency", &self.migrate_concurrency)
+            .field("request_body_limit_bytes", &self.request_body_limit_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// A URL with any password replaced, for logs and `Debug`.
+fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("REDACTED"));
+            }
+            url.to_string()
+        }
+        Err(_) => "[unparseable URL]".to_owned(),
+    }
+}
+
+fn parse_in_range(v: &str, min: u32, max: u32) -> Result<u32, String> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("expected a whole number from {min} to {max}"))
+}
+
+fn parse_http_url(v: &str) -> Result<Url, String> {
+    let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected an http:// or https:// URL with a host".to_owned());
+    }
+    Ok(url)
+}
+
+/// Like [`parse_http_url`], and ends in `/` so relative API paths join beneath it.
+fn parse_base_url(v: &str) -> Result<Url, String> {
+    let mut url = parse_http_url(v)?;
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
+}
+
+/// Reads variables and collects problems instead of stopping at the first.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Reader<'_> {
+    fn value(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
+    fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            variable,
+            message: message.into(),
+        });
+    }
+
+    /// An optional variable with a default.
+    fn parse<T>(
+        &mut self,
+        name: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.value(name) {
+            None => Some(default),
+            Some(v) => match parse(v.trim()) {
+                Ok(t) => Some(t),
+                Err(message) => {
+                    self.problem(name, message);
+                    None
+                }
+            },
+        }
+    }
+
+    /// A variable that must be set unless `default` is given.
+    fn required_parse<T>(
+        &mut self,
+        name: &'static str,
+        default: Option<String>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.value(name).or(default) {
+            None => {
+                self.problem(name, "required but not set");
+                None
+            }
+            Some(v) => match parse(v.trim()) {
+                Ok(t) => Some(t),
+                Err(message) => {
+                    self.problem(name, message);
+                    None
+                }
+            },
+        }
+    }
+
+    /// A secret that must be set unless `default` is given; `check` validates without copying.
+    fn secret(
+        &mut self,
+        name: &'static str,
+        default: Option<&str>,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Option<SecretString> {
+        let value = self.value(name).or(default.map(str::to_owned));
+        match value {
+            None => {
+                self.problem(name, "required but not set");
+                None
+            }
+            Some(v) => match check(v.trim()) {
+                Ok(()) => Some(SecretString::from(v.trim().to_owned())),
+                Err(message) => {
+                    self.problem(name, message);
+                    None
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn development_runs_with_no_variables() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.environment, Environment::Development);
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.public_url.as_str(), "http://localhost:8080/");
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.migrate_concurrency, 4);
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn production_names_every_missing_variable_at_once() {
+        let err = config(&[("APP_ENV", "production")]).unwrap_err();
+        let named: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        for var in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "PUBLIC_URL",
+            "TOKEN_KEYS",
+            "GOOGLE_CLIENT_ID",
+            "GOOGLE_CLIENT_SECRET",
+        ] {
+            assert!(named.contains(&var), "{var} not reported in {err}");
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_each_reported() {
+        let err = config(&[
+            ("PORT", "eighty"),
+            ("DATABASE_URL", "mysql://x"),
+            ("TOKEN_KEYS", "1:short"),
+            ("LOG_FORMAT", "xml"),
+            ("TENANT_ROLE_PREFIX", "Bad-Prefix"),
+            ("MIGRATE_CONCURRENCY", "0"),
+        ])
+        .unwrap_err();
+        let named: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            named,
+            [
+                "DATABASE_URL",
+                "PORT",
+                "TOKEN_KEYS",
+                "LOG_FORMAT",
+                "TENANT_ROLE_PREFIX",
+                "MIGRATE_CONCURRENCY"
+            ]
+        );
+        assert!(err.to_string().contains("PORT: expected a port number"));
+    }
+
+    #[test]
+    fn production_refuses_the_public_development_key() {
+        let dev_key = base64::engine::general_purpose::STANDARD.encode(DEVELOPMENT_KEY);
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://app@db/invigilator"),
+            ("REDIS_URL", "redis://cache:6379"),
+            ("PUBLIC_URL", "https://invigilator.example.org"),
+            ("TOKEN_KEYS", &format!("1:{dev_key}")),
+            ("GOOGLE_CLIENT_ID", "id"),
+            ("GOOGLE_CLIENT_SECRET", "secret"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].variable, "TOKEN_KEYS");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://app:hunter2@db/invigilator"),
+            ("REDIS_URL", "rediss://:redispass@cache:6379"),
+            ("GOOGLE_CLIENT_SECRET", "very-secret-value"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["hunter2", "redispass", "very-secret-value"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+        assert!(shown.contains("REDACTED"));
+    }
+
+    #[test]
+    fn https_public_url_means_secure_cookies() {
+        let c = config(&[("PUBLIC_URL", "https://invigilator.example.org")]).unwrap();
+        assert!(c.secure_cookies());
+        let c = config(&[("GOOGLE_API_BASE_URL", "http://127.0.0.1:9000/google")]).unwrap();
+        assert_eq!(
+            c.google_api_base_url.as_str(),
+            "http://127.0.0.1:9000/google/"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Invigilator: locks and unlocks students' Google Drive portfolio folders for UK secondary
+//! schools, with one PostgreSQL schema per school and an append-only audit log.
+//!
+//! `main.rs` only parses the command line; everything lives in this library so that tests and
+//! benchmarks drive the same code the service runs.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod database;
+pub mod redis_client;
+pub mod telemetry;
+pub mod tenancy;
+pub mod web;

@@ -1,0 +1,24 @@
+//! One PostgreSQL schema per school.
+//!
+//! - [`names`]: validated slugs, domains and the schema/role names derived from them.
+//! - [`registry`]: the schools in `platform.tenants`.
+//! - [`provision`]: creating a school in one transaction.
+//! - [`school_tx`]: the one function that opens a transaction scoped to a school.
+//! - [`schema`]: the template, the numbered changes after it, and the school role's grants.
+//! - [`migrate`]: bringing the platform and every school up to date.
+
+pub mod migrate;
+pub mod names;
+pub mod provision;
+pub mod registry;
+pub mod schema;
+pub mod school_tx;
+
+pub use migrate::{MigrateReport, SchoolOutcome, SchoolResult, migrate_platform, migrate_schools};
+pub use names::{SchoolName, Slug, WorkspaceDomain};
+pub use provision::{NewSchool, ProvisionError, provision_school};
+pub use registry::{
+    School, SchoolStatus, find_school_by_domain, find_school_by_slug, list_schools,
+};
+pub use schema::{TenantMigration, TenantMigrations};
+pub use school_tx::{SchoolTx, begin_school_tx};
