@@ -17,6 +17,9 @@ use crate::crypto::KeyRing;
 /// so production refuses to start with it.
 const DEVELOPMENT_KEY: &[u8; 32] = b"invigilator-development-only-key";
 
+/// Logs when `RUST_LOG` is unset: our own at info, PostgreSQL's chatty notices only if serious.
+const DEFAULT_LOG_FILTER: &str = "info,sqlx::postgres::notice=warn";
+
 /// Where the service runs; decides which variables may fall back to defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -207,7 +210,7 @@ impl Config {
                 _ => Err("expected `json` or `pretty`".to_owned()),
             },
         );
-        let log_filter = r.parse("RUST_LOG", "info".to_owned(), |v| {
+        let log_filter = r.parse("RUST_LOG", DEFAULT_LOG_FILTER.to_owned(), |v| {
             tracing_subscriber::EnvFilter::builder()
                 .parse(v)
                 .map(|_| v.to_owned())

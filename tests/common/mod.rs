@@ -1,0 +1,318 @@
+//! Shared test harness: a fresh PostgreSQL database per test, with a role-name prefix of its own
+//! (roles are cluster-wide), both removed when the test ends — even when it panics.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use invigilator::config::Config;
+use invigilator::tenancy::{self, NewSchool, School, TenantMigrations};
+use invigilator::web::{self, AppState, HttpLimits};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The server tests connect to for creating and dropping databases.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A database of its own, migrated to the latest platform version.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub name: String,
+    pub url: String,
+    /// Prefix of every school role this test creates.
+    pub role_prefix: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        Self::with_pool_size(10).await
+    }
+
+    pub async fn with_pool_size(max_connections: u32) -> Self {
+        let id = Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let name = format!("inv_test_{id}");
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("PostgreSQL must be running; see scripts/test");
+        sweep_stale_roles(&mut admin).await;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .unwrap();
+        let url = database_url(&name);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(&url)
+            .await
+            .unwrap();
+        tenancy::migrate_platform(&pool).await.unwrap();
+        Self {
+            pool,
+            name,
+            url,
+            role_prefix: format!("t{id}_"),
+        }
+    }
+
+    /// Environment for running the `invigilator` binary against this database.
+    pub fn env(&self) -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("DATABASE_URL", self.url.clone()),
+            ("REDIS_URL", redis_url()),
+            ("TENANT_ROLE_PREFIX", self.role_prefix.clone()),
+            ("APP_ENV", "development".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ])
+    }
+
+    /// Configuration for an in-process app against this database.
+    pub fn config(&self, overrides: &[(&str, &str)]) -> Config {
+        let mut vars = self.env();
+        for (k, v) in overrides {
+            let key: &'static str = Box::leak((*k).to_owned().into_boxed_str());
+            vars.insert(key, (*v).to_owned());
+        }
+        Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
+    }
+
+    /// Provisions a school at the latest embedded version.
+    pub async fn school(&self, slug: &str) -> School {
+        self.school_with(slug, &TenantMigrations::embedded()).await
+    }
+
+    pub async fn school_with(&self, slug: &str, migrations: &TenantMigrations) -> School {
+        let new =
+            NewSchool::parse(slug, &format!("{slug} school"), &format!("{slug}.sch.uk")).unwrap();
+        tenancy::provision_school(&self.pool, &self.role_prefix, migrations, &new)
+            .await
+            .unwrap()
+    }
+
+    /// Names of roles this test's prefix owns.
+    pub async fn roles(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
+            .bind(&self.role_prefix)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Names of schemas holding school data.
+    pub async fn school_schemas(&self) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    pub async fn registry_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM platform.tenants")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (name, prefix) = (self.name.clone(), self.role_prefix.clone());
+        // Runs on its own thread and runtime: Drop cannot await, and the test's runtime may be
+        // shutting down (or unwinding from a panic).
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                    )))
+                    .await
+                    .unwrap();
+                drop_roles(&mut admin, &prefix).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+pub fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(name);
+    url.to_string()
+}
+
+async fn drop_roles(admin: &mut PgConnection, prefix: &str) {
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
+            .bind(prefix)
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for role in roles {
+        // Another test's sweep may have dropped it already.
+        let _ = admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP ROLE IF EXISTS \"{role}\""
+            )))
+            .await;
+    }
+}
+
+/// Drops school roles left by test runs that were killed before their cleanup ran: a role whose
+/// test database no longer exists belongs to nobody.
+async fn sweep_stale_roles(admin: &mut PgConnection) {
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT r.rolname::text FROM pg_roles r \
+         WHERE r.rolname ~ '^t[0-9a-f]{8}_tenant_' \
+           AND NOT EXISTS (SELECT 1 FROM pg_database d \
+                           WHERE d.datname = 'inv_test_' || substr(r.rolname, 2, 8))",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for role in stale {
+        let _ = admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP ROLE IF EXISTS \"{role}\""
+            )))
+            .await;
+    }
+}
+
+/// A running HTTP server on a random port, against its own database.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Asks the server to stop, as SIGTERM would, and waits for it.
+    pub async fn shut_down(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.server).await.unwrap()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the server with some configuration overridden (e.g. an unreachable Redis).
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let db = TestDb::new().await;
+    let config = db.config(overrides);
+    let state = AppState {
+        db: invigilator::database::lazy_pool(&config, 5).unwrap(),
+        redis: invigilator::redis_client::lazy_connection(&config).unwrap(),
+    };
+    let limits = HttpLimits {
+        body_bytes: config.request_body_limit_bytes,
+        timeout: config.request_timeout,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(web::serve(listener, web::router(state, limits), async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        db,
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+        server,
+    }
+}
+
+/// Runs the `invigilator` binary with this test's database.
+pub fn invigilator(db: &TestDb, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_invigilator"))
+        .args(args)
+        .env_clear()
+        .envs(db.env())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap()
+}
+
+/// A normalised description of a school schema: relations, columns, constraints, indexes,
+/// triggers, functions, comments and grants, with the school's own schema and role names
+/// replaced so two schools can be compared.
+pub async fn catalog(pool: &PgPool, school: &School) -> Vec<String> {
+    let lines: Vec<String> = sqlx::query_scalar(
+        r#"
+        WITH ns AS (SELECT oid, nspname, nspacl FROM pg_namespace WHERE nspname = $1)
+        SELECT format('relation %s kind=%s', c.relname, c.relkind)
+          FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+        UNION ALL
+        SELECT format('column %s.%s #%s %s notnull=%s default=%s identity=%s generated=%s',
+                      c.relname, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
+                      a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated)
+          FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL
+        SELECT format('constraint %s on %s: %s', co.conname, c.relname, pg_get_constraintdef(co.oid))
+          FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN ns ON ns.oid = co.connamespace
+        UNION ALL
+        SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN ns ON ns.oid = c.relnamespace
+        UNION ALL
+        SELECT format('trigger %s', pg_get_triggerdef(t.oid))
+          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN ns ON ns.oid = c.relnamespace
+         WHERE NOT t.tgisinternal
+        UNION ALL
+        SELECT format('function %s(%s) %s', p.proname, pg_get_function_arguments(p.oid), md5(p.prosrc))
+          FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+        UNION ALL
+        SELECT format('comment %s: %s', c.relname, obj_description(c.oid, 'pg_class'))
+          FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+         WHERE obj_description(c.oid, 'pg_class') IS NOT NULL
+        UNION ALL
+        SELECT format('grant on %s to %s: %s grantable=%s', c.relname,
+                      coalesce(r.rolname, 'PUBLIC'), x.privilege_type, x.is_grantable)
+          FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+          CROSS JOIN LATERAL aclexplode(c.relacl) x
+          LEFT JOIN pg_roles r ON r.oid = x.grantee
+        UNION ALL
+        SELECT format('schema grant to %s: %s', coalesce(r.rolname, 'PUBLIC'), x.privilege_type)
+          FROM ns CROSS JOIN LATERAL aclexplode(ns.nspacl) x
+          LEFT JOIN pg_roles r ON r.oid = x.grantee
+        "#,
+    )
+    .bind(&school.schema_name)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut lines: Vec<String> = lines
+        .into_iter()
+        .map(|l| {
+            l.replace(&school.role_name, "<role>")
+                .replace(&school.schema_name, "<schema>")
+        })
+        .collect();
+    lines.sort();
+    lines
+}

@@ -1,0 +1,419 @@
+//! One schema per school: provisioning, migrations and isolation, against real PostgreSQL.
+
+mod common;
+
+use common::{TestDb, catalog};
+use invigilator::tenancy::{
+    self, NewSchool, ProvisionError, SchoolResult, TenantMigrations, begin_school_tx,
+};
+use sqlx::Row;
+
+/// A later change touching an existing table and adding a new one, to prove upgrades.
+fn with_extra_change(base: &TenantMigrations) -> TenantMigrations {
+    base.with_next(
+        "9999_test_year_groups.sql",
+        "ALTER TABLE students ADD COLUMN year_group smallint CHECK (year_group BETWEEN 7 AND 13);\n\
+         CREATE TABLE year_group_leads (year_group smallint PRIMARY KEY, staff_id uuid REFERENCES staff (id));\n\
+         CREATE INDEX students_year_group ON students (year_group);",
+    )
+}
+
+fn sqlstate(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_schools_are_provisioned_and_listed() {
+    let db = TestDb::new().await;
+    let latest = TenantMigrations::embedded().latest_version();
+    let a = db.school("alder").await;
+    let b = db.school("birch").await;
+
+    assert_eq!(a.schema_version, latest);
+    assert_eq!(a.schema_name, "tenant_alder");
+    assert_eq!(a.role_name, format!("{}tenant_alder", db.role_prefix));
+    let listed: Vec<_> = tenancy::list_schools(&db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.slug, s.workspace_domain, s.schema_version))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("alder".into(), "alder.sch.uk".into(), latest),
+            ("birch".into(), "birch.sch.uk".into(), latest)
+        ]
+    );
+    assert_eq!(db.school_schemas().await, ["tenant_alder", "tenant_birch"]);
+    let mut roles = db.roles().await;
+    roles.sort();
+    assert_eq!(roles, [a.role_name, b.role_name]);
+
+    let found = tenancy::find_school_by_domain(&db.pool, "BIRCH.sch.uk")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|s| s.slug).as_deref(), Some("birch"));
+}
+
+#[tokio::test]
+async fn migrate_twice_does_nothing_the_second_time() {
+    let db = TestDb::new().await;
+    db.school_with("alder", &TenantMigrations::none()).await;
+    db.school_with("birch", &TenantMigrations::none()).await;
+    let migrations = TenantMigrations::embedded();
+
+    let first = tenancy::migrate_schools(&db.pool, &migrations, 4, &())
+        .await
+        .unwrap();
+    assert_eq!(first.upgraded(), 2);
+    assert_eq!(first.failed().count(), 0);
+
+    let second = tenancy::migrate_schools(&db.pool, &migrations, 4, &())
+        .await
+        .unwrap();
+    assert!(second.outcomes.is_empty(), "{:?}", second.outcomes);
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.tenant_migration_runs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, 2, "one recorded run per school, none for the no-op");
+}
+
+#[tokio::test]
+async fn a_fresh_school_and_an_upgraded_school_have_identical_catalogs() {
+    let db = TestDb::new().await;
+    let target = with_extra_change(&TenantMigrations::embedded());
+    let old = db.school_with("upgraded", &TenantMigrations::none()).await;
+    assert_eq!(old.schema_version, 1);
+
+    let report = tenancy::migrate_schools(&db.pool, &target, 2, &())
+        .await
+        .unwrap();
+    assert_eq!(report.upgraded(), 1);
+    let fresh = db.school_with("fresh", &target).await;
+
+    let upgraded = tenancy::find_school_by_slug(&db.pool, "upgraded")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(upgraded.schema_version, target.latest_version());
+    let (a, b) = (
+        catalog(&db.pool, &upgraded).await,
+        catalog(&db.pool, &fresh).await,
+    );
+    assert!(a.len() > 100, "catalog looks too small to be real: {a:#?}");
+    assert!(a.iter().any(|l| l.contains("year_group_leads")));
+    assert!(
+        a.iter()
+            .any(|l| l.starts_with("grant on year_group_leads to <role>")),
+        "a table added by a migration is granted to the school role"
+    );
+    let only_upgraded: Vec<_> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_fresh: Vec<_> = b.iter().filter(|l| !a.contains(l)).collect();
+    assert!(
+        only_upgraded.is_empty() && only_fresh.is_empty(),
+        "upgraded only: {only_upgraded:#?}\nfresh only: {only_fresh:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_school_transaction_cannot_reach_another_school_or_the_registry() {
+    let db = TestDb::new().await;
+    let a = db.school("alder").await;
+    let _b = db.school("birch").await;
+
+    let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+    let own: i64 = sqlx::query_scalar("SELECT count(*) FROM students")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(own, 0);
+    let err = sqlx::query("SELECT * FROM tenant_birch.students")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&err),
+        "42501",
+        "permission denied expected, got {err}"
+    );
+    tx.rollback().await.unwrap();
+
+    let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+    let err = sqlx::query("SELECT * FROM platform.tenants")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501", "{err}");
+    tx.rollback().await.unwrap();
+
+    // Nor can it change its own structure.
+    let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+    let err = sqlx::query("CREATE TABLE sneaky (id int)")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501", "{err}");
+}
+
+#[tokio::test]
+async fn a_pooled_connection_returns_to_defaults_after_a_school_transaction() {
+    let db = TestDb::with_pool_size(1).await;
+    let a = db.school("alder").await;
+    let defaults = |pool: sqlx::PgPool| async move {
+        let row = sqlx::query("SELECT current_setting('search_path'), current_user::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (row.get::<String, _>(0), row.get::<String, _>(1))
+    };
+    let before = defaults(db.pool.clone()).await;
+    assert!(!before.0.contains("tenant_"));
+
+    // Committed.
+    let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+    let inside = sqlx::query("SELECT current_setting('search_path'), current_user::text")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(inside.get::<String, _>(0), "\"tenant_alder\"");
+    assert_eq!(inside.get::<String, _>(1), a.role_name);
+    tx.commit().await.unwrap();
+    assert_eq!(defaults(db.pool.clone()).await, before);
+
+    // Dropped without commit.
+    {
+        let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+    }
+    assert_eq!(defaults(db.pool.clone()).await, before);
+
+    // Aborted by an error.
+    let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+    let _ = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&mut *tx)
+        .await;
+    drop(tx);
+    assert_eq!(defaults(db.pool.clone()).await, before);
+}
+
+#[tokio::test]
+async fn the_audit_log_only_grows() {
+    let db = TestDb::new().await;
+    let a = db.school("alder").await;
+    let insert = "INSERT INTO audit_log (actor, action, prev_hash, hash) \
+                  VALUES ('system', 'test', $1, $2)";
+
+    let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+    sqlx::query(insert)
+        .bind(vec![0u8; 32])
+        .bind(vec![1u8; 32])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    for change in [
+        "UPDATE audit_log SET action = 'changed'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+        let err = sqlx::query(change).execute(&mut *tx).await.unwrap_err();
+        assert_eq!(sqlstate(&err), "42501", "{change}: {err}");
+    }
+    // Even the schema owner is stopped by the trigger.
+    for change in [
+        "UPDATE tenant_alder.audit_log SET action = 'changed'",
+        "DELETE FROM tenant_alder.audit_log",
+        "TRUNCATE tenant_alder.audit_log",
+    ] {
+        let err = sqlx::query(change).execute(&db.pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{change}: {err}");
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_alder.audit_log")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+#[tokio::test]
+async fn bad_and_duplicate_input_creates_nothing() {
+    let db = TestDb::new().await;
+    db.school("alder").await;
+    let migrations = TenantMigrations::embedded();
+
+    for slug in [
+        "Alder2",
+        "al'der",
+        "al\"der",
+        "al der",
+        "9alder",
+        "ab",
+        &"a".repeat(41),
+    ] {
+        let err = NewSchool::parse(slug, "Some School", "some.sch.uk").unwrap_err();
+        assert!(err.is_caller_error(), "{slug}: {err}");
+    }
+    let duplicates = [
+        ("alder", "elsewhere.sch.uk", "slug"),
+        ("cedar", "ALDER.sch.uk", "domain"),
+    ];
+    for (slug, domain, what) in duplicates {
+        let new = NewSchool::parse(slug, "Some School", domain).unwrap();
+        let err = tenancy::provision_school(&db.pool, &db.role_prefix, &migrations, &new)
+            .await
+            .unwrap_err();
+        match (what, &err) {
+            ("slug", ProvisionError::SlugTaken(_)) | ("domain", ProvisionError::DomainTaken(_)) => {
+            }
+            _ => panic!("duplicate {what}: unexpected {err:?}"),
+        }
+        assert!(err.is_caller_error());
+    }
+    assert_eq!(db.registry_count().await, 1);
+    assert_eq!(db.school_schemas().await, ["tenant_alder"]);
+    assert_eq!(db.roles().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_existing_role_is_reported_and_nothing_is_created() {
+    let db = TestDb::new().await;
+    let role = format!("{}tenant_cedar", db.role_prefix);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE \"{role}\" NOLOGIN"
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let new = NewSchool::parse("cedar", "Cedar", "cedar.sch.uk").unwrap();
+    let err = tenancy::provision_school(
+        &db.pool,
+        &db.role_prefix,
+        &TenantMigrations::embedded(),
+        &new,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ProvisionError::RoleExists(ref r) if *r == role),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("already exists"));
+    assert_eq!(db.registry_count().await, 0);
+    assert!(db.school_schemas().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failure_while_provisioning_leaves_nothing_behind() {
+    let db = TestDb::new().await;
+    let broken =
+        TenantMigrations::embedded().with_next("9999_broken.sql", "ALTER TABLE nope ADD x int;");
+    let new = NewSchool::parse("cedar", "Cedar", "cedar.sch.uk").unwrap();
+    let err = tenancy::provision_school(&db.pool, &db.role_prefix, &broken, &new)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProvisionError::Migration { .. }), "{err:?}");
+    assert!(!err.is_caller_error());
+    assert_eq!(db.registry_count().await, 0);
+    assert!(db.school_schemas().await.is_empty());
+    assert!(db.roles().await.is_empty(), "the role was rolled back too");
+}
+
+#[tokio::test]
+async fn a_school_whose_upgrade_fails_stays_behind_and_the_others_move_on() {
+    let db = TestDb::new().await;
+    let base = TenantMigrations::embedded();
+    for slug in ["alder", "birch", "cedar"] {
+        db.school(slug).await;
+    }
+    // Birch has a student Classroom gave no email for; the new rule cannot hold there.
+    sqlx::query("INSERT INTO tenant_birch.students (classroom_user_id) VALUES ('1001')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let target = base.with_next(
+        "9999_student_email_required.sql",
+        "ALTER TABLE students ALTER COLUMN email SET NOT NULL;",
+    );
+
+    let report = tenancy::migrate_schools(&db.pool, &target, 3, &())
+        .await
+        .unwrap();
+    let failed: Vec<_> = report.failed().map(|o| o.slug.as_str()).collect();
+    assert_eq!(failed, ["birch"]);
+    assert_eq!(report.upgraded(), 2);
+
+    let versions: Vec<(String, i32)> =
+        sqlx::query_as("SELECT slug, schema_version FROM platform.tenants ORDER BY slug")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let (old, new) = (base.latest_version(), target.latest_version());
+    assert_eq!(
+        versions,
+        [
+            ("alder".into(), new),
+            ("birch".into(), old),
+            ("cedar".into(), new)
+        ]
+    );
+    let recorded: (bool, Option<String>) = sqlx::query_as(
+        "SELECT succeeded, error FROM platform.tenant_migration_runs r \
+         JOIN platform.tenants t ON t.id = r.tenant_id WHERE t.slug = 'birch'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(!recorded.0);
+    assert!(
+        recorded
+            .1
+            .unwrap()
+            .contains("9999_student_email_required.sql")
+    );
+    // Birch's schema is untouched: email is still optional there.
+    let nullable: String = sqlx::query_scalar(
+        "SELECT is_nullable::text FROM information_schema.columns \
+         WHERE table_schema = 'tenant_birch' AND table_name = 'students' AND column_name = 'email'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(nullable, "YES");
+}
+
+#[tokio::test]
+async fn two_migrate_runs_at_once_apply_each_change_once() {
+    let db = TestDb::new().await;
+    for i in 0..6 {
+        db.school_with(&format!("school{i}"), &TenantMigrations::none())
+            .await;
+    }
+    let target = with_extra_change(&TenantMigrations::embedded());
+    let (one, two) = tokio::join!(
+        tenancy::migrate_schools(&db.pool, &target, 3, &()),
+        tenancy::migrate_schools(&db.pool, &target, 3, &()),
+    );
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(one.failed().count() + two.failed().count(), 0);
+    assert_eq!(one.upgraded() + two.upgraded(), 6);
+    let already = one
+        .outcomes
+        .iter()
+        .chain(&two.outcomes)
+        .filter(|o| o.result == SchoolResult::AlreadyCurrent)
+        .count();
+    assert_eq!(one.outcomes.len() + two.outcomes.len(), 6 + already);
+    let successes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM platform.tenant_migration_runs WHERE succeeded")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(successes, 6);
+}
