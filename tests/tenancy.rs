@@ -307,6 +307,24 @@ async fn an_existing_role_is_reported_and_nothing_is_created() {
     assert!(err.to_string().contains("already exists"));
     assert_eq!(db.registry_count().await, 0);
     assert!(db.school_schemas().await.is_empty());
+
+    // A stray schema of the same name is reported too, and left as it was.
+    sqlx::query("CREATE SCHEMA tenant_dover")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let new = NewSchool::parse("dover", "Dover", "dover.sch.uk").unwrap();
+    let err = tenancy::provision_school(
+        &db.pool,
+        &db.role_prefix,
+        &TenantMigrations::embedded(),
+        &new,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProvisionError::SchemaExists(_)), "{err:?}");
+    assert_eq!(db.registry_count().await, 0);
+    assert_eq!(db.roles().await, [role], "no role made for dover");
 }
 
 #[tokio::test]
@@ -318,7 +336,7 @@ async fn a_failure_while_provisioning_leaves_nothing_behind() {
     let err = tenancy::provision_school(&db.pool, &db.role_prefix, &broken, &new)
         .await
         .unwrap_err();
-    assert!(matches!(err, ProvisionError::Migration { .. }), "{err:?}");
+    assert!(matches!(err, ProvisionError::SchemaBuild(_)), "{err:?}");
     assert!(!err.is_caller_error());
     assert_eq!(db.registry_count().await, 0);
     assert!(db.school_schemas().await.is_empty());

@@ -49,13 +49,8 @@ pub enum ProvisionError {
     RoleExists(String),
     #[error("schema {0:?} already exists in this database but no school owns it")]
     SchemaExists(String),
-    #[error("school schema change {name} (version {version}) failed: {source}")]
-    Migration {
-        version: i32,
-        name: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("building the school's schema failed: {0}")]
+    SchemaBuild(#[source] sqlx::Error),
     #[error("database error while creating the school: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -106,51 +101,40 @@ pub async fn provision_school(
     .await
     .map_err(|e| registry_conflict(e, new, &role))?;
 
-    let (role_exists, schema_exists): (bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), \
-                EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2)",
-    )
-    .bind(&role)
-    .bind(&schema)
-    .fetch_one(&mut *tx)
-    .await?;
-    if role_exists {
-        return Err(ProvisionError::RoleExists(role));
-    }
-    if schema_exists {
-        return Err(ProvisionError::SchemaExists(schema));
-    }
-
-    // One round trip: schema, role, membership for the service's login role, then version 1.
+    // One round trip for everything else: schema, role, the service's membership of the role,
+    // version 1, every later change, and the grants. A clash with an existing role or schema
+    // surfaces here as PostgreSQL's duplicate error and rolls the whole school back.
     let (s, r) = (quote_ident(&schema), quote_ident(&role));
-    let create = format!(
-        "CREATE SCHEMA {s};\nCREATE ROLE {r} NOLOGIN;\nGRANT {r} TO CURRENT_USER;\n{TEMPLATE_SQL}"
+    let mut build = format!(
+        "CREATE SCHEMA {s};\nCREATE ROLE {r} NOLOGIN;\nGRANT {r} TO CURRENT_USER;\n{TEMPLATE_SQL}\n"
     );
-    sqlx::raw_sql(AssertSqlSafe(create))
+    for m in migrations.after(TEMPLATE_VERSION) {
+        build.push_str(&format!("-- {}\n{}\n", m.name, m.sql));
+    }
+    build.push_str(&grants_sql(&schema, &role));
+    sqlx::raw_sql(AssertSqlSafe(build))
         .execute(&mut *tx)
         .await
-        .map_err(|source| ProvisionError::Migration {
-            version: TEMPLATE_VERSION,
-            name: "tenant_template.sql".to_owned(),
-            source,
+        .map_err(|e| match sqlstate(&e).as_deref() {
+            Some(DUPLICATE_OBJECT) => ProvisionError::RoleExists(role.clone()),
+            Some(DUPLICATE_SCHEMA) => ProvisionError::SchemaExists(schema.clone()),
+            _ => ProvisionError::SchemaBuild(e),
         })?;
-    for m in migrations.after(TEMPLATE_VERSION) {
-        sqlx::raw_sql(AssertSqlSafe(m.sql.as_ref()))
-            .execute(&mut *tx)
-            .await
-            .map_err(|source| ProvisionError::Migration {
-                version: m.version,
-                name: m.name.to_string(),
-                source,
-            })?;
-    }
-    sqlx::raw_sql(AssertSqlSafe(grants_sql(&schema, &role)))
-        .execute(&mut *tx)
-        .await?;
 
     tx.commit().await?;
     tracing::info!(version = school.schema_version, "school provisioned");
     Ok(school)
+}
+
+/// PostgreSQL's "role already exists".
+const DUPLICATE_OBJECT: &str = "42710";
+/// PostgreSQL's "schema already exists".
+const DUPLICATE_SCHEMA: &str = "42P06";
+
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
 }
 
 /// Maps a unique violation on the registry to the field that clashed.

@@ -1,0 +1,175 @@
+//! The `invigilator` binary as an operator uses it: exit codes and what it prints.
+
+mod common;
+
+use common::{TestDb, invigilator};
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn tenant_create_then_list_shows_a_table() {
+    let db = TestDb::new().await;
+    let created = invigilator(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "hillside",
+            "--name",
+            "Hillside Academy",
+            "--domain",
+            "Hillside.sch.uk",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(stdout(&created).contains("created school hillside"));
+    let created = invigilator(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "oak_park",
+            "--name",
+            "Oak Park School",
+            "--domain",
+            "oakpark.sch.uk",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+
+    let listed = invigilator(&db, &["tenant", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let out = stdout(&listed);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["SLUG", "NAME", "DOMAIN", "STATUS", "VERSION"]);
+    assert!(
+        lines[1].starts_with("hillside  Hillside Academy  hillside.sch.uk  active"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("oak_park  Oak Park School   oakpark.sch.uk   active"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_one_line_exit_code_2_and_creates_nothing() {
+    let db = TestDb::new().await;
+    let ok = invigilator(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "hillside",
+            "--name",
+            "Hillside",
+            "--domain",
+            "hillside.sch.uk",
+        ],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    let long = "a".repeat(41);
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("Hillside2", "x.sch.uk", "lower-case"),
+        ("hill'side", "x.sch.uk", "contains"),
+        ("hill\"side", "x.sch.uk", "contains"),
+        ("hill side", "x.sch.uk", "contains"),
+        ("2hillside", "x.sch.uk", "start with"),
+        (&long, "x.sch.uk", "limit is 40"),
+        ("hillside", "other.sch.uk", "already exists"),
+        ("oakfield", "HILLSIDE.SCH.UK", "already belongs"),
+        ("oakfield", "not a domain", "not a Workspace domain"),
+    ];
+    for (slug, domain, says) in cases {
+        let out = invigilator(
+            &db,
+            &[
+                "tenant", "create", "--slug", slug, "--name", "A School", "--domain", domain,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{slug}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{slug}: one line expected, got {err:?}"
+        );
+        assert!(
+            err.starts_with("error: ") && err.contains(says),
+            "{slug}: {err}"
+        );
+    }
+    assert_eq!(db.registry_count().await, 1);
+    assert_eq!(db.school_schemas().await, ["tenant_hillside"]);
+    assert_eq!(db.roles().await.len(), 1);
+}
+
+#[tokio::test]
+async fn migrate_reports_plain_lines_and_is_a_no_op_the_second_time() {
+    let db = TestDb::new().await;
+    db.school_with("alder", &invigilator::tenancy::TenantMigrations::none())
+        .await;
+    let first = invigilator(&db, &["migrate"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = stdout(&first);
+    assert!(out.contains("alder: version 1 → "), "{out}");
+    assert!(out.contains("1 school(s) upgraded"), "{out}");
+
+    let second = invigilator(&db, &["migrate"]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stdout(&second).contains("every school is at the latest schema version"));
+}
+
+#[tokio::test]
+async fn migrate_fails_naming_a_school_it_could_not_upgrade() {
+    let db = TestDb::new().await;
+    db.school_with("alder", &invigilator::tenancy::TenantMigrations::none())
+        .await;
+    db.school_with("birch", &invigilator::tenancy::TenantMigrations::none())
+        .await;
+    // Someone changed birch by hand so the shipped change cannot apply there.
+    sqlx::query("ALTER TABLE tenant_birch.staff ADD COLUMN last_signed_in_at text")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let out = invigilator(&db, &["migrate", "--concurrency", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("schema upgrade failed for 1 school(s): birch"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("birch: FAILED, stays at version 1"));
+    assert!(stdout(&out).contains("alder: version 1 → 2"));
+}
+
+#[tokio::test]
+async fn configuration_errors_name_every_bad_variable() {
+    let db = TestDb::new().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_invigilator"))
+        .args(["tenant", "list"])
+        .env_clear()
+        .envs(db.env())
+        .env("PORT", "http")
+        .env("TOKEN_KEYS", "1:tooshort")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("PORT:") && err.contains("TOKEN_KEYS:"),
+        "{err}"
+    );
+}
