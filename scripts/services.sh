@@ -33,12 +33,15 @@ ensure_postgres() {
       apt_install postgresql
     fi
     local version
-    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+    version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)"
     if [ -z "$version" ]; then
       version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
       $SUDO pg_createcluster "$version" main >/dev/null
     fi
-    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    if ! $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start; then
+      echo "PostgreSQL $version did not start; see /var/log/postgresql/" >&2
+      return 1
+    fi
     wait_for_port 5432
   fi
   if ! command -v psql >/dev/null 2>&1; then
@@ -50,7 +53,8 @@ ensure_postgres() {
     local hba
     hba="$(as_postgres psql -qtAc 'SHOW hba_file' 2>/dev/null || true)"
     if [ -n "$hba" ]; then
-      echo "allowing trusted local TCP connections in $hba" >&2
+      echo "WARNING: PostgreSQL asks for a password on 127.0.0.1; for local development and" >&2
+      echo "WARNING: tests this script now trusts local TCP connections in $hba" >&2
       $SUDO sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
       as_postgres psql -qtAc 'SELECT pg_reload_conf()' >/dev/null
       sleep 1
@@ -72,5 +76,11 @@ ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo is missing: install Rust 1.88 or newer from https://rustup.rs" >&2
     return 1
+  fi
+  # A minimal rustup profile lacks the formatter and linter CI runs.
+  if command -v rustup >/dev/null 2>&1; then
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+      rustup component add rustfmt clippy
+    fi
   fi
 }

@@ -33,9 +33,9 @@ enum Command {
     Serve,
     /// Apply platform migrations, then bring every school's schema to the latest version.
     Migrate {
-        /// Schools upgraded at once [default: $MIGRATE_CONCURRENCY or 4].
-        #[arg(long)]
-        concurrency: Option<usize>,
+        /// Schools upgraded at once, 1–64 [default: $MIGRATE_CONCURRENCY or 4].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: Option<u16>,
     },
     /// The registry of schools.
     Tenant {
@@ -133,10 +133,8 @@ async fn serve(config: Config) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn migrate(config: Config, concurrency: Option<usize>) -> Result<(), Failure> {
-    let concurrency = concurrency
-        .unwrap_or(config.migrate_concurrency)
-        .clamp(1, 64);
+async fn migrate(config: Config, concurrency: Option<u16>) -> Result<(), Failure> {
+    let concurrency = concurrency.map_or(config.migrate_concurrency, usize::from);
     let pool = database::lazy_pool(&config, concurrency as u32 + 1)?;
     let clock = Instant::now();
     tenancy::migrate_platform(&pool)

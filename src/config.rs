@@ -5,6 +5,7 @@
 //! reports every missing or malformed variable at once, not one per attempt.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine;
@@ -114,11 +115,13 @@ impl Config {
             "DATABASE_URL",
             dev.then_some("postgres://postgres@127.0.0.1:5432/invigilator"),
             |v| {
-                let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
-                match url.scheme() {
-                    "postgres" | "postgresql" => Ok(()),
-                    other => Err(format!("scheme is `{other}`; expected postgres://")),
+                if !(v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+                    return Err("expected a postgres:// URL".to_owned());
                 }
+                // The same parser the pool uses, so what passes here connects there.
+                sqlx::postgres::PgConnectOptions::from_str(v)
+                    .map(|_| ())
+                    .map_err(|e| format!("not a usable PostgreSQL URL ({e})"))
             },
         );
         let database_max_connections = r.parse("DATABASE_MAX_CONNECTIONS", 10, |v| {
@@ -144,7 +147,7 @@ impl Config {
             dev.then(|| format!("http://localhost:{}", port.unwrap_or(8080))),
             parse_http_url,
         );
-        let token_keys = match r.value("TOKEN_KEYS") {
+        let token_keys = match r.value("TOKEN_KEYS").map(zeroize::Zeroizing::new) {
             Some(spec) => match KeyRing::parse(&spec) {
                 Ok(ring)
                     if !dev
@@ -307,12 +310,27 @@ impl fmt::Debug for Config {
     }
 }
 
-/// A URL with any password replaced, for logs and `Debug`.
+/// A URL with any password (in the authority or a `password=` parameter) replaced, for logs
+/// and `Debug`.
 fn redact_url(raw: &str) -> String {
     match Url::parse(raw) {
         Ok(mut url) => {
             if url.password().is_some() {
                 let _ = url.set_password(Some("REDACTED"));
+            }
+            if url.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" {
+                            "REDACTED".into()
+                        } else {
+                            v
+                        };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
             }
             url.to_string()
         }
@@ -524,6 +542,29 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
         }
         assert!(shown.contains("REDACTED"));
+    }
+
+    #[test]
+    fn cloud_sql_socket_urls_are_accepted() {
+        let c = config(&[(
+            "DATABASE_URL",
+            "postgres://app:pw@localhost/invigilator?host=/cloudsql/proj:europe-west2:db",
+        )])
+        .unwrap();
+        assert!(!format!("{c:?}").contains(":pw@"));
+        let c = config(&[(
+            "DATABASE_URL",
+            "postgres://app@localhost/invigilator?host=/cloudsql/p:r:i&password=s3cret",
+        )])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+    }
+
+    #[test]
+    fn role_prefix_is_bounded_so_role_names_fit_postgres() {
+        assert!(config(&[("TENANT_ROLE_PREFIX", &"p".repeat(16))]).is_ok());
+        let err = config(&[("TENANT_ROLE_PREFIX", &"p".repeat(17))]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "TENANT_ROLE_PREFIX");
     }
 
     #[test]

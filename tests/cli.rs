@@ -91,6 +91,9 @@ async fn bad_input_gets_one_line_exit_code_2_and_creates_nothing() {
         ("hillside", "other.sch.uk", "already exists"),
         ("oakfield", "HILLSIDE.SCH.UK", "already belongs"),
         ("oakfield", "not a domain", "not a Workspace domain"),
+        ("", "x.sch.uk", "slug is empty"),
+        ("_x", "x.sch.uk", "start with"),
+        ("ab", "x.sch.uk", "too short"),
     ];
     for (slug, domain, says) in cases {
         let out = invigilator(
@@ -111,9 +114,39 @@ async fn bad_input_gets_one_line_exit_code_2_and_creates_nothing() {
             "{slug}: {err}"
         );
     }
+    let blank_name = invigilator(
+        &db,
+        &[
+            "tenant",
+            "create",
+            "--slug",
+            "oakfield",
+            "--name",
+            "   ",
+            "--domain",
+            "oak.sch.uk",
+        ],
+    );
+    assert_eq!(blank_name.status.code(), Some(2));
+    assert!(stderr(&blank_name).contains("school name"));
+    let bad_concurrency = invigilator(&db, &["migrate", "--concurrency", "0"]);
+    assert_eq!(bad_concurrency.status.code(), Some(2));
+
     assert_eq!(db.registry_count().await, 1);
     assert_eq!(db.school_schemas().await, ["tenant_hillside"]);
     assert_eq!(db.roles().await.len(), 1);
+}
+
+#[tokio::test]
+async fn commands_before_the_first_migrate_say_what_to_do() {
+    let db = TestDb::unmigrated(2).await;
+    let listed = invigilator(&db, &["tenant", "list"]);
+    assert_eq!(listed.status.code(), Some(1));
+    assert!(
+        stderr(&listed).contains("run `invigilator migrate` first"),
+        "{}",
+        stderr(&listed)
+    );
 }
 
 #[tokio::test]

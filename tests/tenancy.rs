@@ -151,13 +151,20 @@ async fn a_school_transaction_cannot_reach_another_school_or_the_registry() {
     assert_eq!(sqlstate(&err), "42501", "{err}");
     tx.rollback().await.unwrap();
 
-    // Nor can it change its own structure.
-    let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
-    let err = sqlx::query("CREATE TABLE sneaky (id int)")
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "42501", "{err}");
+    // Nor write to, or use the sequences and functions of, another school; nor create
+    // anything: not in its own schema, not in `public`, not a temporary table.
+    for denied in [
+        "INSERT INTO tenant_birch.subjects (name) VALUES ('Chemistry')",
+        "SELECT nextval('tenant_birch.audit_log_id_seq')",
+        "SELECT tenant_birch.audit_log_refuse_change()",
+        "CREATE TABLE sneaky (id int)",
+        "CREATE TABLE public.sneaky (id int)",
+        "CREATE TEMP TABLE students (id int)",
+    ] {
+        let mut tx = begin_school_tx(&db.pool, &a).await.unwrap();
+        let err = sqlx::query(denied).execute(&mut *tx).await.unwrap_err();
+        assert_eq!(sqlstate(&err), "42501", "{denied}: {err}");
+    }
 }
 
 #[tokio::test]
@@ -180,7 +187,7 @@ async fn a_pooled_connection_returns_to_defaults_after_a_school_transaction() {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(inside.get::<String, _>(0), "\"tenant_alder\"");
+    assert_eq!(inside.get::<String, _>(0), "\"tenant_alder\", pg_temp");
     assert_eq!(inside.get::<String, _>(1), a.role_name);
     tx.commit().await.unwrap();
     assert_eq!(defaults(db.pool.clone()).await, before);
@@ -235,6 +242,16 @@ async fn the_audit_log_only_grows() {
         let err = sqlx::query(change).execute(&db.pool).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{change}: {err}");
     }
+    // The role itself holds only INSERT and SELECT (not just stopped by the trigger).
+    let privileges: Vec<bool> = sqlx::query_scalar(
+        "SELECT has_table_privilege($1, 'tenant_alder.audit_log', p) \
+         FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p",
+    )
+    .bind(&a.role_name)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(privileges, [true, true, false, false, false]);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_alder.audit_log")
         .fetch_one(&db.pool)
         .await
@@ -434,4 +451,49 @@ async fn two_migrate_runs_at_once_apply_each_change_once() {
             .await
             .unwrap();
     assert_eq!(successes, 6);
+}
+
+#[tokio::test]
+async fn the_longest_prefix_and_slug_still_make_a_valid_role() {
+    let db = TestDb::new().await;
+    let prefix = format!(
+        "{}{}",
+        db.role_prefix,
+        "p".repeat(16 - db.role_prefix.len())
+    );
+    let slug = format!("s{}", "x".repeat(39));
+    let new = NewSchool::parse(&slug, "Long", "long.sch.uk").unwrap();
+    let school = tenancy::provision_school(&db.pool, &prefix, &TenantMigrations::embedded(), &new)
+        .await
+        .unwrap();
+    assert_eq!(school.role_name.len(), 63);
+    let mut tx = begin_school_tx(&db.pool, &school).await.unwrap();
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        user, school.role_name,
+        "PostgreSQL did not truncate the name"
+    );
+}
+
+#[tokio::test]
+async fn a_school_newer_than_this_build_is_reported_not_skipped() {
+    let db = TestDb::new().await;
+    db.school("alder").await;
+    sqlx::query("UPDATE platform.tenants SET schema_version = 99 WHERE slug = 'alder'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let report = tenancy::migrate_schools(&db.pool, &TenantMigrations::embedded(), 2, &())
+        .await
+        .unwrap();
+    let failed: Vec<_> = report.failed().collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        matches!(&failed[0].result, SchoolResult::Failed(r) if r.contains("deploy the newer build")),
+        "{:?}",
+        failed[0]
+    );
 }

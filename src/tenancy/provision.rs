@@ -85,10 +85,15 @@ pub async fn provision_school(
     let role = new.slug.role_name(role_prefix);
     let mut tx = begin_owner_tx(pool, &schema).await?;
 
-    let school = sqlx::query_as::<_, School>(concat!(
+    // The registry row goes in only if no role or schema of these names exists yet, so the
+    // common path needs no separate check.
+    let inserted = sqlx::query_as::<_, School>(concat!(
         "INSERT INTO platform.tenants \
          (slug, name, workspace_domain, schema_name, role_name, schema_version) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+         SELECT $1, $2, $3, $4, $5, $6 \
+         WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $5) \
+           AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4) \
+         RETURNING ",
         school_columns!()
     ))
     .bind(new.slug.as_str())
@@ -97,13 +102,16 @@ pub async fn provision_school(
     .bind(&schema)
     .bind(&role)
     .bind(migrations.latest_version())
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(|e| registry_conflict(e, new, &role))?;
+    let Some(school) = inserted else {
+        return Err(explain_refusal(&mut tx, new, role, schema).await);
+    };
 
     // One round trip for everything else: schema, role, the service's membership of the role,
-    // version 1, every later change, and the grants. A clash with an existing role or schema
-    // surfaces here as PostgreSQL's duplicate error and rolls the whole school back.
+    // version 1, every later change, and the grants. Only a race with another process creating
+    // the same role or schema at this moment fails here as a duplicate.
     let (s, r) = (quote_ident(&schema), quote_ident(&role));
     let mut build = format!(
         "CREATE SCHEMA {s};\nCREATE ROLE {r} NOLOGIN;\nGRANT {r} TO CURRENT_USER;\n{TEMPLATE_SQL}\n"
@@ -115,10 +123,15 @@ pub async fn provision_school(
     sqlx::raw_sql(AssertSqlSafe(build))
         .execute(&mut *tx)
         .await
-        .map_err(|e| match sqlstate(&e).as_deref() {
-            Some(DUPLICATE_OBJECT) => ProvisionError::RoleExists(role.clone()),
-            Some(DUPLICATE_SCHEMA) => ProvisionError::SchemaExists(schema.clone()),
-            _ => ProvisionError::SchemaBuild(e),
+        .map_err(|e| {
+            let is_role = e.to_string().contains(&format!("role \"{role}\""));
+            match sqlstate(&e).as_deref() {
+                Some(DUPLICATE_OBJECT | UNIQUE_VIOLATION) if is_role => {
+                    ProvisionError::RoleExists(role.clone())
+                }
+                Some(DUPLICATE_SCHEMA) => ProvisionError::SchemaExists(schema.clone()),
+                _ => ProvisionError::SchemaBuild(e),
+            }
         })?;
 
     tx.commit().await?;
@@ -126,8 +139,10 @@ pub async fn provision_school(
     Ok(school)
 }
 
-/// PostgreSQL's "role already exists".
+/// PostgreSQL's "… already exists" for roles (and triggers, constraints…).
 const DUPLICATE_OBJECT: &str = "42710";
+/// What two concurrent `CREATE ROLE`s of one name meet.
+const UNIQUE_VIOLATION: &str = "23505";
 /// PostgreSQL's "schema already exists".
 const DUPLICATE_SCHEMA: &str = "42P06";
 
@@ -135,6 +150,33 @@ fn sqlstate(e: &sqlx::Error) -> Option<String> {
     e.as_database_error()
         .and_then(|d| d.code())
         .map(|c| c.into_owned())
+}
+
+/// Why the registry row was not inserted: a clash with a school, a role or a schema.
+async fn explain_refusal(
+    conn: &mut sqlx::PgConnection,
+    new: &NewSchool,
+    role: String,
+    schema: String,
+) -> ProvisionError {
+    let clash = sqlx::query_as::<_, (bool, bool, bool)>(
+        "SELECT EXISTS (SELECT 1 FROM platform.tenants WHERE slug = $1), \
+                EXISTS (SELECT 1 FROM platform.tenants \
+                        WHERE workspace_domain = $2 AND status <> 'deleted'), \
+                EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $3)",
+    )
+    .bind(new.slug.as_str())
+    .bind(new.domain.as_str())
+    .bind(&role)
+    .fetch_one(conn)
+    .await;
+    match clash {
+        Ok((true, _, _)) => ProvisionError::SlugTaken(new.slug.to_string()),
+        Ok((_, true, _)) => ProvisionError::DomainTaken(new.domain.as_str().to_owned()),
+        Ok((_, _, true)) => ProvisionError::RoleExists(role),
+        Ok(_) => ProvisionError::SchemaExists(schema),
+        Err(e) => ProvisionError::Database(e),
+    }
 }
 
 /// Maps a unique violation on the registry to the field that clashed.

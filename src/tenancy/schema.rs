@@ -110,13 +110,18 @@ fn version_of(file: &str) -> Result<i32, MigrationSetError> {
 /// The privileges a school's role holds on its own schema, re-applied after every change so a
 /// new table is covered and a fresh school and an upgraded one end with identical grants.
 /// The role may read and write school data, may only add to the audit log, and has no DDL.
+///
+/// This is the one place for per-table privileges: a migration that needs a table to be
+/// read-only (as `audit_log` is append-only) says so here, because anything a migration revokes
+/// itself is granted again by the next upgrade.
 pub(super) fn grants_sql(schema: &str, role: &str) -> String {
     let (s, r) = (quote_ident(schema), quote_ident(role));
     format!(
         "GRANT USAGE ON SCHEMA {s} TO {r};\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r};\n\
          REVOKE UPDATE, DELETE, TRUNCATE ON {s}.audit_log FROM {r};\n\
-         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r};\n"
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r};\n\
+         REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {s} FROM PUBLIC;\n"
     )
 }
 

@@ -73,12 +73,13 @@ pub(super) async fn begin_owner_tx(
 }
 
 /// The only place that sets `search_path` or `role`; both transaction-local, in one round trip.
+/// `pg_temp` goes last so a temporary table can never shadow a school table.
 async fn set_scope(
     conn: &mut PgConnection,
     schema: &str,
     role: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let search_path = quote_ident(schema);
+    let search_path = format!("{}, pg_temp", quote_ident(schema));
     match role {
         Some(role) => {
             sqlx::query("SELECT set_config('search_path', $1, true), set_config('role', $2, true)")

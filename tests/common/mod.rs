@@ -36,28 +36,50 @@ impl TestDb {
     }
 
     pub async fn with_pool_size(max_connections: u32) -> Self {
+        let db = Self::unmigrated(max_connections).await;
+        tenancy::migrate_platform(&db.pool).await.unwrap();
+        db
+    }
+
+    /// A database with nothing in it yet, as before the first `invigilator migrate`.
+    ///
+    /// The service connects as a login role of its own that is NOT a superuser: it owns the
+    /// database and may create roles, as in production, so privilege mistakes show up here.
+    pub async fn unmigrated(max_connections: u32) -> Self {
         let id = Uuid::new_v4().simple().to_string()[..8].to_owned();
         let name = format!("inv_test_{id}");
+        let role_prefix = format!("t{id}_");
+        let login = format!("{role_prefix}app");
         let mut admin = PgConnection::connect(&admin_url())
             .await
             .expect("PostgreSQL must be running; see scripts/test");
         sweep_stale_roles(&mut admin).await;
         admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE ROLE \"{login}\" LOGIN CREATEROLE"
+            )))
             .await
             .unwrap();
-        let url = database_url(&name);
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE \"{name}\" OWNER \"{login}\""
+            )))
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&database_url(&name)).unwrap();
+        url.set_username(&login).unwrap();
+        url.set_password(None).unwrap();
+        let url = url.to_string();
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections)
             .connect(&url)
             .await
             .unwrap();
-        tenancy::migrate_platform(&pool).await.unwrap();
         Self {
             pool,
             name,
             url,
-            role_prefix: format!("t{id}_"),
+            role_prefix,
         }
     }
 
@@ -95,10 +117,10 @@ impl TestDb {
             .unwrap()
     }
 
-    /// Names of roles this test's prefix owns.
+    /// Names of the school roles this test made.
     pub async fn roles(&self) -> Vec<String> {
         sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
-            .bind(&self.role_prefix)
+            .bind(format!("{}tenant_", self.role_prefix))
             .fetch_all(&self.pool)
             .await
             .unwrap()
@@ -154,12 +176,15 @@ pub fn database_url(name: &str) -> String {
 }
 
 async fn drop_roles(admin: &mut PgConnection, prefix: &str) {
-    let roles: Vec<String> =
-        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
-            .bind(prefix)
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap_or_default();
+    // School roles first, then the login role that was granted them.
+    let roles: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1) \
+         ORDER BY rolname LIKE '%\\_app' , rolname",
+    )
+    .bind(prefix)
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
     for role in roles {
         // Another test's sweep may have dropped it already.
         let _ = admin
@@ -175,14 +200,16 @@ async fn drop_roles(admin: &mut PgConnection, prefix: &str) {
 async fn sweep_stale_roles(admin: &mut PgConnection) {
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT r.rolname::text FROM pg_roles r \
-         WHERE r.rolname ~ '^t[0-9a-f]{8}_tenant_' \
+         WHERE r.rolname ~ '^t[0-9a-f]{8}_' \
            AND NOT EXISTS (SELECT 1 FROM pg_database d \
                            WHERE d.datname = 'inv_test_' || substr(r.rolname, 2, 8))",
     )
     .fetch_all(&mut *admin)
     .await
     .unwrap_or_default();
-    for role in stale {
+    let (schools, logins): (Vec<String>, Vec<String>) =
+        stale.into_iter().partition(|r| !r.ends_with("_app"));
+    for role in schools.into_iter().chain(logins) {
         let _ = admin
             .execute(sqlx::AssertSqlSafe(format!(
                 "DROP ROLE IF EXISTS \"{role}\""

@@ -1,0 +1,3 @@
+//! Drive v3.
+
+pub mod query;
