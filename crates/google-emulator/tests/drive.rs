@@ -1,0 +1,633 @@
+//! Drive v3 conformance: every call goes through the real `google-drive3` crate, so its typed
+//! structs must decode what the emulator sends.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use google_drive3::api::{File, Permission};
+use google_emulator::{FaultKind, FaultPlan, Quotas, Role};
+use support::*;
+
+async fn create_folder(
+    hub: &google_drive3::DriveHub<hyper_util::client::legacy::connect::HttpConnector>,
+    name: &str,
+    parent: &str,
+    props: &[(&str, &str)],
+) -> Result<File, google_drive3::Error> {
+    let file = File {
+        name: Some(name.to_owned()),
+        mime_type: Some(FOLDER.to_owned()),
+        parents: Some(vec![parent.to_owned()]),
+        app_properties: Some(
+            props
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<HashMap<_, _>>(),
+        ),
+        ..File::default()
+    };
+    hub.files()
+        .create(file)
+        .supports_all_drives(true)
+        .param("fields", "id,name,mimeType,parents,driveId,appProperties")
+        .upload(Cursor::new(Vec::<u8>::new()), FOLDER.parse().unwrap())
+        .await
+        .map(|(_, f)| f)
+}
+
+#[tokio::test]
+async fn a_folder_tree_and_a_student_permission_round_trip() {
+    let emu = emulator(4).await;
+    let hub = drive(&emu, &operator_token(&emu));
+
+    let subject = create_folder(&hub, "Chemistry", DRIVE_ID, &[("invigilatorSubject", "s1")])
+        .await
+        .unwrap();
+    assert_eq!(subject.name.as_deref(), Some("Chemistry"));
+    assert_eq!(subject.parents, Some(vec![DRIVE_ID.to_owned()]));
+    assert_eq!(subject.drive_id.as_deref(), Some(DRIVE_ID));
+    let class = create_folder(
+        &hub,
+        "10X Chemistry (10X)",
+        subject.id.as_deref().unwrap(),
+        &[],
+    )
+    .await
+    .unwrap();
+    let class_id = class.id.unwrap();
+    let portfolio = create_folder(
+        &hub,
+        "Pupil, Student0 — portfolio",
+        &class_id,
+        &[("invigilatorStudent", "42")],
+    )
+    .await
+    .unwrap();
+    let folder_id = portfolio.id.unwrap();
+    assert_eq!(
+        portfolio
+            .app_properties
+            .unwrap()
+            .get("invigilatorStudent")
+            .map(String::as_str),
+        Some("42")
+    );
+
+    // Found again by appProperties, as an idempotent "ensure folder" does.
+    let (_, found) = hub
+        .files()
+        .list()
+        .q(&format!(
+            "'{class_id}' in parents and mimeType = '{FOLDER}' and trashed = false and \
+             appProperties has {{ key='invigilatorStudent' and value='42' }}"
+        ))
+        .corpora("drive")
+        .drive_id(DRIVE_ID)
+        .include_items_from_all_drives(true)
+        .supports_all_drives(true)
+        .param("fields", "nextPageToken,files(id,name,appProperties)")
+        .doit()
+        .await
+        .unwrap();
+    let found = found.files.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id.as_deref(), Some(folder_id.as_str()));
+
+    // The student gets one direct permission: writer, with no email sent.
+    let student0 = student(0);
+    let (_, created) = hub
+        .permissions()
+        .create(
+            Permission {
+                type_: Some("user".to_owned()),
+                role: Some("writer".to_owned()),
+                email_address: Some(student0.clone()),
+                ..Permission::default()
+            },
+            &folder_id,
+        )
+        .send_notification_email(false)
+        .supports_all_drives(true)
+        .param("fields", "id,role,type,emailAddress,permissionDetails")
+        .doit()
+        .await
+        .unwrap();
+    let permission_id = created.id.clone().unwrap();
+    assert_eq!(
+        permission_id,
+        emu.user(&student0).unwrap().id,
+        "a user's permission id is their id"
+    );
+    assert_eq!(created.role.as_deref(), Some("writer"));
+    assert_eq!(emu.access(&folder_id, &student0), Some(Role::Writer));
+    // Not a member of the drive: no access to the class folder above.
+    assert_eq!(emu.access(&class_id, &student0), None);
+
+    // Lock: one call switches writer to reader.
+    let (_, locked) = hub
+        .permissions()
+        .update(
+            Permission {
+                role: Some("reader".to_owned()),
+                ..Permission::default()
+            },
+            &folder_id,
+            &permission_id,
+        )
+        .supports_all_drives(true)
+        .param("fields", "id,role")
+        .doit()
+        .await
+        .unwrap();
+    assert_eq!(locked.role.as_deref(), Some("reader"));
+    assert_eq!(emu.access(&folder_id, &student0), Some(Role::Reader));
+
+    // The list tells direct from inherited.
+    let (_, list) = hub
+        .permissions()
+        .list(&folder_id)
+        .supports_all_drives(true)
+        .param(
+            "fields",
+            "permissions(id,role,emailAddress,type,permissionDetails)",
+        )
+        .doit()
+        .await
+        .unwrap();
+    let permissions = list.permissions.unwrap();
+    let mine = permissions
+        .iter()
+        .find(|p| p.email_address.as_deref() == Some(student0.as_str()))
+        .unwrap();
+    let details = mine.permission_details.as_ref().unwrap();
+    assert_eq!(details.len(), 1);
+    assert_eq!(details[0].inherited, Some(false));
+    assert_eq!(details[0].permission_type.as_deref(), Some("file"));
+    let operator = permissions
+        .iter()
+        .find(|p| p.email_address.as_deref() == Some(OPERATOR))
+        .unwrap();
+    assert_eq!(operator.role.as_deref(), Some("organizer"));
+    let inherited = &operator.permission_details.as_ref().unwrap()[0];
+    assert_eq!(inherited.inherited, Some(true));
+    assert_eq!(inherited.inherited_from.as_deref(), Some(DRIVE_ID));
+    assert_eq!(inherited.permission_type.as_deref(), Some("member"));
+
+    // get and update of the file itself.
+    let (_, got) = hub
+        .files()
+        .get(&folder_id)
+        .supports_all_drives(true)
+        .param("fields", "id,name,trashed,capabilities")
+        .doit()
+        .await
+        .unwrap();
+    assert_eq!(got.trashed, Some(false));
+    let (_, renamed) = hub
+        .files()
+        .update(
+            File {
+                name: Some("Renamed".to_owned()),
+                ..File::default()
+            },
+            &folder_id,
+        )
+        .supports_all_drives(true)
+        .doit_without_upload()
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_deref(), Some("Renamed"));
+
+    hub.permissions()
+        .delete(&folder_id, &permission_id)
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap();
+    assert_eq!(emu.access(&folder_id, &student0), None);
+    assert_eq!(emu.stats().notification_emails, 0);
+}
+
+#[tokio::test]
+async fn shared_drive_items_are_invisible_without_supports_all_drives() {
+    let emu = emulator(0).await;
+    let hub = drive(&emu, &operator_token(&emu));
+    let folder = create_folder(&hub, "Maths", DRIVE_ID, &[]).await.unwrap();
+    let err = hub
+        .files()
+        .get(folder.id.as_deref().unwrap())
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 404);
+    assert_eq!(reason(&err), "notFound");
+    let err = hub
+        .files()
+        .list()
+        .drive_id(DRIVE_ID)
+        .corpora("drive")
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 403);
+    assert_eq!(reason(&err), "teamDriveAllDrivesRequired");
+}
+
+#[tokio::test]
+async fn an_inherited_permission_cannot_be_reduced_on_a_child() {
+    let emu = emulator(2).await;
+    let hub = drive(&emu, &operator_token(&emu));
+    let class = create_folder(&hub, "Class", DRIVE_ID, &[]).await.unwrap();
+    let class_id = class.id.unwrap();
+    let child = create_folder(&hub, "Child", &class_id, &[]).await.unwrap();
+    let child_id = child.id.unwrap();
+    let share = |role: &str, email: &str| Permission {
+        type_: Some("user".to_owned()),
+        role: Some(role.to_owned()),
+        email_address: Some(email.to_owned()),
+        ..Permission::default()
+    };
+    hub.permissions()
+        .create(share("writer", &student(0)), &class_id)
+        .send_notification_email(false)
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap();
+    assert_eq!(
+        emu.access(&child_id, &student(0)),
+        Some(Role::Writer),
+        "inherited"
+    );
+
+    for (role, email) in [("reader", student(0)), ("reader", OPERATOR.to_owned())] {
+        let err = hub
+            .permissions()
+            .create(share(role, &email), &child_id)
+            .send_notification_email(false)
+            .supports_all_drives(true)
+            .doit()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), 403, "{email}");
+        assert_eq!(reason(&err), "cannotModifyInheritedTeamDrivePermission");
+    }
+    // Deleting an inherited permission on the child is refused too.
+    let member_id = emu.user(&student(0)).unwrap().id;
+    let err = hub
+        .permissions()
+        .delete(&child_id, &member_id)
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "cannotModifyInheritedTeamDrivePermission");
+}
+
+#[tokio::test]
+async fn only_an_organizer_may_share_a_folder_in_a_shared_drive() {
+    let emu = emulator(1).await;
+    emu.create_shared_drive(
+        Some("0AOther".into()),
+        "Other",
+        &[
+            (OPERATOR.into(), Role::Organizer),
+            (TEACHER.into(), Role::Writer),
+        ],
+    );
+    let operator = drive(&emu, &operator_token(&emu));
+    let folder = create_folder(&operator, "F", "0AOther", &[]).await.unwrap();
+    let teacher = drive(
+        &emu,
+        &emu.issue_access_token(TEACHER, &[DRIVE_SCOPE], CLIENT_ID)
+            .unwrap(),
+    );
+    let err = teacher
+        .permissions()
+        .create(
+            Permission {
+                type_: Some("user".into()),
+                role: Some("writer".into()),
+                email_address: Some(student(0)),
+                ..Permission::default()
+            },
+            folder.id.as_deref().unwrap(),
+        )
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "insufficientFilePermissions");
+}
+
+#[tokio::test]
+async fn listing_pages_through_every_folder_once() {
+    let emu = emulator(0).await;
+    emu.update_settings(|s| s.max_page_size = Some(7));
+    let hub = drive(&emu, &operator_token(&emu));
+    for i in 0..25 {
+        create_folder(&hub, &format!("Folder {i:02}"), DRIVE_ID, &[])
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut call = hub
+            .files()
+            .list()
+            .q(&format!("'{DRIVE_ID}' in parents and trashed = false"))
+            .corpora("drive")
+            .drive_id(DRIVE_ID)
+            .include_items_from_all_drives(true)
+            .supports_all_drives(true)
+            .page_size(100)
+            .param("fields", "nextPageToken,files(id,name)");
+        if let Some(t) = &token {
+            call = call.page_token(t);
+        }
+        let (_, list) = call.doit().await.unwrap();
+        pages += 1;
+        seen.extend(
+            list.files
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| f.name.unwrap()),
+        );
+        token = list.next_page_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, 4);
+    let expected: Vec<String> = (0..25).map(|i| format!("Folder {i:02}")).collect();
+    assert_eq!(seen, expected);
+
+    let err = hub
+        .files()
+        .list()
+        .corpora("drive")
+        .drive_id(DRIVE_ID)
+        .include_items_from_all_drives(true)
+        .supports_all_drives(true)
+        .page_token("not-a-token")
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 400);
+}
+
+#[tokio::test]
+async fn bad_input_answers_as_google_does() {
+    let emu = emulator(0).await;
+    let hub = drive(&emu, &operator_token(&emu));
+    // A query the emulator does not understand.
+    let err = hub
+        .files()
+        .list()
+        .q("owner = 'someone'")
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 400);
+    assert_eq!(reason(&err), "invalid");
+    // Unknown file.
+    let err = hub
+        .files()
+        .get("1doesnotexist")
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 404);
+    assert_eq!(
+        error_body(&err)["error"]["message"],
+        "File not found: 1doesnotexist."
+    );
+    // Wrong token.
+    let stranger = drive(&emu, "ya29.not-a-real-token");
+    let err = stranger
+        .files()
+        .get(DRIVE_ID)
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 401);
+    assert_eq!(reason(&err), "authError");
+    // A token without the Drive scope.
+    let teacher = drive(&emu, &teacher_token(&emu));
+    let err = teacher
+        .files()
+        .get(DRIVE_ID)
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 403);
+    assert_eq!(reason(&err), "insufficientPermissions");
+    // A bad field mask.
+    let err = hub
+        .files()
+        .get(DRIVE_ID)
+        .supports_all_drives(true)
+        .param("fields", "id,(")
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 400);
+    // An expired token.
+    emu.expire_access_tokens();
+    let err = hub
+        .files()
+        .get(DRIVE_ID)
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 401);
+}
+
+#[tokio::test]
+async fn the_plain_json_create_form_works_too() {
+    let emu = emulator(0).await;
+    let token = operator_token(&emu);
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}drive/v3/files?supportsAllDrives=true&fields=id,name,driveId",
+            emu.url()
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Plain", "mimeType": FOLDER, "parents": [DRIVE_ID]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["name"], "Plain");
+    assert_eq!(body["driveId"], DRIVE_ID);
+    assert!(
+        body.get("parents").is_none(),
+        "only the requested fields: {body}"
+    );
+}
+
+#[tokio::test]
+async fn quotas_answer_with_the_right_reason_and_retry_after() {
+    let emu = emulator(0).await;
+    emu.set_quotas(Quotas {
+        per_user_per_second: Some(5.0),
+        per_project_per_second: None,
+    });
+    let hub = drive(&emu, &operator_token(&emu));
+    let mut refused = 0;
+    for _ in 0..12 {
+        match hub
+            .files()
+            .get(DRIVE_ID)
+            .supports_all_drives(true)
+            .doit()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(code(&e), 403);
+                assert_eq!(reason(&e), "userRateLimitExceeded");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 6, "only {refused} refused");
+    // Retry-After is sent.
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}drive/v3/files/{DRIVE_ID}?supportsAllDrives=true",
+            emu.url()
+        ))
+        .bearer_auth(operator_token(&emu))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["retry-after"], "1");
+
+    emu.set_quotas(Quotas {
+        per_user_per_second: None,
+        per_project_per_second: Some(2.0),
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut reasons = Vec::new();
+    for _ in 0..5 {
+        if let Err(e) = hub
+            .files()
+            .get(DRIVE_ID)
+            .supports_all_drives(true)
+            .doit()
+            .await
+        {
+            reasons.push(reason(&e));
+        }
+    }
+    assert!(reasons.iter().all(|r| r == "rateLimitExceeded") && !reasons.is_empty());
+}
+
+#[tokio::test]
+async fn injected_faults_reach_the_client_as_errors_never_panics() {
+    let emu = emulator(0).await;
+    let hub = drive(&emu, &operator_token(&emu));
+    emu.set_faults(
+        "drive.files.get",
+        FaultPlan {
+            next: vec![
+                FaultKind::Error503,
+                FaultKind::Error500,
+                FaultKind::Error429,
+                FaultKind::SharingRateLimit,
+                FaultKind::HtmlError,
+                FaultKind::MalformedJson,
+                FaultKind::Truncated,
+                FaultKind::ConnectionReset,
+            ],
+            ..FaultPlan::default()
+        },
+    );
+    let get = || hub.files().get(DRIVE_ID).supports_all_drives(true).doit();
+    assert_eq!(code(&get().await.unwrap_err()), 503);
+    assert_eq!(code(&get().await.unwrap_err()), 500);
+    assert_eq!(code(&get().await.unwrap_err()), 429);
+    assert_eq!(
+        reason(&get().await.unwrap_err()),
+        "sharingRateLimitExceeded"
+    );
+    assert!(
+        matches!(get().await.unwrap_err(), google_drive3::Error::Failure(r) if r.status() == 502)
+    );
+    assert!(matches!(
+        get().await.unwrap_err(),
+        google_drive3::Error::JsonDecodeError(..)
+    ));
+    assert!(matches!(
+        get().await.unwrap_err(),
+        google_drive3::Error::JsonDecodeError(..)
+    ));
+    let reset = get().await.unwrap_err();
+    assert!(
+        matches!(
+            reset,
+            google_drive3::Error::HttpError(_)
+                | google_drive3::Error::Io(_)
+                | google_drive3::Error::JsonDecodeError(..)
+        ),
+        "{reset:?}"
+    );
+    // The queue is spent: the next call succeeds.
+    get().await.unwrap();
+    let calls = emu.stats().calls["drive.files.get"].clone();
+    assert_eq!(calls.get(&503), Some(&1));
+    assert_eq!(calls.get(&200).copied().unwrap_or_default(), 4);
+}
+
+#[tokio::test]
+async fn many_concurrent_clients_are_served_correctly() {
+    let emu = emulator(200).await;
+    let token = operator_token(&emu);
+    let class = create_folder(&drive(&emu, &token), "Class", DRIVE_ID, &[])
+        .await
+        .unwrap();
+    let class_id = class.id.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let hub = drive(&emu, &token);
+        let class_id = class_id.clone();
+        tasks.spawn(async move {
+            let folder = create_folder(&hub, &format!("S{i}"), &class_id, &[])
+                .await
+                .unwrap();
+            hub.permissions()
+                .create(
+                    Permission {
+                        type_: Some("user".into()),
+                        role: Some("writer".into()),
+                        email_address: Some(student(i)),
+                        ..Permission::default()
+                    },
+                    folder.id.as_deref().unwrap(),
+                )
+                .send_notification_email(false)
+                .supports_all_drives(true)
+                .doit()
+                .await
+                .unwrap();
+            (folder.id.unwrap(), student(i))
+        });
+    }
+    let results = tasks.join_all().await;
+    assert_eq!(results.len(), 200);
+    for (folder, email) in &results {
+        assert_eq!(emu.access(folder, email), Some(Role::Writer));
+    }
+    assert_eq!(emu.files_in_drive(DRIVE_ID).len(), 201);
+}
