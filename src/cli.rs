@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::google::credentials;
 use crate::tenancy::migrate::MigrateProgress;
 use crate::tenancy::{
     self, NewSchool, ProvisionError, SchoolOutcome, SchoolResult, TenantMigrations,
@@ -42,6 +43,17 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// The keys that encrypt Google credentials.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every stored credential under the newest key in TOKEN_KEYS.
+    Rewrap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +111,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Tenant {
             command: TenantCommand::List,
         } => list_schools(config).await,
+        Command::Keys {
+            command: KeysCommand::Rewrap,
+        } => rewrap_keys(config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,8 +129,13 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), Failure> {
+    let db = database::lazy_pool(&config, config.database_max_connections)?;
+    // Refuse to start rather than fail later on a credential no key can open.
+    credentials::check_key_ring(&db, &config.token_keys)
+        .await
+        .map_err(|e| Failure::System(anyhow::anyhow!(e)))?;
     let state = AppState {
-        db: database::lazy_pool(&config, config.database_max_connections)?,
+        db,
         redis: redis_client::lazy_connection(&config)
             .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?,
     };
@@ -216,6 +236,26 @@ async fn list_schools(config: Config) -> Result<(), Failure> {
     print!(
         "{}",
         render_table(["SLUG", "NAME", "DOMAIN", "STATUS", "VERSION"], &rows)
+    );
+    Ok(())
+}
+
+async fn rewrap_keys(config: Config) -> Result<(), Failure> {
+    let pool = database::lazy_pool(&config, 2)?;
+    credentials::check_key_ring(&pool, &config.token_keys)
+        .await
+        .map_err(|e| Failure::System(anyhow::anyhow!(e)))?;
+    let report = credentials::rewrap_all(&pool, &config.token_keys)
+        .await
+        .map_err(|e| Failure::System(e.into()))?;
+    for (school, count) in &report.per_school {
+        println!("{school}: {count} secret(s) re-encrypted");
+    }
+    println!(
+        "{} secret(s) in {} school(s) now under key version {}",
+        report.total(),
+        report.per_school.len(),
+        config.token_keys.newest_version()
     );
     Ok(())
 }

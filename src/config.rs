@@ -46,13 +46,16 @@ pub struct Config {
     pub port: u16,
     /// The address people use to reach the dashboard (sign-in redirects, cookie security).
     pub public_url: Url,
-    pub token_keys: KeyRing,
+    /// Shared with every task that encrypts or decrypts credentials.
+    pub token_keys: std::sync::Arc<KeyRing>,
     pub google_client_id: String,
     pub google_client_secret: SecretString,
     /// Base of the Google REST APIs (Drive, Classroom); the emulator's address in tests.
     pub google_api_base_url: Url,
     /// Google's OpenID Connect issuer; the emulator's address in tests.
     pub google_issuer_url: Url,
+    /// Google API calls per second one school may make, shared by every process (Redis).
+    pub google_requests_per_second: f64,
     pub log_format: LogFormat,
     /// `tracing` filter directives, e.g. `info,invigilator=debug`.
     pub log_filter: String,
@@ -200,6 +203,12 @@ impl Config {
             Some("https://accounts.google.com".to_owned()),
             parse_http_url,
         );
+        let google_requests_per_second = r.parse("GOOGLE_REQUESTS_PER_SECOND", 20.0, |v| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|n| (0.1..=1000.0).contains(n))
+                .ok_or_else(|| "expected a number of calls per second from 0.1 to 1000".to_owned())
+        });
         let log_format = r.parse(
             "LOG_FORMAT",
             if dev {
@@ -259,11 +268,12 @@ impl Config {
             redis_url: redis_url.ok_or_else(missing)?,
             port: port.ok_or_else(missing)?,
             public_url: public_url.ok_or_else(missing)?,
-            token_keys: token_keys.ok_or_else(missing)?,
+            token_keys: std::sync::Arc::new(token_keys.ok_or_else(missing)?),
             google_client_id: google_client_id.ok_or_else(missing)?,
             google_client_secret: google_client_secret.ok_or_else(missing)?,
             google_api_base_url: google_api_base_url.ok_or_else(missing)?,
             google_issuer_url: google_issuer_url.ok_or_else(missing)?,
+            google_requests_per_second: google_requests_per_second.ok_or_else(missing)?,
             log_format: log_format.ok_or_else(missing)?,
             log_filter: log_filter.ok_or_else(missing)?,
             tenant_role_prefix: tenant_role_prefix.ok_or_else(missing)?,
@@ -300,6 +310,10 @@ impl fmt::Debug for Config {
             .field("google_client_secret", &"[REDACTED]")
             .field("google_api_base_url", &self.google_api_base_url.as_str())
             .field("google_issuer_url", &self.google_issuer_url.as_str())
+            .field(
+                "google_requests_per_second",
+                &self.google_requests_per_second,
+            )
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("tenant_role_prefix", &self.tenant_role_prefix)

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod database;
+pub mod google;
 pub mod redis_client;
 pub mod telemetry;
 pub mod tenancy;

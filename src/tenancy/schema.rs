@@ -13,10 +13,16 @@ pub const TEMPLATE_VERSION: i32 = 1;
 
 /// The changes in `migrations/tenant/`, compiled into the binary. A unit test checks that this
 /// list matches the directory, so a new file cannot be forgotten here.
-const EMBEDDED: &[(&str, &str)] = &[(
-    "0002_staff_last_signed_in.sql",
-    include_str!("../../migrations/tenant/0002_staff_last_signed_in.sql"),
-)];
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "0002_staff_last_signed_in.sql",
+        include_str!("../../migrations/tenant/0002_staff_last_signed_in.sql"),
+    ),
+    (
+        "0003_google_credentials.sql",
+        include_str!("../../migrations/tenant/0003_google_credentials.sql"),
+    ),
+];
 
 /// One numbered change to every school's schema.
 #[derive(Debug, Clone)]

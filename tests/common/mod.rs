@@ -343,3 +343,162 @@ pub async fn catalog(pool: &PgPool, school: &School) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// A school connected to a seeded Google emulator: the Drive operator's grant is stored, and
+/// `clients` talks to the emulator through the real Google crates.
+pub struct GoogleWorld {
+    pub db: TestDb,
+    pub emu: google_emulator::RunningEmulator,
+    pub school: School,
+    pub config: Config,
+    pub clients: invigilator::google::GoogleClients,
+    pub operator_credential: Uuid,
+}
+
+pub const OPERATOR: &str = "drive.operator@hillside.sch.uk";
+pub const TEACHER: &str = "ada.lovelace@hillside.sch.uk";
+pub const SHARED_DRIVE: &str = "0APortfolios";
+pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive";
+pub const TEACHER_SCOPES: &[&str] = &[
+    "openid",
+    "email",
+    "profile",
+    "https://www.googleapis.com/auth/classroom.courses.readonly",
+    "https://www.googleapis.com/auth/classroom.rosters.readonly",
+    "https://www.googleapis.com/auth/classroom.profile.emails",
+];
+
+pub fn pupil(i: usize) -> String {
+    format!("pupil{i:03}@hillside.sch.uk")
+}
+
+/// The emulator's world: a teacher with one class of `pupils`, a Drive operator who organises
+/// the shared drive.
+pub fn google_seed(pupils: usize) -> google_emulator::Seed {
+    use google_emulator::seed::*;
+    let person = |email: &str, given: &str, family: &str| SeedUser {
+        id: None,
+        email: email.to_owned(),
+        given_name: given.to_owned(),
+        family_name: family.to_owned(),
+        photo_url: None,
+        email_verified: true,
+        domain_admin: false,
+    };
+    let mut users = vec![
+        person(TEACHER, "Ada", "Lovelace"),
+        person(OPERATOR, "Drive", "Operator"),
+    ];
+    users.extend((0..pupils).map(|i| person(&pupil(i), &format!("Pupil{i}"), "Learner")));
+    Seed {
+        clients: vec![SeedClient {
+            client_id: "invigilator-local".to_owned(),
+            client_secret: "invigilator-local-secret".to_owned(),
+            redirect_uris: vec![],
+        }],
+        domains: vec!["hillside.sch.uk".to_owned()],
+        users,
+        courses: vec![SeedCourse {
+            id: Some("500000000001".to_owned()),
+            name: "10X Chemistry".to_owned(),
+            section: Some("10X".to_owned()),
+            owner: TEACHER.to_owned(),
+            teachers: vec![],
+            students: (0..pupils).map(pupil).collect(),
+            state: None,
+            teacher_group_email: Some("10x-teachers@hillside.sch.uk".to_owned()),
+        }],
+        shared_drives: vec![SeedSharedDrive {
+            id: Some(SHARED_DRIVE.to_owned()),
+            name: "Portfolios".to_owned(),
+            members: vec![SeedMember {
+                email: OPERATOR.to_owned(),
+                role: "organizer".to_owned(),
+            }],
+        }],
+        ..Seed::default()
+    }
+}
+
+/// Adds a staff member to a school; returns their id.
+pub async fn add_staff(db: &TestDb, school: &School, email: &str) -> Uuid {
+    let mut tx = tenancy::begin_school_tx(&db.pool, school).await.unwrap();
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO staff (google_sub, email, display_name) VALUES ($1, $2, $2) RETURNING id",
+    )
+    .bind(format!("sub-{email}"))
+    .bind(email)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+impl GoogleWorld {
+    pub async fn new(pupils: usize) -> Self {
+        use invigilator::google::credentials::{Purpose, save_oauth};
+        let emu = google_emulator::start(&google_seed(pupils)).await.unwrap();
+        let db = TestDb::new().await;
+        let school = db.school("hillside").await;
+        let config = db.config(&[("GOOGLE_API_BASE_URL", &emu.url())]);
+        let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
+        let clients = invigilator::google::GoogleClients::new(&config, db.pool.clone(), redis)
+            .unwrap()
+            .with_retry_policy(invigilator::google::RetryPolicy::quick());
+        let operator = add_staff(&db, &school, OPERATOR).await;
+        let refresh = emu
+            .issue_refresh_token(OPERATOR, &[DRIVE_SCOPE], "invigilator-local")
+            .unwrap();
+        let mut tx = tenancy::begin_school_tx(&db.pool, &school).await.unwrap();
+        let operator_credential = save_oauth(
+            &mut tx,
+            &config.token_keys,
+            operator,
+            Purpose::DriveOperator,
+            OPERATOR,
+            &[DRIVE_SCOPE.to_owned()],
+            &secrecy::SecretString::from(refresh),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        Self {
+            db,
+            emu,
+            school,
+            config,
+            clients,
+            operator_credential,
+        }
+    }
+
+    /// Stores the teacher's sign-in grant; returns their staff id.
+    pub async fn connect_teacher(&self) -> Uuid {
+        use invigilator::google::credentials::{Purpose, save_oauth};
+        let teacher = add_staff(&self.db, &self.school, TEACHER).await;
+        let refresh = self
+            .emu
+            .issue_refresh_token(TEACHER, TEACHER_SCOPES, "invigilator-local")
+            .unwrap();
+        let mut tx = tenancy::begin_school_tx(&self.db.pool, &self.school)
+            .await
+            .unwrap();
+        save_oauth(
+            &mut tx,
+            &self.config.token_keys,
+            teacher,
+            Purpose::SignIn,
+            TEACHER,
+            &TEACHER_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect::<Vec<_>>(),
+            &secrecy::SecretString::from(refresh),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        teacher
+    }
+}

@@ -24,6 +24,6 @@ pub mod tokens;
 
 pub use drive::store::Role;
 pub use emulator::{Emulator, FileSummary, Settings};
-pub use limits::{FaultKind, FaultPlan, Stats};
+pub use limits::{CannedResponse, FaultKind, FaultPlan, Stats};
 pub use seed::{Quotas, Seed};
 pub use server::{RunningEmulator, StartError, start, start_on};

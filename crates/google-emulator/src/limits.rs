@@ -41,6 +41,24 @@ pub struct FaultPlan {
     pub probabilities: BTreeMap<FaultKind, f64>,
     /// Answered to the next calls, first to last, before any random fault.
     pub next: Vec<FaultKind>,
+    /// Exact answers for the next calls (after `next` is spent): odd but well-formed JSON, such
+    /// as an unknown enum value or a missing field.
+    pub respond_next: Vec<CannedResponse>,
+}
+
+/// An answer given verbatim instead of the emulator's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CannedResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// What a call gets instead of its normal answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Injected {
+    Fault(FaultKind),
+    Respond(CannedResponse),
 }
 
 /// A token bucket refilled continuously at `rate` per second, holding at most one second's worth.
@@ -96,27 +114,30 @@ impl Limits {
         Ok(())
     }
 
-    /// The latency to add and the fault (if any) to answer a call to `route` with.
-    pub fn plan_call(&mut self, route: &str) -> (Duration, Option<FaultKind>) {
+    /// The latency to add and what (if anything) to answer a call to `route` with instead.
+    pub fn plan_call(&mut self, route: &str) -> (Duration, Option<Injected>) {
         let mut latency = 0;
-        let mut fault = None;
+        let mut injected = None;
         for key in [route, "*"] {
             if let Some(plan) = self.faults.get_mut(key) {
                 latency += plan.latency_ms;
-                if fault.is_none() && !plan.next.is_empty() {
-                    fault = Some(plan.next.remove(0));
+                if injected.is_none() && !plan.next.is_empty() {
+                    injected = Some(Injected::Fault(plan.next.remove(0)));
                 }
-                if fault.is_none() {
+                if injected.is_none() && !plan.respond_next.is_empty() {
+                    injected = Some(Injected::Respond(plan.respond_next.remove(0)));
+                }
+                if injected.is_none() {
                     let mut rng = rand::thread_rng();
-                    fault = plan
+                    injected = plan
                         .probabilities
                         .iter()
                         .find(|(_, p)| rng.gen_bool(p.clamp(0.0, 1.0)))
-                        .map(|(k, _)| *k);
+                        .map(|(k, _)| Injected::Fault(*k));
                 }
             }
         }
-        (Duration::from_millis(latency), fault)
+        (Duration::from_millis(latency), injected)
     }
 
     pub fn record(&mut self, route: &str, status: u16) {
@@ -195,11 +216,14 @@ mod tests {
         );
         assert_eq!(
             limits.plan_call("drive.files.get"),
-            (Duration::from_millis(5), Some(FaultKind::Error503))
+            (
+                Duration::from_millis(5),
+                Some(Injected::Fault(FaultKind::Error503))
+            )
         );
         assert_eq!(
             limits.plan_call("drive.files.get").1,
-            Some(FaultKind::Error429)
+            Some(Injected::Fault(FaultKind::Error429))
         );
         assert_eq!(limits.plan_call("drive.files.get").1, None);
         assert_eq!(limits.plan_call("drive.files.list"), (Duration::ZERO, None));

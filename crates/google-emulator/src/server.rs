@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::auth::bearer;
 use crate::emulator::{Emulator, SetupError};
 use crate::error::GoogleError;
-use crate::limits::{FaultKind, QuotaRefusal};
+use crate::limits::{FaultKind, Injected, QuotaRefusal};
 use crate::seed::Seed;
 use crate::{admin, classroom, drive, oauth};
 
@@ -137,7 +137,12 @@ async fn front_door(
         tokio::time::sleep(latency).await;
     }
     let response = match fault {
-        Some(kind) => fault_response(kind),
+        Some(Injected::Fault(kind)) => fault_response(kind),
+        Some(Injected::Respond(canned)) => (
+            StatusCode::from_u16(canned.status).unwrap_or(StatusCode::OK),
+            axum::Json(canned.body),
+        )
+            .into_response(),
         None => match quota(&emu, route, &request) {
             Err(refusal) => refusal.into_response(),
             Ok(()) => next.run(request).await,

@@ -1,0 +1,288 @@
+//! Typed Classroom operations, as one staff member: their active courses, and every student and
+//! teacher of a course (all pages, duplicates dropped).
+
+use std::collections::HashSet;
+
+use google_classroom1::Classroom;
+use uuid::Uuid;
+
+use super::error::GoogleError;
+use super::rate_limit::RateLimiter;
+use super::retry::{RetryAfter, RetryPolicy, with_retry};
+use super::token::TokenSource;
+use super::{Connector, GoogleEndpoints, HyperClient};
+
+/// Paging stops here even if Google keeps sending page tokens.
+const MAX_PAGES: usize = 500;
+
+/// A course's state; states Classroom may add later are kept, not refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CourseState {
+    Active,
+    Archived,
+    Provisioned,
+    Declined,
+    Suspended,
+    Other(String),
+}
+
+impl CourseState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "ACTIVE" => Self::Active,
+            "ARCHIVED" => Self::Archived,
+            "PROVISIONED" => Self::Provisioned,
+            "DECLINED" => Self::Declined,
+            "SUSPENDED" => Self::Suspended,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// A Classroom course.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassroomCourse {
+    pub id: String,
+    /// Empty when Classroom sent none; callers decide what to show.
+    pub name: String,
+    pub section: Option<String>,
+    pub state: CourseState,
+    pub owner_id: Option<String>,
+    pub teacher_group_email: Option<String>,
+}
+
+/// A student or teacher on a roster. Classroom may omit any profile field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterMember {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub full_name: Option<String>,
+}
+
+/// Classroom, as one staff member.
+pub struct ClassroomClient {
+    hub: Classroom<Connector>,
+    tokens: TokenSource,
+    limiter: RateLimiter,
+    retry: RetryPolicy,
+    school_id: Uuid,
+}
+
+#[derive(Clone, Copy)]
+enum Roster {
+    Students,
+    Teachers,
+}
+
+impl ClassroomClient {
+    pub(super) fn new(
+        hyper: &HyperClient,
+        endpoints: &GoogleEndpoints,
+        tokens: TokenSource,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        school_id: Uuid,
+    ) -> Self {
+        let mut hub = Classroom::new(hyper.clone(), tokens.clone());
+        let root = endpoints.classroom_root.to_string();
+        hub.base_url(root.clone());
+        hub.root_url(root);
+        Self {
+            hub,
+            tokens,
+            limiter,
+            retry,
+            school_id,
+        }
+    }
+
+    pub fn account(&self) -> &str {
+        self.tokens.account()
+    }
+
+    async fn throttle(&self) {
+        self.limiter
+            .acquire(&format!("google:{}", self.school_id))
+            .await;
+    }
+
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, GoogleError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, GoogleError>>,
+    {
+        with_retry(
+            &self.retry,
+            self.tokens.account(),
+            || self.tokens.invalidate(),
+            call,
+        )
+        .await
+    }
+
+    /// The ACTIVE courses this person teaches, all pages.
+    #[tracing::instrument(skip(self), fields(account = %self.tokens.account()))]
+    pub async fn list_my_courses(&self) -> Result<Vec<ClassroomCourse>, GoogleError> {
+        let op = "list courses";
+        let mut courses = Vec::new();
+        let mut seen = HashSet::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .call(|| async {
+                    self.throttle().await;
+                    let mut retry_after = RetryAfter::default();
+                    let mut call = self
+                        .hub
+                        .courses()
+                        .list()
+                        .teacher_id("me")
+                        .add_course_states("ACTIVE")
+                        .page_size(100);
+                    if let Some(t) = &page_token {
+                        call = call.page_token(t);
+                    }
+                    let result = call.delegate(&mut retry_after).doit().await;
+                    result
+                        .map(|(_, p)| p)
+                        .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                })
+                .await?;
+            for c in page.courses.unwrap_or_default() {
+                let Some(id) = c.id.filter(|id| !id.is_empty()) else {
+                    tracing::warn!("Classroom listed a course without an id; skipped");
+                    continue;
+                };
+                if !seen.insert(id.clone()) {
+                    tracing::warn!(course = %id, "Classroom listed a course twice; kept the first");
+                    continue;
+                }
+                courses.push(ClassroomCourse {
+                    name: c.name.unwrap_or_default(),
+                    section: c.section.filter(|s| !s.is_empty()),
+                    state: CourseState::parse(c.course_state.as_deref().unwrap_or("")),
+                    owner_id: c.owner_id,
+                    teacher_group_email: c.teacher_group_email,
+                    id,
+                });
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => page_token = Some(next),
+                None => return Ok(courses),
+            }
+        }
+        Err(GoogleError::Transient {
+            op,
+            detail: format!("Classroom kept returning page tokens after {MAX_PAGES} pages"),
+        })
+    }
+
+    /// Every student of a course.
+    pub async fn list_students(&self, course_id: &str) -> Result<Vec<RosterMember>, GoogleError> {
+        self.roster(course_id, Roster::Students).await
+    }
+
+    /// Every teacher of a course.
+    pub async fn list_teachers(&self, course_id: &str) -> Result<Vec<RosterMember>, GoogleError> {
+        self.roster(course_id, Roster::Teachers).await
+    }
+
+    #[tracing::instrument(skip(self, roster), fields(account = %self.tokens.account()))]
+    async fn roster(
+        &self,
+        course_id: &str,
+        roster: Roster,
+    ) -> Result<Vec<RosterMember>, GoogleError> {
+        let op = match roster {
+            Roster::Students => "list students",
+            Roster::Teachers => "list teachers",
+        };
+        let mut members = Vec::new();
+        let mut seen = HashSet::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let (profiles, next) = self
+                .call(|| async {
+                    self.throttle().await;
+                    let mut retry_after = RetryAfter::default();
+                    let token = page_token.clone();
+                    match roster {
+                        Roster::Students => {
+                            let mut call =
+                                self.hub.courses().students_list(course_id).page_size(100);
+                            if let Some(t) = &token {
+                                call = call.page_token(t);
+                            }
+                            let result = call.delegate(&mut retry_after).doit().await;
+                            let after = retry_after.0;
+                            result
+                                .map(|(_, p)| {
+                                    let list = p.students.unwrap_or_default();
+                                    (
+                                        list.into_iter()
+                                            .map(|s| (s.user_id, s.profile))
+                                            .collect::<Vec<_>>(),
+                                        p.next_page_token,
+                                    )
+                                })
+                                .map_err(|e| GoogleError::from_api(op, e, after))
+                        }
+                        Roster::Teachers => {
+                            let mut call =
+                                self.hub.courses().teachers_list(course_id).page_size(100);
+                            if let Some(t) = &token {
+                                call = call.page_token(t);
+                            }
+                            let result = call.delegate(&mut retry_after).doit().await;
+                            let after = retry_after.0;
+                            result
+                                .map(|(_, p)| {
+                                    let list = p.teachers.unwrap_or_default();
+                                    (
+                                        list.into_iter()
+                                            .map(|t| (t.user_id, t.profile))
+                                            .collect::<Vec<_>>(),
+                                        p.next_page_token,
+                                    )
+                                })
+                                .map_err(|e| GoogleError::from_api(op, e, after))
+                        }
+                    }
+                })
+                .await?;
+            for (user_id, profile) in profiles {
+                let profile = profile.unwrap_or_default();
+                let Some(user_id) = user_id.or(profile.id.clone()).filter(|id| !id.is_empty())
+                else {
+                    tracing::warn!(course = %course_id, "a roster entry had no user id; skipped");
+                    continue;
+                };
+                if !seen.insert(user_id.clone()) {
+                    tracing::warn!(course = %course_id, user = %user_id, "listed twice; kept the first");
+                    continue;
+                }
+                let name = profile.name.unwrap_or_default();
+                members.push(RosterMember {
+                    user_id,
+                    email: profile
+                        .email_address
+                        .filter(|e| e.contains('@'))
+                        .map(|e| e.to_ascii_lowercase()),
+                    given_name: name.given_name.filter(|n| !n.is_empty()),
+                    family_name: name.family_name.filter(|n| !n.is_empty()),
+                    full_name: name.full_name.filter(|n| !n.is_empty()),
+                });
+            }
+            match next.filter(|t| !t.is_empty()) {
+                Some(next) => page_token = Some(next),
+                None => return Ok(members),
+            }
+        }
+        Err(GoogleError::Transient {
+            op,
+            detail: format!("Classroom kept returning page tokens after {MAX_PAGES} pages"),
+        })
+    }
+}

@@ -1,0 +1,525 @@
+//! Typed Drive operations: folders found or made idempotently through `appProperties`, and the
+//! one direct permission each student has on their folder.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Cursor;
+
+use google_drive3::DriveHub;
+use google_drive3::api::{File, Permission};
+use sqlx::PgPool;
+
+use super::error::GoogleError;
+use super::rate_limit::RateLimiter;
+use super::retry::{RetryAfter, RetryPolicy, with_retry};
+use super::token::TokenSource;
+use super::{Connector, GoogleEndpoints, HyperClient};
+use crate::tenancy::School;
+
+pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
+/// Paging stops here even if Google keeps sending page tokens.
+const MAX_PAGES: usize = 1000;
+
+/// A Drive permission role. Unknown roles are kept, not refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DriveRole {
+    Reader,
+    Commenter,
+    Writer,
+    FileOrganizer,
+    Organizer,
+    Owner,
+    Other(String),
+}
+
+impl DriveRole {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "reader" => Self::Reader,
+            "commenter" => Self::Commenter,
+            "writer" => Self::Writer,
+            "fileOrganizer" => Self::FileOrganizer,
+            "organizer" => Self::Organizer,
+            "owner" => Self::Owner,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Reader => "reader",
+            Self::Commenter => "commenter",
+            Self::Writer => "writer",
+            Self::FileOrganizer => "fileOrganizer",
+            Self::Organizer => "organizer",
+            Self::Owner => "owner",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// A folder as Drive reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub id: String,
+    pub name: String,
+    pub app_properties: HashMap<String, String>,
+}
+
+/// One principal's access to an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderPermission {
+    pub id: String,
+    pub role: DriveRole,
+    /// `user`, `group`, `domain` or `anyone`.
+    pub kind: String,
+    pub email: Option<String>,
+    pub domain: Option<String>,
+    /// True only when every source of this access is inherited (from the drive or a parent).
+    pub inherited: bool,
+}
+
+/// Drive, as one school's Drive operator.
+pub struct DriveClient {
+    hub: DriveHub<Connector>,
+    tokens: TokenSource,
+    limiter: RateLimiter,
+    retry: RetryPolicy,
+    school: School,
+    pool: PgPool,
+}
+
+impl DriveClient {
+    pub(super) fn new(
+        hyper: &HyperClient,
+        endpoints: &GoogleEndpoints,
+        tokens: TokenSource,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        school: School,
+        pool: PgPool,
+    ) -> Self {
+        let mut hub = DriveHub::new(hyper.clone(), tokens.clone());
+        let root = endpoints.drive_root.to_string();
+        hub.base_url(format!("{root}drive/v3/"));
+        hub.root_url(root);
+        Self {
+            hub,
+            tokens,
+            limiter,
+            retry,
+            school,
+            pool,
+        }
+    }
+
+    /// The account Drive work runs as.
+    pub fn account(&self) -> &str {
+        self.tokens.account()
+    }
+
+    async fn throttle(&self) {
+        self.limiter
+            .acquire(&format!("google:{}", self.school.id))
+            .await;
+    }
+
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, GoogleError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, GoogleError>>,
+    {
+        with_retry(
+            &self.retry,
+            self.tokens.account(),
+            || self.tokens.invalidate(),
+            call,
+        )
+        .await
+    }
+
+    /// A folder by id.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn folder(&self, id: &str) -> Result<Folder, GoogleError> {
+        let op = "get folder";
+        let file = self
+            .call(|| async {
+                self.throttle().await;
+                let mut retry_after = RetryAfter::default();
+                let result = self
+                    .hub
+                    .files()
+                    .get(id)
+                    .supports_all_drives(true)
+                    .param("fields", "id,name,mimeType,appProperties,trashed")
+                    .delegate(&mut retry_after)
+                    .doit()
+                    .await;
+                result
+                    .map(|(_, f)| f)
+                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+            })
+            .await?;
+        folder_from(op, file)
+    }
+
+    /// The folders under `parent` whose `appProperties` hold `key = value`, oldest first.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn find_folders(
+        &self,
+        parent: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<Folder>, GoogleError> {
+        let op = "find folder";
+        let q = format!(
+            "'{}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false and \
+             appProperties has {{ key='{}' and value='{}' }}",
+            quote(parent),
+            quote(key),
+            quote(value)
+        );
+        let mut found = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let list = self
+                .call(|| async {
+                    self.throttle().await;
+                    let mut retry_after = RetryAfter::default();
+                    let mut call = self
+                        .hub
+                        .files()
+                        .list()
+                        .q(&q)
+                        .corpora("allDrives")
+                        .include_items_from_all_drives(true)
+                        .supports_all_drives(true)
+                        .order_by("createdTime")
+                        .page_size(100)
+                        .param(
+                            "fields",
+                            "nextPageToken,files(id,name,mimeType,appProperties,trashed)",
+                        );
+                    if let Some(t) = &page_token {
+                        call = call.page_token(t);
+                    }
+                    let result = call.delegate(&mut retry_after).doit().await;
+                    result
+                        .map(|(_, l)| l)
+                        .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                })
+                .await?;
+            for file in list.files.unwrap_or_default() {
+                found.push(folder_from(op, file)?);
+            }
+            match list.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => page_token = Some(next),
+                None => return Ok(found),
+            }
+        }
+        Err(paging_did_not_end(op))
+    }
+
+    /// Creates a folder under `parent` carrying `app_properties`.
+    #[tracing::instrument(skip(self, app_properties), fields(school = %self.school.slug))]
+    pub async fn create_folder(
+        &self,
+        parent: &str,
+        name: &str,
+        app_properties: &HashMap<String, String>,
+    ) -> Result<Folder, GoogleError> {
+        let op = "create folder";
+        let file = self
+            .call(|| async {
+                self.throttle().await;
+                let mut retry_after = RetryAfter::default();
+                let request = File {
+                    name: Some(name.to_owned()),
+                    mime_type: Some(FOLDER_MIME.to_owned()),
+                    parents: Some(vec![parent.to_owned()]),
+                    app_properties: Some(app_properties.clone()),
+                    ..File::default()
+                };
+                let mime = FOLDER_MIME.parse().map_err(|_| GoogleError::Permanent {
+                    op,
+                    detail: "bad MIME type".into(),
+                })?;
+                let result = self
+                    .hub
+                    .files()
+                    .create(request)
+                    .supports_all_drives(true)
+                    .param("fields", "id,name,mimeType,appProperties,trashed")
+                    .delegate(&mut retry_after)
+                    .upload(Cursor::new(Vec::<u8>::new()), mime)
+                    .await;
+                result
+                    .map(|(_, f)| f)
+                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+            })
+            .await?;
+        folder_from(op, file)
+    }
+
+    /// The folder under `parent` marked `key = value`, created (named `name`) if there is none.
+    ///
+    /// Idempotent across retries, crashes and processes: the folder is found by its
+    /// `appProperties`, and a PostgreSQL advisory lock on (school, parent, key, value) makes
+    /// concurrent callers take turns, so two of them never both create it. Should duplicates
+    /// exist anyway (made outside Invigilator), the oldest is used and the others are logged.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn ensure_folder(
+        &self,
+        parent: &str,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Folder, GoogleError> {
+        let op = "ensure folder";
+        let db = |e: sqlx::Error| GoogleError::Transient {
+            op,
+            detail: format!("folder lock: {e}"),
+        };
+        let mut lock = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!(
+                "drive-folder|{}|{parent}|{key}|{value}",
+                self.school.id
+            ))
+            .execute(&mut *lock)
+            .await
+            .map_err(db)?;
+        let existing = self.find_folders(parent, key, value).await?;
+        let folder = match existing.split_first() {
+            Some((oldest, others)) => {
+                if !others.is_empty() {
+                    tracing::warn!(folder = %oldest.id, duplicates = others.len(), "duplicate folders found; using the oldest");
+                }
+                oldest.clone()
+            }
+            None => {
+                let props = HashMap::from([(key.to_owned(), value.to_owned())]);
+                self.create_folder(parent, name, &props).await?
+            }
+        };
+        lock.commit().await.map_err(db)?;
+        Ok(folder)
+    }
+
+    /// Every principal with access to an item, direct and inherited (all pages).
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn list_permissions(&self, item: &str) -> Result<Vec<FolderPermission>, GoogleError> {
+        let op = "list permissions";
+        let mut permissions = Vec::new();
+        let mut seen = HashSet::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let list = self
+                .call(|| async {
+                    self.throttle().await;
+                    let mut retry_after = RetryAfter::default();
+                    let mut call = self
+                        .hub
+                        .permissions()
+                        .list(item)
+                        .supports_all_drives(true)
+                        .param(
+                            "fields",
+                            "nextPageToken,permissions(id,role,emailAddress,domain,type,permissionDetails)",
+                        );
+                    if let Some(t) = &page_token {
+                        call = call.page_token(t);
+                    }
+                    let result = call.delegate(&mut retry_after).doit().await;
+                    result.map(|(_, l)| l).map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                })
+                .await?;
+            for p in list.permissions.unwrap_or_default() {
+                let permission = permission_from(op, p)?;
+                if seen.insert(permission.id.clone()) {
+                    permissions.push(permission);
+                }
+            }
+            match list.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => page_token = Some(next),
+                None => return Ok(permissions),
+            }
+        }
+        Err(paging_did_not_end(op))
+    }
+
+    /// Gives `email` a direct permission with `role` on a folder, without an email; returns its
+    /// id. If they already hold a direct permission, it is switched to `role` (or left as is).
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn ensure_user_permission(
+        &self,
+        folder: &str,
+        email: &str,
+        role: DriveRole,
+    ) -> Result<String, GoogleError> {
+        let existing = self.list_permissions(folder).await?.into_iter().find(|p| {
+            p.kind == "user"
+                && !p.inherited
+                && p.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
+        match existing {
+            Some(p) if p.role == role => Ok(p.id),
+            Some(p) => {
+                self.set_permission_role(folder, &p.id, role).await?;
+                Ok(p.id)
+            }
+            None => self.create_user_permission(folder, email, role).await,
+        }
+    }
+
+    /// Creates a direct user permission (no notification email); returns its id.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn create_user_permission(
+        &self,
+        folder: &str,
+        email: &str,
+        role: DriveRole,
+    ) -> Result<String, GoogleError> {
+        let op = "share folder";
+        let created = self
+            .call(|| async {
+                self.throttle().await;
+                let mut retry_after = RetryAfter::default();
+                let request = Permission {
+                    type_: Some("user".to_owned()),
+                    role: Some(role.as_str().to_owned()),
+                    email_address: Some(email.to_owned()),
+                    ..Permission::default()
+                };
+                let result = self
+                    .hub
+                    .permissions()
+                    .create(request, folder)
+                    .send_notification_email(false)
+                    .supports_all_drives(true)
+                    .param("fields", "id,role,type,emailAddress")
+                    .delegate(&mut retry_after)
+                    .doit()
+                    .await;
+                result
+                    .map(|(_, p)| p)
+                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+            })
+            .await?;
+        created.id.ok_or_else(|| GoogleError::Transient {
+            op,
+            detail: "Drive answered without a permission id".to_owned(),
+        })
+    }
+
+    /// Switches an existing permission's role: the lock/unlock call, one request.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn set_permission_role(
+        &self,
+        folder: &str,
+        permission_id: &str,
+        role: DriveRole,
+    ) -> Result<(), GoogleError> {
+        let op = "switch permission";
+        let updated = self
+            .call(|| async {
+                self.throttle().await;
+                let mut retry_after = RetryAfter::default();
+                let request = Permission {
+                    role: Some(role.as_str().to_owned()),
+                    ..Permission::default()
+                };
+                let result = self
+                    .hub
+                    .permissions()
+                    .update(request, folder, permission_id)
+                    .supports_all_drives(true)
+                    .param("fields", "id,role")
+                    .delegate(&mut retry_after)
+                    .doit()
+                    .await;
+                result
+                    .map(|(_, p)| p)
+                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+            })
+            .await?;
+        match updated.role.as_deref().map(DriveRole::parse) {
+            Some(r) if r == role => Ok(()),
+            other => Err(GoogleError::Transient {
+                op,
+                detail: format!(
+                    "Drive reported role {other:?} after setting {}",
+                    role.as_str()
+                ),
+            }),
+        }
+    }
+}
+
+/// Escapes a value for a single-quoted `q` literal.
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+fn paging_did_not_end(op: &'static str) -> GoogleError {
+    GoogleError::Transient {
+        op,
+        detail: format!("Google kept returning page tokens after {MAX_PAGES} pages"),
+    }
+}
+
+fn folder_from(op: &'static str, file: File) -> Result<Folder, GoogleError> {
+    let id = file.id.ok_or_else(|| GoogleError::Transient {
+        op,
+        detail: "Drive answered without a file id".to_owned(),
+    })?;
+    if file.mime_type.as_deref().is_some_and(|m| m != FOLDER_MIME) {
+        return Err(GoogleError::Permanent {
+            op,
+            detail: format!("{id} is not a folder"),
+        });
+    }
+    Ok(Folder {
+        name: file.name.unwrap_or_default(),
+        app_properties: file.app_properties.unwrap_or_default(),
+        id,
+    })
+}
+
+fn permission_from(op: &'static str, p: Permission) -> Result<FolderPermission, GoogleError> {
+    let id = p.id.ok_or_else(|| GoogleError::Transient {
+        op,
+        detail: "Drive listed a permission without an id".to_owned(),
+    })?;
+    let details = p.permission_details.unwrap_or_default();
+    Ok(FolderPermission {
+        role: DriveRole::parse(p.role.as_deref().unwrap_or("unknown")),
+        kind: p.type_.unwrap_or_else(|| "unknown".to_owned()),
+        email: p.email_address.map(|e| e.to_ascii_lowercase()),
+        domain: p.domain,
+        inherited: !details.is_empty() && details.iter().all(|d| d.inherited == Some(true)),
+        id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_literals_are_escaped() {
+        assert_eq!(quote("O'Brien"), "O\\'Brien");
+        assert_eq!(quote("a\\b"), "a\\\\b");
+    }
+
+    #[test]
+    fn unknown_roles_are_kept() {
+        assert_eq!(DriveRole::parse("writer"), DriveRole::Writer);
+        assert_eq!(
+            DriveRole::parse("superUser"),
+            DriveRole::Other("superUser".into())
+        );
+        assert_eq!(DriveRole::parse("superUser").as_str(), "superUser");
+    }
+}

@@ -1,0 +1,241 @@
+//! One classification of everything that can go wrong talking to Google, used everywhere:
+//! callers decide what to do from the class alone.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What kind of failure, and therefore what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// A server error, timeout, reset connection or garbled answer: try again soon.
+    Transient,
+    /// Over a per-second quota: try again after the hinted delay.
+    RateLimited,
+    /// Drive's sharing limit: back off for long, and stop sharing for this school for a while.
+    SharingRateLimited,
+    /// Google no longer accepts the credential (revoked, or scopes withdrawn): a person must sign
+    /// in again. Never retried.
+    NeedsReconnect,
+    /// The item (folder, permission, course) is gone.
+    NotFound,
+    /// Google refused the request itself; retrying will not help.
+    Permanent,
+}
+
+/// A failed Google call, classified, with enough context to act on and to log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GoogleError {
+    #[error("{op}: Google is temporarily unavailable: {detail}")]
+    Transient { op: &'static str, detail: String },
+    #[error("{op}: Google's rate limit was reached{}", retry_after_text(*.retry_after))]
+    RateLimited {
+        op: &'static str,
+        retry_after: Option<Duration>,
+    },
+    #[error("{op}: Google's sharing rate limit was reached")]
+    SharingRateLimited { op: &'static str },
+    #[error("{op}: the Google account {account} must be reconnected ({reason})")]
+    NeedsReconnect {
+        op: &'static str,
+        account: String,
+        reason: String,
+    },
+    #[error("{op}: not found in Google: {detail}")]
+    NotFound { op: &'static str, detail: String },
+    #[error("{op}: Google refused the request: {detail}")]
+    Permanent { op: &'static str, detail: String },
+    /// The access token was refused (401). Handled inside the client by refreshing once; it
+    /// becomes `NeedsReconnect` if the fresh token is refused too.
+    #[error("{op}: Google refused the access token")]
+    Unauthorized { op: &'static str },
+}
+
+fn retry_after_text(d: Option<Duration>) -> String {
+    d.map(|d| format!("; retry after {} s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+impl GoogleError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Transient { .. } | Self::Unauthorized { .. } => ErrorClass::Transient,
+            Self::RateLimited { .. } => ErrorClass::RateLimited,
+            Self::SharingRateLimited { .. } => ErrorClass::SharingRateLimited,
+            Self::NeedsReconnect { .. } => ErrorClass::NeedsReconnect,
+            Self::NotFound { .. } => ErrorClass::NotFound,
+            Self::Permanent { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    /// Whether trying the same call again can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.class(),
+            ErrorClass::Transient | ErrorClass::RateLimited | ErrorClass::SharingRateLimited
+        )
+    }
+
+    /// Classifies an error from `google-drive3` / `google-classroom1` (both use
+    /// `google-apis-common`). `retry_after` is the `Retry-After` the response carried, if any.
+    pub fn from_api(
+        op: &'static str,
+        error: google_drive3::common::Error,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        use google_drive3::common::Error as E;
+        match error {
+            E::BadRequest(body) => from_json_error(op, &body, retry_after),
+            E::Failure(response) => {
+                let status = response.status().as_u16();
+                let detail = format!("HTTP {status} without a JSON error body");
+                from_status(op, status, None, detail, retry_after)
+            }
+            E::JsonDecodeError(body, e) => Self::Transient {
+                op,
+                detail: format!(
+                    "unreadable answer ({e}); body starts {:?}",
+                    body.chars().take(80).collect::<String>()
+                ),
+            },
+            E::HttpError(e) => Self::Transient {
+                op,
+                detail: format!("connection failed: {e}"),
+            },
+            E::Io(e) => Self::Transient {
+                op,
+                detail: format!("reading the answer failed: {e}"),
+            },
+            E::MissingToken(e) => match e.downcast::<GoogleError>() {
+                Ok(token_error) => token_error.with_op(op),
+                Err(other) => Self::Transient {
+                    op,
+                    detail: format!("no access token: {other}"),
+                },
+            },
+            other => Self::Permanent {
+                op,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// The same error attributed to another operation.
+    pub fn with_op(self, new_op: &'static str) -> Self {
+        match self {
+            Self::Transient { detail, .. } => Self::Transient { op: new_op, detail },
+            Self::RateLimited { retry_after, .. } => Self::RateLimited {
+                op: new_op,
+                retry_after,
+            },
+            Self::SharingRateLimited { .. } => Self::SharingRateLimited { op: new_op },
+            Self::NeedsReconnect {
+                account, reason, ..
+            } => Self::NeedsReconnect {
+                op: new_op,
+                account,
+                reason,
+            },
+            Self::NotFound { detail, .. } => Self::NotFound { op: new_op, detail },
+            Self::Permanent { detail, .. } => Self::Permanent { op: new_op, detail },
+            Self::Unauthorized { .. } => Self::Unauthorized { op: new_op },
+        }
+    }
+}
+
+/// Google's JSON error: `{"error": {"code", "message", "errors": [{"reason", …}], "status"}}`.
+fn from_json_error(op: &'static str, body: &Value, retry_after: Option<Duration>) -> GoogleError {
+    let error = &body["error"];
+    let status = error["code"].as_u64().unwrap_or(0) as u16;
+    let reason = error["errors"][0]["reason"].as_str().map(str::to_owned);
+    let message = error["message"].as_str().unwrap_or("no message").to_owned();
+    let detail = match &reason {
+        Some(r) => format!("{status} {r}: {message}"),
+        None => format!("{status}: {message}"),
+    };
+    from_status(op, status, reason.as_deref(), detail, retry_after)
+}
+
+fn from_status(
+    op: &'static str,
+    status: u16,
+    reason: Option<&str>,
+    detail: String,
+    retry_after: Option<Duration>,
+) -> GoogleError {
+    match (status, reason) {
+        (403, Some("sharingRateLimitExceeded")) => GoogleError::SharingRateLimited { op },
+        (
+            403,
+            Some(
+                "userRateLimitExceeded"
+                | "rateLimitExceeded"
+                | "dailyLimitExceeded"
+                | "quotaExceeded",
+            ),
+        )
+        | (429, _) => GoogleError::RateLimited { op, retry_after },
+        // The token lacks a scope the person withdrew at consent: only signing in again helps.
+        (403, Some("insufficientPermissions")) => GoogleError::NeedsReconnect {
+            op,
+            account: "(the connected account)".to_owned(),
+            reason: "a needed permission was not granted".to_owned(),
+        },
+        (401, _) => GoogleError::Unauthorized { op },
+        (404, _) => GoogleError::NotFound { op, detail },
+        (408 | 500..=599, _) => GoogleError::Transient { op, detail },
+        _ => GoogleError::Permanent { op, detail },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(code: u16, reason: &str) -> Value {
+        json!({"error": {"code": code, "message": "m", "errors": [{"reason": reason}]}})
+    }
+
+    #[test]
+    fn googles_reasons_map_to_classes() {
+        let cases = [
+            (403, "userRateLimitExceeded", ErrorClass::RateLimited),
+            (403, "rateLimitExceeded", ErrorClass::RateLimited),
+            (429, "rateLimitExceeded", ErrorClass::RateLimited),
+            (
+                403,
+                "sharingRateLimitExceeded",
+                ErrorClass::SharingRateLimited,
+            ),
+            (403, "insufficientPermissions", ErrorClass::NeedsReconnect),
+            (403, "insufficientFilePermissions", ErrorClass::Permanent),
+            (404, "notFound", ErrorClass::NotFound),
+            (500, "backendError", ErrorClass::Transient),
+            (503, "backendError", ErrorClass::Transient),
+            (400, "badRequest", ErrorClass::Permanent),
+        ];
+        for (code, reason, class) in cases {
+            assert_eq!(
+                from_json_error("op", &body(code, reason), None).class(),
+                class,
+                "{code} {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_error_bodies_still_classify() {
+        assert_eq!(
+            from_json_error("op", &json!({}), None).class(),
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            from_json_error("op", &json!({"error": {"code": 502}}), None).class(),
+            ErrorClass::Transient
+        );
+        let e = from_json_error("lock", &body(429, "x"), Some(Duration::from_secs(3)));
+        assert!(e.to_string().contains("retry after 3 s"), "{e}");
+    }
+}
