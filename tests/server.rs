@@ -124,7 +124,7 @@ async fn serve_logs_json_for_cloud_logging_and_drains_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = common::http_client();
     let url = format!("http://127.0.0.1:{port}/readyz");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

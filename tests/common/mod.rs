@@ -266,7 +266,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     TestApp {
         address,
         db,
-        client: reqwest::Client::new(),
+        client: http_client(),
         shutdown: Some(tx),
         server,
     }
@@ -501,4 +501,13 @@ impl GoogleWorld {
         tx.commit().await.unwrap();
         teacher
     }
+}
+
+/// An HTTP client for tests (rustls needs its crypto provider installed first).
+pub fn http_client() -> reqwest::Client {
+    invigilator::google::install_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }

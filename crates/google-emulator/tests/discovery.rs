@@ -232,7 +232,7 @@ async fn every_field_we_send_is_googles() {
     let drive_doc = discovery("drive.v3.json");
     let classroom_doc = discovery("classroom.v1.json");
     let emu = emulator(2).await;
-    let http = reqwest::Client::new();
+    let http = http_client(true);
     let get = |url: String, token: String| {
         let http = http.clone();
         async move {

@@ -455,7 +455,7 @@ async fn bad_input_answers_as_google_does() {
 async fn the_plain_json_create_form_works_too() {
     let emu = emulator(0).await;
     let token = operator_token(&emu);
-    let response = reqwest::Client::new()
+    let response = http_client(true)
         .post(format!(
             "{}drive/v3/files?supportsAllDrives=true&fields=id,name,driveId",
             emu.url()
@@ -502,7 +502,7 @@ async fn quotas_answer_with_the_right_reason_and_retry_after() {
     }
     assert!(refused >= 6, "only {refused} refused");
     // Retry-After is sent.
-    let response = reqwest::Client::new()
+    let response = http_client(true)
         .get(format!(
             "{}drive/v3/files/{DRIVE_ID}?supportsAllDrives=true",
             emu.url()

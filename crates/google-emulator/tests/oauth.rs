@@ -13,10 +13,7 @@ use support::*;
 const REDIRECT: &str = "http://localhost:8080/auth/callback";
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    http_client(false)
 }
 
 struct Pkce {

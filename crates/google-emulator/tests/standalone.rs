@@ -46,7 +46,7 @@ async fn the_binary_serves_a_seed_file_and_the_admin_api() {
         .strip_prefix("Google emulator listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
-    let http = reqwest::Client::new();
+    let http = http_client(true);
 
     // A token for the operator, through the admin API.
     let token: Value = http

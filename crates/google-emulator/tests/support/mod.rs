@@ -161,3 +161,15 @@ pub fn reason(e: &google_drive3::Error) -> String {
 pub fn code(e: &google_drive3::Error) -> u64 {
     error_body(e)["error"]["code"].as_u64().unwrap_or_default()
 }
+
+/// An HTTP client for calls the Google crates do not cover. Installs rustls's ring provider
+/// first: in a workspace build reqwest's TLS is compiled in without a default provider.
+pub fn http_client(follow_redirects: bool) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let policy = if follow_redirects {
+        reqwest::redirect::Policy::default()
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    reqwest::Client::builder().redirect(policy).build().unwrap()
+}
