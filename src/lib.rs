@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod database;
+pub mod distributed_lock;
 pub mod google;
 pub mod redis_client;
 pub mod telemetry;

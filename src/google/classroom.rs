@@ -10,7 +10,7 @@ use super::error::GoogleError;
 use super::rate_limit::RateLimiter;
 use super::retry::{RetryAfter, RetryPolicy, with_retry};
 use super::token::TokenSource;
-use super::{Connector, GoogleEndpoints, HyperClient};
+use super::{Connector, GoogleEndpoints, HyperClient, REQUEST_TIMEOUT, guard_call};
 
 /// Paging stops here even if Google keeps sending page tokens.
 const MAX_PAGES: usize = 500;
@@ -108,18 +108,19 @@ impl ClassroomClient {
             .await;
     }
 
-    async fn call<T, F, Fut>(&self, call: F) -> Result<T, GoogleError>
+    async fn call<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T, GoogleError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, GoogleError>>,
     {
-        with_retry(
+        let result = with_retry(
             &self.retry,
             self.tokens.account(),
             || self.tokens.invalidate(),
-            call,
+            || guard_call(op, REQUEST_TIMEOUT, call()),
         )
-        .await
+        .await;
+        super::settle(&self.tokens, result).await
     }
 
     /// The ACTIVE courses this person teaches, all pages.
@@ -131,7 +132,7 @@ impl ClassroomClient {
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let page = self
-                .call(|| async {
+                .call(op, || async {
                     self.throttle().await;
                     let mut retry_after = RetryAfter::default();
                     let mut call = self
@@ -204,7 +205,7 @@ impl ClassroomClient {
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let (profiles, next) = self
-                .call(|| async {
+                .call(op, || async {
                     self.throttle().await;
                     let mut retry_after = RetryAfter::default();
                     let token = page_token.clone();

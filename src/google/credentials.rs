@@ -61,6 +61,8 @@ pub struct UnsealedCredential {
     pub credential: Credential,
     /// The refresh token, or the service-account key JSON.
     pub secret: SecretString,
+    /// The secret as stored, identifying this grant: a reconnect replaces it.
+    pub sealed: String,
     pub access_token: Option<(SecretString, DateTime<Utc>)>,
 }
 
@@ -238,9 +240,15 @@ pub async fn unseal(
         .await?
         .ok_or(CredentialError::NotFound)?;
     let school = tx.school_id();
-    let secret = match (&row.refresh_token, &row.service_account_key) {
-        (Some(t), _) => keys.decrypt(t, binding(school, id, "refresh_token"))?,
-        (None, Some(k)) => keys.decrypt(k, binding(school, id, "service_account_key"))?,
+    let (secret, sealed) = match (&row.refresh_token, &row.service_account_key) {
+        (Some(t), _) => (
+            keys.decrypt(t, binding(school, id, "refresh_token"))?,
+            t.clone(),
+        ),
+        (None, Some(k)) => (
+            keys.decrypt(k, binding(school, id, "service_account_key"))?,
+            k.clone(),
+        ),
         (None, None) => return Err(CredentialError::NotFound),
     };
     let access_token = match (&row.access_token, row.access_token_expires_at) {
@@ -253,6 +261,7 @@ pub async fn unseal(
     Ok(UnsealedCredential {
         credential: row.credential,
         secret,
+        sealed,
         access_token,
     })
 }
@@ -279,19 +288,24 @@ pub async fn store_access_token(
 }
 
 /// Marks a credential as refused by Google: nothing retries it until the person reconnects.
-#[tracing::instrument(skip(tx), fields(school = %tx.school_id()))]
+///
+/// `sealed` is the stored secret the refusal was for: if the person reconnected meanwhile (a new
+/// secret in the same row), the new grant is left alone.
+#[tracing::instrument(skip(tx, sealed), fields(school = %tx.school_id()))]
 pub async fn mark_needs_reconnect(
     tx: &mut SchoolTx,
     id: Uuid,
     reason: &str,
+    sealed: Option<&str>,
 ) -> Result<(), CredentialError> {
     sqlx::query(
         "UPDATE google_credentials SET status = 'needs_reconnect', status_reason = $2, \
              access_token = NULL, access_token_expires_at = NULL, updated_at = now() \
-         WHERE id = $1",
+         WHERE id = $1 AND ($3::text IS NULL OR refresh_token = $3 OR service_account_key = $3)",
     )
     .bind(id)
     .bind(reason)
+    .bind(sealed)
     .execute(&mut **tx)
     .await?;
     Ok(())

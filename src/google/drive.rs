@@ -4,15 +4,18 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
 use google_drive3::DriveHub;
 use google_drive3::api::{File, Permission};
-use sqlx::PgPool;
 
 use super::error::GoogleError;
 use super::rate_limit::RateLimiter;
 use super::retry::{RetryAfter, RetryPolicy, with_retry};
 use super::token::TokenSource;
-use super::{Connector, GoogleEndpoints, HyperClient};
+use super::{Connector, GoogleEndpoints, HyperClient, REQUEST_TIMEOUT, guard_call};
+use crate::distributed_lock::Locks;
 use crate::tenancy::School;
 
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
@@ -85,7 +88,7 @@ pub struct DriveClient {
     limiter: RateLimiter,
     retry: RetryPolicy,
     school: School,
-    pool: PgPool,
+    locks: Locks,
 }
 
 impl DriveClient {
@@ -96,7 +99,7 @@ impl DriveClient {
         limiter: RateLimiter,
         retry: RetryPolicy,
         school: School,
-        pool: PgPool,
+        locks: Locks,
     ) -> Self {
         let mut hub = DriveHub::new(hyper.clone(), tokens.clone());
         let root = endpoints.drive_root.to_string();
@@ -108,7 +111,7 @@ impl DriveClient {
             limiter,
             retry,
             school,
-            pool,
+            locks,
         }
     }
 
@@ -123,18 +126,19 @@ impl DriveClient {
             .await;
     }
 
-    async fn call<T, F, Fut>(&self, call: F) -> Result<T, GoogleError>
+    async fn call<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T, GoogleError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, GoogleError>>,
     {
-        with_retry(
+        let result = with_retry(
             &self.retry,
             self.tokens.account(),
             || self.tokens.invalidate(),
-            call,
+            || guard_call(op, REQUEST_TIMEOUT, call()),
         )
-        .await
+        .await;
+        super::settle(&self.tokens, result).await
     }
 
     /// A folder by id.
@@ -142,7 +146,7 @@ impl DriveClient {
     pub async fn folder(&self, id: &str) -> Result<Folder, GoogleError> {
         let op = "get folder";
         let file = self
-            .call(|| async {
+            .call(op, || async {
                 self.throttle().await;
                 let mut retry_after = RetryAfter::default();
                 let result = self
@@ -162,10 +166,13 @@ impl DriveClient {
         folder_from(op, file)
     }
 
-    /// The folders under `parent` whose `appProperties` hold `key = value`, oldest first.
+    /// The folders under `parent` in shared drive `drive_id` whose `appProperties` hold
+    /// `key = value`, oldest first. An incomplete search (Drive may say so) is an error, never a
+    /// short answer: a missed folder would be created twice.
     #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
     pub async fn find_folders(
         &self,
+        drive_id: &str,
         parent: &str,
         key: &str,
         value: &str,
@@ -182,7 +189,7 @@ impl DriveClient {
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let list = self
-                .call(|| async {
+                .call(op, || async {
                     self.throttle().await;
                     let mut retry_after = RetryAfter::default();
                     let mut call = self
@@ -190,14 +197,15 @@ impl DriveClient {
                         .files()
                         .list()
                         .q(&q)
-                        .corpora("allDrives")
+                        .corpora("drive")
+                        .drive_id(drive_id)
                         .include_items_from_all_drives(true)
                         .supports_all_drives(true)
                         .order_by("createdTime")
                         .page_size(100)
                         .param(
                             "fields",
-                            "nextPageToken,files(id,name,mimeType,appProperties,trashed)",
+                            "nextPageToken,incompleteSearch,files(id,name,mimeType,appProperties,trashed)",
                         );
                     if let Some(t) = &page_token {
                         call = call.page_token(t);
@@ -208,8 +216,17 @@ impl DriveClient {
                         .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
                 })
                 .await?;
+            if list.incomplete_search == Some(true) {
+                return Err(GoogleError::Transient {
+                    op,
+                    detail: "Drive reported an incomplete search".to_owned(),
+                });
+            }
             for file in list.files.unwrap_or_default() {
-                found.push(folder_from(op, file)?);
+                let folder = folder_from(op, file)?;
+                if !found.iter().any(|f: &Folder| f.id == folder.id) {
+                    found.push(folder);
+                }
             }
             match list.next_page_token.filter(|t| !t.is_empty()) {
                 Some(next) => page_token = Some(next),
@@ -219,90 +236,106 @@ impl DriveClient {
         Err(paging_did_not_end(op))
     }
 
-    /// Creates a folder under `parent` carrying `app_properties`.
-    #[tracing::instrument(skip(self, app_properties), fields(school = %self.school.slug))]
-    pub async fn create_folder(
+    /// Creates the folder marked `key = value` under `parent`. A retry first looks for the
+    /// folder again: an attempt whose answer was lost (a 5xx or reset after Drive acted) may
+    /// have created it, and creating again would make a duplicate.
+    async fn create_marked_folder(
         &self,
+        drive_id: &str,
         parent: &str,
         name: &str,
-        app_properties: &HashMap<String, String>,
+        key: &str,
+        value: &str,
     ) -> Result<Folder, GoogleError> {
         let op = "create folder";
-        let file = self
-            .call(|| async {
-                self.throttle().await;
-                let mut retry_after = RetryAfter::default();
-                let request = File {
-                    name: Some(name.to_owned()),
-                    mime_type: Some(FOLDER_MIME.to_owned()),
-                    parents: Some(vec![parent.to_owned()]),
-                    app_properties: Some(app_properties.clone()),
-                    ..File::default()
-                };
-                let mime = FOLDER_MIME.parse().map_err(|_| GoogleError::Permanent {
-                    op,
-                    detail: "bad MIME type".into(),
-                })?;
-                let result = self
-                    .hub
-                    .files()
-                    .create(request)
-                    .supports_all_drives(true)
-                    .param("fields", "id,name,mimeType,appProperties,trashed")
-                    .delegate(&mut retry_after)
-                    .upload(Cursor::new(Vec::<u8>::new()), mime)
-                    .await;
-                result
-                    .map(|(_, f)| f)
-                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
-            })
-            .await?;
-        folder_from(op, file)
+        let attempts = AtomicUsize::new(0);
+        let app_properties = HashMap::from([(key.to_owned(), value.to_owned())]);
+        self.call(op, || async {
+            if attempts.fetch_add(1, Ordering::SeqCst) > 0
+                && let Some(made) = self
+                    .find_folders(drive_id, parent, key, value)
+                    .await?
+                    .into_iter()
+                    .next()
+            {
+                return Ok(made);
+            }
+            self.throttle().await;
+            let mut retry_after = RetryAfter::default();
+            let request = File {
+                name: Some(name.to_owned()),
+                mime_type: Some(FOLDER_MIME.to_owned()),
+                parents: Some(vec![parent.to_owned()]),
+                app_properties: Some(app_properties.clone()),
+                ..File::default()
+            };
+            let mime = FOLDER_MIME.parse().map_err(|_| GoogleError::Permanent {
+                op,
+                detail: "bad MIME type".into(),
+            })?;
+            let result = self
+                .hub
+                .files()
+                .create(request)
+                .supports_all_drives(true)
+                .param("fields", "id,name,mimeType,appProperties,trashed")
+                .delegate(&mut retry_after)
+                .upload(Cursor::new(Vec::<u8>::new()), mime)
+                .await;
+            let file = result
+                .map(|(_, f)| f)
+                .map_err(|e| GoogleError::from_api(op, e, retry_after.0))?;
+            folder_from(op, file)
+        })
+        .await
     }
 
-    /// The folder under `parent` marked `key = value`, created (named `name`) if there is none.
+    /// The folder under `parent` (in shared drive `drive_id`) marked `key = value`, created
+    /// (named `name`) if there is none.
     ///
     /// Idempotent across retries, crashes and processes: the folder is found by its
-    /// `appProperties`, and a PostgreSQL advisory lock on (school, parent, key, value) makes
-    /// concurrent callers take turns, so two of them never both create it. Should duplicates
-    /// exist anyway (made outside Invigilator), the oldest is used and the others are logged.
+    /// `appProperties`; a Redis lock on (school, parent, key, value) makes concurrent callers
+    /// take turns, so two of them do not both create it; and a create whose answer was lost
+    /// looks again before creating again. Should duplicates exist anyway (made by hand in
+    /// Drive), the oldest is used and the others are logged. No database connection is held
+    /// while Drive is called.
     #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
     pub async fn ensure_folder(
         &self,
+        drive_id: &str,
         parent: &str,
         name: &str,
         key: &str,
         value: &str,
     ) -> Result<Folder, GoogleError> {
         let op = "ensure folder";
-        let db = |e: sqlx::Error| GoogleError::Transient {
-            op,
-            detail: format!("folder lock: {e}"),
-        };
-        let mut lock = self.pool.begin().await.map_err(db)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!(
-                "drive-folder|{}|{parent}|{key}|{value}",
-                self.school.id
-            ))
-            .execute(&mut *lock)
+        let lock = self
+            .locks
+            .acquire(
+                &format!("drive-folder:{}:{parent}:{key}:{value}", self.school.id),
+                Duration::from_secs(120),
+                Duration::from_secs(60),
+            )
             .await
-            .map_err(db)?;
-        let existing = self.find_folders(parent, key, value).await?;
-        let folder = match existing.split_first() {
-            Some((oldest, others)) => {
-                if !others.is_empty() {
-                    tracing::warn!(folder = %oldest.id, duplicates = others.len(), "duplicate folders found; using the oldest");
+            .map_err(|e| GoogleError::Transient {
+                op,
+                detail: e.to_string(),
+            })?;
+        let result = async {
+            let existing = self.find_folders(drive_id, parent, key, value).await?;
+            match existing.split_first() {
+                Some((oldest, others)) => {
+                    if !others.is_empty() {
+                        tracing::warn!(folder = %oldest.id, duplicates = others.len(), "duplicate folders found; using the oldest");
+                    }
+                    Ok(oldest.clone())
                 }
-                oldest.clone()
+                None => self.create_marked_folder(drive_id, parent, name, key, value).await,
             }
-            None => {
-                let props = HashMap::from([(key.to_owned(), value.to_owned())]);
-                self.create_folder(parent, name, &props).await?
-            }
-        };
-        lock.commit().await.map_err(db)?;
-        Ok(folder)
+        }
+        .await;
+        lock.release().await;
+        result
     }
 
     /// Every principal with access to an item, direct and inherited (all pages).
@@ -314,7 +347,7 @@ impl DriveClient {
         let mut page_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let list = self
-                .call(|| async {
+                .call(op, || async {
                     self.throttle().await;
                     let mut retry_after = RetryAfter::default();
                     let mut call = self
@@ -349,7 +382,7 @@ impl DriveClient {
 
     /// Gives `email` a direct permission with `role` on a folder, without an email; returns its
     /// id. If they already hold a direct permission, it is switched to `role` (or left as is).
-    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    #[tracing::instrument(skip(self, email), fields(school = %self.school.slug))]
     pub async fn ensure_user_permission(
         &self,
         folder: &str,
@@ -374,7 +407,7 @@ impl DriveClient {
     }
 
     /// Creates a direct user permission (no notification email); returns its id.
-    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    #[tracing::instrument(skip(self, email), fields(school = %self.school.slug))]
     pub async fn create_user_permission(
         &self,
         folder: &str,
@@ -383,7 +416,7 @@ impl DriveClient {
     ) -> Result<String, GoogleError> {
         let op = "share folder";
         let created = self
-            .call(|| async {
+            .call(op, || async {
                 self.throttle().await;
                 let mut retry_after = RetryAfter::default();
                 let request = Permission {
@@ -423,7 +456,7 @@ impl DriveClient {
     ) -> Result<(), GoogleError> {
         let op = "switch permission";
         let updated = self
-            .call(|| async {
+            .call(op, || async {
                 self.throttle().await;
                 let mut retry_after = RetryAfter::default();
                 let request = Permission {

@@ -144,11 +144,21 @@ impl GoogleError {
     }
 }
 
-/// Google's JSON error: `{"error": {"code", "message", "errors": [{"reason", …}], "status"}}`.
+/// Google's JSON error. Drive sends the legacy `errors: [{"reason"}]`; newer APIs (Classroom)
+/// send `status` and `details: [{"reason"}]` instead; both are read.
 fn from_json_error(op: &'static str, body: &Value, retry_after: Option<Duration>) -> GoogleError {
     let error = &body["error"];
     let status = error["code"].as_u64().unwrap_or(0) as u16;
-    let reason = error["errors"][0]["reason"].as_str().map(str::to_owned);
+    let reason = error["errors"][0]["reason"]
+        .as_str()
+        .or_else(|| {
+            error["details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|d| d["reason"].as_str())
+        })
+        .map(str::to_owned);
     let message = error["message"].as_str().unwrap_or("no message").to_owned();
     let detail = match &reason {
         Some(r) => format!("{status} {r}: {message}"),
@@ -166,22 +176,19 @@ fn from_status(
 ) -> GoogleError {
     match (status, reason) {
         (403, Some("sharingRateLimitExceeded")) => GoogleError::SharingRateLimited { op },
-        (
-            403,
-            Some(
-                "userRateLimitExceeded"
-                | "rateLimitExceeded"
-                | "dailyLimitExceeded"
-                | "quotaExceeded",
-            ),
-        )
-        | (429, _) => GoogleError::RateLimited { op, retry_after },
+        // A daily quota does not come back in seconds; retrying now only burns more of it.
+        (403, Some("dailyLimitExceeded")) => GoogleError::Permanent { op, detail },
+        (403, Some("userRateLimitExceeded" | "rateLimitExceeded" | "quotaExceeded")) | (429, _) => {
+            GoogleError::RateLimited { op, retry_after }
+        }
         // The token lacks a scope the person withdrew at consent: only signing in again helps.
-        (403, Some("insufficientPermissions")) => GoogleError::NeedsReconnect {
-            op,
-            account: "(the connected account)".to_owned(),
-            reason: "a needed permission was not granted".to_owned(),
-        },
+        (403, Some("insufficientPermissions" | "ACCESS_TOKEN_SCOPE_INSUFFICIENT")) => {
+            GoogleError::NeedsReconnect {
+                op,
+                account: "(the connected account)".to_owned(),
+                reason: "a needed permission was not granted".to_owned(),
+            }
+        }
         (401, _) => GoogleError::Unauthorized { op },
         (404, _) => GoogleError::NotFound { op, detail },
         (408 | 500..=599, _) => GoogleError::Transient { op, detail },
@@ -223,6 +230,27 @@ mod tests {
                 "{code} {reason}"
             );
         }
+    }
+
+    #[test]
+    fn classrooms_newer_error_format_is_read_too() {
+        let scope = json!({"error": {"code": 403, "message": "Request had insufficient authentication scopes.",
+            "status": "PERMISSION_DENIED",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                         "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}]}});
+        assert_eq!(
+            from_json_error("op", &scope, None).class(),
+            ErrorClass::NeedsReconnect
+        );
+        let quota = json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}});
+        assert_eq!(
+            from_json_error("op", &quota, None).class(),
+            ErrorClass::RateLimited
+        );
+        assert_eq!(
+            from_json_error("op", &body(403, "dailyLimitExceeded"), None).class(),
+            ErrorClass::Permanent
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod rate_limit;
 pub mod retry;
 pub mod token;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,10 +34,50 @@ pub use retry::RetryPolicy;
 
 use crate::config::Config;
 use crate::crypto::KeyRing;
+use crate::distributed_lock::Locks;
 use crate::tenancy::{School, begin_school_tx};
 use credentials::CredentialStatus;
 use rate_limit::RateLimiter;
 use token::{OAuthClientSettings, TokenSource};
+
+/// The longest one Google request may take before it counts as failed (transient).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One attempt at a call, bounded in time: a hung connection becomes a transient error.
+pub(crate) async fn guard_call<T>(
+    op: &'static str,
+    limit: Duration,
+    call: impl Future<Output = Result<T, GoogleError>>,
+) -> Result<T, GoogleError> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(GoogleError::Transient {
+            op,
+            detail: format!("no answer within {} s", limit.as_secs()),
+        })
+    })
+}
+
+/// Names the account in a needs-reconnect error and records the refusal, so nothing retries
+/// the credential until its owner signs in again.
+pub(crate) async fn settle<T>(
+    tokens: &TokenSource,
+    result: Result<T, GoogleError>,
+) -> Result<T, GoogleError> {
+    match result {
+        Err(GoogleError::NeedsReconnect { op, reason, .. }) => {
+            let e = GoogleError::NeedsReconnect {
+                op,
+                account: tokens.account().to_owned(),
+                reason,
+            };
+            if let Err(store) = tokens.mark_refused(&e).await {
+                tracing::error!(error = %store, "could not record a refused Google credential");
+            }
+            Err(e)
+        }
+        other => other,
+    }
+}
 
 /// The scope the Drive operator needs.
 pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive";
@@ -94,9 +135,13 @@ struct Inner {
     keys: Arc<KeyRing>,
     pool: PgPool,
     limiter: RateLimiter,
+    locks: Locks,
     retry: RetryPolicy,
     hyper: HyperClient,
     http: reqwest::Client,
+    /// One token source per credential in this process, so concurrent work on one school
+    /// shares a cached token and one refresh.
+    token_sources: Arc<std::sync::Mutex<HashMap<Uuid, TokenSource>>>,
 }
 
 /// Makes sure rustls has its crypto provider (ring). Idempotent.
@@ -143,10 +188,16 @@ impl GoogleClients {
                 pool,
                 // A burst of a quarter second's calls: enough to start work at once, small
                 // enough that every process together stays inside Google's per-second bucket.
-                limiter: RateLimiter::new(redis, per_second, (per_second / 4.0).ceil() as u32),
+                limiter: RateLimiter::new(
+                    redis.clone(),
+                    per_second,
+                    (per_second / 4.0).ceil() as u32,
+                ),
+                locks: Locks::new(redis),
                 retry: RetryPolicy::default(),
                 hyper,
                 http,
+                token_sources: Arc::default(),
             }),
         })
     }
@@ -161,9 +212,11 @@ impl GoogleClients {
                 keys: i.keys.clone(),
                 pool: i.pool.clone(),
                 limiter: i.limiter.clone(),
+                locks: i.locks.clone(),
                 retry,
                 hyper: i.hyper.clone(),
                 http: i.http.clone(),
+                token_sources: i.token_sources.clone(),
             }),
         }
     }
@@ -177,10 +230,12 @@ impl GoogleClients {
                 oauth: i.oauth.clone(),
                 keys: i.keys.clone(),
                 pool: i.pool.clone(),
-                limiter: RateLimiter::new(redis, per_second, burst),
+                limiter: RateLimiter::new(redis.clone(), per_second, burst),
+                locks: Locks::new(redis),
                 retry: i.retry,
                 hyper: i.hyper.clone(),
                 http: i.http.clone(),
+                token_sources: i.token_sources.clone(),
             }),
         }
     }
@@ -191,7 +246,17 @@ impl GoogleClients {
 
     fn token_source(&self, school: &School, credential_id: Uuid, account: String) -> TokenSource {
         let i = &self.inner;
-        TokenSource::new(
+        let mut sources = i
+            .token_sources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = sources
+            .get(&credential_id)
+            .filter(|t| t.account() == account)
+        {
+            return existing.clone();
+        }
+        let source = TokenSource::new(
             i.pool.clone(),
             school.clone(),
             credential_id,
@@ -199,7 +264,9 @@ impl GoogleClients {
             i.keys.clone(),
             i.oauth.clone(),
             i.http.clone(),
-        )
+        );
+        sources.insert(credential_id, source.clone());
+        source
     }
 
     /// A Drive client acting as the school's Drive operator.
@@ -236,7 +303,7 @@ impl GoogleClients {
             self.inner.limiter.clone(),
             self.inner.retry,
             school.clone(),
-            self.inner.pool.clone(),
+            self.inner.locks.clone(),
         ))
     }
 

@@ -22,7 +22,9 @@ if tat < now then tat = now end
 local new_tat = tat + interval
 local allowed_at = new_tat - burst * interval
 if now < allowed_at then
-  return allowed_at - now
+  -- Whole milliseconds, rounded up: Redis turns a Lua float into an integer by truncation,
+  -- and a wait of 0.4 ms must not read as 'go'.
+  return math.max(1, math.ceil(allowed_at - now))
 end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
 return 0

@@ -1,6 +1,7 @@
 //! The one retry policy for Google calls: exponential backoff with full jitter, a ceiling,
-//! `Retry-After` honoured, a long pause for Drive's sharing limit, one token refresh on 401,
-//! and never a retry for needs-reconnect, not-found or permanent errors.
+//! `Retry-After` honoured (up to a limit), one token refresh on 401, and never a retry for
+//! needs-reconnect, not-found or permanent errors. Drive's sharing limit is not retried inside a
+//! call at all: it needs minutes, so the caller reschedules the work and backs off the school.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,8 +20,9 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// No single wait is longer than this (except a server's `Retry-After`).
     pub ceiling: Duration,
-    /// The wait after `sharingRateLimitExceeded`.
-    pub sharing_pause: Duration,
+    /// The longest `Retry-After` honoured inside one call; a longer one is returned to the
+    /// caller (a job can be rescheduled; a request should not hang).
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -29,7 +31,7 @@ impl Default for RetryPolicy {
             max_retries: 6,
             base: Duration::from_millis(500),
             ceiling: Duration::from_secs(32),
-            sharing_pause: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -41,7 +43,7 @@ impl RetryPolicy {
             max_retries: 5,
             base: Duration::from_millis(10),
             ceiling: Duration::from_millis(200),
-            sharing_pause: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(2),
         }
     }
 }
@@ -90,6 +92,11 @@ where
         .sleep(tokio::time::sleep)
         .when(|e: &GoogleError| match e {
             GoogleError::Unauthorized { .. } => !refreshed.swap(true, Ordering::SeqCst),
+            GoogleError::SharingRateLimited { .. } => false,
+            GoogleError::RateLimited {
+                retry_after: Some(after),
+                ..
+            } => *after <= policy.max_retry_after,
             e => e.is_retryable(),
         })
         .adjust(|e: &GoogleError, planned: Option<Duration>| {
@@ -99,7 +106,6 @@ where
                     retry_after: Some(after),
                     ..
                 } => (*after).max(full_jitter(planned)),
-                GoogleError::SharingRateLimited { .. } => policy.sharing_pause.max(planned),
                 GoogleError::Unauthorized { .. } => Duration::ZERO,
                 _ => full_jitter(planned),
             })

@@ -48,6 +48,8 @@ struct Inner {
     oauth: Arc<OAuthClientSettings>,
     http: reqwest::Client,
     cached: Mutex<Option<(SecretString, DateTime<Utc>)>>,
+    /// The stored secret last read, so a refusal marks that grant and not a newer one.
+    sealed: Mutex<Option<String>>,
     /// Set after Google refused the cached token: the next call refreshes.
     stale: std::sync::atomic::AtomicBool,
     /// One refresh at a time per credential in this process.
@@ -74,6 +76,7 @@ impl TokenSource {
                 oauth,
                 http,
                 cached: Mutex::new(None),
+                sealed: Mutex::new(None),
                 stale: std::sync::atomic::AtomicBool::new(false),
                 refreshing: tokio::sync::Mutex::new(()),
             }),
@@ -126,6 +129,9 @@ impl TokenSource {
             .swap(false, std::sync::atomic::Ordering::SeqCst);
 
         let unsealed = self.unseal().await?;
+        if let Ok(mut sealed) = self.inner.sealed.lock() {
+            *sealed = Some(unsealed.sealed.clone());
+        }
         if unsealed.credential.status == CredentialStatus::NeedsReconnect {
             return Err(GoogleError::NeedsReconnect {
                 op: "access token",
@@ -152,7 +158,7 @@ impl TokenSource {
         let (token, expires) = match fresh {
             Ok(fresh) => fresh,
             Err(e @ GoogleError::NeedsReconnect { .. }) => {
-                self.mark_needs_reconnect(&e).await?;
+                self.mark_refused(&e).await?;
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -186,23 +192,40 @@ impl TokenSource {
             .map_err(|e| self.db_error(e))?;
         let unsealed = credentials::unseal(&mut tx, &self.inner.keys, self.inner.credential_id)
             .await
-            .map_err(|e| self.db_error(e))?;
+            .map_err(|e| match e {
+                // A key missing from the ring, or a tampered row: retrying cannot help.
+                credentials::CredentialError::Crypto(c) => GoogleError::Permanent {
+                    op: "access token",
+                    detail: format!("the stored credential cannot be opened: {c}"),
+                },
+                other => self.db_error(other),
+            })?;
         tx.commit().await.map_err(|e| self.db_error(e))?;
         Ok(unsealed)
     }
 
-    async fn mark_needs_reconnect(&self, e: &GoogleError) -> Result<(), GoogleError> {
+    /// Records that Google refused this grant, so nothing retries it until the person
+    /// reconnects; called for `invalid_grant` here, and by the clients for a withdrawn scope or a
+    /// refused fresh token.
+    pub async fn mark_refused(&self, e: &GoogleError) -> Result<(), GoogleError> {
         let reason = match e {
             GoogleError::NeedsReconnect { reason, .. } => reason.clone(),
             other => other.to_string(),
         };
         tracing::warn!(account = %self.inner.account, %reason, "Google credential needs reconnecting");
+        self.invalidate();
+        let sealed = self.inner.sealed.lock().ok().and_then(|s| s.clone());
         let mut tx = begin_school_tx(&self.inner.pool, &self.inner.school)
             .await
             .map_err(|e| self.db_error(e))?;
-        credentials::mark_needs_reconnect(&mut tx, self.inner.credential_id, &reason)
-            .await
-            .map_err(|e| self.db_error(e))?;
+        credentials::mark_needs_reconnect(
+            &mut tx,
+            self.inner.credential_id,
+            &reason,
+            sealed.as_deref(),
+        )
+        .await
+        .map_err(|e| self.db_error(e))?;
         tx.commit().await.map_err(|e| self.db_error(e))
     }
 
@@ -278,7 +301,9 @@ impl TokenSource {
             .map_err(|e| permanent(format!("stored key is unusable: {e}")))?;
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = key["private_key_id"].as_str().map(str::to_owned);
-        let now = Utc::now().timestamp();
+        // Issued a little in the past, so a server clock slightly ahead of Google's is not
+        // "a token from the future".
+        let now = Utc::now().timestamp() - 30;
         let token_url = self.inner.oauth.token_url.as_str();
         let claims = serde_json::json!({
             "iss": unsealed.credential.account_email,
@@ -318,7 +343,17 @@ impl TokenSource {
                 Utc::now() + Duration::seconds(lifetime),
             ));
         }
+        let description = body["error_description"].as_str().unwrap_or_default();
         match body["error"].as_str() {
+            // Google says invalid_grant for a skewed clock too; that is ours to fix, not the key's.
+            Some("invalid_grant") if description.contains("timeframe") => {
+                Err(GoogleError::Transient {
+                    op,
+                    detail: format!(
+                        "Google refused the assertion's times (clock skew?): {description}"
+                    ),
+                })
+            }
             Some("invalid_grant") => Err(GoogleError::NeedsReconnect {
                 op,
                 account: self.inner.account.clone(),

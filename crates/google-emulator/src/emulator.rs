@@ -318,17 +318,10 @@ impl Emulator {
         name: &str,
         members: &[(String, Role)],
     ) -> String {
-        let members = {
-            let dir = self.directory();
-            members
-                .iter()
-                .map(|(email, role)| {
-                    let email = email.to_ascii_lowercase();
-                    let user_id = dir.user_by_email(&email).map(|u| u.id.clone());
-                    (email, *role, user_id)
-                })
-                .collect()
-        };
+        let members = members
+            .iter()
+            .map(|(email, role)| (email.to_ascii_lowercase(), *role))
+            .collect();
         self.drive_mut().create_shared_drive(id, name, members).id
     }
 

@@ -28,6 +28,8 @@ pub enum FaultKind {
     Truncated,
     /// The connection is dropped mid-response.
     ConnectionReset,
+    /// The call takes effect, but the answer is lost: a 503 after the change was made.
+    LostResponse,
 }
 
 /// Faults for one route (or every route): random ones by probability, and a queue of faults to

@@ -137,6 +137,10 @@ async fn front_door(
         tokio::time::sleep(latency).await;
     }
     let response = match fault {
+        Some(Injected::Fault(FaultKind::LostResponse)) => {
+            let _done = next.run(request).await;
+            GoogleError::unavailable().into_response()
+        }
         Some(Injected::Fault(kind)) => fault_response(kind),
         Some(Injected::Respond(canned)) => (
             StatusCode::from_u16(canned.status).unwrap_or(StatusCode::OK),
@@ -201,6 +205,8 @@ fn fault_response(kind: FaultKind) -> Response {
             .into_response(),
         FaultKind::MalformedJson => json(StatusCode::OK, "{\"kind\": \"drive#file\", \"id\": <not json>}"),
         FaultKind::Truncated => json(StatusCode::OK, "{\"kind\": \"drive#file\", \"id\": \"1trunc"),
+        // Handled in the front door, which must run the call first.
+        FaultKind::LostResponse => GoogleError::unavailable().into_response(),
         FaultKind::ConnectionReset => {
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
                 Ok(Bytes::from_static(b"{\"kind\": \"drive#")),

@@ -94,15 +94,40 @@ impl TokenStore {
         self.access.get(token).filter(|t| t.expires > Utc::now())
     }
 
-    /// Revokes an access or refresh token; a refresh token takes its access tokens with it.
-    /// Returns whether anything was revoked.
+    /// Revokes a token as Google's revocation endpoint does: the whole grant goes — every
+    /// refresh and access token that user holds for that client. Returns whether the token was
+    /// known.
     pub fn revoke(&mut self, token: &str) -> bool {
-        if self.refresh.remove(token).is_some() {
+        let grant = match (self.refresh.get(token), self.access.get(token)) {
+            (Some(r), _) => Some((r.client_id.clone(), Some(r.user_id.clone()), None)),
+            (None, Some(a)) => Some((
+                a.client_id.clone(),
+                a.principal.user_id.clone(),
+                Some(a.principal.email.clone()),
+            )),
+            (None, None) => None,
+        };
+        let Some((client, user_id, email)) = grant else {
+            return false;
+        };
+        let email = email.or_else(|| {
             self.access
-                .retain(|_, a| a.refresh_token.as_deref() != Some(token));
-            return true;
+                .values()
+                .find(|a| a.principal.user_id == user_id && a.client_id == client)
+                .map(|a| a.principal.email.clone())
+        });
+        self.refresh
+            .retain(|_, r| !(r.client_id == client && Some(&r.user_id) == user_id.as_ref()));
+        self.access.retain(|t, a| {
+            t != token
+                && !(a.client_id == client
+                    && (a.principal.user_id == user_id
+                        || Some(&a.principal.email) == email.as_ref()))
+        });
+        if let Some(user_id) = user_id {
+            self.grants.remove(&(client, user_id));
         }
-        self.access.remove(token).is_some()
+        true
     }
 
     /// Revokes every token a user holds (the user removed the app's access).

@@ -115,10 +115,10 @@ async fn a_folder_tree_and_a_student_permission_round_trip() {
         .await
         .unwrap();
     let permission_id = created.id.clone().unwrap();
-    assert_eq!(
+    assert_ne!(
         permission_id,
         emu.user(&student0).unwrap().id,
-        "a user's permission id is their id"
+        "as in Drive, a permission id is not the account id"
     );
     assert_eq!(created.role.as_deref(), Some("writer"));
     assert_eq!(emu.access(&folder_id, &student0), Some(Role::Writer));
@@ -249,7 +249,8 @@ async fn an_inherited_permission_cannot_be_reduced_on_a_child() {
         email_address: Some(email.to_owned()),
         ..Permission::default()
     };
-    hub.permissions()
+    let (_, granted) = hub
+        .permissions()
         .create(share("writer", &student(0)), &class_id)
         .send_notification_email(false)
         .supports_all_drives(true)
@@ -275,7 +276,7 @@ async fn an_inherited_permission_cannot_be_reduced_on_a_child() {
         assert_eq!(reason(&err), "cannotModifyInheritedTeamDrivePermission");
     }
     // Deleting an inherited permission on the child is refused too.
-    let member_id = emu.user(&student(0)).unwrap().id;
+    let member_id = granted.id.unwrap();
     let err = hub
         .permissions()
         .delete(&child_id, &member_id)

@@ -113,17 +113,13 @@ pub async fn create(
             "Ownership can only be transferred with transferOwnership=true; the emulator does not support it.",
         ));
     }
-    let known_user_id = match &grantee {
-        Grantee::User(email) => emu.user(email).map(|u| u.id),
-        _ => None,
-    };
     let permission = {
         let mut store = emu.drive_mut();
         let file = store
             .get(&file_id)
             .ok_or_else(|| GoogleError::file_not_found(&file_id))?;
         check_can_share(&store, &caller, file, &params)?;
-        store.add_permission(&file_id, grantee.clone(), role, known_user_id.as_deref())?
+        store.add_permission(&file_id, grantee.clone(), role)?
     };
     let notifies = matches!(grantee, Grantee::User(_) | Grantee::Group(_))
         && params.get("sendNotificationEmail") != Some("false");

@@ -75,13 +75,13 @@ impl Grantee {
         }
     }
 
-    /// Drive's permission id for this grantee: stable across items.
-    pub fn permission_id(&self, known_user_id: Option<&str>) -> String {
-        match (self, known_user_id) {
-            (Self::User(_), Some(id)) => id.to_owned(),
-            (Self::User(e), None) | (Self::Group(e), _) => digits_of(e),
-            (Self::Domain(d), _) => format!("{}k", digits_of(d)),
-            (Self::Anyone, _) => "anyoneWithLink".to_owned(),
+    /// Drive's permission id for this grantee: stable across items, and (as in Drive) not the
+    /// account's user id.
+    pub fn permission_id(&self) -> String {
+        match self {
+            Self::User(e) | Self::Group(e) => digits_of(e),
+            Self::Domain(d) => format!("{}k", digits_of(d)),
+            Self::Anyone => "anyoneWithLink".to_owned(),
         }
     }
 
@@ -154,6 +154,8 @@ pub struct AccessSource {
 /// A principal's combined access to an item: the shape `permissions.list` returns.
 #[derive(Debug, Clone)]
 pub struct EffectivePermission {
+    /// Whether the item is in a shared drive: only then does Drive report `permissionDetails`.
+    pub in_shared_drive: bool,
     pub id: String,
     pub grantee: Grantee,
     pub role: Role,
@@ -170,18 +172,25 @@ impl EffectivePermission {
             "type": self.grantee.kind(),
             "role": self.role.as_str(),
             "deleted": false,
-            "permissionDetails": self.sources.iter().map(|s| {
-                let mut d = json!({
-                    "permissionType": s.permission_type,
-                    "role": s.role.as_str(),
-                    "inherited": s.inherited_from.is_some(),
-                });
-                if let Some(from) = &s.inherited_from {
-                    d["inheritedFrom"] = json!(from);
-                }
-                d
-            }).collect::<Vec<_>>(),
         });
+        if self.in_shared_drive {
+            v["permissionDetails"] = json!(
+                self.sources
+                    .iter()
+                    .map(|s| {
+                        let mut d = json!({
+                            "permissionType": s.permission_type,
+                            "role": s.role.as_str(),
+                            "inherited": s.inherited_from.is_some(),
+                        });
+                        if let Some(from) = &s.inherited_from {
+                            d["inheritedFrom"] = json!(from);
+                        }
+                        d
+                    })
+                    .collect::<Vec<_>>()
+            );
+        }
         match &self.grantee {
             Grantee::User(e) | Grantee::Group(e) => v["emailAddress"] = json!(e),
             Grantee::Domain(d) => v["domain"] = json!(d),
@@ -244,7 +253,7 @@ impl DriveStore {
         &mut self,
         id: Option<String>,
         name: &str,
-        members: Vec<(String, Role, Option<String>)>,
+        members: Vec<(String, Role)>,
     ) -> File {
         let id = id.unwrap_or_else(|| format!("0A{}", &file_id()[1..20]));
         let now = Utc::now();
@@ -261,10 +270,10 @@ impl DriveStore {
             modified_time: now,
             permissions: members
                 .into_iter()
-                .map(|(email, role, user_id)| {
+                .map(|(email, role)| {
                     let grantee = Grantee::User(email);
                     Permission {
-                        id: grantee.permission_id(user_id.as_deref()),
+                        id: grantee.permission_id(),
                         grantee,
                         role,
                         display_name: None,
@@ -294,6 +303,7 @@ impl DriveStore {
     /// Every principal's access to an item, direct and inherited, one entry per principal.
     pub fn effective_permissions(&self, id: &str) -> Vec<EffectivePermission> {
         let lineage = self.lineage(id);
+        let in_shared_drive = lineage.first().is_some_and(|f| f.drive_id.is_some());
         let mut by_grantee: Vec<EffectivePermission> = Vec::new();
         for (depth, item) in lineage.iter().enumerate() {
             let permission_type = if item.is_drive_root() {
@@ -313,6 +323,7 @@ impl DriveStore {
                         e.sources.push(source);
                     }
                     None => by_grantee.push(EffectivePermission {
+                        in_shared_drive,
                         id: p.id.clone(),
                         grantee: p.grantee.clone(),
                         role: p.role,
@@ -326,7 +337,8 @@ impl DriveStore {
             let grantee = Grantee::User(owner);
             if !by_grantee.iter().any(|e| e.grantee == grantee) {
                 by_grantee.push(EffectivePermission {
-                    id: grantee.permission_id(None),
+                    in_shared_drive,
+                    id: grantee.permission_id(),
                     grantee,
                     role: Role::Owner,
                     display_name: None,
@@ -503,7 +515,6 @@ impl DriveStore {
         id: &str,
         grantee: Grantee,
         role: Role,
-        known_user_id: Option<&str>,
     ) -> Result<EffectivePermission, GoogleError> {
         if let Some(inherited) = self.inherited_role(id, &grantee)
             && role < inherited
@@ -517,7 +528,7 @@ impl DriveStore {
         match file.permissions.iter_mut().find(|p| p.grantee == grantee) {
             Some(existing) => existing.role = role,
             None => file.permissions.push(Permission {
-                id: grantee.permission_id(known_user_id),
+                id: grantee.permission_id(),
                 grantee: grantee.clone(),
                 role,
                 display_name: None,

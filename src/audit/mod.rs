@@ -1,0 +1,192 @@
+//! The append-only, hash-chained audit log every school keeps.
+//!
+//! Each entry's `hash` is SHA-256 over the previous entry's hash and a canonical encoding of the
+//! entry (time, actor, action, target, details with sorted keys). Writers take a
+//! transaction-scoped advisory lock per school, so entries chain in commit order even with many
+//! writers; a trigger refuses UPDATE, DELETE and TRUNCATE and the school's role may only INSERT
+//! and SELECT. [`verify`] recomputes the chain and names the first entry that does not fit.
+//!
+//! Details hold ids, never names or email addresses, so erasing a person's records never has to
+//! touch (and break) the chain.
+
+mod chain;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use futures::TryStreamExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::tenancy::{School, SchoolTx, begin_school_tx};
+pub use chain::{GENESIS, entry_hash};
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in staff member.
+    Staff(Uuid),
+    /// The service itself (a timer, a worker), named.
+    System(&'static str),
+    /// Someone not (yet) identified, e.g. a refused sign-in.
+    Anonymous,
+}
+
+impl Actor {
+    fn encode(&self) -> String {
+        match self {
+            Self::Staff(id) => format!("staff:{id}"),
+            Self::System(name) => format!("system:{name}"),
+            Self::Anonymous => "anonymous".to_owned(),
+        }
+    }
+}
+
+/// What an action was done to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: &'static str,
+    pub id: String,
+}
+
+impl Target {
+    pub fn new(kind: &'static str, id: impl ToString) -> Self {
+        Self {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// One entry as stored.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: Value,
+    #[serde(skip)]
+    pub prev_hash: Vec<u8>,
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+}
+
+/// Appends an entry in the caller's transaction: it is recorded exactly when the change it
+/// describes commits.
+#[tracing::instrument(skip(tx, details), fields(school = %tx.school_id()))]
+pub async fn record(
+    tx: &mut SchoolTx,
+    actor: &Actor,
+    action: &str,
+    target: Option<&Target>,
+    details: Value,
+) -> Result<i64, sqlx::Error> {
+    // One writer per school at a time, until this transaction ends.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("audit|{}", tx.school_id()))
+        .execute(&mut **tx)
+        .await?;
+    let prev: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_vec());
+    // Stored with microsecond precision, so hash exactly what will be read back.
+    let at = Utc::now().trunc_subsecs(6);
+    let actor = actor.encode();
+    let (target_type, target_id) = match target {
+        Some(t) => (Some(t.kind), Some(t.id.as_str())),
+        None => (None, None),
+    };
+    let hash = entry_hash(&prev, at, &actor, action, target_type, target_id, &details);
+    sqlx::query_scalar(
+        "INSERT INTO audit_log (at, actor, action, target_type, target_id, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(at)
+    .bind(&actor)
+    .bind(action)
+    .bind(target_type)
+    .bind(target_id)
+    .bind(&details)
+    .bind(&prev)
+    .bind(hash.as_slice())
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// The outcome of recomputing a school's chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    pub entries: u64,
+    /// The first entry that does not fit, and why; `None` when the chain is whole.
+    pub first_break: Option<Break>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Break {
+    pub entry_id: i64,
+    pub reason: String,
+}
+
+/// Recomputes the whole chain, oldest first.
+#[tracing::instrument(skip(pool), fields(school = %school.slug))]
+pub async fn verify(pool: &PgPool, school: &School) -> Result<Verification, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let mut rows = sqlx::query_as::<_, AuditEntry>(
+        "SELECT id, at, actor, action, target_type, target_id, details, prev_hash, hash \
+         FROM audit_log ORDER BY id",
+    )
+    .fetch(&mut *tx);
+    let mut expected_prev = GENESIS.to_vec();
+    let mut entries = 0;
+    while let Some(e) = rows.try_next().await? {
+        entries += 1;
+        let reason = if e.prev_hash != expected_prev {
+            Some("does not follow the entry before it (an entry was removed or reordered)")
+        } else if entry_hash(
+            &e.prev_hash,
+            e.at,
+            &e.actor,
+            &e.action,
+            e.target_type.as_deref(),
+            e.target_id.as_deref(),
+            &e.details,
+        )
+        .as_slice()
+            != e.hash.as_slice()
+        {
+            Some("its content was changed after it was written")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Ok(Verification {
+                entries,
+                first_break: Some(Break {
+                    entry_id: e.id,
+                    reason: reason.to_owned(),
+                }),
+            });
+        }
+        expected_prev = e.hash;
+    }
+    Ok(Verification {
+        entries,
+        first_break: None,
+    })
+}
+
+/// The entries about one target, newest first (a portfolio's history, a role's changes).
+pub async fn history(tx: &mut SchoolTx, target: &Target, limit: i64) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    sqlx::query_as::<_, AuditEntry>(
+        "SELECT id, at, actor, action, target_type, target_id, details, prev_hash, hash \
+         FROM audit_log WHERE target_type = $1 AND target_id = $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(target.kind)
+    .bind(&target.id)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
