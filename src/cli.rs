@@ -48,6 +48,20 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute a school's hash chain; exit 1 naming the first broken entry.
+    Verify {
+        /// The school's slug.
+        slug: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +83,9 @@ enum TenantCommand {
         /// The school's Google Workspace domain, e.g. hillside.sch.uk.
         #[arg(long)]
         domain: String,
+        /// The first School Admin: they receive the role when they first sign in.
+        #[arg(long)]
+        admin_email: Option<String>,
     },
     /// List schools: slug, name, domain, status and schema version.
     List,
@@ -106,14 +123,23 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate { concurrency } => migrate(config, concurrency).await,
         Command::Tenant {
-            command: TenantCommand::Create { slug, name, domain },
-        } => create_school(config, &slug, &name, &domain).await,
+            command:
+                TenantCommand::Create {
+                    slug,
+                    name,
+                    domain,
+                    admin_email,
+                },
+        } => create_school(config, &slug, &name, &domain, admin_email.as_deref()).await,
         Command::Tenant {
             command: TenantCommand::List,
         } => list_schools(config).await,
         Command::Keys {
             command: KeysCommand::Rewrap,
         } => rewrap_keys(config).await,
+        Command::Audit {
+            command: AuditCommand::Verify { slug },
+        } => verify_audit(config, &slug).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,11 +160,10 @@ async fn serve(config: Config) -> Result<(), Failure> {
     credentials::check_key_ring(&db, &config.token_keys)
         .await
         .map_err(|e| Failure::System(anyhow::anyhow!(e)))?;
-    let state = AppState {
-        db,
-        redis: redis_client::lazy_connection(&config)
-            .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?,
-    };
+    let redis = redis_client::lazy_connection(&config)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
+    let state =
+        AppState::new(&config, db, redis).map_err(|e| anyhow::anyhow!("cannot start: {e}"))?;
     let limits = HttpLimits {
         body_bytes: config.request_body_limit_bytes,
         timeout: config.request_timeout,
@@ -191,9 +216,19 @@ async fn create_school(
     slug: &str,
     name: &str,
     domain: &str,
+    admin_email: Option<&str>,
 ) -> Result<(), Failure> {
     // Validate before touching the database, so bad input never needs a connection.
     let new = NewSchool::parse(slug, name, domain).map_err(|e| Failure::Input(e.to_string()))?;
+    let admin_email = match admin_email.map(|e| e.trim().to_ascii_lowercase()) {
+        Some(email) if !email.ends_with(&format!("@{}", new.domain.as_str())) => {
+            return Err(Failure::Input(format!(
+                "--admin-email {email} is not an address of {}",
+                new.domain.as_str()
+            )));
+        }
+        other => other,
+    };
     let pool = database::lazy_pool(&config, 1)?;
     let school = tenancy::provision_school(
         &pool,
@@ -207,11 +242,52 @@ async fn create_school(
         ProvisionError::Database(e) => Failure::from(e),
         e => Failure::System(e.into()),
     })?;
+    if let Some(email) = &admin_email {
+        let mut tx = tenancy::begin_school_tx(&pool, &school).await?;
+        sqlx::query("INSERT INTO role_invitations (email, role) VALUES ($1, 'school_admin')")
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::record(
+            &mut tx,
+            &crate::audit::Actor::System("cli"),
+            "school.created",
+            Some(&crate::audit::Target::new("school", school.id)),
+            serde_json::json!({"first_admin_invited": true}),
+        )
+        .await?;
+        tx.commit().await?;
+    }
     println!(
         "created school {} ({}, {}) at schema version {}",
         school.slug, school.name, school.workspace_domain, school.schema_version
     );
+    match admin_email {
+        Some(email) => println!("{email} becomes School Admin at their first sign-in"),
+        None => println!(
+            "no School Admin named: run `tenant create` with --admin-email for new schools"
+        ),
+    }
     Ok(())
+}
+
+async fn verify_audit(config: Config, slug: &str) -> Result<(), Failure> {
+    let pool = database::lazy_pool(&config, 1)?;
+    let school = tenancy::find_school_by_slug(&pool, slug)
+        .await?
+        .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
+    let result = crate::audit::verify(&pool, &school).await?;
+    match result.first_break {
+        None => {
+            println!("{slug}: audit log intact ({} entries)", result.entries);
+            Ok(())
+        }
+        Some(b) => Err(Failure::System(anyhow::anyhow!(
+            "{slug}: audit log broken at entry {}: {}",
+            b.entry_id,
+            b.reason
+        ))),
+    }
 }
 
 async fn list_schools(config: Config) -> Result<(), Failure> {

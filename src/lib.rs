@@ -4,6 +4,8 @@
 //! `main.rs` only parses the command line; everything lives in this library so that tests and
 //! benchmarks drive the same code the service runs.
 
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -75,12 +75,44 @@ mod tests {
     #[test]
     fn key_order_does_not_change_the_hash_but_content_does() {
         let at = Utc::now();
-        let a = entry_hash(&GENESIS, at, "staff:1", "lock", None, None, &json!({"b": 1, "a": {"y": 2, "x": [1, 2]}}));
-        let b = entry_hash(&GENESIS, at, "staff:1", "lock", None, None, &json!({"a": {"x": [1, 2], "y": 2}, "b": 1}));
+        let a = entry_hash(
+            &GENESIS,
+            at,
+            "staff:1",
+            "lock",
+            None,
+            None,
+            &json!({"b": 1, "a": {"y": 2, "x": [1, 2]}}),
+        );
+        let b = entry_hash(
+            &GENESIS,
+            at,
+            "staff:1",
+            "lock",
+            None,
+            None,
+            &json!({"a": {"x": [1, 2], "y": 2}, "b": 1}),
+        );
         assert_eq!(a, b);
-        let c = entry_hash(&GENESIS, at, "staff:1", "lock", None, None, &json!({"a": {"x": [2, 1], "y": 2}, "b": 1}));
+        let c = entry_hash(
+            &GENESIS,
+            at,
+            "staff:1",
+            "lock",
+            None,
+            None,
+            &json!({"a": {"x": [2, 1], "y": 2}, "b": 1}),
+        );
         assert_ne!(a, c);
-        let d = entry_hash(&[1; 32], at, "staff:1", "lock", None, None, &json!({"b": 1, "a": {"y": 2, "x": [1, 2]}}));
+        let d = entry_hash(
+            &[1; 32],
+            at,
+            "staff:1",
+            "lock",
+            None,
+            None,
+            &json!({"b": 1, "a": {"y": 2, "x": [1, 2]}}),
+        );
         assert_ne!(a, d, "the previous hash is part of the input");
     }
 }

@@ -88,9 +88,10 @@ pub async fn record(
         .bind(format!("audit|{}", tx.school_id()))
         .execute(&mut **tx)
         .await?;
-    let prev: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
+    let prev: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
     let prev = prev.unwrap_or_else(|| GENESIS.to_vec());
     // Stored with microsecond precision, so hash exactly what will be read back.
     let at = Utc::now().trunc_subsecs(6);
@@ -179,7 +180,11 @@ pub async fn verify(pool: &PgPool, school: &School) -> Result<Verification, sqlx
 }
 
 /// The entries about one target, newest first (a portfolio's history, a role's changes).
-pub async fn history(tx: &mut SchoolTx, target: &Target, limit: i64) -> Result<Vec<AuditEntry>, sqlx::Error> {
+pub async fn history(
+    tx: &mut SchoolTx,
+    target: &Target,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
     sqlx::query_as::<_, AuditEntry>(
         "SELECT id, at, actor, action, target_type, target_id, details, prev_hash, hash \
          FROM audit_log WHERE target_type = $1 AND target_id = $2 ORDER BY id DESC LIMIT $3",

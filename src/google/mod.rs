@@ -23,6 +23,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use redis::aio::ConnectionManager;
+use secrecy::SecretString;
 use sqlx::PgPool;
 use url::Url;
 use uuid::Uuid;
@@ -305,6 +306,33 @@ impl GoogleClients {
             school.clone(),
             self.inner.locks.clone(),
         ))
+    }
+
+    /// A Classroom client using an access token just received at sign-in.
+    pub fn classroom_with_token(
+        &self,
+        school: &School,
+        account: &str,
+        token: SecretString,
+    ) -> ClassroomClient {
+        let i = &self.inner;
+        let tokens = TokenSource::fixed(
+            i.pool.clone(),
+            school.clone(),
+            account.to_owned(),
+            token,
+            i.keys.clone(),
+            i.oauth.clone(),
+            i.http.clone(),
+        );
+        ClassroomClient::new(
+            &i.hyper,
+            &i.endpoints,
+            tokens,
+            i.limiter.clone(),
+            i.retry,
+            school.id,
+        )
     }
 
     /// A Classroom client acting as one staff member (their sign-in grant).

@@ -58,6 +58,28 @@ impl RateLimiter {
         }
     }
 
+    /// Takes a slot now if there is one; otherwise says how long until there will be (for
+    /// answering 429 with `Retry-After` instead of waiting). Fails open like [`Self::acquire`].
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+        let key = format!("invigilator:ratelimit:{key}");
+        let mut conn = self.redis.clone();
+        let wait: Result<u64, _> = self
+            .script
+            .key(&key)
+            .arg(self.interval_ms)
+            .arg(self.burst)
+            .invoke_async(&mut conn)
+            .await;
+        match wait {
+            Ok(0) => Ok(()),
+            Ok(ms) => Err(Duration::from_millis(ms)),
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable; letting the request through");
+                Ok(())
+            }
+        }
+    }
+
     /// Waits until one more call under `key` (e.g. `drive:<school id>`) fits the limit.
     ///
     /// If Redis cannot be reached the call proceeds (fail open): Google's own quota answers

@@ -54,6 +54,8 @@ struct Inner {
     stale: std::sync::atomic::AtomicBool,
     /// One refresh at a time per credential in this process.
     refreshing: tokio::sync::Mutex<()>,
+    /// A token handed over directly (the moment of sign-in, before anything is stored).
+    fixed: Option<SecretString>,
 }
 
 impl TokenSource {
@@ -79,7 +81,28 @@ impl TokenSource {
                 sealed: Mutex::new(None),
                 stale: std::sync::atomic::AtomicBool::new(false),
                 refreshing: tokio::sync::Mutex::new(()),
+                fixed: None,
             }),
+        }
+    }
+
+    /// A source that always gives `token`, for calls made at sign-in before any credential is
+    /// stored. Refusals are not recorded (there is nothing to mark).
+    pub(crate) fn fixed(
+        pool: PgPool,
+        school: School,
+        account: String,
+        token: SecretString,
+        keys: Arc<KeyRing>,
+        oauth: Arc<OAuthClientSettings>,
+        http: reqwest::Client,
+    ) -> Self {
+        let source = Self::new(pool, school, Uuid::nil(), account, keys, oauth, http);
+        let mut inner =
+            Arc::try_unwrap(source.inner).unwrap_or_else(|_| unreachable!("just created"));
+        inner.fixed = Some(token);
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -116,6 +139,9 @@ impl TokenSource {
     /// A valid access token, refreshing it if needed.
     #[tracing::instrument(skip(self), fields(school = %self.inner.school.slug, credential = %self.inner.credential_id))]
     pub async fn access_token(&self) -> Result<SecretString, GoogleError> {
+        if let Some(token) = &self.inner.fixed {
+            return Ok(token.clone());
+        }
         if let Some(token) = self.remembered() {
             return Ok(token);
         }
@@ -208,6 +234,9 @@ impl TokenSource {
     /// reconnects; called for `invalid_grant` here, and by the clients for a withdrawn scope or a
     /// refused fresh token.
     pub async fn mark_refused(&self, e: &GoogleError) -> Result<(), GoogleError> {
+        if self.inner.fixed.is_some() {
+            return Ok(());
+        }
         let reason = match e {
             GoogleError::NeedsReconnect { reason, .. } => reason.clone(),
             other => other.to_string(),
@@ -376,7 +405,7 @@ impl TokenSource {
 
 /// `oauth2`'s HTTP calls, made with our reqwest client (oauth2 5 ships an adapter only for
 /// reqwest 0.12).
-async fn send(
+pub(crate) async fn send(
     http: &reqwest::Client,
     request: oauth2::HttpRequest,
 ) -> Result<oauth2::HttpResponse, reqwest::Error> {

@@ -13,6 +13,7 @@ pub mod provision;
 pub mod registry;
 pub mod schema;
 pub mod school_tx;
+pub mod settings;
 
 pub use migrate::{MigrateReport, SchoolOutcome, SchoolResult, migrate_platform, migrate_schools};
 pub use names::{SchoolName, Slug, WorkspaceDomain};

@@ -94,3 +94,12 @@ pub async fn find_school_by_domain(
     .fetch_optional(pool)
     .await
 }
+
+/// The school with this id, unless deleted.
+#[tracing::instrument(skip(pool))]
+pub async fn find_school_by_id(pool: &PgPool, id: Uuid) -> Result<Option<School>, sqlx::Error> {
+    sqlx::query_as::<_, School>(select_schools!("WHERE id = $1 AND status <> 'deleted'"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}

@@ -22,6 +22,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0003_google_credentials.sql",
         include_str!("../../migrations/tenant/0003_google_credentials.sql"),
     ),
+    (
+        "0004_role_invitations.sql",
+        include_str!("../../migrations/tenant/0004_role_invitations.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

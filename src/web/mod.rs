@@ -1,13 +1,20 @@
 //! The HTTP server: router, middleware and graceful shutdown.
 
+mod api;
+mod auth_routes;
+pub mod error;
+pub mod extract;
+pub mod guard;
 mod health;
+mod pages;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -17,6 +24,13 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::auth::oidc::Oidc;
+use crate::auth::session::{SessionLifetimes, Sessions};
+use crate::auth::signin::SignInService;
+use crate::config::Config;
+use crate::google::GoogleClients;
+use crate::google::rate_limit::RateLimiter;
 use tracing::Level;
 
 /// The header carrying each request's id, generated when the client sends none.
@@ -28,6 +42,51 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct AppState {
     pub db: PgPool,
     pub redis: ConnectionManager,
+    pub web: Arc<WebSettings>,
+    pub sessions: Sessions,
+    pub signin: SignInService,
+    /// Sign-in attempts per client address and per school.
+    pub signin_limiter: RateLimiter,
+}
+
+/// What the web layer takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// `scheme://host[:port]` of `PUBLIC_URL`, compared with `Origin`.
+    pub origin: String,
+}
+
+impl AppState {
+    /// Everything the server needs, from the configuration and the two connections.
+    pub fn new(config: &Config, db: PgPool, redis: ConnectionManager) -> Result<Self, String> {
+        let google =
+            GoogleClients::new(config, db.clone(), redis.clone()).map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let oidc = Oidc::new(config, google.endpoints(), http).map_err(|e| e.to_string())?;
+        Ok(Self {
+            web: Arc::new(WebSettings {
+                origin: config.public_url.origin().ascii_serialization(),
+            }),
+            sessions: Sessions::new(
+                redis.clone(),
+                SessionLifetimes::default(),
+                config.secure_cookies(),
+            ),
+            signin: SignInService {
+                pool: db.clone(),
+                keys: config.token_keys.clone(),
+                google,
+                oidc: Arc::new(oidc),
+            },
+            // 20 attempts a minute per address or school, in bursts of up to 10.
+            signin_limiter: RateLimiter::new(redis.clone(), 20.0 / 60.0, 10),
+            db,
+            redis,
+        })
+    }
 }
 
 /// Limits the server applies to every request.
@@ -58,8 +117,25 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(limits.body_bytes));
     Router::new()
+        .route("/", get(pages::home))
+        .route("/auth/login", get(auth_routes::login))
+        .route("/auth/callback", get(auth_routes::callback))
+        .route("/auth/logout", post(auth_routes::logout))
+        .route("/auth/connect-drive", get(auth_routes::connect_drive))
+        .route("/api/me", get(api::me))
+        .route("/api/roles", get(api::list_roles).post(api::assign_role))
+        .route("/api/roles/{id}", delete(api::revoke_role))
+        .route(
+            "/api/settings",
+            get(api::get_settings).put(api::put_settings),
+        )
+        .route("/api/audit/verify", get(api::verify_audit))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::session_and_csrf,
+        ))
         .with_state(state)
         .layer(middleware)
 }
@@ -86,9 +162,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Completes on SIGTERM (Cloud Run's stop signal) or Ctrl-C.

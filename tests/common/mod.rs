@@ -2,6 +2,8 @@
 //! (roles are cluster-wide), both removed when the test ends — even when it panics.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -248,28 +250,46 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the server with some configuration overridden (e.g. an unreachable Redis).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let db = TestDb::new().await;
-    let config = db.config(overrides);
-    let state = AppState {
-        db: invigilator::database::lazy_pool(&config, 5).unwrap(),
-        redis: invigilator::redis_client::lazy_connection(&config).unwrap(),
-    };
-    let limits = HttpLimits {
-        body_bytes: config.request_body_limit_bytes,
-        timeout: config.request_timeout,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(web::serve(listener, web::router(state, limits), async {
-        let _ = rx.await;
-    }));
+    let (address, shutdown, server) = serve_app(&db, overrides).await;
     TestApp {
         address,
         db,
         client: http_client(),
-        shutdown: Some(tx),
+        shutdown: Some(shutdown),
         server,
     }
+}
+
+/// Serves the app for `db` on a free port (PUBLIC_URL set to it unless overridden).
+pub async fn serve_app(
+    db: &TestDb,
+    overrides: &[(&str, &str)],
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let public_url = format!("http://127.0.0.1:{}", address.port());
+    let mut all: Vec<(&str, &str)> = vec![("PUBLIC_URL", &public_url)];
+    all.extend_from_slice(overrides);
+    let config = db.config(&all);
+    let state = AppState::new(
+        &config,
+        invigilator::database::lazy_pool(&config, 5).unwrap(),
+        invigilator::redis_client::lazy_connection(&config).unwrap(),
+    )
+    .unwrap();
+    let limits = HttpLimits {
+        body_bytes: config.request_body_limit_bytes,
+        timeout: config.request_timeout,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(web::serve(listener, web::router(state, limits), async {
+        let _ = rx.await;
+    }));
+    (address, tx, server)
 }
 
 /// Runs the `invigilator` binary with this test's database.

@@ -1,0 +1,16 @@
+//! Who is signed in and what they may do.
+//!
+//! - [`oidc`]: Google OpenID Connect (authorization URL, code exchange, ID-token checks).
+//! - [`signin`]: the decisions between Google's redirect and a session.
+//! - [`session`]: server-side sessions and sign-in attempts in Redis.
+//! - [`staff`]: staff members and their roles in a school.
+//! - [`roles`]: the five roles and the one permission table.
+
+pub mod oidc;
+pub mod role_admin;
+pub mod roles;
+pub mod session;
+pub mod signin;
+pub mod staff;
+
+pub use roles::{Permission, Role, RoleAssignment, allows};

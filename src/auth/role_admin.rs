@@ -1,0 +1,194 @@
+//! School Admins assigning and revoking roles: audited, and never leaving a school without a
+//! School Admin.
+
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::roles::Role;
+use super::staff;
+use crate::audit::{self, Actor, Target};
+use crate::tenancy::SchoolTx;
+
+/// Roles held and roles waiting for a first sign-in.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleList {
+    pub assignments: Vec<AssignmentView>,
+    pub invitations: Vec<InvitationView>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AssignmentView {
+    pub id: Uuid,
+    pub staff_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub subject_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct InvitationView {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub subject_id: Option<Uuid>,
+}
+
+/// What an assignment did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Assigned {
+    /// The person has signed in before: the role is theirs now.
+    Granted { id: Uuid },
+    /// They have not: it waits for their first sign-in.
+    Invited { id: Uuid },
+}
+
+/// Why a role change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleChangeError {
+    #[error("a Head of Subject needs a subject, and only a Head of Subject has one")]
+    SubjectMismatch,
+    #[error("no such subject")]
+    UnknownSubject,
+    #[error("{0:?} is not an email address")]
+    BadEmail(String),
+    #[error("no such role assignment")]
+    NotFound,
+    #[error("a school must keep at least one School Admin")]
+    LastSchoolAdmin,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub async fn list(tx: &mut SchoolTx) -> Result<RoleList, sqlx::Error> {
+    let assignments = sqlx::query_as::<_, AssignmentView>(
+        "SELECT r.id, r.staff_id, s.email, s.display_name, r.role, r.subject_id \
+         FROM role_assignments r JOIN staff s ON s.id = r.staff_id ORDER BY s.email, r.role",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let invitations = sqlx::query_as::<_, InvitationView>(
+        "SELECT id, email, role, subject_id FROM role_invitations ORDER BY email, role",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(RoleList {
+        assignments,
+        invitations,
+    })
+}
+
+/// Gives `email` a role: at once if they have signed in, otherwise at their first sign-in.
+pub async fn assign(
+    tx: &mut SchoolTx,
+    by: Uuid,
+    email: &str,
+    role: Role,
+    subject_id: Option<Uuid>,
+) -> Result<Assigned, RoleChangeError> {
+    let email = email.trim().to_ascii_lowercase();
+    if email
+        .split_once('@')
+        .is_none_or(|(l, d)| l.is_empty() || !d.contains('.'))
+    {
+        return Err(RoleChangeError::BadEmail(email));
+    }
+    if (role == Role::HeadOfSubject) != subject_id.is_some() {
+        return Err(RoleChangeError::SubjectMismatch);
+    }
+    if let Some(subject) = subject_id {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subjects WHERE id = $1)")
+                .bind(subject)
+                .fetch_one(&mut **tx)
+                .await?;
+        if !exists {
+            return Err(RoleChangeError::UnknownSubject);
+        }
+    }
+    let assigned = match staff::by_email(tx, &email).await? {
+        Some(person) => Assigned::Granted {
+            id: staff::grant(tx, person.id, role, subject_id, Some(by)).await?,
+        },
+        None => {
+            let id: Uuid = sqlx::query_scalar(
+                "WITH ins AS (INSERT INTO role_invitations (email, role, subject_id, invited_by) \
+                              VALUES ($1, $2, $3, $4) \
+                              ON CONFLICT ON CONSTRAINT role_invitations_unique DO NOTHING RETURNING id) \
+                 SELECT id FROM ins UNION ALL \
+                 SELECT id FROM role_invitations WHERE email = $1 AND role = $2 \
+                     AND subject_id IS NOT DISTINCT FROM $3 LIMIT 1",
+            )
+            .bind(&email)
+            .bind(role)
+            .bind(subject_id)
+            .bind(by)
+            .fetch_one(&mut **tx)
+            .await?;
+            Assigned::Invited { id }
+        }
+    };
+    let (target, id) = match &assigned {
+        Assigned::Granted { id } => ("role_assignment", *id),
+        Assigned::Invited { id } => ("role_invitation", *id),
+    };
+    audit::record(
+        tx,
+        &Actor::Staff(by),
+        "role.assigned",
+        Some(&Target::new(target, id)),
+        json!({"role": role, "subject_id": subject_id}),
+    )
+    .await?;
+    Ok(assigned)
+}
+
+/// Takes a role (or a waiting invitation) away. The last School Admin cannot be removed.
+pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<(), RoleChangeError> {
+    // Concurrent revocations of two School Admins must not both pass the count below.
+    let admins: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM role_assignments WHERE role = 'school_admin' FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let removed: Option<(Uuid, Role)> =
+        sqlx::query_as("SELECT staff_id, role FROM role_assignments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let target = match removed {
+        Some((_, Role::SchoolAdmin)) if admins.len() <= 1 => {
+            return Err(RoleChangeError::LastSchoolAdmin);
+        }
+        Some((staff_id, role)) => {
+            sqlx::query("DELETE FROM role_assignments WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            (
+                Target::new("role_assignment", id),
+                json!({"role": role, "staff_id": staff_id}),
+            )
+        }
+        None => {
+            let role: Option<Role> =
+                sqlx::query_scalar("DELETE FROM role_invitations WHERE id = $1 RETURNING role")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            let role = role.ok_or(RoleChangeError::NotFound)?;
+            (Target::new("role_invitation", id), json!({"role": role}))
+        }
+    };
+    audit::record(
+        tx,
+        &Actor::Staff(by),
+        "role.revoked",
+        Some(&target.0),
+        target.1,
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Server-side sessions and sign-in attempts, kept in Redis.
+//!
+//! A session id is 256 random bits (base64url) in an HttpOnly, SameSite=Lax cookie (Secure
+//! except for plain http on localhost). Redis stores only a SHA-256 of the id, so a copy of
+//! Redis does not hold usable ids. Sessions end after 8 hours idle or 24 hours in all; a new id
+//! is issued at every sign-in.
+//!
+//! Why not tower-sessions: its ids are 128-bit and it has no absolute expiry, and the maintained
+//! Redis and PostgreSQL stores for it pin other major versions of redis-rs and sqlx than ours.
+//! What we need fits in this module.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use cookie::{Cookie, SameSite};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "invigilator_session";
+/// The sign-in attempt cookie's name (lives 10 minutes, only on /auth).
+pub const LOGIN_COOKIE: &str = "invigilator_login";
+
+const LOGIN_TTL_SECS: u64 = 600;
+
+/// A random 256-bit token from the operating system's generator, base64url.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        // The OS generator does not fail on supported platforms; never fall back to weak ids.
+        panic!("the operating system's random number generator is unavailable");
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn storage_key(prefix: &str, token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("invigilator:{prefix}:{hex}")
+}
+
+/// What a session knows about who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionData {
+    pub school_id: Uuid,
+    pub staff_id: Uuid,
+    /// Sent back with every state-changing request (header or form field).
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLifetimes {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+impl Default for SessionLifetimes {
+    fn default() -> Self {
+        Self {
+            idle: Duration::hours(8),
+            absolute: Duration::hours(24),
+        }
+    }
+}
+
+/// Creates, finds and ends sessions.
+#[derive(Clone)]
+pub struct Sessions {
+    redis: ConnectionManager,
+    lifetimes: SessionLifetimes,
+    secure_cookies: bool,
+}
+
+impl Sessions {
+    pub fn new(
+        redis: ConnectionManager,
+        lifetimes: SessionLifetimes,
+        secure_cookies: bool,
+    ) -> Self {
+        Self {
+            redis,
+            lifetimes,
+            secure_cookies,
+        }
+    }
+
+    /// Starts a session; returns its id (for the cookie) and data.
+    pub async fn create(
+        &self,
+        school_id: Uuid,
+        staff_id: Uuid,
+    ) -> redis::RedisResult<(String, SessionData)> {
+        let id = random_token();
+        let data = SessionData {
+            school_id,
+            staff_id,
+            csrf_token: random_token(),
+            created_at: Utc::now(),
+        };
+        let json = serde_json::to_string(&data).unwrap_or_default();
+        let mut conn = self.redis.clone();
+        let _: () = conn
+            .set_ex(
+                storage_key("session", &id),
+                json,
+                self.lifetimes.idle.num_seconds() as u64,
+            )
+            .await?;
+        Ok((id, data))
+    }
+
+    /// The live session with this id, if any; renews its idle expiry.
+    pub async fn load(&self, id: &str) -> redis::RedisResult<Option<SessionData>> {
+        let key = storage_key("session", id);
+        let mut conn = self.redis.clone();
+        let json: Option<String> = conn
+            .get_ex(
+                &key,
+                redis::Expiry::EX(self.lifetimes.idle.num_seconds() as u64),
+            )
+            .await?;
+        let Some(data) = json.and_then(|j| serde_json::from_str::<SessionData>(&j).ok()) else {
+            return Ok(None);
+        };
+        if Utc::now() - data.created_at > self.lifetimes.absolute {
+            let _: () = conn.del(&key).await?;
+            return Ok(None);
+        }
+        Ok(Some(data))
+    }
+
+    /// Ends a session.
+    pub async fn end(&self, id: &str) -> redis::RedisResult<()> {
+        let mut conn = self.redis.clone();
+        conn.del(storage_key("session", id)).await
+    }
+
+    /// The `Set-Cookie` that carries a session id.
+    pub fn cookie(&self, id: String) -> Cookie<'static> {
+        Cookie::build((SESSION_COOKIE, id))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure_cookies)
+            .same_site(SameSite::Lax)
+            .build()
+    }
+
+    /// The `Set-Cookie` that removes the session cookie.
+    pub fn removal_cookie(&self) -> Cookie<'static> {
+        let mut c = self.cookie(String::new());
+        c.make_removal();
+        c
+    }
+
+    /// Saves a sign-in attempt under a fresh id (for the short-lived cookie).
+    pub async fn start_login(&self, attempt: &LoginAttempt) -> redis::RedisResult<String> {
+        let id = random_token();
+        let json = serde_json::to_string(attempt).unwrap_or_default();
+        let mut conn = self.redis.clone();
+        let _: () = conn
+            .set_ex(storage_key("login", &id), json, LOGIN_TTL_SECS)
+            .await?;
+        Ok(id)
+    }
+
+    /// Takes a sign-in attempt: it can be used once only.
+    pub async fn take_login(&self, id: &str) -> redis::RedisResult<Option<LoginAttempt>> {
+        let mut conn = self.redis.clone();
+        let json: Option<String> = conn.get_del(storage_key("login", id)).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    /// The cookie that binds a sign-in attempt to this browser.
+    pub fn login_cookie(&self, id: String) -> Cookie<'static> {
+        Cookie::build((LOGIN_COOKIE, id))
+            .path("/auth")
+            .http_only(true)
+            .secure(self.secure_cookies)
+            .same_site(SameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(LOGIN_TTL_SECS as i64))
+            .build()
+    }
+
+    pub fn login_removal_cookie(&self) -> Cookie<'static> {
+        let mut c = self.login_cookie(String::new());
+        c.make_removal();
+        c
+    }
+}
+
+/// Why a sign-in was started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoginPurpose {
+    /// A staff member signing in.
+    SignIn,
+    /// A School Admin connecting the school's Drive operator account.
+    ConnectDrive { school_id: Uuid, staff_id: Uuid },
+}
+
+/// What the callback must match: kept server-side for 10 minutes, used once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub purpose: LoginPurpose,
+    /// Whether this attempt already asked Google for consent again (no loop).
+    pub forced_consent: bool,
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()))
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}

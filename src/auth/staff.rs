@@ -1,0 +1,138 @@
+//! Staff members as sign-in knows them, and the roles they hold.
+
+use uuid::Uuid;
+
+use super::roles::{Role, RoleAssignment};
+use crate::tenancy::SchoolTx;
+
+/// A staff member.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Staff {
+    pub id: Uuid,
+    pub google_sub: String,
+    pub email: String,
+    pub display_name: String,
+    pub photo_url: Option<String>,
+}
+
+/// What Google says about a person at sign-in.
+pub struct Profile<'a> {
+    pub sub: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub given_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    pub photo_url: Option<&'a str>,
+}
+
+pub async fn by_sub(tx: &mut SchoolTx, sub: &str) -> Result<Option<Staff>, sqlx::Error> {
+    sqlx::query_as::<_, Staff>(
+        "SELECT id, google_sub, email, display_name, photo_url FROM staff WHERE google_sub = $1",
+    )
+    .bind(sub)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+pub async fn by_id(tx: &mut SchoolTx, id: Uuid) -> Result<Option<Staff>, sqlx::Error> {
+    sqlx::query_as::<_, Staff>(
+        "SELECT id, google_sub, email, display_name, photo_url FROM staff WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+pub async fn by_email(tx: &mut SchoolTx, email: &str) -> Result<Option<Staff>, sqlx::Error> {
+    sqlx::query_as::<_, Staff>(
+        "SELECT id, google_sub, email, display_name, photo_url FROM staff WHERE lower(email) = lower($1) \
+         ORDER BY created_at LIMIT 1",
+    )
+    .bind(email)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Creates or refreshes a staff member by Google's `sub` (emails can change; `sub` cannot),
+/// recording the sign-in time.
+pub async fn upsert_signed_in(tx: &mut SchoolTx, p: &Profile<'_>) -> Result<Staff, sqlx::Error> {
+    sqlx::query_as::<_, Staff>(
+        "INSERT INTO staff (google_sub, email, display_name, given_name, family_name, photo_url, last_signed_in_at) \
+         VALUES ($1, lower($2), $3, $4, $5, $6, now()) \
+         ON CONFLICT (google_sub) DO UPDATE SET email = EXCLUDED.email, display_name = EXCLUDED.display_name, \
+             given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name, \
+             photo_url = EXCLUDED.photo_url, last_signed_in_at = now(), updated_at = now() \
+         RETURNING id, google_sub, email, display_name, photo_url",
+    )
+    .bind(p.sub)
+    .bind(p.email)
+    .bind(p.display_name)
+    .bind(p.given_name)
+    .bind(p.family_name)
+    .bind(p.photo_url)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Every role a staff member holds.
+pub async fn roles(tx: &mut SchoolTx, staff_id: Uuid) -> Result<Vec<RoleAssignment>, sqlx::Error> {
+    sqlx::query_as::<_, RoleAssignment>(
+        "SELECT id, staff_id, role, subject_id FROM role_assignments WHERE staff_id = $1 ORDER BY role, subject_id",
+    )
+    .bind(staff_id)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Whether invitations are waiting for this (verified) email.
+pub async fn has_invitation(tx: &mut SchoolTx, email: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM role_invitations WHERE email = lower($1))")
+        .bind(email)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+/// Turns the invitations for `email` into roles of `staff_id`; returns the roles granted.
+pub async fn accept_invitations(
+    tx: &mut SchoolTx,
+    staff_id: Uuid,
+    email: &str,
+) -> Result<Vec<Role>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH taken AS (DELETE FROM role_invitations WHERE email = lower($2) \
+                        RETURNING role, subject_id, invited_by) \
+         INSERT INTO role_assignments (staff_id, role, subject_id, granted_by) \
+         SELECT $1, role, subject_id, invited_by FROM taken \
+         ON CONFLICT ON CONSTRAINT role_assignments_unique DO NOTHING \
+         RETURNING role",
+    )
+    .bind(staff_id)
+    .bind(email)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Grants a role (no-op if held); returns the assignment id.
+pub async fn grant(
+    tx: &mut SchoolTx,
+    staff_id: Uuid,
+    role: Role,
+    subject_id: Option<Uuid>,
+    granted_by: Option<Uuid>,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH ins AS (INSERT INTO role_assignments (staff_id, role, subject_id, granted_by) \
+                      VALUES ($1, $2, $3, $4) \
+                      ON CONFLICT ON CONSTRAINT role_assignments_unique DO NOTHING RETURNING id) \
+         SELECT id FROM ins UNION ALL \
+         SELECT id FROM role_assignments WHERE staff_id = $1 AND role = $2 \
+             AND subject_id IS NOT DISTINCT FROM $3 \
+         LIMIT 1",
+    )
+    .bind(staff_id)
+    .bind(role)
+    .bind(subject_id)
+    .bind(granted_by)
+    .fetch_one(&mut **tx)
+    .await
+}

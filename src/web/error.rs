@@ -1,0 +1,126 @@
+//! Errors as the person sees them: JSON for the API, a page for the browser. A 5xx never shows
+//! its cause; it is logged instead.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("you do not have permission to do that")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("too many attempts; try again in {} seconds", .0.as_secs().max(1))]
+    RateLimited(Duration),
+    #[error("something went wrong on our side")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(format!("database: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
+        if let Self::RateLimited(wait) = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+        }
+        response
+    }
+}
+
+/// A page explaining what went wrong, with a way forward.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub heading: String,
+    pub message: String,
+    pub action: Option<(String, String)>,
+}
+
+/// A page-level failure.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub heading: &'static str,
+    pub message: String,
+    pub action: Option<(&'static str, &'static str)>,
+    pub retry_after: Option<Duration>,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, heading: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            heading,
+            message: message.into(),
+            action: Some(("/", "Back to the start")),
+            retry_after: None,
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "page failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Something went wrong on our side. Please try again in a moment.",
+        )
+    }
+
+    pub fn with_action(mut self, href: &'static str, label: &'static str) -> Self {
+        self.action = Some((href, label));
+        self
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = MessagePage {
+            heading: self.heading.to_owned(),
+            message: self.message,
+            action: self.action.map(|(h, l)| (h.to_owned(), l.to_owned())),
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| "Something went wrong. Please try again.".to_owned());
+        let mut response = (self.status, Html(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs().max(1)),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,97 @@
+//! The signed-in staff member, their school and roles, for handlers.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::ApiError;
+use super::guard::CurrentSession;
+use crate::auth::roles::{Permission, RoleAssignment, any_allows};
+use crate::auth::staff::{self, Staff};
+use crate::tenancy::{
+    School, SchoolStatus, SchoolTx, begin_school_tx, registry::find_school_by_id,
+};
+
+/// A signed-in staff member who still has access to an active school.
+#[derive(Debug, Clone)]
+pub struct CurrentStaff {
+    pub school: School,
+    pub staff: Staff,
+    pub roles: Vec<RoleAssignment>,
+    pub session_id: String,
+    pub csrf_token: String,
+}
+
+impl CurrentStaff {
+    /// Passes if one of the person's roles allows `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if any_allows(&self.roles, permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        any_allows(&self.roles, permission)
+    }
+
+    /// A transaction on this person's school (the tenancy module's one way in).
+    pub async fn school_tx(&self, state: &AppState) -> Result<SchoolTx, ApiError> {
+        Ok(begin_school_tx(&state.db, &self.school).await?)
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentStaff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = parts
+            .extensions
+            .get::<CurrentSession>()
+            .cloned()
+            .ok_or(ApiError::Unauthenticated)?;
+        let school = find_school_by_id(&state.db, session.data.school_id)
+            .await?
+            .filter(|s| s.status == SchoolStatus::Active)
+            .ok_or(ApiError::Unauthenticated)?;
+        let mut tx = begin_school_tx(&state.db, &school).await?;
+        let person = staff::by_id(&mut tx, session.data.staff_id)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let roles = staff::roles(&mut tx, person.id).await?;
+        tx.commit().await?;
+        if roles.is_empty() {
+            // Every role was taken away since sign-in.
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Self {
+            school,
+            staff: person,
+            roles,
+            session_id: session.id,
+            csrf_token: session.data.csrf_token,
+        })
+    }
+}
+
+/// The signed-in staff member if there is one (for pages that show either state).
+pub struct MaybeStaff(pub Option<CurrentStaff>);
+
+impl FromRequestParts<AppState> for MaybeStaff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match CurrentStaff::from_request_parts(parts, state).await {
+            Ok(staff) => Ok(Self(Some(staff))),
+            Err(ApiError::Unauthenticated | ApiError::Forbidden) => Ok(Self(None)),
+            Err(e) => Err(e),
+        }
+    }
+}
