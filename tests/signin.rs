@@ -74,3 +74,490 @@ fn base64_len(s: &str) -> usize {
         .unwrap()
         .len()
 }
+
+#[tokio::test]
+async fn the_first_school_admin_named_at_creation_gets_the_role_at_first_sign_in() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    let page = w.sign_in(&mut browser, ADMIN).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("School Admin"), "{}", page.body);
+    assert!(
+        page.body.contains("Connect the school"),
+        "admins may connect Drive"
+    );
+    let invitations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tenant_hillside.role_invitations")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(invitations, 0, "the invitation became a role");
+}
+
+async fn assert_refused(
+    w: &SignInWorld,
+    page: &common::browser::Page,
+    status: StatusCode,
+    says: &str,
+) {
+    assert_eq!(page.status, status, "{}", page.body);
+    assert!(
+        page.body.contains(says),
+        "expected {says:?} in {}",
+        page.body
+    );
+    assert!(
+        !page
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("invigilator_session=") && !c.contains("Max-Age=0")),
+        "no session after a refusal"
+    );
+    let _ = w;
+}
+
+#[tokio::test]
+async fn someone_who_teaches_nothing_and_holds_no_role_is_turned_away_and_audited() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    let page = w.sign_in(&mut browser, OUTSIDER).await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::FORBIDDEN,
+        "does not teach any Google Classroom classes",
+    )
+    .await;
+    let refusals: Vec<Value> = w
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, _)| a == "signin.refused")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(refusals.len(), 1);
+    assert_eq!(refusals[0]["reason"], "not_staff");
+    assert!(
+        !refusals[0].to_string().contains('@'),
+        "ids only, no email: {}",
+        refusals[0]
+    );
+    let staff: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_hillside.staff")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(staff, 0, "nothing is kept about a refused person");
+}
+
+#[tokio::test]
+async fn a_callback_without_its_attempt_or_with_the_wrong_state_is_refused() {
+    let w = SignInWorld::new().await;
+    // No sign-in attempt at all (no cookie).
+    let mut stranger = w.browser();
+    let page = stranger
+        .get(&w.url("/auth/callback?code=abc&state=xyz"))
+        .await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::BAD_REQUEST,
+        "has expired or was opened in another browser",
+    )
+    .await;
+
+    // A real attempt, but the state in the URL was swapped.
+    let mut browser = w.browser();
+    let to_google = browser.get(&w.url("/auth/login")).await;
+    assert!(to_google.status.is_redirection());
+    let google = to_google.headers["location"].to_str().unwrap().to_owned();
+    let mut u = url::Url::parse(&google).unwrap();
+    u.query_pairs_mut().append_pair("login_hint", TEACHER);
+    let back = browser.get(u.as_str()).await;
+    let callback = back.headers["location"].to_str().unwrap().to_owned();
+    let forged = callback.replace("state=", "state=forged");
+    let page = browser.get(&forged).await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::BAD_REQUEST,
+        "has expired or was opened in another browser",
+    )
+    .await;
+    // The attempt is spent: the genuine callback now fails too.
+    let page = browser.get(&callback).await;
+    assert_refused(&w, &page, StatusCode::BAD_REQUEST, "has expired").await;
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    let to_google = browser.get(&w.url("/auth/login")).await;
+    let mut u = url::Url::parse(to_google.headers["location"].to_str().unwrap()).unwrap();
+    u.query_pairs_mut().append_pair("login_hint", TEACHER);
+    let back = browser.get(u.as_str()).await;
+    let callback = back.headers["location"].to_str().unwrap().to_owned();
+    let code: String = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        browser.get(&callback).await.status.is_redirection(),
+        "the genuine sign-in works"
+    );
+
+    // An attacker replays the code inside a fresh attempt of their own.
+    let mut attacker = w.browser();
+    let theirs = attacker.get(&w.url("/auth/login")).await;
+    let state: String = url::Url::parse(theirs.headers["location"].to_str().unwrap())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let page = attacker
+        .get(&w.url(&format!("/auth/callback?code={code}&state={state}")))
+        .await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::BAD_REQUEST,
+        "Google did not accept this sign-in",
+    )
+    .await;
+}
+
+/// Runs a sign-in whose token response carries `id_token` instead of the emulator's own.
+async fn sign_in_with_id_token(
+    w: &SignInWorld,
+    forge: impl Fn(&str, &str) -> String,
+) -> common::browser::Page {
+    let mut browser = w.browser();
+    let to_google = browser.get(&w.url("/auth/login")).await;
+    let google = url::Url::parse(to_google.headers["location"].to_str().unwrap()).unwrap();
+    let nonce: String = google
+        .query_pairs()
+        .find(|(k, _)| k == "nonce")
+        .unwrap()
+        .1
+        .into_owned();
+    let sub = w.emu.user(TEACHER).unwrap().id;
+    let token = w
+        .emu
+        .issue_access_token(TEACHER, common::TEACHER_SCOPES, "invigilator-local")
+        .unwrap();
+    w.emu.set_faults(
+        "oauth2.token",
+        FaultPlan {
+            respond_next: vec![CannedResponse {
+                status: 200,
+                body: json!({
+                    "access_token": token,
+                    "expires_in": 3599,
+                    "token_type": "Bearer",
+                    "scope": common::TEACHER_SCOPES.join(" "),
+                    "refresh_token": "1//0forged",
+                    "id_token": forge(&nonce, &sub),
+                }),
+            }],
+            ..FaultPlan::default()
+        },
+    );
+    let mut u = google.clone();
+    u.query_pairs_mut().append_pair("login_hint", TEACHER);
+    let back = browser.get(u.as_str()).await;
+    let callback = back.headers["location"].to_str().unwrap().to_owned();
+    browser.get(&callback).await
+}
+
+#[tokio::test]
+async fn forged_or_mismatched_id_tokens_are_refused() {
+    let w = SignInWorld::new().await;
+    let issuer = w.emu.issuer();
+    let now = chrono::Utc::now().timestamp();
+    let claims = |nonce: &str, sub: &str, changes: Value| {
+        let mut c = json!({
+            "iss": issuer, "aud": "invigilator-local", "sub": sub, "email": TEACHER,
+            "email_verified": true, "hd": "hillside.sch.uk", "nonce": nonce,
+            "iat": now, "exp": now + 3600,
+        });
+        for (k, v) in changes.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let genuine = KeyPair::shared();
+    let mut impostor = KeyPair::generate();
+    impostor.kid = genuine.kid.clone();
+
+    type Forge<'a> = Box<dyn Fn(&str, &str) -> String + 'a>;
+    let cases: Vec<(&str, Forge)> = vec![
+        (
+            "bad signature",
+            Box::new(|n: &str, s: &str| impostor.sign(&claims(n, s, json!({})))),
+        ),
+        (
+            "wrong audience",
+            Box::new(|n: &str, s: &str| {
+                genuine.sign(&claims(n, s, json!({"aud": "someone-else"})))
+            }),
+        ),
+        (
+            "wrong issuer",
+            Box::new(|n: &str, s: &str| {
+                genuine.sign(&claims(n, s, json!({"iss": "https://evil.example"})))
+            }),
+        ),
+        (
+            "expired",
+            Box::new(|n: &str, s: &str| {
+                genuine.sign(&claims(n, s, json!({"iat": now - 7200, "exp": now - 3600})))
+            }),
+        ),
+        (
+            "wrong nonce",
+            Box::new(|_: &str, s: &str| genuine.sign(&claims("not-the-nonce", s, json!({})))),
+        ),
+    ];
+    for (what, forge) in cases {
+        let page = sign_in_with_id_token(&w, forge).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains("could not confirm this sign-in came from Google"),
+            "{what}"
+        );
+    }
+    // Unverified email and no hosted domain, in otherwise genuine tokens.
+    let page = sign_in_with_id_token(&w, |n, s| {
+        genuine.sign(&claims(n, s, json!({"email_verified": false})))
+    })
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("email address is not verified"));
+    let page = sign_in_with_id_token(&w, |n, s| {
+        let mut c = claims(n, s, json!({}));
+        c.as_object_mut().unwrap().remove("hd");
+        genuine.sign(&c)
+    })
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(
+        page.body
+            .contains("school Google account, not a personal one")
+    );
+    let staff: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_hillside.staff")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(staff, 0);
+}
+
+#[tokio::test]
+async fn unknown_and_suspended_schools_and_missing_scopes_are_refused() {
+    let w = SignInWorld::new().await;
+    // A Workspace account of a school that does not use Invigilator.
+    w.emu.add_domain("elsewhere.sch.uk");
+    w.emu
+        .add_user("teacher@elsewhere.sch.uk", "Else", "Where")
+        .unwrap();
+    let mut browser = w.browser();
+    let page = w.sign_in(&mut browser, "teacher@elsewhere.sch.uk").await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::FORBIDDEN,
+        "does not use Invigilator yet",
+    )
+    .await;
+
+    // The teacher unticks a Classroom permission at consent.
+    w.emu.update_settings(|s| {
+        s.declined_scopes.insert(
+            TEACHER.to_owned(),
+            ["https://www.googleapis.com/auth/classroom.rosters.readonly".to_owned()].into(),
+        );
+    });
+    let page = w.sign_in(&mut w.browser(), TEACHER).await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::BAD_REQUEST,
+        "leave all the boxes ticked",
+    )
+    .await;
+    assert!(page.body.contains("/auth/login"), "offers to ask again");
+    w.emu.update_settings(|s| s.declined_scopes.clear());
+
+    // The school is suspended.
+    sqlx::query("UPDATE platform.tenants SET status = 'suspended' WHERE slug = 'hillside'")
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let page = w.sign_in(&mut w.browser(), TEACHER).await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::FORBIDDEN,
+        "not available for your school",
+    )
+    .await;
+    let reasons: Vec<String> = w
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, _)| a == "signin.refused")
+        .map(|(_, d)| d["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        reasons.contains(&"scopes_not_granted".to_owned()),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    let mut limited = None;
+    for _ in 0..100 {
+        let page = browser.get(&w.url("/auth/login")).await;
+        if page.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(page);
+            break;
+        }
+    }
+    let page = limited.expect("throttled within 100 attempts");
+    assert!(page.headers.contains_key("retry-after"));
+    assert!(page.body.contains("Too many sign-in attempts"));
+}
+
+#[tokio::test]
+async fn signing_out_needs_the_csrf_token_and_ends_the_session() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    let home = w.sign_in(&mut browser, TEACHER).await;
+    let token = home
+        .body
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    let no_token = browser
+        .request(
+            Method::POST,
+            &w.url("/auth/logout"),
+            Some(RequestBody::Form(vec![])),
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut foreign = w.browser();
+    foreign.origin = "https://evil.example".to_owned();
+    let stolen = browser.cookie(&w.app, "invigilator_session").unwrap();
+    foreign.set_cookie(&w.app, "invigilator_session", &stolen);
+    let cross_site = foreign
+        .request(
+            Method::POST,
+            &w.url("/auth/logout"),
+            Some(RequestBody::Form(vec![(
+                "csrf_token".into(),
+                token.clone(),
+            )])),
+        )
+        .await;
+    assert_eq!(
+        cross_site.status,
+        StatusCode::FORBIDDEN,
+        "another origin, even with the token"
+    );
+    assert_eq!(browser.get(&w.url("/api/me")).await.status, StatusCode::OK);
+
+    let out = browser
+        .request(
+            Method::POST,
+            &w.url("/auth/logout"),
+            Some(RequestBody::Form(vec![("csrf_token".into(), token)])),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        browser.get(&w.url("/api/me")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let actions: Vec<String> = w
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert!(actions.contains(&"signout".to_owned()));
+}
+
+#[tokio::test]
+async fn a_new_sign_in_gets_a_new_session_id() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    w.sign_in(&mut browser, TEACHER).await;
+    let first = browser.cookie(&w.app, "invigilator_session").unwrap();
+    w.sign_in(&mut browser, TEACHER).await;
+    let second = browser.cookie(&w.app, "invigilator_session").unwrap();
+    assert_ne!(first, second);
+    let mut old = w.browser();
+    old.set_cookie(&w.app, "invigilator_session", &first);
+    assert_eq!(
+        old.get(&w.url("/api/me")).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the old id ended"
+    );
+}
+
+#[tokio::test]
+async fn a_school_admin_connects_the_drive_operator() {
+    let w = SignInWorld::new().await;
+    let mut teacher = w.browser();
+    w.sign_in(&mut teacher, TEACHER).await;
+    assert_eq!(
+        teacher.get(&w.url("/auth/connect-drive")).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut admin = w.browser();
+    w.sign_in(&mut admin, ADMIN).await;
+    // The admin connects their own account (the app suggests it with login_hint).
+    let page = admin.follow(&w.url("/auth/connect-drive"), None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("Drive account is connected"),
+        "{}",
+        page.body
+    );
+    let (email, purpose): (String, String) = sqlx::query_as(
+        "SELECT account_email, purpose FROM tenant_hillside.google_credentials WHERE purpose = 'drive_operator'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (email.as_str(), purpose.as_str()),
+        (ADMIN, "drive_operator")
+    );
+    let actions: Vec<String> = w
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert!(actions.contains(&"drive_operator.connected".to_owned()));
+    let _ = pupil(0);
+}

@@ -107,14 +107,18 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     throttle(
         &state,
-        format!("signin:ip:{}", client_ip(&headers, Some(peer))),
+        format!(
+            "signin:{}ip:{}",
+            state.web.namespace,
+            client_ip(&headers, Some(peer))
+        ),
     )
     .await?;
     let hd =
         q.hd.map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty() && h.len() < 254);
     if let Some(hd) = &hd {
-        throttle(&state, format!("signin:school:{hd}")).await?;
+        throttle(&state, format!("signin:{}school:{hd}", state.web.namespace)).await?;
     }
     redirect_to_google(
         &state,
@@ -145,7 +149,11 @@ pub async fn callback(
 ) -> Result<Response, PageError> {
     throttle(
         &state,
-        format!("signin:ip:{}", client_ip(&headers, Some(peer))),
+        format!(
+            "signin:{}ip:{}",
+            state.web.namespace,
+            client_ip(&headers, Some(peer))
+        ),
     )
     .await?;
     let attempt = match cookie_value(&headers, LOGIN_COOKIE) {

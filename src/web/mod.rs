@@ -54,6 +54,9 @@ pub struct AppState {
 pub struct WebSettings {
     /// `scheme://host[:port]` of `PUBLIC_URL`, compared with `Origin`.
     pub origin: String,
+    /// Separates this deployment's throttling keys in a shared Redis (`TENANT_ROLE_PREFIX`,
+    /// which already separates deployments sharing one PostgreSQL server).
+    pub namespace: String,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
         Ok(Self {
             web: Arc::new(WebSettings {
                 origin: config.public_url.origin().ascii_serialization(),
+                namespace: config.tenant_role_prefix.clone(),
             }),
             sessions: Sessions::new(
                 redis.clone(),
@@ -81,8 +85,9 @@ impl AppState {
                 google,
                 oidc: Arc::new(oidc),
             },
-            // 20 attempts a minute per address or school, in bursts of up to 10.
-            signin_limiter: RateLimiter::new(redis.clone(), 20.0 / 60.0, 10),
+            // Two a second, in bursts of up to 60, per address or school: a staffroom behind
+            // one school NAT address can all sign in at 8:30; a flood cannot.
+            signin_limiter: RateLimiter::new(redis.clone(), 2.0, 60),
             db,
             redis,
         })
