@@ -35,6 +35,7 @@ struct SchoolView {
 /// `GET /api/me`
 pub async fn me(staff: CurrentStaff) -> Json<Me> {
     let mut roles: Vec<Role> = staff.roles.iter().map(|r| r.role).collect();
+    roles.sort();
     roles.dedup();
     Json(Me {
         staff_id: staff.staff.id,
