@@ -185,7 +185,7 @@ async fn migrate_fails_naming_a_school_it_could_not_upgrade() {
         "{err}"
     );
     assert!(stdout(&out).contains("birch: FAILED, stays at version 1"));
-    assert!(stdout(&out).contains("alder: version 1 → 4"));
+    assert!(stdout(&out).contains("alder: version 1 → 5"));
 }
 
 #[tokio::test]

@@ -94,9 +94,9 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
             Some(Permission::VerifyAuditLog),
         ),
         (
-            Method::GET,
+            Method::POST,
             "/auth/connect-drive",
-            None,
+            Some(json!({})),
             Some(Permission::ConnectDrive),
         ),
     ]
@@ -189,6 +189,7 @@ async fn a_school_admin_assigns_and_revokes_roles_but_never_the_last_admin() {
         json!({"email": TEACHER, "role": "head_of_subject"}),
         json!({"email": "not-an-email", "role": "teacher"}),
         json!({"email": TEACHER, "role": "overlord"}),
+        json!({"email": "someone@gmail.com", "role": "teacher"}),
     ] {
         let page = admin
             .request(Method::POST, &w.url("/api/roles"), Some(post(body.clone())))

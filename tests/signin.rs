@@ -526,16 +526,44 @@ async fn a_new_sign_in_gets_a_new_session_id() {
 async fn a_school_admin_connects_the_drive_operator() {
     let w = SignInWorld::new().await;
     let mut teacher = w.browser();
-    w.sign_in(&mut teacher, TEACHER).await;
-    assert_eq!(
-        teacher.get(&w.url("/auth/connect-drive")).await.status,
-        StatusCode::FORBIDDEN
+    let home = w.sign_in(&mut teacher, TEACHER).await;
+    assert!(
+        !home.body.contains("connect-drive"),
+        "no button for a teacher"
     );
+    let token = csrf_of(&mut teacher, &w).await;
+    let refused = teacher
+        .request(
+            Method::POST,
+            &w.url("/auth/connect-drive"),
+            Some(RequestBody::Form(vec![("csrf_token".into(), token)])),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     let mut admin = w.browser();
     w.sign_in(&mut admin, ADMIN).await;
+    // Not from another site: a GET does nothing, a POST needs the token.
+    assert_eq!(
+        admin.get(&w.url("/auth/connect-drive")).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let token = csrf_of(&mut admin, &w).await;
+    let to_google = admin
+        .request(
+            Method::POST,
+            &w.url("/auth/connect-drive"),
+            Some(RequestBody::Form(vec![("csrf_token".into(), token)])),
+        )
+        .await;
+    assert!(to_google.status.is_redirection(), "{}", to_google.body);
+    let google = to_google.headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        google.contains("prompt=consent") && google.contains("auth%2Fdrive"),
+        "{google}"
+    );
     // The admin connects their own account (the app suggests it with login_hint).
-    let page = admin.follow(&w.url("/auth/connect-drive"), None).await;
+    let page = admin.follow(&google, None).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(
         page.body.contains("Drive account is connected"),
@@ -560,4 +588,28 @@ async fn a_school_admin_connects_the_drive_operator() {
         .collect();
     assert!(actions.contains(&"drive_operator.connected".to_owned()));
     let _ = pupil(0);
+}
+
+async fn csrf_of(browser: &mut common::browser::Browser, w: &SignInWorld) -> String {
+    let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
+    me["csrf_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn cancelling_at_google_is_a_clear_refusal() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    let to_google = browser.get(&w.url("/auth/login")).await;
+    let google = url::Url::parse(to_google.headers["location"].to_str().unwrap()).unwrap();
+    let state: String = google
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let page = browser
+        .get(&w.url(&format!("/auth/callback?error=access_denied&state={state}")))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("You cancelled the sign-in"));
 }

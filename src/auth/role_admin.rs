@@ -54,6 +54,8 @@ pub enum RoleChangeError {
     UnknownSubject,
     #[error("{0:?} is not an email address")]
     BadEmail(String),
+    #[error("roles go only to accounts of the school's own domain ({0})")]
+    OtherDomain(String),
     #[error("no such role assignment")]
     NotFound,
     #[error("a school must keep at least one School Admin")]
@@ -80,10 +82,12 @@ pub async fn list(tx: &mut SchoolTx) -> Result<RoleList, sqlx::Error> {
     })
 }
 
-/// Gives `email` a role: at once if they have signed in, otherwise at their first sign-in.
+/// Gives `email` (an address of the school's own domain) a role: at once if they have signed
+/// in, otherwise at their first sign-in.
 pub async fn assign(
     tx: &mut SchoolTx,
     by: Uuid,
+    school_domain: &str,
     email: &str,
     role: Role,
     subject_id: Option<Uuid>,
@@ -94,6 +98,9 @@ pub async fn assign(
         .is_none_or(|(l, d)| l.is_empty() || !d.contains('.'))
     {
         return Err(RoleChangeError::BadEmail(email));
+    }
+    if email.rsplit('@').next() != Some(school_domain) {
+        return Err(RoleChangeError::OtherDomain(school_domain.to_owned()));
     }
     if (role == Role::HeadOfSubject) != subject_id.is_some() {
         return Err(RoleChangeError::SubjectMismatch);
@@ -113,13 +120,12 @@ pub async fn assign(
             id: staff::grant(tx, person.id, role, subject_id, Some(by)).await?,
         },
         None => {
+            // DO UPDATE (not DO NOTHING) so a concurrent identical invitation still returns its id.
             let id: Uuid = sqlx::query_scalar(
-                "WITH ins AS (INSERT INTO role_invitations (email, role, subject_id, invited_by) \
-                              VALUES ($1, $2, $3, $4) \
-                              ON CONFLICT ON CONSTRAINT role_invitations_unique DO NOTHING RETURNING id) \
-                 SELECT id FROM ins UNION ALL \
-                 SELECT id FROM role_invitations WHERE email = $1 AND role = $2 \
-                     AND subject_id IS NOT DISTINCT FROM $3 LIMIT 1",
+                "INSERT INTO role_invitations (email, role, subject_id, invited_by) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT ON CONSTRAINT role_invitations_unique DO UPDATE SET role = EXCLUDED.role \
+                 RETURNING id",
             )
             .bind(&email)
             .bind(role)

@@ -19,10 +19,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// The session cookie's name.
+/// The session cookie's name over plain http on localhost (development).
 pub const SESSION_COOKIE: &str = "invigilator_session";
-/// The sign-in attempt cookie's name (lives 10 minutes, only on /auth).
+/// The sign-in attempt cookie's name over plain http on localhost (lives 10 minutes).
 pub const LOGIN_COOKIE: &str = "invigilator_login";
+/// Over https the names carry the `__Host-` prefix: the browser then refuses the cookie unless
+/// it is Secure, for our host only and path `/`, so a sibling subdomain cannot plant one.
+pub const HOST_PREFIX: &str = "__Host-";
 
 const LOGIN_TTL_SECS: u64 = 600;
 
@@ -140,9 +143,27 @@ impl Sessions {
         conn.del(storage_key("session", id)).await
     }
 
+    fn name(&self, base: &'static str) -> String {
+        if self.secure_cookies {
+            format!("{HOST_PREFIX}{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    /// The session cookie's name in this deployment.
+    pub fn session_cookie_name(&self) -> String {
+        self.name(SESSION_COOKIE)
+    }
+
+    /// The sign-in attempt cookie's name in this deployment.
+    pub fn login_cookie_name(&self) -> String {
+        self.name(LOGIN_COOKIE)
+    }
+
     /// The `Set-Cookie` that carries a session id.
     pub fn cookie(&self, id: String) -> Cookie<'static> {
-        Cookie::build((SESSION_COOKIE, id))
+        Cookie::build((self.session_cookie_name(), id))
             .path("/")
             .http_only(true)
             .secure(self.secure_cookies)
@@ -177,8 +198,8 @@ impl Sessions {
 
     /// The cookie that binds a sign-in attempt to this browser.
     pub fn login_cookie(&self, id: String) -> Cookie<'static> {
-        Cookie::build((LOGIN_COOKIE, id))
-            .path("/auth")
+        Cookie::build((self.login_cookie_name(), id))
+            .path("/")
             .http_only(true)
             .secure(self.secure_cookies)
             .same_site(SameSite::Lax)

@@ -47,6 +47,7 @@ pub enum Refusal {
     NotStaff,
     DriveScopeNotGranted,
     DriveAccountOutsideSchool,
+    NotPermitted,
     Declined,
 }
 
@@ -66,6 +67,7 @@ impl Refusal {
             Self::NotStaff => "not_staff",
             Self::DriveScopeNotGranted => "drive_scope_not_granted",
             Self::DriveAccountOutsideSchool => "drive_account_outside_school",
+            Self::NotPermitted => "not_permitted",
             Self::Declined => "declined",
         }
     }
@@ -102,6 +104,7 @@ impl Refusal {
             Self::DriveAccountOutsideSchool => {
                 "The Drive operator must be an account of your school's Google Workspace.".to_owned()
             }
+            Self::NotPermitted => "You no longer have permission to do that.".to_owned(),
             Self::Declined => "You cancelled the sign-in.".to_owned(),
         }
     }
@@ -272,11 +275,16 @@ impl SignInService {
             let classroom =
                 self.google
                     .classroom_with_token(&school, &email, tokens.access_token.clone());
-            let courses = classroom
-                .list_my_courses()
-                .await
-                .map_err(|e| SignInError::Unavailable(e.to_string()))?;
-            !courses.is_empty()
+            match classroom.list_my_courses().await {
+                Ok(courses) => !courses.is_empty(),
+                // Google answered but will not show this account's classes (Classroom is off
+                // for them, or refused): they teach nothing we can see.
+                Err(e) if !e.is_retryable() => {
+                    tracing::info!(class = ?e.class(), "Classroom refused a signing-in account");
+                    false
+                }
+                Err(e) => return Err(SignInError::Unavailable(e.to_string())),
+            }
         };
         if !(has_role || invited || teaches) {
             self.audit_refusal(&school, &Refusal::NotStaff, &claims.sub)
@@ -377,6 +385,11 @@ impl SignInService {
         };
         let email = claims.email.clone().unwrap_or_default();
         let mut tx = begin_school_tx(&self.pool, &school).await?;
+        // Roles may have changed while the person was at Google.
+        let roles = staff::roles(&mut tx, staff_id).await?;
+        if !super::roles::any_allows(&roles, super::roles::Permission::ConnectDrive) {
+            return Err(SignInError::refused(Refusal::NotPermitted, Some(&school)));
+        }
         let credential = credentials::save_oauth(
             &mut tx,
             &self.keys,

@@ -112,7 +112,8 @@ pub async fn accept_invitations(
     .await
 }
 
-/// Grants a role (no-op if held); returns the assignment id.
+/// Grants a role (no-op if held); returns the assignment id. `DO UPDATE` rather than
+/// `DO NOTHING`, so a concurrent identical grant still returns the id.
 pub async fn grant(
     tx: &mut SchoolTx,
     staff_id: Uuid,
@@ -121,13 +122,9 @@ pub async fn grant(
     granted_by: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
-        "WITH ins AS (INSERT INTO role_assignments (staff_id, role, subject_id, granted_by) \
-                      VALUES ($1, $2, $3, $4) \
-                      ON CONFLICT ON CONSTRAINT role_assignments_unique DO NOTHING RETURNING id) \
-         SELECT id FROM ins UNION ALL \
-         SELECT id FROM role_assignments WHERE staff_id = $1 AND role = $2 \
-             AND subject_id IS NOT DISTINCT FROM $3 \
-         LIMIT 1",
+        "INSERT INTO role_assignments (staff_id, role, subject_id, granted_by) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT ON CONSTRAINT role_assignments_unique DO UPDATE SET role = EXCLUDED.role \
+         RETURNING id",
     )
     .bind(staff_id)
     .bind(role)

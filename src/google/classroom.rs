@@ -63,6 +63,8 @@ pub struct RosterMember {
 
 /// Classroom, as one staff member.
 pub struct ClassroomClient {
+    /// Requests sent (every attempt, retries included).
+    calls: std::sync::atomic::AtomicU64,
     hub: Classroom<Connector>,
     tokens: TokenSource,
     limiter: RateLimiter,
@@ -90,6 +92,7 @@ impl ClassroomClient {
         hub.base_url(root.clone());
         hub.root_url(root);
         Self {
+            calls: std::sync::atomic::AtomicU64::new(0),
             hub,
             tokens,
             limiter,
@@ -100,6 +103,11 @@ impl ClassroomClient {
 
     pub fn account(&self) -> &str {
         self.tokens.account()
+    }
+
+    /// Requests this client has sent, retries included.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn throttle(&self) {
@@ -117,14 +125,18 @@ impl ClassroomClient {
             &self.retry,
             self.tokens.account(),
             || self.tokens.invalidate(),
-            || guard_call(op, REQUEST_TIMEOUT, call()),
+            || {
+                self.calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                guard_call(op, REQUEST_TIMEOUT, call())
+            },
         )
         .await;
         super::settle(&self.tokens, result).await
     }
 
     /// The ACTIVE courses this person teaches, all pages.
-    #[tracing::instrument(skip(self), fields(account = %self.tokens.account()))]
+    #[tracing::instrument(skip(self))]
     pub async fn list_my_courses(&self) -> Result<Vec<ClassroomCourse>, GoogleError> {
         let op = "list courses";
         let mut courses = Vec::new();
@@ -190,7 +202,7 @@ impl ClassroomClient {
         self.roster(course_id, Roster::Teachers).await
     }
 
-    #[tracing::instrument(skip(self, roster), fields(account = %self.tokens.account()))]
+    #[tracing::instrument(skip(self, roster))]
     async fn roster(
         &self,
         course_id: &str,

@@ -111,7 +111,7 @@ fn binding(school: Uuid, row: Uuid, column: &'static str) -> Binding<'static> {
 }
 
 /// Stores (or replaces) a person's OAuth grant for `purpose`; returns the credential id.
-#[tracing::instrument(skip(tx, keys, refresh_token, scopes), fields(school = %tx.school_id()))]
+#[tracing::instrument(skip_all, fields(school = %tx.school_id(), ?purpose))]
 pub async fn save_oauth(
     tx: &mut SchoolTx,
     keys: &KeyRing,

@@ -338,6 +338,111 @@ impl DriveClient {
         result
     }
 
+    /// The folders directly under `parent` carrying app property `key`, by its value: one
+    /// listing for a whole class instead of one search per student.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn marked_children(
+        &self,
+        drive_id: &str,
+        parent: &str,
+        key: &str,
+    ) -> Result<HashMap<String, Folder>, GoogleError> {
+        let op = "list folders";
+        let q = format!(
+            "'{}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false",
+            quote(parent)
+        );
+        let mut found: HashMap<String, Folder> = HashMap::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let list = self
+                .call(op, || async {
+                    self.throttle().await;
+                    let mut retry_after = RetryAfter::default();
+                    let mut call = self
+                        .hub
+                        .files()
+                        .list()
+                        .q(&q)
+                        .corpora("drive")
+                        .drive_id(drive_id)
+                        .include_items_from_all_drives(true)
+                        .supports_all_drives(true)
+                        .order_by("createdTime")
+                        .page_size(1000)
+                        .param(
+                            "fields",
+                            "nextPageToken,incompleteSearch,files(id,name,mimeType,appProperties,trashed)",
+                        );
+                    if let Some(t) = &page_token {
+                        call = call.page_token(t);
+                    }
+                    let result = call.delegate(&mut retry_after).doit().await;
+                    result
+                        .map(|(_, l)| l)
+                        .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                })
+                .await?;
+            if list.incomplete_search == Some(true) {
+                return Err(GoogleError::Transient {
+                    op,
+                    detail: "Drive reported an incomplete search".to_owned(),
+                });
+            }
+            for file in list.files.unwrap_or_default() {
+                let folder = folder_from(op, file)?;
+                if let Some(value) = folder.app_properties.get(key).cloned() {
+                    // Oldest first: a later duplicate never replaces the first.
+                    found.entry(value).or_insert(folder);
+                }
+            }
+            match list.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => page_token = Some(next),
+                None => return Ok(found),
+            }
+        }
+        Err(paging_did_not_end(op))
+    }
+
+    /// Makes sure each `(name, value)` has a folder under `parent` marked `key = value`, with one
+    /// listing and one lock for the whole set; returns them by value.
+    pub async fn ensure_marked_children(
+        &self,
+        drive_id: &str,
+        parent: &str,
+        key: &str,
+        wanted: &[(String, String)],
+    ) -> Result<HashMap<String, Folder>, GoogleError> {
+        let op = "ensure folders";
+        let lock = self
+            .locks
+            .acquire(
+                &format!("drive-children:{}:{parent}:{key}", self.school.id),
+                Duration::from_secs(600),
+                Duration::from_secs(120),
+            )
+            .await
+            .map_err(|e| GoogleError::Transient {
+                op,
+                detail: e.to_string(),
+            })?;
+        let result = async {
+            let mut existing = self.marked_children(drive_id, parent, key).await?;
+            for (name, value) in wanted {
+                if !existing.contains_key(value) {
+                    let folder = self
+                        .create_marked_folder(drive_id, parent, name, key, value)
+                        .await?;
+                    existing.insert(value.clone(), folder);
+                }
+            }
+            Ok(existing)
+        }
+        .await;
+        lock.release().await;
+        result
+    }
+
     /// Every principal with access to an item, direct and inherited (all pages).
     #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
     pub async fn list_permissions(&self, item: &str) -> Result<Vec<FolderPermission>, GoogleError> {
@@ -382,15 +487,26 @@ impl DriveClient {
 
     /// Gives `email` a direct permission with `role` on a folder, without an email; returns its
     /// id. If they already hold a direct permission, it is switched to `role` (or left as is).
-    #[tracing::instrument(skip(self, email), fields(school = %self.school.slug))]
     pub async fn ensure_user_permission(
         &self,
         folder: &str,
         email: &str,
         role: DriveRole,
     ) -> Result<String, GoogleError> {
+        self.ensure_permission(folder, "user", email, role).await
+    }
+
+    /// As [`Self::ensure_user_permission`], for a `user` or a `group` (a course's teacher group).
+    #[tracing::instrument(skip(self, email), fields(school = %self.school.slug))]
+    pub async fn ensure_permission(
+        &self,
+        folder: &str,
+        kind: &'static str,
+        email: &str,
+        role: DriveRole,
+    ) -> Result<String, GoogleError> {
         let existing = self.list_permissions(folder).await?.into_iter().find(|p| {
-            p.kind == "user"
+            p.kind == kind
                 && !p.inherited
                 && p.email
                     .as_deref()
@@ -402,15 +518,26 @@ impl DriveClient {
                 self.set_permission_role(folder, &p.id, role).await?;
                 Ok(p.id)
             }
-            None => self.create_user_permission(folder, email, role).await,
+            None => self.create_permission(folder, kind, email, role).await,
         }
     }
 
     /// Creates a direct user permission (no notification email); returns its id.
-    #[tracing::instrument(skip(self, email), fields(school = %self.school.slug))]
     pub async fn create_user_permission(
         &self,
         folder: &str,
+        email: &str,
+        role: DriveRole,
+    ) -> Result<String, GoogleError> {
+        self.create_permission(folder, "user", email, role).await
+    }
+
+    /// Creates a direct `user` or `group` permission (no notification email); returns its id.
+    #[tracing::instrument(skip(self, email), fields(school = %self.school.slug))]
+    pub async fn create_permission(
+        &self,
+        folder: &str,
+        kind: &'static str,
         email: &str,
         role: DriveRole,
     ) -> Result<String, GoogleError> {
@@ -420,7 +547,7 @@ impl DriveClient {
                 self.throttle().await;
                 let mut retry_after = RetryAfter::default();
                 let request = Permission {
-                    type_: Some("user".to_owned()),
+                    type_: Some(kind.to_owned()),
                     role: Some(role.as_str().to_owned()),
                     email_address: Some(email.to_owned()),
                     ..Permission::default()

@@ -36,7 +36,8 @@ pub enum GoogleError {
     },
     #[error("{op}: Google's sharing rate limit was reached")]
     SharingRateLimited { op: &'static str },
-    #[error("{op}: the Google account {account} must be reconnected ({reason})")]
+    /// `account` is for the person's screen, not for logs: it is left out of the message.
+    #[error("{op}: the Google account must be reconnected ({reason})")]
     NeedsReconnect {
         op: &'static str,
         account: String,

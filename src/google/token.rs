@@ -241,7 +241,7 @@ impl TokenSource {
             GoogleError::NeedsReconnect { reason, .. } => reason.clone(),
             other => other.to_string(),
         };
-        tracing::warn!(account = %self.inner.account, %reason, "Google credential needs reconnecting");
+        tracing::warn!(credential = %self.inner.credential_id, %reason, "Google credential needs reconnecting");
         self.invalidate();
         let sealed = self.inner.sealed.lock().ok().and_then(|s| s.clone());
         let mut tx = begin_school_tx(&self.inner.pool, &self.inner.school)

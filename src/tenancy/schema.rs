@@ -26,6 +26,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0004_role_invitations.sql",
         include_str!("../../migrations/tenant/0004_role_invitations.sql"),
     ),
+    (
+        "0005_roster_sync.sql",
+        include_str!("../../migrations/tenant/0005_roster_sync.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

@@ -1,6 +1,11 @@
 //! A school's settings, read through a Redis cache that holds them for at most five minutes
-//! (a promise in our data-processing terms) and is cleared the moment a School Admin changes
+//! (a promise in our data-processing terms) and is invalidated the moment a School Admin changes
 //! them, so every process sees a change at once.
+//!
+//! Invalidation is by generation: a change increments the school's generation counter after it
+//! commits, and copies are cached under the generation read *before* the database was read. A
+//! reader that raced a change can only write its stale copy under the old generation, which
+//! nobody reads any more.
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -58,8 +63,12 @@ pub enum SettingsError {
     Database(#[from] sqlx::Error),
 }
 
-fn cache_key(school: Uuid) -> String {
-    format!("invigilator:school-settings:{school}")
+fn generation_key(school: Uuid) -> String {
+    format!("invigilator:school-settings-generation:{school}")
+}
+
+fn cache_key(school: Uuid, generation: u64) -> String {
+    format!("invigilator:school-settings:{school}:{generation}")
 }
 
 /// The school's settings, from the cache when fresh.
@@ -69,7 +78,9 @@ pub async fn load(
     school: Uuid,
 ) -> Result<SchoolSettings, SettingsError> {
     let mut conn = redis.clone();
-    let cached: Result<Option<String>, _> = conn.get(cache_key(school)).await;
+    let generation: Option<u64> = conn.get(generation_key(school)).await.ok().flatten();
+    let generation = generation.unwrap_or(0);
+    let cached: Result<Option<String>, _> = conn.get(cache_key(school, generation)).await;
     if let Ok(Some(json)) = cached
         && let Ok(settings) = serde_json::from_str(&json)
     {
@@ -84,7 +95,9 @@ pub async fn load(
     .ok_or(SettingsError::NotFound)?;
     if let Ok(json) = serde_json::to_string(&settings) {
         // A cache failure only costs a database read next time.
-        let _: Result<(), _> = conn.set_ex(cache_key(school), json, CACHE_TTL_SECS).await;
+        let _: Result<(), _> = conn
+            .set_ex(cache_key(school, generation), json, CACHE_TTL_SECS)
+            .await;
     }
     Ok(settings)
 }
@@ -135,9 +148,9 @@ pub async fn update(
     .await?
     .ok_or(SettingsError::NotFound)?;
     let mut conn = redis.clone();
-    if let Err(e) = conn.del::<_, ()>(cache_key(school)).await {
-        // Every reader falls back within the five-minute TTL; say so loudly.
-        tracing::error!(error = %e, "could not clear cached school settings");
+    if let Err(e) = conn.incr::<_, _, u64>(generation_key(school), 1).await {
+        // Readers then keep the old copy until its five-minute TTL ends; say so loudly.
+        tracing::error!(error = %e, "could not invalidate cached school settings");
     }
     Ok(settings)
 }

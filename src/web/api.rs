@@ -95,6 +95,7 @@ pub async fn assign_role(
     let assigned = role_admin::assign(
         &mut tx,
         staff.staff.id,
+        &staff.school.workspace_domain,
         &body.email,
         body.role,
         body.subject_id,

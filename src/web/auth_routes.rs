@@ -16,23 +16,24 @@ use super::guard::CurrentSession;
 use crate::audit::{self, Actor, Target};
 use crate::auth::oidc::{AuthorizeRequest, Oidc};
 use crate::auth::roles::Permission;
-use crate::auth::session::{LOGIN_COOKIE, LoginAttempt, LoginPurpose, cookie_value, random_token};
+use crate::auth::session::{LoginAttempt, LoginPurpose, cookie_value, random_token};
 use crate::auth::signin::{Completed, DRIVE_OPERATOR_SCOPES, Refusal, SignInError, TEACHER_SCOPES};
 use crate::tenancy::begin_school_tx;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
-    /// The school's domain, a hint for Google's account chooser.
+    /// The school's domain, a hint for Google's account chooser (never trusted).
     hd: Option<String>,
 }
 
-/// The client's address: the first `X-Forwarded-For` hop behind Cloud Run's front end, or the
-/// socket's peer. Only used to throttle sign-in attempts.
+/// The client's address: the last `X-Forwarded-For` entry, which Cloud Run's front end appends
+/// (earlier entries are whatever the client sent), or the socket's peer. Only used to throttle
+/// sign-in attempts.
 fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
     headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
         .or_else(|| peer.map(|p| p.ip().to_string()))
@@ -156,7 +157,7 @@ pub async fn callback(
         ),
     )
     .await?;
-    let attempt = match cookie_value(&headers, LOGIN_COOKIE) {
+    let attempt = match cookie_value(&headers, &state.sessions.login_cookie_name()) {
         Some(id) => state
             .sessions
             .take_login(&id)
@@ -176,7 +177,26 @@ pub async fn callback(
     let Some(code) = q.code.as_deref() else {
         return Err(refused(Refusal::CodeRejected, None));
     };
-    match state.signin.complete(&attempt, code).await {
+    let outcome = state.signin.complete(&attempt, code).await;
+    // Per school, keyed on the school the verified token named (a request parameter could be
+    // anyone's), before any session is made.
+    let verified_school = match &outcome {
+        Ok(Completed::SignedIn { school, .. } | Completed::DriveConnected { school, .. }) => {
+            Some(school.id)
+        }
+        Err(SignInError::Refused {
+            school: Some(s), ..
+        }) => Some(s.id),
+        _ => None,
+    };
+    if let Some(school) = verified_school {
+        throttle(
+            &state,
+            format!("signin:{}school:{school}", state.web.namespace),
+        )
+        .await?;
+    }
+    match outcome {
         Ok(Completed::SignedIn { school, staff_id }) => {
             // A new session id at every sign-in; any old session ends.
             if let Some(old) = session {
@@ -262,7 +282,8 @@ pub async fn logout(
     Ok(response)
 }
 
-/// `GET /auth/connect-drive`: a School Admin connects the account Drive work runs as.
+/// `POST /auth/connect-drive` (a form with the CSRF token): a School Admin connects the account
+/// Drive work runs as. A POST, so no other site can start it.
 pub async fn connect_drive(
     State(state): State<AppState>,
     staff: CurrentStaff,

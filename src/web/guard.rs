@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::session::{SESSION_COOKIE, SessionData, cookie_value};
+use crate::auth::session::{SessionData, cookie_value};
 
 /// The signed-in session, if any, found by the guard.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub async fn session_and_csrf(
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    let session = match cookie_value(&parts.headers, SESSION_COOKIE) {
+    let session = match cookie_value(&parts.headers, &state.sessions.session_cookie_name()) {
         Some(id) => match state.sessions.load(&id).await {
             Ok(Some(data)) => Some(CurrentSession { id, data }),
             Ok(None) => None,

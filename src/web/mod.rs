@@ -126,7 +126,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/auth/login", get(auth_routes::login))
         .route("/auth/callback", get(auth_routes::callback))
         .route("/auth/logout", post(auth_routes::logout))
-        .route("/auth/connect-drive", get(auth_routes::connect_drive))
+        .route("/auth/connect-drive", post(auth_routes::connect_drive))
         .route("/api/me", get(api::me))
         .route("/api/roles", get(api::list_roles).post(api::assign_role))
         .route("/api/roles/{id}", delete(api::revoke_role))

@@ -1,0 +1,263 @@
+//! Classroom → school schema: who teaches which class, and who is in it.
+//!
+//! A sync asks every staff member with a working grant for their ACTIVE courses, fetches each
+//! course's teachers and students once (however many teachers share it), and writes each course
+//! in its own transaction, touching only rows that changed. A teacher whose grant Google refuses
+//! is marked "reconnect needed" and the sync carries on with the others. A course is retired only
+//! when every teacher's course list was read, so one failing teacher never makes their classes
+//! look deleted. One sync per school runs at a time (a Redis lock shared by every process).
+
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::distributed_lock::{LockError, Locks};
+use crate::google::classroom::{ClassroomCourse, RosterMember};
+use crate::google::{ErrorClass, GoogleClients};
+use crate::tenancy::{School, begin_school_tx};
+pub use store::Changes;
+
+/// Courses fetched at once (each is two Classroom calls).
+const COURSE_CONCURRENCY: usize = 8;
+
+/// Why a sync was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Timer,
+    SignIn,
+    Manual,
+    Cli,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Timer => "timer",
+            Self::SignIn => "sign_in",
+            Self::Manual => "manual",
+            Self::Cli => "cli",
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub courses: usize,
+    pub added: u64,
+    pub updated: u64,
+    pub ended: u64,
+    /// Classroom calls made (pages), for comparing with the minimum.
+    pub api_calls: u64,
+    pub errors: Vec<String>,
+    pub duration_ms: u64,
+}
+
+impl SyncReport {
+    /// Rows written: zero for a school whose rosters did not change.
+    pub fn rows_written(&self) -> u64 {
+        self.added + self.updated + self.ended
+    }
+}
+
+/// Why a sync did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("another sync of this school is running")]
+    AlreadyRunning,
+    #[error("lock: {0}")]
+    Lock(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+struct CourseRoster {
+    course: ClassroomCourse,
+    teachers: Vec<RosterMember>,
+    students: Vec<RosterMember>,
+}
+
+/// Syncs one school, unless another process is already doing so.
+#[tracing::instrument(skip(pool, google, locks), fields(school = %school.slug))]
+pub async fn sync_school(
+    pool: &PgPool,
+    google: &GoogleClients,
+    locks: &Locks,
+    school: &School,
+    trigger: Trigger,
+) -> Result<SyncReport, SyncError> {
+    let lock = locks
+        .acquire(
+            &format!("roster-sync:{}", school.id),
+            Duration::from_secs(30 * 60),
+            Duration::ZERO,
+        )
+        .await
+        .map_err(|e| match e {
+            LockError::Busy { .. } => SyncError::AlreadyRunning,
+            other => SyncError::Lock(other.to_string()),
+        })?;
+    let result = run(pool, google, school, trigger).await;
+    lock.release().await;
+    result
+}
+
+async fn run(
+    pool: &PgPool,
+    google: &GoogleClients,
+    school: &School,
+    trigger: Trigger,
+) -> Result<SyncReport, SyncError> {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let mut report = SyncReport::default();
+
+    // Everyone whose grant still works.
+    let mut tx = begin_school_tx(pool, school).await?;
+    let teachers: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT s.id, s.email FROM staff s JOIN google_credentials c ON c.staff_id = s.id \
+         WHERE c.purpose = 'sign_in' AND c.status = 'active' ORDER BY s.email",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    // Each teacher's ACTIVE courses; a course shared by several teachers is fetched once.
+    let mut courses: BTreeMap<String, (ClassroomCourse, Uuid)> = BTreeMap::new();
+    let mut every_list_read = true;
+    for (staff_id, email) in &teachers {
+        let listed = match google.classroom(school, *staff_id).await {
+            Ok(classroom) => {
+                let list = classroom.list_my_courses().await;
+                report.api_calls += classroom.calls();
+                list
+            }
+            Err(e) => Err(e),
+        };
+        match listed {
+            Ok(list) => {
+                for c in list {
+                    courses.entry(c.id.clone()).or_insert((c, *staff_id));
+                }
+            }
+            Err(e) => {
+                every_list_read = false;
+                let what = if e.class() == ErrorClass::NeedsReconnect {
+                    format!("{email}: reconnect needed")
+                } else {
+                    format!("{email}: courses could not be read ({e})")
+                };
+                tracing::warn!(error = %e, "a teacher's courses could not be read; carrying on");
+                report.errors.push(what);
+            }
+        }
+    }
+
+    // Rosters, several courses at once; a course that cannot be read is left as it was.
+    let fetched: Vec<Result<(CourseRoster, u64), (String, u64)>> =
+        futures::stream::iter(courses.into_values())
+            .map(|(course, via)| async move {
+                let classroom = google
+                    .classroom(school, via)
+                    .await
+                    .map_err(|e| (format!("course {}: {e}", course.id), 0))?;
+                let teachers = classroom
+                    .list_teachers(&course.id)
+                    .await
+                    .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
+                let students = classroom
+                    .list_students(&course.id)
+                    .await
+                    .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
+                Ok((
+                    CourseRoster {
+                        course,
+                        teachers,
+                        students,
+                    },
+                    classroom.calls(),
+                ))
+            })
+            .buffer_unordered(COURSE_CONCURRENCY)
+            .collect()
+            .await;
+
+    let mut seen: Vec<String> = Vec::new();
+    for result in fetched {
+        match result {
+            Ok((roster, pages)) => {
+                report.api_calls += pages;
+                seen.push(roster.course.id.clone());
+                // One transaction per course: a failure leaves that course as it was.
+                let mut tx = begin_school_tx(pool, school).await?;
+                match store::write_course(
+                    &mut tx,
+                    &roster.course,
+                    &roster.teachers,
+                    &roster.students,
+                )
+                .await
+                {
+                    Ok(changes) => {
+                        tx.commit().await?;
+                        report.added += changes.added;
+                        report.updated += changes.updated;
+                        report.ended += changes.ended;
+                        report.courses += 1;
+                    }
+                    Err(e) => {
+                        tracing::error!(course = %roster.course.id, error = %e, "course not written");
+                        report
+                            .errors
+                            .push(format!("course {}: not saved", roster.course.id));
+                    }
+                }
+            }
+            Err((e, calls)) => {
+                report.api_calls += calls;
+                every_list_read = false;
+                report.errors.push(e);
+            }
+        }
+    }
+    if every_list_read {
+        let mut tx = begin_school_tx(pool, school).await?;
+        report.ended += store::retire_courses(&mut tx, &seen).await?;
+        tx.commit().await?;
+    }
+
+    report.duration_ms = clock.elapsed().as_millis() as u64;
+    let mut tx = begin_school_tx(pool, school).await?;
+    sqlx::query(
+        "INSERT INTO sync_runs (started_at, trigger, courses, added, updated, ended, api_calls, errors, duration_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(started_at)
+    .bind(trigger.as_str())
+    .bind(report.courses as i32)
+    .bind(report.added as i32)
+    .bind(report.updated as i32)
+    .bind(report.ended as i32)
+    .bind(report.api_calls as i32)
+    .bind(serde_json::json!(report.errors))
+    .bind(report.duration_ms as i32)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        courses = report.courses,
+        rows = report.rows_written(),
+        errors = report.errors.len(),
+        ms = report.duration_ms,
+        "roster sync finished"
+    );
+    Ok(report)
+}
