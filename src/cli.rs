@@ -32,6 +32,17 @@ pub struct Cli {
 enum Command {
     /// Serve the dashboard and JSON API on $PORT.
     Serve,
+    /// Run background jobs (roster sync, portfolio folders) and their timers.
+    Work {
+        /// Jobs run at once by this process, 1–64.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+    },
+    /// Sync one school's Classroom rosters (and folders) now, in this process.
+    Sync {
+        /// The school's slug.
+        slug: String,
+    },
     /// Apply platform migrations, then bring every school's schema to the latest version.
     Migrate {
         /// Schools upgraded at once, 1–64 [default: $MIGRATE_CONCURRENCY or 4].
@@ -121,6 +132,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     telemetry::init(config.log_format, &config.log_filter);
     let result = match cli.command {
         Command::Serve => serve(config).await,
+        Command::Work { concurrency } => work(config, concurrency.into()).await,
+        Command::Sync { slug } => sync(config, &slug).await,
         Command::Migrate { concurrency } => migrate(config, concurrency).await,
         Command::Tenant {
             command:
@@ -175,6 +188,82 @@ async fn serve(config: Config) -> Result<(), Failure> {
     web::serve(listener, web::router(state, limits), web::shutdown_signal())
         .await
         .map_err(|e| anyhow::anyhow!("server stopped: {e}"))?;
+    Ok(())
+}
+
+async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
+    let db = database::lazy_pool(&config, config.database_max_connections)?;
+    credentials::check_key_ring(&db, &config.token_keys)
+        .await
+        .map_err(|e| Failure::System(anyhow::anyhow!(e)))?;
+    let redis = redis_client::lazy_connection(&config)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
+    let google = crate::google::GoogleClients::new(&config, db.clone(), redis.clone())
+        .map_err(|e| anyhow::anyhow!("cannot set up Google clients: {e}"))?;
+    let queue = crate::jobs::roster_queue(redis.clone(), &config.tenant_role_prefix);
+    let ctx = crate::jobs::JobContext {
+        db,
+        locks: crate::distributed_lock::Locks::new(redis.clone()),
+        redis,
+        google,
+    };
+    tracing::info!(concurrency, "working");
+    crate::jobs::run_workers(ctx, queue, concurrency, web::shutdown_signal())
+        .await
+        .map_err(|e| Failure::System(anyhow::anyhow!("workers stopped: {e}")))
+}
+
+async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
+    let db = database::lazy_pool(&config, 10)?;
+    let school = tenancy::find_school_by_slug(&db, slug)
+        .await?
+        .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
+    let redis = redis_client::lazy_connection(&config)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
+    let google = crate::google::GoogleClients::new(&config, db.clone(), redis.clone())
+        .map_err(|e| anyhow::anyhow!("cannot set up Google clients: {e}"))?;
+    let locks = crate::distributed_lock::Locks::new(redis.clone());
+    let report =
+        crate::roster::sync_school(&db, &google, &locks, &school, crate::roster::Trigger::Cli)
+            .await
+            .map_err(|e| match e {
+                crate::roster::SyncError::AlreadyRunning => {
+                    Failure::Input(format!("{slug}: a sync is already running"))
+                }
+                other => Failure::System(anyhow::anyhow!("{slug}: {other}")),
+            })?;
+    println!(
+        "{slug}: {} course(s); {} added, {} updated, {} ended; {} Classroom call(s); {} ms",
+        report.courses,
+        report.added,
+        report.updated,
+        report.ended,
+        report.api_calls,
+        report.duration_ms
+    );
+    for e in &report.errors {
+        println!("  problem: {e}");
+    }
+    let drive = crate::tenancy::settings::load(&db, &redis, school.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{slug}: settings: {e}"))?
+        .shared_drive_id;
+    match drive {
+        Some(drive) => {
+            let folders = crate::portfolio::provision(&db, &google, &school, &drive)
+                .await
+                .map_err(|e| anyhow::anyhow!("{slug}: folders: {e}"))?;
+            println!(
+                "{slug}: folders made: {} subject, {} class, {} portfolio; {} permission(s); {} problem(s)",
+                folders.subject_folders,
+                folders.class_folders,
+                folders.portfolio_folders,
+                folders.permissions,
+                folders.errors.len()
+            );
+        }
+        None => println!("{slug}: no Shared Drive set, so no folders yet"),
+    }
     Ok(())
 }
 

@@ -168,6 +168,8 @@ pub enum Completed {
     SignedIn {
         school: School,
         staff_id: Uuid,
+        /// Their first sign-in: their classes should be synced now, not at the next tick.
+        first_time: bool,
     },
     DriveConnected {
         school: School,
@@ -349,6 +351,7 @@ impl SignInService {
         Ok(Completed::SignedIn {
             school,
             staff_id: person.id,
+            first_time: known.is_none(),
         })
     }
 

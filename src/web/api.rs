@@ -177,3 +177,30 @@ pub async fn verify_audit(
     staff.require(Permission::VerifyAuditLog)?;
     Ok(Json(audit::verify(&state.db, &staff.school).await?))
 }
+
+/// `POST /api/sync`: a School Admin asks for a roster sync now; answered at once (202), the
+/// sync runs on a worker.
+pub async fn request_sync(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    staff.require(Permission::SyncRosters)?;
+    crate::jobs::enqueue_sync(
+        &state.roster_queue,
+        staff.school.id,
+        crate::roster::Trigger::Manual,
+    )
+    .await
+    .map_err(ApiError::Internal)?;
+    let mut tx = staff.school_tx(&state).await?;
+    audit::record(
+        &mut tx,
+        &Actor::Staff(staff.staff.id),
+        "sync.requested",
+        Some(&Target::new("school", staff.school.id)),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))))
+}

@@ -197,7 +197,22 @@ pub async fn callback(
         .await?;
     }
     match outcome {
-        Ok(Completed::SignedIn { school, staff_id }) => {
+        Ok(Completed::SignedIn {
+            school,
+            staff_id,
+            first_time,
+        }) => {
+            if first_time
+                && let Err(e) = crate::jobs::enqueue_sync(
+                    &state.roster_queue,
+                    school.id,
+                    crate::roster::Trigger::SignIn,
+                )
+                .await
+            {
+                // The timer syncs the school soon anyway.
+                tracing::warn!(error = %e, "could not enqueue a sync after a first sign-in");
+            }
             // A new session id at every sign-in; any old session ends.
             if let Some(old) = session {
                 let _ = state.sessions.end(&old.id).await;

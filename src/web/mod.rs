@@ -47,6 +47,8 @@ pub struct AppState {
     pub signin: SignInService,
     /// Sign-in attempts per client address and per school.
     pub signin_limiter: RateLimiter,
+    /// Where roster syncs are asked for.
+    pub roster_queue: crate::jobs::RosterQueue,
 }
 
 /// What the web layer takes from the configuration.
@@ -88,6 +90,7 @@ impl AppState {
             // Two a second, in bursts of up to 60, per address or school: a staffroom behind
             // one school NAT address can all sign in at 8:30; a flood cannot.
             signin_limiter: RateLimiter::new(redis.clone(), 2.0, 60),
+            roster_queue: crate::jobs::roster_queue(redis.clone(), &config.tenant_role_prefix),
             db,
             redis,
         })
@@ -135,6 +138,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             get(api::get_settings).put(api::put_settings),
         )
         .route("/api/audit/verify", get(api::verify_audit))
+        .route("/api/sync", post(api::request_sync))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,406 @@
+//! Roster sync and portfolio folders against the emulator, real PostgreSQL and real Redis.
+
+mod common;
+
+use common::*;
+use google_emulator::{CannedResponse, FaultKind, FaultPlan, Role};
+use invigilator::distributed_lock::Locks;
+use invigilator::roster::{self, SyncError, Trigger};
+use invigilator::tenancy::School;
+use serde_json::json;
+
+fn locks(w: &GoogleWorld) -> Locks {
+    Locks::new(invigilator::redis_client::lazy_connection(&w.config).unwrap())
+}
+
+async fn sync(w: &GoogleWorld) -> roster::SyncReport {
+    roster::sync_school(&w.db.pool, &w.clients, &locks(w), &w.school, Trigger::Cli)
+        .await
+        .unwrap()
+}
+
+async fn count(w: &GoogleWorld, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(
+        sql.replace("{s}", &w.school.schema_name),
+    ))
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn provision(w: &GoogleWorld, school: &School) -> invigilator::portfolio::FolderReport {
+    invigilator::portfolio::provision(&w.db.pool, &w.clients, school, SHARED_DRIVE)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_first_sync_pages_through_everything_and_a_second_writes_nothing() {
+    let w = GoogleWorld::new(23).await;
+    w.connect_teacher().await;
+    w.emu
+        .add_course(
+            "11Y Art",
+            None,
+            TEACHER,
+            &(0..5).map(pupil).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    w.emu.update_settings(|s| s.max_page_size = Some(4));
+
+    let first = sync(&w).await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    assert_eq!(first.courses, 2);
+    assert_eq!(count(&w, "SELECT count(*) FROM {s}.students").await, 23);
+    assert_eq!(
+        count(
+            &w,
+            "SELECT count(*) FROM {s}.enrolments WHERE ended_at IS NULL"
+        )
+        .await,
+        28
+    );
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.courses WHERE active").await,
+        2
+    );
+    // 1 course page + 2 courses × (teachers 1 page + students ⌈n/4⌉ pages).
+    assert_eq!(first.api_calls, 1 + (1 + 6) + (1 + 2), "the minimum calls");
+
+    let second = sync(&w).await;
+    assert_eq!(
+        second.rows_written(),
+        0,
+        "nothing changed, nothing written: {second:?}"
+    );
+    assert_eq!(count(&w, "SELECT count(*) FROM {s}.sync_runs").await, 2);
+    // Unsorted holds courses no rule claims.
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.courses c JOIN {s}.subjects s ON s.id = c.subject_id WHERE s.name = 'Unsorted'").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn moving_class_and_archiving_keep_history() {
+    let w = GoogleWorld::new(4).await;
+    w.connect_teacher().await;
+    let art = w.emu.add_course("11Y Art", None, TEACHER, &[]).unwrap();
+    sync(&w).await;
+    w.emu.remove_student("500000000001", &pupil(0)).unwrap();
+    w.emu.enrol_student(&art.id, &pupil(0)).unwrap();
+    let moved = sync(&w).await;
+    assert_eq!((moved.ended, moved.added), (1, 1), "{moved:?}");
+    assert_eq!(
+        count(
+            &w,
+            "SELECT count(*) FROM {s}.enrolments WHERE ended_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+
+    w.emu.set_course_state(&art.id, "ARCHIVED").unwrap();
+    sync(&w).await;
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.courses WHERE NOT active").await,
+        1
+    );
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.enrolments").await,
+        5,
+        "rows stay"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_teacher_is_marked_and_the_others_still_sync() {
+    let w = GoogleWorld::new(3).await;
+    w.connect_teacher().await;
+    let other = "grace.hopper@hillside.sch.uk";
+    w.emu.add_user(other, "Grace", "Hopper").unwrap();
+    w.emu
+        .add_course("Computing", None, other, &[pupil(1)])
+        .unwrap();
+    let grace = add_staff(&w.db, &w.school, other).await;
+    let refresh = w
+        .emu
+        .issue_refresh_token(other, TEACHER_SCOPES, "invigilator-local")
+        .unwrap();
+    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &w.school)
+        .await
+        .unwrap();
+    invigilator::google::credentials::save_oauth(
+        &mut tx,
+        &w.config.token_keys,
+        grace,
+        invigilator::google::credentials::Purpose::SignIn,
+        other,
+        &TEACHER_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>(),
+        &secrecy::SecretString::from(refresh),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    sync(&w).await;
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.courses WHERE active").await,
+        2
+    );
+
+    w.emu.revoke_user(TEACHER);
+    w.emu.expire_access_tokens();
+    let report = sync(&w).await;
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(report.errors[0].contains("reconnect needed"));
+    assert_eq!(report.courses, 1, "Grace's class still synced");
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.courses WHERE active").await,
+        2,
+        "Ada's class is not retired because her list could not be read"
+    );
+    assert_eq!(
+        count(
+            &w,
+            "SELECT count(*) FROM {s}.google_credentials WHERE status = 'needs_reconnect'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_sync_through_server_errors_and_quota_answers_completes() {
+    let w = GoogleWorld::new(12).await;
+    w.connect_teacher().await;
+    w.emu.update_settings(|s| s.max_page_size = Some(3));
+    w.emu.set_faults(
+        "*",
+        FaultPlan {
+            probabilities: [(FaultKind::Error503, 0.15), (FaultKind::Error429, 0.1)].into(),
+            ..FaultPlan::default()
+        },
+    );
+    let report = sync(&w).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(count(&w, "SELECT count(*) FROM {s}.enrolments").await, 12);
+}
+
+#[tokio::test]
+async fn odd_rosters_are_handled_with_a_warning_not_a_failure() {
+    let w = GoogleWorld::new(2).await;
+    let teacher_staff = w.connect_teacher().await;
+    let _ = teacher_staff;
+    let teacher_id = w.emu.user(TEACHER).unwrap().id;
+    w.emu.set_faults(
+        "classroom.courses.students.list",
+        FaultPlan {
+            respond_next: vec![CannedResponse {
+                status: 200,
+                body: json!({"students": [
+                    {"userId": "s-no-email", "profile": {"id": "s-no-email", "name": {}}},
+                    {"userId": "s-dup", "profile": {"id": "s-dup", "emailAddress": "dup@hillside.sch.uk",
+                        "name": {"givenName": "Dup", "familyName": "Licate"}}},
+                    {"userId": "s-dup", "profile": {"id": "s-dup", "emailAddress": "dup@hillside.sch.uk"}},
+                    {"userId": teacher_id, "profile": {"id": teacher_id, "emailAddress": TEACHER}}
+                ]}),
+            }],
+            ..FaultPlan::default()
+        },
+    );
+    w.emu.set_faults(
+        "classroom.courses.list",
+        FaultPlan {
+            respond_next: vec![CannedResponse {
+                status: 200,
+                body: json!({"courses": [{"id": "500000000001", "name": "", "courseState": "ACTIVE"}]}),
+            }],
+            ..FaultPlan::default()
+        },
+    );
+    let report = sync(&w).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.students").await,
+        2,
+        "no-email kept, duplicate once, teacher left out"
+    );
+    let name: String = sqlx::query_scalar("SELECT name FROM tenant_hillside.courses")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Course 500000000001");
+}
+
+#[tokio::test]
+async fn folders_are_made_once_shared_correctly_and_found_again_after_a_crash() {
+    let w = GoogleWorld::new(5).await;
+    w.connect_teacher().await;
+    sync(&w).await;
+
+    // Make every folder, then forget the ids, as a run killed between creating folders in Drive
+    // and recording them here would leave things.
+    let report = provision(&w, &w.school).await;
+    assert_eq!(report.portfolio_folders, 5, "recorded");
+    let files = w.emu.files_in_drive(SHARED_DRIVE);
+    assert_eq!(files.len(), 1 + 1 + 5, "subject, class, five portfolios");
+    sqlx::query(
+        "UPDATE tenant_hillside.portfolios SET drive_folder_id = NULL, permission_id = NULL",
+    )
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    let again = provision(&w, &w.school).await;
+    assert_eq!(again.portfolio_folders, 5, "recorded again…");
+    assert_eq!(
+        w.emu.files_in_drive(SHARED_DRIVE).len(),
+        7,
+        "…without a single new folder"
+    );
+
+    // Each student can edit their own folder only; the class folder is the teachers'.
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT p.drive_folder_id, s.email FROM tenant_hillside.portfolios p \
+         JOIN tenant_hillside.students s ON s.id = p.student_id",
+    )
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    for (folder, email) in &rows {
+        assert_eq!(w.emu.access(folder, email), Some(Role::Writer));
+        for (other, _) in rows.iter().filter(|(f, _)| f != folder) {
+            assert_eq!(
+                w.emu.access(other, email),
+                None,
+                "{email} must not reach another portfolio"
+            );
+        }
+    }
+    let class = files
+        .iter()
+        .find(|f| f.app_properties.contains_key("invigilatorCourse"))
+        .unwrap();
+    assert!(
+        class
+            .permissions
+            .iter()
+            .any(|(who, role)| who == "10x-teachers@hillside.sch.uk" && role == "writer"),
+        "{:?}",
+        class.permissions
+    );
+    let named = files
+        .iter()
+        .any(|f| f.name == "Learner, Pupil0 — portfolio");
+    assert!(named, "{files:#?}");
+    assert_eq!(w.emu.stats().notification_emails, 0);
+}
+
+#[tokio::test]
+async fn two_workers_syncing_one_school_make_one_run_and_no_duplicate_folders() {
+    let w = GoogleWorld::new(6).await;
+    w.connect_teacher().await;
+    w.emu.set_faults(
+        "*",
+        FaultPlan {
+            latency_ms: 20,
+            ..FaultPlan::default()
+        },
+    );
+    // Two processes: separate Redis connections and clients.
+    let (first, second) = (locks(&w), locks(&w));
+    let (a, b) = tokio::join!(
+        roster::sync_school(&w.db.pool, &w.clients, &first, &w.school, Trigger::Timer),
+        roster::sync_school(&w.db.pool, &w.clients, &second, &w.school, Trigger::Timer),
+    );
+    let ran = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    let skipped = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(SyncError::AlreadyRunning)))
+        .count();
+    assert_eq!((ran, skipped), (1, 1));
+    assert_eq!(count(&w, "SELECT count(*) FROM {s}.sync_runs").await, 1);
+
+    let (x, y) = tokio::join!(provision(&w, &w.school), provision(&w, &w.school));
+    assert!(
+        x.errors.is_empty() && y.errors.is_empty(),
+        "{:?} {:?}",
+        x.errors,
+        y.errors
+    );
+    assert_eq!(
+        w.emu.files_in_drive(SHARED_DRIVE).len(),
+        1 + 1 + 6,
+        "no duplicate folders"
+    );
+    assert_eq!(
+        count(&w, "SELECT count(*) FROM {s}.portfolios WHERE drive_folder_id IS NOT NULL AND permission_id IS NOT NULL").await,
+        6
+    );
+}
+
+#[tokio::test]
+async fn the_timer_claims_each_due_school_once_across_processes() {
+    let w = GoogleWorld::new(0).await;
+    let other = w.db.school("oakfield").await;
+    sqlx::query("UPDATE platform.tenants SET next_sync_at = now() - interval '1 minute'")
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let (a, b, c) = tokio::join!(
+        invigilator::jobs::claim_due_syncs(&w.db.pool),
+        invigilator::jobs::claim_due_syncs(&w.db.pool),
+        invigilator::jobs::claim_due_syncs(&w.db.pool),
+    );
+    let mut claimed: Vec<_> = [a.unwrap(), b.unwrap(), c.unwrap()].concat();
+    claimed.sort();
+    let mut expected = vec![w.school.id, other.id];
+    expected.sort();
+    assert_eq!(claimed, expected, "each school once");
+    assert!(
+        invigilator::jobs::claim_due_syncs(&w.db.pool)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due again yet"
+    );
+}
+
+#[tokio::test]
+async fn a_queued_sync_runs_on_a_worker() {
+    let w = GoogleWorld::new(3).await;
+    w.connect_teacher().await;
+    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
+    let namespace = w.db.role_prefix.clone();
+    let queue = invigilator::jobs::roster_queue(redis.clone(), &namespace);
+    invigilator::jobs::enqueue_sync(&queue, w.school.id, Trigger::Manual)
+        .await
+        .unwrap();
+    let ctx = invigilator::jobs::JobContext {
+        db: w.db.pool.clone(),
+        redis: redis.clone(),
+        google: w.clients.clone(),
+        locks: Locks::new(redis),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, queue, 2, async {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(&w, "SELECT count(*) FROM {s}.sync_runs").await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never ran the sync"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&w, "SELECT count(*) FROM {s}.enrolments").await, 3);
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(40), workers)
+        .await
+        .expect("workers drain and stop")
+        .unwrap()
+        .unwrap();
+}
