@@ -405,14 +405,15 @@ impl DriveClient {
     }
 
     /// Makes sure each `(name, value)` has a folder under `parent` marked `key = value`, with one
-    /// listing and one lock for the whole set; returns them by value.
+    /// listing and one lock for the whole set; returns them by value, each with whether it was
+    /// made just now (a new folder has no permissions yet, so no need to look for any).
     pub async fn ensure_marked_children(
         &self,
         drive_id: &str,
         parent: &str,
         key: &str,
         wanted: &[(String, String)],
-    ) -> Result<HashMap<String, Folder>, GoogleError> {
+    ) -> Result<HashMap<String, (Folder, bool)>, GoogleError> {
         let op = "ensure folders";
         let lock = self
             .locks
@@ -427,16 +428,21 @@ impl DriveClient {
                 detail: e.to_string(),
             })?;
         let result = async {
-            let mut existing = self.marked_children(drive_id, parent, key).await?;
+            let mut folders: HashMap<String, (Folder, bool)> = self
+                .marked_children(drive_id, parent, key)
+                .await?
+                .into_iter()
+                .map(|(value, folder)| (value, (folder, false)))
+                .collect();
             for (name, value) in wanted {
-                if !existing.contains_key(value) {
+                if !folders.contains_key(value) {
                     let folder = self
                         .create_marked_folder(drive_id, parent, name, key, value)
                         .await?;
-                    existing.insert(value.clone(), folder);
+                    folders.insert(value.clone(), (folder, true));
                 }
             }
-            Ok(existing)
+            Ok(folders)
         }
         .await;
         lock.release().await;

@@ -19,7 +19,7 @@ use crate::google::{DriveClient, GoogleClients, GoogleError};
 use crate::tenancy::{School, begin_school_tx};
 
 /// Classes provisioned at once.
-const CLASS_CONCURRENCY: usize = 4;
+const CLASS_CONCURRENCY: usize = 8;
 
 /// What a provisioning run did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -249,9 +249,9 @@ async fn provision_class(
     };
 
     for p in portfolios {
-        let folder = match (&p.drive_folder_id, folders.get(&p.id.to_string())) {
-            (Some(id), _) => id.clone(),
-            (None, Some(f)) => {
+        let (folder, fresh) = match (&p.drive_folder_id, folders.get(&p.id.to_string())) {
+            (Some(id), _) => (id.clone(), false),
+            (None, Some((f, fresh))) => {
                 let mut tx = begin_school_tx(pool, school).await?;
                 sqlx::query(
                     "UPDATE portfolios SET drive_folder_id = $2, updated_at = now() WHERE id = $1",
@@ -262,7 +262,7 @@ async fn provision_class(
                 .await?;
                 tx.commit().await?;
                 report.portfolio_folders += 1;
-                f.id.clone()
+                (f.id.clone(), *fresh)
             }
             (None, None) => continue,
         };
@@ -277,10 +277,17 @@ async fn provision_class(
         if p.permission_id.is_some() {
             continue;
         }
-        match drive
-            .ensure_user_permission(&folder, email, DriveRole::Writer)
-            .await
-        {
+        // A folder made just now has no permissions to look through first.
+        let granted = if fresh {
+            drive
+                .create_user_permission(&folder, email, DriveRole::Writer)
+                .await
+        } else {
+            drive
+                .ensure_user_permission(&folder, email, DriveRole::Writer)
+                .await
+        };
+        match granted {
             Ok(permission) => {
                 let mut tx = begin_school_tx(pool, school).await?;
                 sqlx::query(

@@ -24,8 +24,8 @@ use crate::google::{ErrorClass, GoogleClients};
 use crate::tenancy::{School, begin_school_tx};
 pub use store::Changes;
 
-/// Courses fetched at once (each is two Classroom calls).
-const COURSE_CONCURRENCY: usize = 8;
+/// Teachers or courses fetched at once (a course is two Classroom calls).
+const COURSE_CONCURRENCY: usize = 16;
 
 /// Why a sync was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -79,6 +79,14 @@ pub enum SyncError {
     Database(#[from] sqlx::Error),
 }
 
+/// One teacher's course list: who, the result, and the calls it took.
+type TeacherCourses = (
+    Uuid,
+    String,
+    Result<Vec<ClassroomCourse>, crate::google::GoogleError>,
+    u64,
+);
+
 struct CourseRoster {
     course: ClassroomCourse,
     teachers: Vec<RosterMember>,
@@ -130,22 +138,32 @@ async fn run(
     .await?;
     tx.commit().await?;
 
-    // Each teacher's ACTIVE courses; a course shared by several teachers is fetched once.
+    // Each teacher's ACTIVE courses (several teachers at once); a course shared by several
+    // teachers is fetched once.
+    let listed: Vec<TeacherCourses> = futures::stream::iter(teachers)
+        .map(|(staff_id, email)| async move {
+            match google.classroom(school, staff_id).await {
+                Ok(classroom) => {
+                    let list = classroom.list_my_courses().await;
+                    (staff_id, email, list, classroom.calls())
+                }
+                Err(e) => (staff_id, email, Err(e), 0),
+            }
+        })
+        .buffer_unordered(COURSE_CONCURRENCY)
+        .collect()
+        .await;
     let mut courses: BTreeMap<String, (ClassroomCourse, Uuid)> = BTreeMap::new();
     let mut every_list_read = true;
-    for (staff_id, email) in &teachers {
-        let listed = match google.classroom(school, *staff_id).await {
-            Ok(classroom) => {
-                let list = classroom.list_my_courses().await;
-                report.api_calls += classroom.calls();
-                list
-            }
-            Err(e) => Err(e),
-        };
-        match listed {
+    let mut listed = listed;
+    // A stable order, so the teacher a shared course is fetched through does not vary by timing.
+    listed.sort_by(|a, b| a.1.cmp(&b.1));
+    for (staff_id, email, result, calls) in listed {
+        report.api_calls += calls;
+        match result {
             Ok(list) => {
                 for c in list {
-                    courses.entry(c.id.clone()).or_insert((c, *staff_id));
+                    courses.entry(c.id.clone()).or_insert((c, staff_id));
                 }
             }
             Err(e) => {
