@@ -207,10 +207,23 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
         redis,
         google,
     };
-    tracing::info!(concurrency, "working");
-    crate::jobs::run_workers(ctx, queue, concurrency, web::shutdown_signal())
+    // Cloud Run asks every service to answer on $PORT: the worker answers its probes.
+    let probes = AppState::new(&config, ctx.db.clone(), ctx.redis.clone())
+        .map_err(|e| anyhow::anyhow!("cannot start: {e}"))?;
+    let listener = TcpListener::bind(("0.0.0.0", config.port))
         .await
-        .map_err(|e| Failure::System(anyhow::anyhow!("workers stopped: {e}")))
+        .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e}", config.port))?;
+    let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
+    let probe_server = tokio::spawn(web::serve(listener, web::probe_router(probes), async {
+        let _ = probes_stopped.await;
+    }));
+    tracing::info!(concurrency, port = config.port, "working");
+    let result = crate::jobs::run_workers(ctx, queue, concurrency, web::shutdown_signal())
+        .await
+        .map_err(|e| Failure::System(anyhow::anyhow!("workers stopped: {e}")));
+    let _ = stop_probes.send(());
+    let _ = probe_server.await;
+    result
 }
 
 async fn sync(config: Config, slug: &str) -> Result<(), Failure> {

@@ -172,3 +172,51 @@ async fn serve_logs_json_for_cloud_logging_and_drains_on_sigterm() {
     // Nothing secret-looking is logged.
     assert!(!logs.contains("invigilator-local-secret"));
 }
+
+#[tokio::test]
+async fn work_answers_its_probes_and_stops_on_sigterm() {
+    let db = TestDb::new().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_invigilator"))
+        .args(["work", "--concurrency", "2"])
+        .env_clear()
+        .envs(db.env())
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = common::http_client();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match client.get(&url).send().await {
+            Ok(r) if r.status() == 200 => break,
+            _ if Instant::now() > deadline => panic!("worker never became ready"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    // Only the probes: no sign-in or API on the worker.
+    let api = client
+        .get(format!("http://127.0.0.1:{port}/api/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404);
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "worker ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}");
+}

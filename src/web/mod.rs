@@ -149,6 +149,14 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .layer(middleware)
 }
 
+/// Only the probes, for the worker service (Cloud Run needs every service to answer HTTP).
+pub fn probe_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}
+
 /// The span every request's logs sit in. Only the path is recorded: query strings can carry
 /// authorisation codes.
 fn request_span<B>(request: &Request<B>) -> tracing::Span {
