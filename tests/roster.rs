@@ -122,7 +122,7 @@ async fn a_revoked_teacher_is_marked_and_the_others_still_sync() {
     w.emu
         .add_course("Computing", None, other, &[pupil(1)])
         .unwrap();
-    let grace = add_staff(&w.db, &w.school, other).await;
+    let grace = add_google_staff(&w.db, &w.school, &w.emu, other).await;
     let refresh = w
         .emu
         .issue_refresh_token(other, TEACHER_SCOPES, "invigilator-local")
@@ -375,6 +375,7 @@ async fn a_queued_sync_runs_on_a_worker() {
     let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
     let namespace = w.db.role_prefix.clone();
     let queue = invigilator::jobs::roster_queue(redis.clone(), &namespace);
+    let lock_queue = invigilator::jobs::lock_queue(redis.clone(), &namespace);
     invigilator::jobs::enqueue_sync(&queue, w.school.id, Trigger::Manual)
         .await
         .unwrap();
@@ -385,9 +386,15 @@ async fn a_queued_sync_runs_on_a_worker() {
         locks: Locks::new(redis),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, queue, 2, async {
-        let _ = stopped.await;
-    }));
+    let workers = tokio::spawn(invigilator::jobs::run_workers(
+        ctx,
+        queue,
+        lock_queue,
+        2,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while count(&w, "SELECT count(*) FROM {s}.sync_runs").await == 0 {
         assert!(

@@ -33,6 +33,99 @@ use crate::tenancy::{SchoolStatus, settings};
 /// The tick of the sync timer: every 30 seconds.
 pub const SYNC_TIMER: &str = "0/30 * * * * *";
 
+/// Apply a portfolio's latest lock state to Drive (the version is for the logs: the job always
+/// applies the latest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyLockJob {
+    pub school_id: Uuid,
+    pub portfolio_id: Uuid,
+    pub version: i64,
+}
+
+/// Where lock jobs wait.
+pub type LockQueue = RedisStorage<ApplyLockJob>;
+
+/// The lock queue; `namespace` separates deployments sharing one Redis.
+pub fn lock_queue(redis: ConnectionManager, namespace: &str) -> LockQueue {
+    let config = apalis_redis::Config::default()
+        .queue(format!("invigilator:{namespace}jobs:apply-lock"))
+        .batch_size(16);
+    RedisStorage::new(redis).with_config(config)
+}
+
+/// Queues the application of these requests.
+pub async fn enqueue_locks(
+    queue: &LockQueue,
+    school_id: Uuid,
+    requested: &[(Uuid, i64)],
+) -> Result<(), String> {
+    let mut queue = queue.clone();
+    let jobs: Vec<ApplyLockJob> = requested
+        .iter()
+        .map(|(portfolio_id, version)| ApplyLockJob {
+            school_id,
+            portfolio_id: *portfolio_id,
+            version: *version,
+        })
+        .collect();
+    queue.push_bulk(jobs).await.map_err(|e| e.to_string())
+}
+
+/// Runs one lock job. Never fails the job: the outcome is on the portfolio row and in the audit
+/// log, and the sweeper retries what is left behind.
+pub async fn run_apply_lock(
+    job: ApplyLockJob,
+    ctx: Data<Arc<JobContext>>,
+) -> Result<(), BoxDynError> {
+    let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
+        return Ok(());
+    };
+    match crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.locks, &school, job.portfolio_id)
+        .await
+    {
+        Ok(outcome) => tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done"),
+        Err(e) => tracing::error!(portfolio = %job.portfolio_id, error = %e, "lock job failed"),
+    }
+    Ok(())
+}
+
+/// Re-queues every school's portfolios whose applied version has lagged for more than
+/// `older_than` (a lost queue, a killed worker). Only one process sweeps per tick (a lock).
+pub async fn sweep(
+    db: &PgPool,
+    locks: &Locks,
+    queue: &LockQueue,
+    older_than: Duration,
+) -> Result<usize, String> {
+    let Ok(held) = locks
+        .acquire("lock-sweeper", Duration::from_secs(25), Duration::ZERO)
+        .await
+    else {
+        return Ok(0);
+    };
+    let mut queued = 0;
+    let schools = crate::tenancy::list_schools(db)
+        .await
+        .map_err(|e| e.to_string())?;
+    for school in schools
+        .into_iter()
+        .filter(|s| s.status == SchoolStatus::Active)
+    {
+        let lagging = crate::portfolio::lock::lagging(db, &school, older_than)
+            .await
+            .map_err(|e| e.to_string())?;
+        if lagging.is_empty() {
+            continue;
+        }
+        tracing::info!(school = %school.slug, count = lagging.len(), "re-queueing lagging lock requests");
+        let pairs: Vec<(Uuid, i64)> = lagging.iter().map(|id| (*id, 0)).collect();
+        enqueue_locks(queue, school.id, &pairs).await?;
+        queued += lagging.len();
+    }
+    held.release().await;
+    Ok(queued)
+}
+
 /// Sync one school's rosters (and then its folders).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RosterSyncJob {
@@ -134,11 +227,16 @@ pub async fn claim_due_syncs(db: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
     .await
 }
 
-/// The sync timer: on every tick of [`SYNC_TIMER`], enqueue the due schools. Runs until
-/// `shutdown` completes.
+/// How long a lock request may wait unapplied before the sweeper queues it again.
+pub const SWEEP_AFTER: Duration = Duration::from_secs(60);
+
+/// The timer: on every tick of [`SYNC_TIMER`], enqueue the due school syncs and sweep lagging
+/// lock requests. Runs until `shutdown` completes.
 pub async fn run_sync_timer(
     db: PgPool,
+    locks: Locks,
     queue: RosterQueue,
+    lock_queue: LockQueue,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let schedule = match cron::Schedule::from_str(SYNC_TIMER) {
@@ -169,6 +267,9 @@ pub async fn run_sync_timer(
             }
             Err(e) => tracing::error!(error = %e, "could not claim due syncs"),
         }
+        if let Err(e) = sweep(&db, &locks, &lock_queue, SWEEP_AFTER).await {
+            tracing::error!(error = %e, "the lock sweeper failed");
+        }
     }
 }
 
@@ -177,16 +278,25 @@ pub async fn run_sync_timer(
 pub async fn run_workers(
     ctx: JobContext,
     queue: RosterQueue,
+    lock_queue: LockQueue,
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (stop_timer, timer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let timer = tokio::spawn(run_sync_timer(ctx.db.clone(), queue.clone(), async {
-        let _ = timer_stopped.await;
-    }));
+    let timer = tokio::spawn(run_sync_timer(
+        ctx.db.clone(),
+        ctx.locks.clone(),
+        queue.clone(),
+        lock_queue.clone(),
+        async {
+            let _ = timer_stopped.await;
+        },
+    ));
     let ctx = Arc::new(ctx);
     // A unique name per process: apalis keeps a worker's registration after it stops.
     let process = Uuid::new_v4().simple().to_string();
+    let lock_ctx = ctx.clone();
+    let lock_process = process.clone();
     let monitor = Monitor::new()
         .register(move |run| {
             WorkerBuilder::new(format!("roster-sync-{process}-{run}"))
@@ -194,6 +304,14 @@ pub async fn run_workers(
                 .data(ctx.clone())
                 .concurrency(concurrency.max(1))
                 .build(run_roster_sync)
+        })
+        .register(move |run| {
+            // Lock jobs are short Drive calls: more of them at once, within the school's quota.
+            WorkerBuilder::new(format!("apply-lock-{lock_process}-{run}"))
+                .backend(lock_queue.clone())
+                .data(lock_ctx.clone())
+                .concurrency((concurrency * 4).max(1))
+                .build(run_apply_lock)
         })
         // A lost Redis (restart, FLUSHALL) stops a worker: start it again, forever.
         .should_restart(|_, error| {

@@ -7,6 +7,8 @@
 //! it here never leads to a second folder: the next run finds the first. Folders are never
 //! deleted by this code.
 
+pub mod lock;
+
 use std::collections::HashMap;
 
 use futures::StreamExt;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 
 use crate::google::drive::DriveRole;
 use crate::google::{DriveClient, GoogleClients, GoogleError};
+use crate::portfolio::lock::LockState;
 use crate::tenancy::{School, begin_school_tx};
 
 /// Classes provisioned at once.
@@ -57,6 +60,8 @@ struct PortfolioRow {
     id: Uuid,
     drive_folder_id: Option<String>,
     permission_id: Option<String>,
+    desired: LockState,
+    desired_version: i64,
     email: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,
@@ -219,7 +224,7 @@ async fn provision_class(
 
     let mut tx = begin_school_tx(pool, school).await?;
     let portfolios = sqlx::query_as::<_, PortfolioRow>(
-        "SELECT p.id, p.drive_folder_id, p.permission_id, s.email, s.given_name, s.family_name, s.classroom_user_id \
+        "SELECT p.id, p.drive_folder_id, p.permission_id, p.desired, p.desired_version, s.email, s.given_name, s.family_name, s.classroom_user_id \
          FROM portfolios p JOIN students s ON s.id = p.student_id \
          JOIN enrolments e ON e.course_id = p.course_id AND e.student_id = p.student_id \
          WHERE p.course_id = $1 AND e.ended_at IS NULL AND s.erased_at IS NULL \
@@ -277,25 +282,26 @@ async fn provision_class(
         if p.permission_id.is_some() {
             continue;
         }
+        // The first grant already honours a lock asked for before the folder was shared.
+        let role = p.desired.role();
         // A folder made just now has no permissions to look through first.
         let granted = if fresh {
-            drive
-                .create_user_permission(&folder, email, DriveRole::Writer)
-                .await
+            drive.create_user_permission(&folder, email, role).await
         } else {
-            drive
-                .ensure_user_permission(&folder, email, DriveRole::Writer)
-                .await
+            drive.ensure_user_permission(&folder, email, role).await
         };
         match granted {
             Ok(permission) => {
                 let mut tx = begin_school_tx(pool, school).await?;
                 sqlx::query(
-                    "UPDATE portfolios SET permission_id = $2, applied = 'unlocked', applied_at = now(), \
-                         last_error = NULL, updated_at = now() WHERE id = $1",
+                    "UPDATE portfolios SET permission_id = $2, applied = $3, applied_version = $4, \
+                         applied_at = now(), last_error = NULL, updated_at = now() \
+                     WHERE id = $1 AND applied_version <= $4",
                 )
                 .bind(p.id)
                 .bind(&permission)
+                .bind(p.desired)
+                .bind(p.desired_version)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -154,24 +154,28 @@ async fn run(
         .collect()
         .await;
     let mut courses: BTreeMap<String, (ClassroomCourse, Uuid)> = BTreeMap::new();
-    let mut every_list_read = true;
+    let mut read_from: Vec<Uuid> = Vec::new();
     let mut listed = listed;
     // A stable order, so the teacher a shared course is fetched through does not vary by timing.
     listed.sort_by(|a, b| a.1.cmp(&b.1));
-    for (staff_id, email, result, calls) in listed {
+    for (staff_id, _email, result, calls) in listed {
         report.api_calls += calls;
         match result {
             Ok(list) => {
+                read_from.push(staff_id);
                 for c in list {
                     courses.entry(c.id.clone()).or_insert((c, staff_id));
                 }
             }
             Err(e) => {
-                every_list_read = false;
+                // Staff ids, not emails: sync_runs is kept, and read by admins.
                 let what = if e.class() == ErrorClass::NeedsReconnect {
-                    format!("{email}: reconnect needed")
+                    format!("staff {staff_id}: reconnect needed")
                 } else {
-                    format!("{email}: courses could not be read ({e})")
+                    format!(
+                        "staff {staff_id}: courses could not be read ({:?})",
+                        e.class()
+                    )
                 };
                 tracing::warn!(error = %e, "a teacher's courses could not be read; carrying on");
                 report.errors.push(what);
@@ -209,6 +213,7 @@ async fn run(
             .await;
 
     let mut seen: Vec<String> = Vec::new();
+    let mut every_course_read = true;
     for result in fetched {
         match result {
             Ok((roster, pages)) => {
@@ -241,14 +246,16 @@ async fn run(
             }
             Err((e, calls)) => {
                 report.api_calls += calls;
-                every_list_read = false;
+                every_course_read = false;
                 report.errors.push(e);
             }
         }
     }
-    if every_list_read {
+    // A course is retired only if someone who teaches it was asked and did not list it; and not
+    // at all if some course could not be read this time.
+    if every_course_read && !read_from.is_empty() {
         let mut tx = begin_school_tx(pool, school).await?;
-        report.ended += store::retire_courses(&mut tx, &seen).await?;
+        report.ended += store::retire_courses(&mut tx, &seen, &read_from).await?;
         tx.commit().await?;
     }
 

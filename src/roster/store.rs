@@ -176,7 +176,7 @@ pub async fn write_course(
     changes.updated += upserted;
     let enrolled = sqlx::query(
         "INSERT INTO enrolments AS e (course_id, student_id) \
-         SELECT $1, s.id FROM students s WHERE s.classroom_user_id = ANY($2) \
+         SELECT $1, s.id FROM students s WHERE s.classroom_user_id = ANY($2) AND s.erased_at IS NULL \
          ON CONFLICT (course_id, student_id) DO UPDATE SET ended_at = NULL, started_at = now() \
          WHERE e.ended_at IS NOT NULL",
     )
@@ -201,14 +201,21 @@ pub async fn write_course(
     Ok(changes)
 }
 
-/// Marks courses Classroom no longer returns (archived, deleted, or no longer taught by anyone
-/// we sync) as inactive. Their rows, enrolments and portfolios stay.
-pub async fn retire_courses(tx: &mut SchoolTx, seen: &[String]) -> Result<u64, sqlx::Error> {
+/// Marks courses Classroom no longer returns as inactive — only courses taught by someone whose
+/// course list was read in this run (`read_from`): a class whose teachers could not be asked
+/// (grant refused, never signed in) is left as it was. Rows, enrolments and portfolios stay.
+pub async fn retire_courses(
+    tx: &mut SchoolTx,
+    seen: &[String],
+    read_from: &[Uuid],
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE courses SET active = false, updated_at = now() \
-         WHERE active AND NOT (classroom_id = ANY($1))",
+        "UPDATE courses c SET active = false, updated_at = now() \
+         WHERE c.active AND NOT (c.classroom_id = ANY($1)) \
+           AND EXISTS (SELECT 1 FROM course_teachers ct WHERE ct.course_id = c.id AND ct.staff_id = ANY($2))",
     )
     .bind(seen)
+    .bind(read_from)
     .execute(&mut **tx)
     .await?
     .rows_affected())

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod guard;
 mod health;
 mod pages;
+mod portfolios;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub signin_limiter: RateLimiter,
     /// Where roster syncs are asked for.
     pub roster_queue: crate::jobs::RosterQueue,
+    /// Where lock and unlock requests go after they are recorded.
+    pub lock_queue: crate::jobs::LockQueue,
 }
 
 /// What the web layer takes from the configuration.
@@ -91,6 +94,7 @@ impl AppState {
             // one school NAT address can all sign in at 8:30; a flood cannot.
             signin_limiter: RateLimiter::new(redis.clone(), 2.0, 60),
             roster_queue: crate::jobs::roster_queue(redis.clone(), &config.tenant_role_prefix),
+            lock_queue: crate::jobs::lock_queue(redis.clone(), &config.tenant_role_prefix),
             db,
             redis,
         })
@@ -139,6 +143,17 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         )
         .route("/api/audit/verify", get(api::verify_audit))
         .route("/api/sync", post(api::request_sync))
+        .route("/api/portfolios/{id}", get(portfolios::portfolio))
+        .route(
+            "/api/portfolios/{id}/lock",
+            post(portfolios::lock_portfolio),
+        )
+        .route(
+            "/api/portfolios/{id}/unlock",
+            post(portfolios::unlock_portfolio),
+        )
+        .route("/api/classes/{id}/lock", post(portfolios::lock_class))
+        .route("/api/classes/{id}/unlock", post(portfolios::unlock_class))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn_with_state(

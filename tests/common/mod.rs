@@ -442,11 +442,26 @@ pub fn google_seed(pupils: usize) -> google_emulator::Seed {
 
 /// Adds a staff member to a school; returns their id.
 pub async fn add_staff(db: &TestDb, school: &School, email: &str) -> Uuid {
+    insert_staff(db, school, &format!("sub-{email}"), email).await
+}
+
+/// A staff member known to the emulator, recorded under their Google id as sign-in does.
+pub async fn add_google_staff(
+    db: &TestDb,
+    school: &School,
+    emu: &google_emulator::Emulator,
+    email: &str,
+) -> Uuid {
+    let sub = emu.user(email).expect("a user the emulator knows").id;
+    insert_staff(db, school, &sub, email).await
+}
+
+async fn insert_staff(db: &TestDb, school: &School, sub: &str, email: &str) -> Uuid {
     let mut tx = tenancy::begin_school_tx(&db.pool, school).await.unwrap();
     let id: Uuid = sqlx::query_scalar(
         "INSERT INTO staff (google_sub, email, display_name) VALUES ($1, $2, $2) RETURNING id",
     )
-    .bind(format!("sub-{email}"))
+    .bind(sub)
     .bind(email)
     .fetch_one(&mut *tx)
     .await
@@ -496,7 +511,7 @@ impl GoogleWorld {
     /// Stores the teacher's sign-in grant; returns their staff id.
     pub async fn connect_teacher(&self) -> Uuid {
         use invigilator::google::credentials::{Purpose, save_oauth};
-        let teacher = add_staff(&self.db, &self.school, TEACHER).await;
+        let teacher = add_google_staff(&self.db, &self.school, &self.emu, TEACHER).await;
         let refresh = self
             .emu
             .issue_refresh_token(TEACHER, TEACHER_SCOPES, "invigilator-local")

@@ -1,0 +1,372 @@
+//! Locking and unlocking a portfolio: the student's one direct permission on their folder is
+//! switched between writer (unlocked) and reader (locked).
+//!
+//! Nothing is lost between a click and Drive:
+//! 1. a request bumps the row's `desired` + `desired_version` and appends an audit entry in ONE
+//!    transaction (the row is the outbox), and a job is queued after it commits;
+//! 2. the job applies the **latest** desired state — quick lock/unlock/lock clicks coalesce into
+//!    one Drive call — under a per-folder lock (Drive keeps only the last of concurrent changes
+//!    to one item), then records `applied` + `applied_version` and an audit entry "applied"
+//!    (or "failed" with the classified reason);
+//! 3. re-running a job is harmless, and the sweeper re-queues any row whose applied version lags,
+//!    so a lost queue or a killed worker loses nothing.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Target};
+use crate::distributed_lock::Locks;
+use crate::google::drive::DriveRole;
+use crate::google::{ErrorClass, GoogleClients, GoogleError};
+use crate::tenancy::{School, SchoolTx, begin_school_tx};
+
+/// After this many failed attempts a request is shown as failed and no longer retried.
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// Whether the student may edit their folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum LockState {
+    Locked,
+    Unlocked,
+}
+
+impl LockState {
+    /// The Drive role the student holds in this state.
+    pub fn role(self) -> DriveRole {
+        match self {
+            Self::Locked => DriveRole::Reader,
+            Self::Unlocked => DriveRole::Writer,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Locked => "lock",
+            Self::Unlocked => "unlock",
+        }
+    }
+}
+
+/// A request that was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Requested {
+    pub portfolio_id: Uuid,
+    pub version: i64,
+    pub desired: LockState,
+}
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("no such portfolio")]
+    NotFound,
+    #[error("this student's folder has not been made yet; it appears after the next roster sync")]
+    NoFolder,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Records a lock or unlock of one portfolio (in the caller's transaction).
+pub async fn request(
+    tx: &mut SchoolTx,
+    actor: &Actor,
+    portfolio_id: Uuid,
+    desired: LockState,
+) -> Result<Requested, RequestError> {
+    let row: Option<(i64, Option<String>)> = sqlx::query_as(
+        "UPDATE portfolios SET desired = $2, desired_version = desired_version + 1, desired_at = now(), \
+             attempts = 0, failed_permanently = false, last_error = NULL, updated_at = now() \
+         WHERE id = $1 AND drive_folder_id IS NOT NULL \
+         RETURNING desired_version, drive_folder_id",
+    )
+    .bind(portfolio_id)
+    .bind(desired)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((version, _)) = row else {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM portfolios WHERE id = $1)")
+                .bind(portfolio_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        return Err(if exists {
+            RequestError::NoFolder
+        } else {
+            RequestError::NotFound
+        });
+    };
+    audit::record(
+        tx,
+        actor,
+        &format!("portfolio.{}.requested", desired.verb()),
+        Some(&Target::new("portfolio", portfolio_id)),
+        json!({"version": version}),
+    )
+    .await?;
+    Ok(Requested {
+        portfolio_id,
+        version,
+        desired,
+    })
+}
+
+/// Records a lock or unlock of every current student's portfolio in a class that has a folder.
+pub async fn request_class(
+    tx: &mut SchoolTx,
+    actor: &Actor,
+    course_id: Uuid,
+    desired: LockState,
+) -> Result<Vec<Requested>, RequestError> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT p.id FROM portfolios p JOIN enrolments e \
+             ON e.course_id = p.course_id AND e.student_id = p.student_id AND e.ended_at IS NULL \
+         WHERE p.course_id = $1 AND p.drive_folder_id IS NOT NULL ORDER BY p.id",
+    )
+    .bind(course_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut requested = Vec::with_capacity(ids.len());
+    for id in ids {
+        requested.push(request(tx, actor, id, desired).await?);
+    }
+    Ok(requested)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Row {
+    desired: LockState,
+    desired_version: i64,
+    applied_version: i64,
+    drive_folder_id: Option<String>,
+    permission_id: Option<String>,
+    email: Option<String>,
+    attempts: i32,
+}
+
+/// What applying did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Drive now matches version `version`.
+    Done { version: i64, state: LockState },
+    /// Already applied (an older job, or a repeat).
+    AlreadyCurrent,
+    /// Will be retried (by the sweeper).
+    Retry(String),
+    /// Given up: shown as failed, not retried until someone asks again.
+    Failed(String),
+    /// Another worker is working on this folder right now.
+    Busy,
+}
+
+/// Applies a portfolio's latest desired state to Drive.
+#[tracing::instrument(skip(pool, google, locks), fields(school = %school.slug))]
+pub async fn apply(
+    pool: &PgPool,
+    google: &GoogleClients,
+    locks: &Locks,
+    school: &School,
+    portfolio_id: Uuid,
+) -> Result<Applied, sqlx::Error> {
+    // One change per folder at a time: Drive keeps only the last of concurrent changes.
+    let Ok(lock) = locks
+        .acquire(
+            &format!("portfolio:{portfolio_id}"),
+            Duration::from_secs(120),
+            Duration::from_secs(5),
+        )
+        .await
+    else {
+        return Ok(Applied::Busy);
+    };
+    // A request that arrived while this worker was at Drive is applied before letting go, so
+    // a job that found the folder busy never leaves it behind.
+    let mut result = apply_locked(pool, google, school, portfolio_id).await;
+    for _ in 0..3 {
+        match &result {
+            Ok(Applied::Done { .. }) => {
+                let again = apply_locked(pool, google, school, portfolio_id).await;
+                match again {
+                    Ok(Applied::AlreadyCurrent) => break,
+                    other => result = other,
+                }
+            }
+            _ => break,
+        }
+    }
+    lock.release().await;
+    result
+}
+
+async fn apply_locked(
+    pool: &PgPool,
+    google: &GoogleClients,
+    school: &School,
+    id: Uuid,
+) -> Result<Applied, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let row = sqlx::query_as::<_, Row>(
+        "SELECT p.desired, p.desired_version, p.applied_version, p.drive_folder_id, p.permission_id, \
+                s.email, p.attempts \
+         FROM portfolios p JOIN students s ON s.id = p.student_id WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let Some(row) = row else {
+        return Ok(Applied::AlreadyCurrent);
+    };
+    if row.applied_version >= row.desired_version {
+        return Ok(Applied::AlreadyCurrent);
+    }
+    let (Some(folder), Some(email)) = (row.drive_folder_id.clone(), row.email.clone()) else {
+        return fail(
+            pool,
+            school,
+            id,
+            &row,
+            "the folder or the student's email is missing",
+            true,
+        )
+        .await;
+    };
+
+    let outcome = switch(
+        google,
+        school,
+        &folder,
+        row.permission_id.as_deref(),
+        &email,
+        row.desired,
+    )
+    .await;
+    match outcome {
+        Ok(permission_id) => {
+            let mut tx = begin_school_tx(pool, school).await?;
+            let updated = sqlx::query(
+                "UPDATE portfolios SET applied = $2, applied_version = $3, applied_at = now(), \
+                     permission_id = $4, attempts = 0, last_error = NULL, updated_at = now() \
+                 WHERE id = $1 AND applied_version < $3",
+            )
+            .bind(id)
+            .bind(row.desired)
+            .bind(row.desired_version)
+            .bind(&permission_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                audit::record(
+                    &mut tx,
+                    &Actor::System("lock-worker"),
+                    &format!("portfolio.{}.applied", row.desired.verb()),
+                    Some(&Target::new("portfolio", id)),
+                    json!({"version": row.desired_version}),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(Applied::Done {
+                version: row.desired_version,
+                state: row.desired,
+            })
+        }
+        Err(e) => {
+            let permanent = matches!(
+                e.class(),
+                ErrorClass::NeedsReconnect | ErrorClass::Permanent
+            ) || row.attempts + 1 >= MAX_ATTEMPTS;
+            fail(pool, school, id, &row, &e.to_string(), permanent).await
+        }
+    }
+}
+
+/// Switches the student's direct permission with one call, using the stored id; if Drive says
+/// it is gone, finds or makes it again. Returns the permission id.
+async fn switch(
+    google: &GoogleClients,
+    school: &School,
+    folder: &str,
+    permission_id: Option<&str>,
+    email: &str,
+    desired: LockState,
+) -> Result<String, GoogleError> {
+    let drive = google.drive(school).await?;
+    if let Some(permission) = permission_id {
+        match drive
+            .set_permission_role(folder, permission, desired.role())
+            .await
+        {
+            Ok(()) => return Ok(permission.to_owned()),
+            Err(e) if e.class() == ErrorClass::NotFound => {
+                tracing::warn!(folder, "the student's permission was gone; making it again");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    drive
+        .ensure_user_permission(folder, email, desired.role())
+        .await
+}
+
+async fn fail(
+    pool: &PgPool,
+    school: &School,
+    id: Uuid,
+    row: &Row,
+    reason: &str,
+    permanent: bool,
+) -> Result<Applied, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    sqlx::query(
+        "UPDATE portfolios SET attempts = attempts + 1, last_error = $2, failed_permanently = $3, \
+             updated_at = now() WHERE id = $1 AND desired_version = $4",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(permanent)
+    .bind(row.desired_version)
+    .execute(&mut *tx)
+    .await?;
+    if permanent {
+        audit::record(
+            &mut tx,
+            &Actor::System("lock-worker"),
+            &format!("portfolio.{}.failed", row.desired.verb()),
+            Some(&Target::new("portfolio", id)),
+            json!({"version": row.desired_version, "reason": reason}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(if permanent {
+        Applied::Failed(reason.to_owned())
+    } else {
+        Applied::Retry(reason.to_owned())
+    })
+}
+
+/// Portfolios whose applied version has lagged behind for longer than `older_than` and that
+/// have not failed for good: the sweeper queues them again.
+pub async fn lagging(
+    pool: &PgPool,
+    school: &School,
+    older_than: Duration,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let ids = sqlx::query_scalar(
+        "SELECT id FROM portfolios WHERE applied_version < desired_version AND NOT failed_permanently \
+             AND desired_at < now() - make_interval(secs => $1) ORDER BY desired_at LIMIT 5000",
+    )
+    .bind(older_than.as_secs_f64())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ids)
+}

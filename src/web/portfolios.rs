@@ -1,0 +1,258 @@
+//! Locking and unlocking from the dashboard: one student's portfolio or a whole class. Answers
+//! at once (202, with the request's version); the Drive change happens on a worker.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::CurrentStaff;
+use crate::audit::{self, Actor, AuditEntry, Target};
+use crate::auth::roles::{Permission, Role};
+use crate::portfolio::lock::{self, LockState, RequestError, Requested};
+use crate::tenancy::SchoolTx;
+
+/// An id from the path; anything that is not one is simply not found.
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
+}
+
+/// Lock requests take no body, or an empty JSON object; anything else is refused.
+fn check_body(body: &Bytes) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) if map.is_empty() => Ok(()),
+        _ => Err(ApiError::Invalid(
+            "send no body, or an empty JSON object `{}`".to_owned(),
+        )),
+    }
+}
+
+/// Whether this person may lock in this class: anyone who may lock any portfolio, a teacher of
+/// the class, or a Head of Subject of its subject. Outsiders get "not found", never a hint that
+/// the class exists.
+async fn may_act_on(
+    tx: &mut SchoolTx,
+    staff: &CurrentStaff,
+    course_id: Uuid,
+    any: Permission,
+    own: Permission,
+) -> Result<bool, ApiError> {
+    if staff.can(any) {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM courses WHERE id = $1)")
+                .bind(course_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        return Ok(exists);
+    }
+    if !staff.can(own) {
+        return Ok(false);
+    }
+    let subjects: Vec<Uuid> = staff
+        .roles
+        .iter()
+        .filter(|r| r.role == Role::HeadOfSubject)
+        .filter_map(|r| r.subject_id)
+        .collect();
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM courses c WHERE c.id = $1 AND ( \
+             EXISTS (SELECT 1 FROM course_teachers ct WHERE ct.course_id = c.id AND ct.staff_id = $2) \
+             OR c.subject_id = ANY($3)))",
+    )
+    .bind(course_id)
+    .bind(staff.staff.id)
+    .bind(&subjects)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+async fn course_of(tx: &mut SchoolTx, portfolio: Uuid) -> Result<Uuid, ApiError> {
+    sqlx::query_scalar("SELECT course_id FROM portfolios WHERE id = $1")
+        .bind(portfolio)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+fn request_error(e: RequestError) -> ApiError {
+    match e {
+        RequestError::NotFound => ApiError::NotFound,
+        RequestError::NoFolder => ApiError::Conflict(e.to_string()),
+        RequestError::Database(d) => d.into(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct Accepted {
+    requested: Vec<Requested>,
+}
+
+async fn enqueue(state: &AppState, staff: &CurrentStaff, requested: &[Requested]) {
+    let pairs: Vec<(Uuid, i64)> = requested
+        .iter()
+        .map(|r| (r.portfolio_id, r.version))
+        .collect();
+    if let Err(e) = crate::jobs::enqueue_locks(&state.lock_queue, staff.school.id, &pairs).await {
+        // The requests are recorded; the sweeper queues them again shortly.
+        tracing::warn!(error = %e, "could not queue lock jobs; the sweeper will");
+    }
+}
+
+async fn portfolio_request(
+    state: AppState,
+    staff: CurrentStaff,
+    raw_id: String,
+    body: Bytes,
+    desired: LockState,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let id = parse_id(&raw_id)?;
+    check_body(&body)?;
+    let mut tx = staff.school_tx(&state).await?;
+    let course = course_of(&mut tx, id).await?;
+    if !may_act_on(
+        &mut tx,
+        &staff,
+        course,
+        Permission::LockAnyPortfolio,
+        Permission::LockOwnClasses,
+    )
+    .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    let requested = lock::request(&mut tx, &Actor::Staff(staff.staff.id), id, desired)
+        .await
+        .map_err(request_error)?;
+    tx.commit().await?;
+    let requested = vec![requested];
+    enqueue(&state, &staff, &requested).await;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
+}
+
+async fn class_request(
+    state: AppState,
+    staff: CurrentStaff,
+    raw_id: String,
+    body: Bytes,
+    desired: LockState,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let course = parse_id(&raw_id)?;
+    check_body(&body)?;
+    let mut tx = staff.school_tx(&state).await?;
+    if !may_act_on(
+        &mut tx,
+        &staff,
+        course,
+        Permission::LockAnyPortfolio,
+        Permission::LockOwnClasses,
+    )
+    .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    let requested = lock::request_class(&mut tx, &Actor::Staff(staff.staff.id), course, desired)
+        .await
+        .map_err(request_error)?;
+    tx.commit().await?;
+    enqueue(&state, &staff, &requested).await;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
+}
+
+/// `POST /api/portfolios/{id}/lock`
+pub async fn lock_portfolio(
+    State(s): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    portfolio_request(s, staff, id, body, LockState::Locked).await
+}
+
+/// `POST /api/portfolios/{id}/unlock`
+pub async fn unlock_portfolio(
+    State(s): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    portfolio_request(s, staff, id, body, LockState::Unlocked).await
+}
+
+/// `POST /api/classes/{id}/lock`
+pub async fn lock_class(
+    State(s): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    class_request(s, staff, id, body, LockState::Locked).await
+}
+
+/// `POST /api/classes/{id}/unlock`
+pub async fn unlock_class(
+    State(s): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    class_request(s, staff, id, body, LockState::Unlocked).await
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+pub struct PortfolioState {
+    id: Uuid,
+    course_id: Uuid,
+    student_id: Uuid,
+    desired: LockState,
+    desired_version: i64,
+    applied: Option<LockState>,
+    applied_version: i64,
+    /// When the request still waiting was made (null when Drive matches).
+    pending_since: Option<chrono::DateTime<chrono::Utc>>,
+    last_error: Option<String>,
+    failed: bool,
+    #[sqlx(skip)]
+    history: Vec<AuditEntry>,
+}
+
+/// `GET /api/portfolios/{id}`: state and history.
+pub async fn portfolio(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(raw_id): Path<String>,
+) -> Result<Json<PortfolioState>, ApiError> {
+    let id = parse_id(&raw_id)?;
+    let mut tx = staff.school_tx(&state).await?;
+    let course = course_of(&mut tx, id).await?;
+    if !may_act_on(
+        &mut tx,
+        &staff,
+        course,
+        Permission::ViewAllClasses,
+        Permission::ViewOwnClasses,
+    )
+    .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    let mut row = sqlx::query_as::<_, PortfolioState>(
+        "SELECT id, course_id, student_id, desired, desired_version, applied, applied_version, \
+             CASE WHEN applied_version < desired_version THEN desired_at END AS pending_since, \
+             last_error, failed_permanently AS failed \
+         FROM portfolios WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    row.history = audit::history(&mut tx, &Target::new("portfolio", id), 50).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}

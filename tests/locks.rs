@@ -1,0 +1,515 @@
+//! Locking and unlocking portfolios: the API, the worker's Drive switch, coalescing, bad input,
+//! and the sweeper.
+
+mod common;
+
+use common::browser::{Browser, RequestBody, SignInWorld};
+use common::{OPERATOR, SHARED_DRIVE, TEACHER, add_staff, pupil};
+use google_emulator::Role;
+use invigilator::distributed_lock::Locks;
+use invigilator::google::GoogleClients;
+use invigilator::portfolio::lock::{self, Applied};
+use invigilator::roster::{self, Trigger};
+use invigilator::tenancy::School;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+struct LockWorld {
+    w: SignInWorld,
+    teacher: Browser,
+    csrf: String,
+    school: School,
+    google: GoogleClients,
+    locks: Locks,
+}
+
+/// A signed-in teacher whose class has been synced and given folders.
+async fn lock_world() -> LockWorld {
+    let w = SignInWorld::new().await;
+    let mut teacher = w.browser();
+    assert_eq!(
+        w.sign_in(&mut teacher, TEACHER).await.status,
+        StatusCode::OK
+    );
+    let me: Value = serde_json::from_str(&teacher.get(&w.url("/api/me")).await.body).unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let school = w.school().await;
+    let config = w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url())]);
+    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
+    let google = GoogleClients::new(&config, w.db.pool.clone(), redis.clone())
+        .unwrap()
+        .with_retry_policy(invigilator::google::RetryPolicy::quick());
+    let locks = Locks::new(redis);
+    let operator = add_staff(&w.db, &school, OPERATOR).await;
+    let refresh = w
+        .emu
+        .issue_refresh_token(
+            OPERATOR,
+            &["https://www.googleapis.com/auth/drive"],
+            "invigilator-local",
+        )
+        .unwrap();
+    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &school)
+        .await
+        .unwrap();
+    invigilator::google::credentials::save_oauth(
+        &mut tx,
+        &config.token_keys,
+        operator,
+        invigilator::google::credentials::Purpose::DriveOperator,
+        OPERATOR,
+        &["https://www.googleapis.com/auth/drive".to_owned()],
+        &secrecy::SecretString::from(refresh),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    roster::sync_school(&w.db.pool, &google, &locks, &school, Trigger::Cli)
+        .await
+        .unwrap();
+    let folders = invigilator::portfolio::provision(&w.db.pool, &google, &school, SHARED_DRIVE)
+        .await
+        .unwrap();
+    assert_eq!(folders.portfolio_folders, 3, "{:?}", folders.errors);
+    LockWorld {
+        w,
+        teacher,
+        csrf,
+        school,
+        google,
+        locks,
+    }
+}
+
+impl LockWorld {
+    async fn portfolio_of(&self, email: &str) -> (Uuid, String) {
+        sqlx::query_as(
+            "SELECT p.id, p.drive_folder_id FROM tenant_hillside.portfolios p \
+             JOIN tenant_hillside.students s ON s.id = p.student_id WHERE s.email = $1",
+        )
+        .bind(email)
+        .fetch_one(&self.w.db.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn post(&mut self, path: &str) -> common::browser::Page {
+        let body = RequestBody::Json(json!({}), Some(self.csrf.clone()));
+        self.teacher
+            .request(Method::POST, &self.w.url(path), Some(body))
+            .await
+    }
+
+    async fn apply(&self, id: Uuid) -> Applied {
+        lock::apply(&self.w.db.pool, &self.google, &self.locks, &self.school, id)
+            .await
+            .unwrap()
+    }
+
+    async fn versions(&self, id: Uuid) -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT desired_version, applied_version FROM tenant_hillside.portfolios WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.w.db.pool)
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_teacher_locks_a_portfolio_and_the_worker_switches_drive() {
+    let mut l = lock_world().await;
+    let (id, folder) = l.portfolio_of(&pupil(0)).await;
+    assert_eq!(l.w.emu.access(&folder, &pupil(0)), Some(Role::Writer));
+
+    let page = l.post(&format!("/api/portfolios/{id}/lock")).await;
+    assert_eq!(page.status, StatusCode::ACCEPTED, "{}", page.body);
+    let body: Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(body["requested"][0]["version"], 1);
+    // Answered before Drive changed.
+    assert_eq!(l.w.emu.access(&folder, &pupil(0)), Some(Role::Writer));
+
+    let updates_before = l.w.emu.calls("drive.permissions.update");
+    assert!(matches!(
+        l.apply(id).await,
+        Applied::Done { version: 1, .. }
+    ));
+    assert_eq!(l.w.emu.access(&folder, &pupil(0)), Some(Role::Reader));
+    assert_eq!(
+        l.w.emu.calls("drive.permissions.update") - updates_before,
+        1,
+        "one Drive call"
+    );
+    assert_eq!(
+        l.apply(id).await,
+        Applied::AlreadyCurrent,
+        "re-running is harmless"
+    );
+
+    let state: Value = serde_json::from_str(
+        &l.teacher
+            .get(&l.w.url(&format!("/api/portfolios/{id}")))
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(state["applied"], "locked");
+    assert_eq!(state["pending_since"], Value::Null);
+    let actions: Vec<&str> = state["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["portfolio.lock.applied", "portfolio.lock.requested"]
+    );
+}
+
+#[tokio::test]
+async fn quick_clicks_coalesce_into_one_drive_call() {
+    let mut l = lock_world().await;
+    let (id, folder) = l.portfolio_of(&pupil(1)).await;
+    for path in ["lock", "unlock", "lock"] {
+        assert_eq!(
+            l.post(&format!("/api/portfolios/{id}/{path}")).await.status,
+            StatusCode::ACCEPTED
+        );
+    }
+    let before = l.w.emu.calls("drive.permissions.update");
+    assert!(matches!(
+        l.apply(id).await,
+        Applied::Done { version: 3, .. }
+    ));
+    assert_eq!(l.w.emu.calls("drive.permissions.update") - before, 1);
+    assert_eq!(l.w.emu.access(&folder, &pupil(1)), Some(Role::Reader));
+    assert_eq!(l.versions(id).await, (3, 3));
+}
+
+#[tokio::test]
+async fn a_whole_class_is_locked_and_unlocked() {
+    let mut l = lock_world().await;
+    let course: Uuid = sqlx::query_scalar("SELECT id FROM tenant_hillside.courses")
+        .fetch_one(&l.w.db.pool)
+        .await
+        .unwrap();
+    let page = l.post(&format!("/api/classes/{course}/lock")).await;
+    assert_eq!(page.status, StatusCode::ACCEPTED, "{}", page.body);
+    let body: Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(body["requested"].as_array().unwrap().len(), 3);
+    for i in 0..3 {
+        let (id, folder) = l.portfolio_of(&pupil(i)).await;
+        l.apply(id).await;
+        assert_eq!(l.w.emu.access(&folder, &pupil(i)), Some(Role::Reader));
+    }
+    assert_eq!(
+        l.post(&format!("/api/classes/{course}/unlock"))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    for i in 0..3 {
+        let (id, folder) = l.portfolio_of(&pupil(i)).await;
+        l.apply(id).await;
+        assert_eq!(l.w.emu.access(&folder, &pupil(i)), Some(Role::Writer));
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_change_nothing() {
+    let mut l = lock_world().await;
+    let (id, _) = l.portfolio_of(&pupil(0)).await;
+    // A class the teacher does not teach, with a portfolio that has no folder yet.
+    let stranger_course: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.courses (classroom_id, name, subject_id) \
+         SELECT '999', 'Not yours', id FROM tenant_hillside.subjects LIMIT 1 RETURNING id",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    let student: Uuid =
+        sqlx::query_scalar("SELECT student_id FROM tenant_hillside.portfolios WHERE id = $1")
+            .bind(id)
+            .fetch_one(&l.w.db.pool)
+            .await
+            .unwrap();
+    let theirs: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.portfolios (course_id, student_id) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(stranger_course)
+    .bind(student)
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    let own_course: Uuid =
+        sqlx::query_scalar("SELECT course_id FROM tenant_hillside.portfolios WHERE id = $1")
+            .bind(id)
+            .fetch_one(&l.w.db.pool)
+            .await
+            .unwrap();
+    let no_folder: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.students (classroom_user_id, email) VALUES ('new', 'new@hillside.sch.uk') RETURNING id",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    let unfoldered: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.portfolios (course_id, student_id) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(own_course)
+    .bind(no_folder)
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+
+    let cases = [
+        (
+            "/api/portfolios/not-an-id/lock".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/portfolios/{}/lock", Uuid::new_v4()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/portfolios/{theirs}/lock"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/classes/{stranger_course}/lock"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/portfolios/{unfoldered}/lock"),
+            StatusCode::CONFLICT,
+        ),
+    ];
+    for (path, status) in cases {
+        let page = l.post(&path).await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+    }
+    let not_json = l
+        .teacher
+        .request(
+            Method::POST,
+            &l.w.url(&format!("/api/portfolios/{id}/lock")),
+            Some(RequestBody::Json(json!(["lock"]), Some(l.csrf.clone()))),
+        )
+        .await;
+    assert_eq!(not_json.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let no_csrf = l
+        .teacher
+        .request(
+            Method::POST,
+            &l.w.url(&format!("/api/portfolios/{id}/lock")),
+            Some(RequestBody::Json(json!({}), None)),
+        )
+        .await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        l.teacher
+            .get(&l.w.url(&format!("/api/portfolios/{theirs}")))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let requested: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(desired_version), 0)::bigint FROM tenant_hillside.portfolios",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(requested, 0, "no request was recorded");
+}
+
+#[tokio::test]
+async fn a_permission_removed_in_drive_is_made_again() {
+    let mut l = lock_world().await;
+    let (id, folder) = l.portfolio_of(&pupil(2)).await;
+    let permission: String =
+        sqlx::query_scalar("SELECT permission_id FROM tenant_hillside.portfolios WHERE id = $1")
+            .bind(id)
+            .fetch_one(&l.w.db.pool)
+            .await
+            .unwrap();
+    // Someone removes the student's access by hand in Drive.
+    let drive = l.google.drive(&l.school).await.unwrap();
+    let _ = drive.list_permissions(&folder).await.unwrap();
+    let token =
+        l.w.emu
+            .issue_access_token(
+                OPERATOR,
+                &["https://www.googleapis.com/auth/drive"],
+                "invigilator-local",
+            )
+            .unwrap();
+    let removed = common::http_client()
+        .delete(format!(
+            "{}drive/v3/files/{folder}/permissions/{permission}?supportsAllDrives=true",
+            l.w.emu.url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    assert_eq!(l.w.emu.access(&folder, &pupil(2)), None);
+
+    assert_eq!(
+        l.post(&format!("/api/portfolios/{id}/lock")).await.status,
+        StatusCode::ACCEPTED
+    );
+    assert!(matches!(l.apply(id).await, Applied::Done { .. }));
+    assert_eq!(l.w.emu.access(&folder, &pupil(2)), Some(Role::Reader));
+}
+
+#[tokio::test]
+async fn a_revoked_operator_fails_fast_and_the_sweeper_leaves_it_alone() {
+    let mut l = lock_world().await;
+    let (id, _) = l.portfolio_of(&pupil(0)).await;
+    assert_eq!(
+        l.post(&format!("/api/portfolios/{id}/lock")).await.status,
+        StatusCode::ACCEPTED
+    );
+    l.w.emu.revoke_user(OPERATOR);
+    l.w.emu.expire_access_tokens();
+    let outcome = l.apply(id).await;
+    assert!(
+        matches!(outcome, Applied::Failed(ref r) if r.contains("reconnected")),
+        "{outcome:?}"
+    );
+    let token_calls = l.w.emu.calls("oauth2.token");
+    assert!(matches!(
+        l.apply(id).await,
+        Applied::AlreadyCurrent | Applied::Failed(_)
+    ));
+    assert_eq!(l.w.emu.calls("oauth2.token"), token_calls, "no retry storm");
+    let lagging = lock::lagging(&l.w.db.pool, &l.school, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        lagging.is_empty(),
+        "failed requests are shown, not retried forever"
+    );
+    let state: Value = serde_json::from_str(
+        &l.teacher
+            .get(&l.w.url(&format!("/api/portfolios/{id}")))
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(state["failed"], true);
+}
+
+#[tokio::test]
+async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
+    let mut l = lock_world().await;
+    let (id, folder) = l.portfolio_of(&pupil(1)).await;
+    assert_eq!(
+        l.post(&format!("/api/portfolios/{id}/lock")).await.status,
+        StatusCode::ACCEPTED
+    );
+    // The job never ran (the queue was lost); the request has waited a while.
+    sqlx::query("UPDATE tenant_hillside.portfolios SET desired_at = now() - interval '5 minutes'")
+        .execute(&l.w.db.pool)
+        .await
+        .unwrap();
+    let redis = invigilator::redis_client::lazy_connection(&l.w.db.config(&[])).unwrap();
+    let namespace = format!("{}sweep", l.w.db.role_prefix);
+    let queue = invigilator::jobs::lock_queue(redis.clone(), &namespace);
+    let queued = invigilator::jobs::sweep(
+        &l.w.db.pool,
+        &l.locks,
+        &queue,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(queued, 1);
+    let ctx = invigilator::jobs::JobContext {
+        db: l.w.db.pool.clone(),
+        redis: redis.clone(),
+        google: l.google.clone(),
+        locks: l.locks.clone(),
+    };
+    let rosters = invigilator::jobs::roster_queue(redis, &namespace);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(invigilator::jobs::run_workers(
+        ctx,
+        rosters,
+        queue,
+        1,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while l.w.emu.access(&folder, &pupil(1)) != Some(Role::Reader) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the re-queued job never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(40), workers).await;
+    assert_eq!(l.versions(id).await, (1, 1));
+}
+
+#[tokio::test]
+async fn a_lock_asked_for_before_the_student_was_shared_is_honoured_by_the_first_grant() {
+    let mut l = lock_world().await;
+    let (id, folder) = l.portfolio_of(&pupil(0)).await;
+    let permission: String =
+        sqlx::query_scalar("SELECT permission_id FROM tenant_hillside.portfolios WHERE id = $1")
+            .bind(id)
+            .fetch_one(&l.w.db.pool)
+            .await
+            .unwrap();
+    // As if the earlier grant never happened: no permission in Drive and none recorded.
+    let token =
+        l.w.emu
+            .issue_access_token(
+                OPERATOR,
+                &["https://www.googleapis.com/auth/drive"],
+                "invigilator-local",
+            )
+            .unwrap();
+    let removed = common::http_client()
+        .delete(format!(
+            "{}drive/v3/files/{folder}/permissions/{permission}?supportsAllDrives=true",
+            l.w.emu.url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    sqlx::query("UPDATE tenant_hillside.portfolios SET permission_id = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&l.w.db.pool)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        l.post(&format!("/api/portfolios/{id}/lock")).await.status,
+        StatusCode::ACCEPTED
+    );
+    // The folder job runs before the lock job does.
+    let report =
+        invigilator::portfolio::provision(&l.w.db.pool, &l.google, &l.school, SHARED_DRIVE)
+            .await
+            .unwrap();
+    assert_eq!(report.permissions, 1, "{:?}", report.errors);
+    assert_eq!(
+        l.w.emu.access(&folder, &pupil(0)),
+        Some(Role::Reader),
+        "never writer, not even briefly"
+    );
+    assert_eq!(l.versions(id).await, (1, 1));
+    assert_eq!(l.apply(id).await, Applied::AlreadyCurrent);
+}
