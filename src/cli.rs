@@ -207,6 +207,8 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
         locks: crate::distributed_lock::Locks::new(redis.clone()),
         redis,
         google,
+        live: crate::portfolio::live::LiveStatus::new(&config)
+            .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?,
     };
     // Cloud Run asks every service to answer on $PORT: the worker answers its probes.
     let probes = AppState::new(&config, ctx.db.clone(), ctx.redis.clone())

@@ -434,6 +434,7 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
         db: l.w.db.pool.clone(),
         redis: redis.clone(),
         google: l.google.clone(),
+        live: invigilator::portfolio::live::LiveStatus::new(&l.w.db.config(&[])).unwrap(),
         locks: l.locks.clone(),
     };
     let rosters = invigilator::jobs::roster_queue(redis, &namespace);
@@ -512,4 +513,102 @@ async fn a_lock_asked_for_before_the_student_was_shared_is_honoured_by_the_first
     );
     assert_eq!(l.versions(id).await, (1, 1));
     assert_eq!(l.apply(id).await, Applied::AlreadyCurrent);
+}
+
+/// Reads server-sent events until one carries a status matching `done`, or fails after a while.
+async fn wait_for_event(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                assert!(event.contains("event: portfolios"), "{event}");
+                let statuses: Value = serde_json::from_str(data).unwrap();
+                if let Some(found) = statuses.as_array().unwrap().iter().find(|s| done(s)) {
+                    return found.clone();
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("no matching event in time")
+            .unwrap()
+            .expect("the stream ended");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_sees_a_lock_pending_then_done_live() {
+    let mut l = lock_world().await;
+    let (id, _) = l.portfolio_of(&pupil(0)).await;
+    let url = l.w.url("/api/events");
+    let mut stream = common::http_client()
+        .get(&url)
+        .header("cookie", l.teacher.cookie_header(&url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut buffer = String::new();
+
+    assert_eq!(
+        l.post(&format!("/api/portfolios/{id}/lock")).await.status,
+        StatusCode::ACCEPTED
+    );
+    let pending = wait_for_event(&mut stream, &mut buffer, |s| {
+        s["portfolio_id"] == id.to_string()
+    })
+    .await;
+    assert_eq!(
+        (
+            pending["desired"].as_str(),
+            pending["desired_version"].as_i64()
+        ),
+        (Some("locked"), Some(1))
+    );
+    assert_eq!(pending["applied_version"], 0, "shown as pending first");
+
+    // The worker announces what it applied.
+    let config = l.w.db.config(&[("GOOGLE_API_BASE_URL", &l.w.emu.url())]);
+    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
+    let ctx = invigilator::jobs::JobContext {
+        db: l.w.db.pool.clone(),
+        redis: redis.clone(),
+        google: l.google.clone(),
+        live: invigilator::portfolio::live::LiveStatus::new(&config).unwrap(),
+        locks: l.locks.clone(),
+    };
+    let job = invigilator::jobs::ApplyLockJob {
+        school_id: l.school.id,
+        portfolio_id: id,
+        version: 1,
+    };
+    invigilator::jobs::run_apply_lock(job, apalis::prelude::Data::new(std::sync::Arc::new(ctx)))
+        .await
+        .unwrap();
+    let applied = wait_for_event(&mut stream, &mut buffer, |s| s["applied_version"] == 1).await;
+    assert_eq!(applied["applied"], "locked");
+    assert_eq!(applied["course_id"], pending["course_id"]);
+}
+
+#[tokio::test]
+async fn live_events_need_a_session() {
+    let l = lock_world().await;
+    let response = common::http_client()
+        .get(l.w.url("/api/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

@@ -383,6 +383,7 @@ async fn a_queued_sync_runs_on_a_worker() {
         db: w.db.pool.clone(),
         redis: redis.clone(),
         google: w.clients.clone(),
+        live: invigilator::portfolio::live::LiveStatus::new(&w.config).unwrap(),
         locks: Locks::new(redis),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -80,13 +80,34 @@ pub async fn run_apply_lock(
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
         return Ok(());
     };
+    use crate::portfolio::lock::Applied;
     match crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.locks, &school, job.portfolio_id)
         .await
     {
-        Ok(outcome) => tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done"),
+        Ok(outcome) => {
+            tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done");
+            if matches!(outcome, Applied::Done { .. } | Applied::Failed(_)) {
+                announce(&ctx, &school, job.portfolio_id).await;
+            }
+        }
         Err(e) => tracing::error!(portfolio = %job.portfolio_id, error = %e, "lock job failed"),
     }
     Ok(())
+}
+
+/// Publishes a portfolio's new status to the school's dashboards (best effort).
+async fn announce(ctx: &JobContext, school: &crate::tenancy::School, portfolio_id: Uuid) {
+    let statuses = async {
+        let mut tx = crate::tenancy::begin_school_tx(&ctx.db, school).await?;
+        let statuses = crate::portfolio::live::statuses(&mut tx, &[portfolio_id]).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(statuses)
+    }
+    .await;
+    match statuses {
+        Ok(statuses) => ctx.live.publish(&ctx.redis, school.id, &statuses).await,
+        Err(e) => tracing::warn!(error = %e, "live status not read"),
+    }
 }
 
 /// Re-queues every school's portfolios whose applied version has lagged for more than
@@ -140,6 +161,8 @@ pub struct JobContext {
     pub redis: ConnectionManager,
     pub google: GoogleClients,
     pub locks: Locks,
+    /// Where finished locks are announced to dashboards.
+    pub live: crate::portfolio::live::LiveStatus,
 }
 
 /// Where roster-sync jobs wait.

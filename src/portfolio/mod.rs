@@ -7,6 +7,7 @@
 //! it here never leads to a second folder: the next run finds the first. Folders are never
 //! deleted by this code.
 
+pub mod live;
 pub mod lock;
 
 use std::collections::HashMap;

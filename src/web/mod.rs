@@ -3,6 +3,7 @@
 mod api;
 mod auth_routes;
 pub mod error;
+mod events;
 pub mod extract;
 pub mod guard;
 mod health;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub roster_queue: crate::jobs::RosterQueue,
     /// Where lock and unlock requests go after they are recorded.
     pub lock_queue: crate::jobs::LockQueue,
+    /// Lock status for dashboards, live.
+    pub live: crate::portfolio::live::LiveStatus,
 }
 
 /// What the web layer takes from the configuration.
@@ -95,6 +98,7 @@ impl AppState {
             signin_limiter: RateLimiter::new(redis.clone(), 2.0, 60),
             roster_queue: crate::jobs::roster_queue(redis.clone(), &config.tenant_role_prefix),
             lock_queue: crate::jobs::lock_queue(redis.clone(), &config.tenant_role_prefix),
+            live: crate::portfolio::live::LiveStatus::new(config).map_err(|e| e.to_string())?,
             db,
             redis,
         })
@@ -154,6 +158,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         )
         .route("/api/classes/{id}/lock", post(portfolios::lock_class))
         .route("/api/classes/{id}/unlock", post(portfolios::unlock_class))
+        .route("/api/events", get(events::stream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn_with_state(

@@ -14,6 +14,7 @@ use super::error::ApiError;
 use super::extract::CurrentStaff;
 use crate::audit::{self, Actor, AuditEntry, Target};
 use crate::auth::roles::{Permission, Role};
+use crate::portfolio::live;
 use crate::portfolio::lock::{self, LockState, RequestError, Requested};
 use crate::tenancy::SchoolTx;
 
@@ -95,6 +96,8 @@ pub struct Accepted {
     requested: Vec<Requested>,
 }
 
+/// After the requests are committed: queue their jobs and show them as pending on every
+/// dashboard watching the school.
 async fn enqueue(state: &AppState, staff: &CurrentStaff, requested: &[Requested]) {
     let pairs: Vec<(Uuid, i64)> = requested
         .iter()
@@ -103,6 +106,23 @@ async fn enqueue(state: &AppState, staff: &CurrentStaff, requested: &[Requested]
     if let Err(e) = crate::jobs::enqueue_locks(&state.lock_queue, staff.school.id, &pairs).await {
         // The requests are recorded; the sweeper queues them again shortly.
         tracing::warn!(error = %e, "could not queue lock jobs; the sweeper will");
+    }
+    let ids: Vec<Uuid> = pairs.iter().map(|(id, _)| *id).collect();
+    let statuses = async {
+        let mut tx = staff.school_tx(state).await?;
+        let statuses = live::statuses(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(statuses)
+    }
+    .await;
+    match statuses {
+        Ok(statuses) => {
+            state
+                .live
+                .publish(&state.redis, staff.school.id, &statuses)
+                .await
+        }
+        Err(e) => tracing::warn!(error = ?e, "live status not read"),
     }
 }
 

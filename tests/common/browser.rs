@@ -122,6 +122,20 @@ impl Browser {
         }
     }
 
+    /// The `Cookie` header this browser would send to `url`'s host, for requests the test makes
+    /// itself (a stream read as it arrives).
+    pub fn cookie_header(&self, url: &str) -> String {
+        self.cookies
+            .get(&host_of(url))
+            .map(|jar| {
+                jar.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    }
+
     pub async fn get(&mut self, url: &str) -> Page {
         self.request(Method::GET, url, None).await
     }

@@ -1,0 +1,79 @@
+//! `GET /api/events`: lock status as it changes, as server-sent events (`event: portfolios`,
+//! data: a JSON array of portfolio statuses), for the caller's school and only the classes they
+//! may see.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::{Stream, StreamExt};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::CurrentStaff;
+use crate::auth::roles::{Permission, Role};
+
+/// The classes whose changes this person sees; `None` is every class in the school.
+#[tracing::instrument(skip_all, fields(staff = %staff.staff.id))]
+async fn visible_classes(
+    state: &AppState,
+    staff: &CurrentStaff,
+) -> Result<Option<HashSet<Uuid>>, ApiError> {
+    if staff.can(Permission::ViewAllClasses) {
+        return Ok(None);
+    }
+    if !staff.can(Permission::ViewOwnClasses) {
+        return Err(ApiError::Forbidden);
+    }
+    let subjects: Vec<Uuid> = staff
+        .roles
+        .iter()
+        .filter(|r| r.role == Role::HeadOfSubject)
+        .filter_map(|r| r.subject_id)
+        .collect();
+    let mut tx = staff.school_tx(state).await?;
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT c.id FROM courses c WHERE c.subject_id = ANY($2) \
+             OR EXISTS (SELECT 1 FROM course_teachers ct WHERE ct.course_id = c.id AND ct.staff_id = $1)",
+    )
+    .bind(staff.staff.id)
+    .bind(&subjects)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(ids.into_iter().collect()))
+}
+
+/// `GET /api/events`. Which classes are visible is settled when the stream opens; the browser
+/// reconnects on its own and picks up classes gained since.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn stream(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let visible = visible_classes(&state, &staff).await?;
+    let updates = state
+        .live
+        .subscribe(staff.school.id)
+        .await
+        .map_err(|e| ApiError::Internal(format!("live status subscription: {e}")))?;
+    let events = updates.filter_map(move |batch| {
+        let shown: Vec<_> = batch
+            .into_iter()
+            .filter(|s| visible.as_ref().is_none_or(|v| v.contains(&s.course_id)))
+            .collect();
+        let event = if shown.is_empty() {
+            None
+        } else {
+            Event::default()
+                .event("portfolios")
+                .json_data(&shown)
+                .ok()
+                .map(Ok)
+        };
+        std::future::ready(event)
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
