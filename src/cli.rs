@@ -204,11 +204,13 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
     let lock_queue = crate::jobs::lock_queue(redis.clone(), &config.tenant_role_prefix);
     let ctx = crate::jobs::JobContext {
         db,
-        locks: crate::distributed_lock::Locks::new(redis.clone()),
+        locks: crate::distributed_lock::Locks::new(redis.clone())
+            .namespaced(&config.tenant_role_prefix),
         redis,
         google,
         live: crate::portfolio::live::LiveStatus::new(&config)
             .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?,
+        sweep_after: config.lock_sweep_after,
     };
     // Cloud Run asks every service to answer on $PORT: the worker answers its probes.
     let probes = AppState::new(&config, ctx.db.clone(), ctx.redis.clone())
@@ -239,7 +241,8 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
     let google = crate::google::GoogleClients::new(&config, db.clone(), redis.clone())
         .map_err(|e| anyhow::anyhow!("cannot set up Google clients: {e}"))?;
-    let locks = crate::distributed_lock::Locks::new(redis.clone());
+    let locks =
+        crate::distributed_lock::Locks::new(redis.clone()).namespaced(&config.tenant_role_prefix);
     let report =
         crate::roster::sync_school(&db, &google, &locks, &school, crate::roster::Trigger::Cli)
             .await

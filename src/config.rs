@@ -64,6 +64,8 @@ pub struct Config {
     pub tenant_role_prefix: String,
     /// How many schools `migrate` upgrades at once.
     pub migrate_concurrency: usize,
+    /// How long a lock request may wait unapplied before the sweeper queues it again.
+    pub lock_sweep_after: Duration,
     pub request_body_limit_bytes: usize,
     pub request_timeout: Duration,
 }
@@ -245,6 +247,13 @@ impl Config {
         let request_body_limit_bytes = r.parse("REQUEST_BODY_LIMIT_BYTES", 1024 * 1024, |v| {
             parse_in_range(v, 1024, 64 * 1024 * 1024).map(|n| n as usize)
         });
+        let lock_sweep_after = r.parse("LOCK_SWEEP_AFTER_SECS", Duration::from_secs(60), |v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .map(Duration::from_secs)
+                .ok_or_else(|| "expected a number of seconds from 1 to 3600".to_owned())
+        });
         let request_timeout = r.parse("REQUEST_TIMEOUT_SECS", Duration::from_secs(30), |v| {
             parse_in_range(v, 1, 3600).map(|n| Duration::from_secs(n.into()))
         });
@@ -278,6 +287,7 @@ impl Config {
             log_filter: log_filter.ok_or_else(missing)?,
             tenant_role_prefix: tenant_role_prefix.ok_or_else(missing)?,
             migrate_concurrency: migrate_concurrency.ok_or_else(missing)?,
+            lock_sweep_after: lock_sweep_after.ok_or_else(missing)?,
             request_body_limit_bytes: request_body_limit_bytes.ok_or_else(missing)?,
             request_timeout: request_timeout.ok_or_else(missing)?,
         })
@@ -318,6 +328,7 @@ impl fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("tenant_role_prefix", &self.tenant_role_prefix)
             .field("migrate_concurrency", &self.migrate_concurrency)
+            .field("lock_sweep_after", &self.lock_sweep_after)
             .field("request_body_limit_bytes", &self.request_body_limit_bytes)
             .field("request_timeout", &self.request_timeout)
             .finish()

@@ -33,6 +33,7 @@ pub enum LockError {
 #[derive(Clone)]
 pub struct Locks {
     redis: ConnectionManager,
+    namespace: String,
 }
 
 /// A held lock; call [`Held::release`] when done (dropping it lets it expire instead).
@@ -45,7 +46,18 @@ pub struct Held {
 
 impl Locks {
     pub fn new(redis: ConnectionManager) -> Self {
-        Self { redis }
+        Self {
+            redis,
+            namespace: String::new(),
+        }
+    }
+
+    /// Keeps this deployment's locks apart from another's sharing the Redis
+    /// (`TENANT_ROLE_PREFIX`): otherwise one deployment's sweeper would skip its tick whenever
+    /// the other's held the same name.
+    pub fn namespaced(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_owned();
+        self
     }
 
     /// Waits up to `wait` for the lock `name`, which then lasts at most `ttl`.
@@ -55,7 +67,7 @@ impl Locks {
         ttl: Duration,
         wait: Duration,
     ) -> Result<Held, LockError> {
-        let key = format!("invigilator:lock:{name}");
+        let key = format!("invigilator:{}lock:{name}", self.namespace);
         let token = Uuid::new_v4().to_string();
         let started = Instant::now();
         let mut pause = Duration::from_millis(10);

@@ -40,7 +40,7 @@ async fn lock_world() -> LockWorld {
     let google = GoogleClients::new(&config, w.db.pool.clone(), redis.clone())
         .unwrap()
         .with_retry_policy(invigilator::google::RetryPolicy::quick());
-    let locks = Locks::new(redis);
+    let locks = Locks::new(redis).namespaced(&w.db.role_prefix);
     let operator = add_staff(&w.db, &school, OPERATOR).await;
     let refresh = w
         .emu
@@ -435,6 +435,7 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
         redis: redis.clone(),
         google: l.google.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(&l.w.db.config(&[])).unwrap(),
+        sweep_after: std::time::Duration::from_secs(60),
         locks: l.locks.clone(),
     };
     let rosters = invigilator::jobs::roster_queue(redis, &namespace);
@@ -587,6 +588,7 @@ async fn the_dashboard_sees_a_lock_pending_then_done_live() {
         redis: redis.clone(),
         google: l.google.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(&config).unwrap(),
+        sweep_after: std::time::Duration::from_secs(60),
         locks: l.locks.clone(),
     };
     let job = invigilator::jobs::ApplyLockJob {

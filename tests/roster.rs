@@ -384,6 +384,7 @@ async fn a_queued_sync_runs_on_a_worker() {
         redis: redis.clone(),
         google: w.clients.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(&w.config).unwrap(),
+        sweep_after: std::time::Duration::from_secs(60),
         locks: Locks::new(redis),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -163,6 +163,8 @@ pub struct JobContext {
     pub locks: Locks,
     /// Where finished locks are announced to dashboards.
     pub live: crate::portfolio::live::LiveStatus,
+    /// How long a lock request may wait unapplied before the sweeper queues it again.
+    pub sweep_after: Duration,
 }
 
 /// Where roster-sync jobs wait.
@@ -250,9 +252,6 @@ pub async fn claim_due_syncs(db: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
     .await
 }
 
-/// How long a lock request may wait unapplied before the sweeper queues it again.
-pub const SWEEP_AFTER: Duration = Duration::from_secs(60);
-
 /// The timer: on every tick of [`SYNC_TIMER`], enqueue the due school syncs and sweep lagging
 /// lock requests. Runs until `shutdown` completes.
 pub async fn run_sync_timer(
@@ -260,6 +259,7 @@ pub async fn run_sync_timer(
     locks: Locks,
     queue: RosterQueue,
     lock_queue: LockQueue,
+    sweep_after: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let schedule = match cron::Schedule::from_str(SYNC_TIMER) {
@@ -290,14 +290,22 @@ pub async fn run_sync_timer(
             }
             Err(e) => tracing::error!(error = %e, "could not claim due syncs"),
         }
-        if let Err(e) = sweep(&db, &locks, &lock_queue, SWEEP_AFTER).await {
-            tracing::error!(error = %e, "the lock sweeper failed");
+        match sweep(&db, &locks, &lock_queue, sweep_after).await {
+            Ok(queued) => tracing::debug!(queued, "lock sweep done"),
+            Err(e) => tracing::error!(error = %e, "the lock sweeper failed"),
         }
     }
 }
 
+/// How often an idle lock worker asks Redis for work. apalis-redis wakes an idle worker only
+/// on its heartbeat (30 s) otherwise, far too late for a teacher waiting on a lock; one small
+/// script call per interval per process is cheap for Redis.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+/// Roster syncs are minutes apart; a second's wait is unnoticeable.
+const ROSTER_POLL: Duration = Duration::from_secs(1);
+
 /// Runs the workers and the timer until `shutdown` completes, then lets jobs in flight finish
-/// (up to 30 seconds).
+/// (up to 8 seconds).
 pub async fn run_workers(
     ctx: JobContext,
     queue: RosterQueue,
@@ -311,6 +319,7 @@ pub async fn run_workers(
         ctx.locks.clone(),
         queue.clone(),
         lock_queue.clone(),
+        ctx.sweep_after,
         async {
             let _ = timer_stopped.await;
         },
@@ -323,7 +332,7 @@ pub async fn run_workers(
     let monitor = Monitor::new()
         .register(move |run| {
             WorkerBuilder::new(format!("roster-sync-{process}-{run}"))
-                .backend(queue.clone())
+                .backend(queue.clone().poll_with_interval(ROSTER_POLL))
                 .data(ctx.clone())
                 .concurrency(concurrency.max(1))
                 .build(run_roster_sync)
@@ -331,7 +340,7 @@ pub async fn run_workers(
         .register(move |run| {
             // Lock jobs are short Drive calls: more of them at once, within the school's quota.
             WorkerBuilder::new(format!("apply-lock-{lock_process}-{run}"))
-                .backend(lock_queue.clone())
+                .backend(lock_queue.clone().poll_with_interval(LOCK_POLL))
                 .data(lock_ctx.clone())
                 .concurrency((concurrency * 4).max(1))
                 .build(run_apply_lock)
@@ -341,7 +350,9 @@ pub async fn run_workers(
             tracing::warn!(?error, "job worker stopped; restarting");
             true
         })
-        .shutdown_timeout(Duration::from_secs(30));
+        // Cloud Run allows 10 s between SIGTERM and SIGKILL; what is cut off is re-run by the
+        // sweeper, and every job is safe to run twice.
+        .shutdown_timeout(Duration::from_secs(8));
     let result = monitor
         .run_with_signal(async move {
             shutdown.await;

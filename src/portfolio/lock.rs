@@ -173,11 +173,13 @@ pub async fn apply(
     school: &School,
     portfolio_id: Uuid,
 ) -> Result<Applied, sqlx::Error> {
-    // One change per folder at a time: Drive keeps only the last of concurrent changes.
+    // One change per folder at a time: Drive keeps only the last of concurrent changes. The
+    // lock outlives one Drive call with its retries, and no more: a killed worker's folders
+    // wait at most this long for the sweeper.
     let Ok(lock) = locks
         .acquire(
             &format!("portfolio:{portfolio_id}"),
-            Duration::from_secs(120),
+            Duration::from_secs(30),
             Duration::from_secs(5),
         )
         .await

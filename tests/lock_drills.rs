@@ -1,0 +1,301 @@
+//! Reliability drills for the lock pipeline: a flaky Drive, a Redis that loses everything, and a
+//! worker process killed mid-cohort. Each ends by checking, in the emulator, the Drive access of
+//! every student, exactly one "applied" audit entry per request, and an unbroken audit chain.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use google_emulator::{FaultKind, FaultPlan, Role};
+use invigilator::audit::{self, Actor};
+use invigilator::distributed_lock::Locks;
+use invigilator::jobs::{self, JobContext};
+use invigilator::portfolio::lock::{self, LockState};
+use invigilator::roster::{self, Trigger};
+use invigilator::tenancy::begin_school_tx;
+use uuid::Uuid;
+
+/// A class of `pupils`, synced and given folders, ready to lock.
+async fn cohort(pupils: usize) -> GoogleWorld {
+    let w = GoogleWorld::new(pupils).await;
+    w.connect_teacher().await;
+    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
+    roster::sync_school(
+        &w.db.pool,
+        &w.clients,
+        &Locks::new(redis),
+        &w.school,
+        Trigger::Cli,
+    )
+    .await
+    .unwrap();
+    let report = invigilator::portfolio::provision(&w.db.pool, &w.clients, &w.school, SHARED_DRIVE)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.portfolio_folders as usize, pupils,
+        "{:?}",
+        report.errors
+    );
+    w
+}
+
+/// Locks the whole class, as the dashboard does: requests committed, then queued.
+async fn lock_class(w: &GoogleWorld, queue: &jobs::LockQueue) -> usize {
+    let mut tx = begin_school_tx(&w.db.pool, &w.school).await.unwrap();
+    let course: Uuid = sqlx::query_scalar("SELECT id FROM courses")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let requested =
+        lock::request_class(&mut tx, &Actor::System("drill"), course, LockState::Locked)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    let pairs: Vec<(Uuid, i64)> = requested
+        .iter()
+        .map(|r| (r.portfolio_id, r.version))
+        .collect();
+    jobs::enqueue_locks(queue, w.school.id, &pairs)
+        .await
+        .unwrap();
+    pairs.len()
+}
+
+async fn unapplied(w: &GoogleWorld) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM tenant_hillside.portfolios WHERE applied_version < desired_version",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_until_applied(w: &GoogleWorld, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = unapplied(w).await;
+        if left == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let rows: Vec<(i64, i64, i32, bool, Option<String>)> = sqlx::query_as(
+                "SELECT desired_version, applied_version, attempts, failed_permanently, last_error \
+                 FROM tenant_hillside.portfolios WHERE applied_version < desired_version LIMIT 5",
+            )
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
+            panic!("{left} locks still not applied: {rows:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The drill's verdict: every student is a reader of their folder, each request was applied
+/// exactly once in the log, and the log's chain is whole.
+async fn assert_all_locked(w: &GoogleWorld, pupils: usize) {
+    let folders: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s.email, p.drive_folder_id FROM tenant_hillside.portfolios p \
+         JOIN tenant_hillside.students s ON s.id = p.student_id",
+    )
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(folders.len(), pupils);
+    for (email, folder) in &folders {
+        assert_eq!(w.emu.access(folder, email), Some(Role::Reader), "{email}");
+    }
+    let applied: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT target_id, count(*) FROM tenant_hillside.audit_log \
+         WHERE action = 'portfolio.lock.applied' GROUP BY target_id",
+    )
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(applied.len(), pupils, "one applied entry per portfolio");
+    assert!(applied.iter().all(|(_, n)| *n == 1), "{applied:?}");
+    let chain = audit::verify(&w.db.pool, &w.school).await.unwrap();
+    assert_eq!(chain.first_break, None);
+}
+
+fn job_context(w: &GoogleWorld, config: &invigilator::config::Config) -> JobContext {
+    let redis = invigilator::redis_client::lazy_connection(config).unwrap();
+    JobContext {
+        db: w.db.pool.clone(),
+        redis: redis.clone(),
+        google: w.clients.clone(),
+        locks: Locks::new(redis).namespaced(&w.db.role_prefix),
+        live: invigilator::portfolio::live::LiveStatus::new(config).unwrap(),
+        sweep_after: Duration::from_secs(60),
+    }
+}
+
+#[tokio::test]
+async fn every_lock_lands_through_server_errors_and_quota_answers() {
+    let pupils = 60;
+    let w = cohort(pupils).await;
+    w.emu.reset_stats();
+    w.emu.set_faults(
+        "*",
+        FaultPlan {
+            probabilities: [(FaultKind::Error503, 0.10), (FaultKind::Error429, 0.05)].into(),
+            ..FaultPlan::default()
+        },
+    );
+    let namespace = w.db.role_prefix.clone();
+    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
+    let queue = jobs::lock_queue(redis.clone(), &namespace);
+    lock_class(&w, &queue).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(jobs::run_workers(
+        job_context(&w, &w.config),
+        jobs::roster_queue(redis, &namespace),
+        queue,
+        2,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    wait_until_applied(&w, Duration::from_secs(60)).await;
+    let _ = stop.send(());
+    workers.await.unwrap().unwrap();
+
+    let stats = w.emu.stats();
+    let refused: u64 = stats.calls["drive.permissions.update"]
+        .iter()
+        .filter(|(status, _)| **status >= 429)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(refused > 0, "the drill injected faults: {:?}", stats.calls);
+    assert_all_locked(&w, pupils).await;
+}
+
+#[tokio::test]
+async fn a_redis_that_loses_everything_loses_no_lock() {
+    let pupils = 40;
+    let w = cohort(pupils).await;
+    // A Redis database of this test's own, so wiping it touches no other test.
+    let db_index = 1 + (std::process::id() % 14);
+    let url = format!("{}/{db_index}", redis_url().trim_end_matches('/'));
+    let config =
+        w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url()), ("REDIS_URL", &url)]);
+    let namespace = format!("{}flush_", w.db.role_prefix);
+    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
+    let queue = jobs::lock_queue(redis.clone(), &namespace);
+    // Slow enough that the wipe lands mid-cohort.
+    w.emu.set_faults(
+        "drive.permissions.update",
+        FaultPlan {
+            latency_ms: 40,
+            ..FaultPlan::default()
+        },
+    );
+    lock_class(&w, &queue).await;
+    let ctx = job_context(&w, &config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(jobs::run_workers(
+        ctx,
+        jobs::roster_queue(redis.clone(), &namespace),
+        queue.clone(),
+        1,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    while unapplied(&w).await > (pupils as i64) * 3 / 4 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut conn = redis.clone();
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    assert!(
+        unapplied(&w).await > 0,
+        "the wipe came too late to test anything"
+    );
+
+    // The timer's sweep, without waiting for its tick: the lost requests are queued again and
+    // the same worker, still running, applies them.
+    let sweeper = Locks::new(redis.clone()).namespaced(&namespace);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while unapplied(&w).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the sweeper did not finish the job"
+        );
+        jobs::sweep(&w.db.pool, &sweeper, &queue, Duration::ZERO)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(!workers.is_finished(), "the worker survived the wipe");
+    let _ = stop.send(());
+    workers.await.unwrap().unwrap();
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    assert_all_locked(&w, pupils).await;
+}
+
+fn spawn_worker(w: &GoogleWorld) -> std::process::Child {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::process::Command::new(env!("CARGO_BIN_EXE_invigilator"))
+        .args(["work", "--concurrency", "4"])
+        .env_clear()
+        .envs(w.db.env())
+        .env("GOOGLE_API_BASE_URL", w.emu.url())
+        .env("PORT", port.to_string())
+        .env("LOCK_SWEEP_AFTER_SECS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_cohort_is_replaced_and_nothing_is_lost() {
+    let pupils = 300;
+    let w = cohort(pupils).await;
+    w.emu.set_faults(
+        "drive.permissions.update",
+        FaultPlan {
+            latency_ms: 20,
+            ..FaultPlan::default()
+        },
+    );
+    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
+    let queue = jobs::lock_queue(redis, &w.db.role_prefix);
+    let mut first = spawn_worker(&w);
+    lock_class(&w, &queue).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while unapplied(&w).await > (pupils as i64) * 2 / 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the first worker applied nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // kill -9: no drain, jobs in flight are simply gone.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        unapplied(&w).await > 0,
+        "the kill came too late to test anything"
+    );
+
+    let mut second = spawn_worker(&w);
+    // Within a timer tick (30 s) the sweeper has queued what the killed process held.
+    let applied = tokio::spawn(async move {
+        wait_until_applied(&w, Duration::from_secs(90)).await;
+        w
+    })
+    .await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let w = applied.expect("all applied after the restart");
+    assert_all_locked(&w, pupils).await;
+}
