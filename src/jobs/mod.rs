@@ -252,6 +252,15 @@ pub async fn claim_due_syncs(db: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
     .await
 }
 
+/// Makes a claimed sync due again (its job could not be queued).
+async fn unclaim_sync(db: &PgPool, school: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE platform.tenants SET next_sync_at = now() WHERE id = $1")
+        .bind(school)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
 /// The timer: on every tick of [`SYNC_TIMER`], enqueue the due school syncs and sweep lagging
 /// lock requests. Runs until `shutdown` completes.
 pub async fn run_sync_timer(
@@ -285,6 +294,10 @@ pub async fn run_sync_timer(
                 for school in due {
                     if let Err(e) = enqueue_sync(&queue, school, Trigger::Timer).await {
                         tracing::error!(%school, error = %e, "could not enqueue a timed sync");
+                        // Claimed but not queued: due again on the next tick, not an interval later.
+                        if let Err(e) = unclaim_sync(&db, school).await {
+                            tracing::error!(%school, error = %e, "could not release a claimed sync");
+                        }
                     }
                 }
             }

@@ -1,0 +1,887 @@
+//! Lock-cohort benchmark: the bell rings and every class of a year group is locked at once.
+//!
+//! 1,200 student portfolio folders in 40 classes of 30 are synced and provisioned first (not
+//! timed, with no added latency or quota). Then the emulator answers every call after 30 ms
+//! and holds the Drive operator to a per-user quota of Q requests per second (default 20,
+//! `LOCK_BENCH_QUOTA_RPS`), the Google clients are built from a configuration whose
+//! `GOOGLE_REQUESTS_PER_SECOND` is Q (the shared Redis limiter), and the real workers
+//! (`jobs::run_workers`, `LOCK_BENCH_CONCURRENCY` as `work --concurrency`, default 4) run the
+//! lock queue in this process. Each class's teacher then clicks "lock class" the way the web
+//! handler does it (`lock::request_class` in one school transaction, commit, then
+//! `jobs::enqueue_locks`), all 40 at once.
+//!
+//! Measures, all from the run itself:
+//! - wall time from the first click to the last `applied_at`;
+//! - the achieved rate of Drive calls the emulator accepted, over that wall time, as a share of
+//!   Q (`quota_ratio`: 1.0 is the ceiling);
+//! - Drive calls made per lock during the cohort (ideal 1.0: one `permissions.update` each);
+//! - quota refusals received (`http_429`: Drive's per-user quota answers 403
+//!   `userRateLimitExceeded`, other limits 429; both are counted);
+//! - click-to-applied per portfolio (`applied_at - desired_at`, both stamped by PostgreSQL;
+//!   `desired_at` is the start of the click's transaction), p50 and p99;
+//! - single-click latency on the idle system afterwards: up to ten single-portfolio lock clicks
+//!   one after another (sampling stops after 60 s), p50 of `applied_at - desired_at`;
+//! - as diagnostics: the time from the first click to the first lock reaching Drive, and the
+//!   pace from the first to the last lock (the quota ratio without that start-up wait).
+//!
+//! `cargo bench --bench lock_cohort`. Uses the PostgreSQL at `TEST_DATABASE_URL` (default
+//! postgres://postgres@127.0.0.1:5432/postgres) and Redis at `TEST_REDIS_URL`, and removes its
+//! database, roles and Redis keys afterwards.
+
+use std::time::{Duration, Instant};
+
+use google_emulator::seed::{
+    Quotas, SeedClient, SeedCourse, SeedMember, SeedSharedDrive, SeedUser,
+};
+use google_emulator::{FaultPlan, Seed};
+use invigilator::audit::Actor;
+use invigilator::config::Config;
+use invigilator::distributed_lock::Locks;
+use invigilator::google::GoogleClients;
+use invigilator::google::credentials::{Purpose, save_oauth};
+use invigilator::jobs::{self, JobContext, LockQueue};
+use invigilator::portfolio::lock::{self, LockState};
+use invigilator::roster::{self, Trigger};
+use invigilator::tenancy::{self, NewSchool, School, TenantMigrations, begin_school_tx};
+use secrecy::SecretString;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+const CLASSES: usize = 40;
+const PER_CLASS: usize = 30;
+const STUDENTS: usize = CLASSES * PER_CLASS;
+const TEACHERS: usize = 10;
+const LATENCY_MS: u64 = 30;
+const DEFAULT_QUOTA_RPS: f64 = 20.0;
+const DEFAULT_CONCURRENCY: usize = 4;
+const SINGLE_CLICKS: usize = 10;
+/// Single clicks stop being sampled (after at least one) once this long has gone by.
+const SINGLE_BUDGET: Duration = Duration::from_secs(60);
+/// The longest one single click may take before the run fails.
+const SINGLE_WAIT: Duration = Duration::from_secs(45);
+const DOMAIN: &str = "bench.sch.uk";
+const DRIVE: &str = "0ABenchPortfolios";
+const OPERATOR: &str = "operator@bench.sch.uk";
+const SCOPES: &[&str] = &[
+    "openid",
+    "email",
+    "profile",
+    "https://www.googleapis.com/auth/classroom.courses.readonly",
+    "https://www.googleapis.com/auth/classroom.rosters.readonly",
+    "https://www.googleapis.com/auth/classroom.profile.emails",
+];
+
+fn user(email: String, given: String) -> SeedUser {
+    SeedUser {
+        id: None,
+        email,
+        given_name: given,
+        family_name: "Bench".into(),
+        photo_url: None,
+        email_verified: true,
+        domain_admin: false,
+    }
+}
+
+fn teacher(i: usize) -> String {
+    format!("teacher{i:02}@{DOMAIN}")
+}
+
+fn student(i: usize) -> String {
+    format!("student{i:04}@{DOMAIN}")
+}
+
+fn seed() -> Seed {
+    let mut users: Vec<SeedUser> = (0..TEACHERS)
+        .map(|i| user(teacher(i), format!("T{i}")))
+        .collect();
+    users.extend((0..STUDENTS).map(|i| user(student(i), format!("S{i}"))));
+    users.push(user(OPERATOR.into(), "Operator".into()));
+    Seed {
+        clients: vec![SeedClient {
+            client_id: "invigilator-local".into(),
+            client_secret: "invigilator-local-secret".into(),
+            redirect_uris: vec![],
+        }],
+        domains: vec![DOMAIN.into()],
+        users,
+        courses: (0..CLASSES)
+            .map(|c| SeedCourse {
+                id: Some(format!("8{c:011}")),
+                name: format!("11{} English", (b'A' + (c % 26) as u8) as char),
+                section: Some(format!("Set {}", c % 8)),
+                owner: teacher(c % TEACHERS),
+                teachers: vec![],
+                students: (c * PER_CLASS..(c + 1) * PER_CLASS).map(student).collect(),
+                state: None,
+                teacher_group_email: Some(format!("class{c}-teachers@{DOMAIN}")),
+            })
+            .collect(),
+        shared_drives: vec![SeedSharedDrive {
+            id: Some(DRIVE.into()),
+            name: "Portfolios".into(),
+            members: vec![SeedMember {
+                email: OPERATOR.into(),
+                role: "organizer".into(),
+            }],
+        }],
+        ..Seed::default()
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a valid value")),
+        _ => Ok(default),
+    }
+}
+
+fn config(vars: &[(&str, String)]) -> anyhow::Result<Config> {
+    Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Everything measured.
+struct Figures {
+    quota_rps: f64,
+    concurrency: usize,
+    portfolios: usize,
+    clicks_s: f64,
+    wall_s: f64,
+    drive_calls: u64,
+    drive_accepted: u64,
+    permission_updates: u64,
+    other_calls: u64,
+    http_429: u64,
+    failed: u64,
+    unapplied: u64,
+    click_ms: Vec<f64>,
+    single_ms: Vec<f64>,
+    single_seen_ms: Vec<f64>,
+    /// First click → first lock applied.
+    first_applied_s: f64,
+    /// First lock applied → last lock applied.
+    steady_s: f64,
+    setup_s: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    invigilator::google::install_crypto_provider();
+    let quota_rps: f64 = env_or("LOCK_BENCH_QUOTA_RPS", DEFAULT_QUOTA_RPS)?;
+    let concurrency: usize = env_or("LOCK_BENCH_CONCURRENCY", DEFAULT_CONCURRENCY)?;
+    anyhow::ensure!(
+        (0.1..=1000.0).contains(&quota_rps),
+        "LOCK_BENCH_QUOTA_RPS must be from 0.1 to 1000"
+    );
+    let admin_url = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let redis_url =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let id = &Uuid::new_v4().simple().to_string()[..8];
+    let db_name = format!("inv_bench_{id}");
+    let prefix = format!("b{id}_");
+    let mut admin = PgConnection::connect(&admin_url).await?;
+    admin
+        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{db_name}\"")))
+        .await?;
+    let mut url = url::Url::parse(&admin_url)?;
+    url.set_path(&db_name);
+
+    eprintln!("seeding the emulator…");
+    let emu = google_emulator::start(&seed()).await?;
+    let vars = vec![
+        ("DATABASE_URL", url.to_string()),
+        ("REDIS_URL", redis_url),
+        ("GOOGLE_API_BASE_URL", emu.url()),
+        ("GOOGLE_ISSUER_URL", emu.url()),
+        ("TENANT_ROLE_PREFIX", prefix.clone()),
+        // Setup is not measured: let it run at our own pace.
+        ("GOOGLE_REQUESTS_PER_SECOND", "1000".to_owned()),
+    ];
+    let setup_config = config(&vars)?;
+    // The workers' configuration: the shared limiter set to the quota, as in production.
+    let mut vars = vars;
+    vars.retain(|(k, _)| *k != "GOOGLE_REQUESTS_PER_SECOND");
+    vars.push(("GOOGLE_REQUESTS_PER_SECOND", quota_rps.to_string()));
+    let work_config = config(&vars)?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(30)
+        .connect(url.as_str())
+        .await?;
+    let result = run(
+        &pool,
+        &setup_config,
+        &work_config,
+        &emu,
+        quota_rps,
+        concurrency,
+    )
+    .await;
+
+    pool.close().await;
+    admin
+        .execute(AssertSqlSafe(format!(
+            "DROP DATABASE \"{db_name}\" WITH (FORCE)"
+        )))
+        .await?;
+    let roles: Vec<String> =
+        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
+            .bind(&prefix)
+            .fetch_all(&mut admin)
+            .await?;
+    for role in roles {
+        admin
+            .execute(AssertSqlSafe(format!("DROP ROLE \"{role}\"")))
+            .await?;
+    }
+    clean_redis(&work_config, &prefix).await?;
+    report(&result?);
+    Ok(())
+}
+
+/// Removes this run's queues (and apalis's note of them) from Redis; rate-limit and lock keys
+/// expire on their own.
+async fn clean_redis(config: &Config, prefix: &str) -> anyhow::Result<()> {
+    let mut redis = invigilator::redis_client::lazy_connection(config)?;
+    let pattern = format!("invigilator:{prefix}*");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut redis)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let queues: Vec<String> = redis::cmd("ZRANGE")
+        .arg("core:apalis:queues:list")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap_or_default();
+    let ours: Vec<&String> = queues
+        .iter()
+        .filter(|q| q.starts_with(&format!("invigilator:{prefix}")))
+        .collect();
+    if !ours.is_empty() {
+        let _: () = redis::cmd("ZREM")
+            .arg("core:apalis:queues:list")
+            .arg(ours)
+            .query_async(&mut redis)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn run(
+    pool: &PgPool,
+    setup_config: &Config,
+    work_config: &Config,
+    emu: &google_emulator::RunningEmulator,
+    quota_rps: f64,
+    concurrency: usize,
+) -> anyhow::Result<Figures> {
+    let setup = Instant::now();
+    tenancy::migrate_platform(pool).await?;
+    let new = NewSchool::parse("bench", "Bench School", DOMAIN)?;
+    let school = tenancy::provision_school(
+        pool,
+        &setup_config.tenant_role_prefix,
+        &TenantMigrations::embedded(),
+        &new,
+    )
+    .await?;
+    // No timed roster sync may start during the measurement (it would share the quota).
+    sqlx::query(
+        "UPDATE platform.tenants SET next_sync_at = now() + interval '1 day' WHERE id = $1",
+    )
+    .bind(school.id)
+    .execute(pool)
+    .await?;
+
+    // Every teacher and the Drive operator have connected.
+    let mut tx = begin_school_tx(pool, &school).await?;
+    for (i, email) in (0..TEACHERS)
+        .map(teacher)
+        .chain([OPERATOR.to_owned()])
+        .enumerate()
+    {
+        let staff: Uuid = sqlx::query_scalar(
+            "INSERT INTO staff (google_sub, email, display_name) VALUES ($1, $2, $2) RETURNING id",
+        )
+        .bind(
+            emu.user(&email)
+                .map(|u| u.id)
+                .unwrap_or_else(|| format!("sub{i}")),
+        )
+        .bind(&email)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (purpose, scopes): (Purpose, Vec<&str>) = if email == OPERATOR {
+            (
+                Purpose::DriveOperator,
+                vec!["https://www.googleapis.com/auth/drive"],
+            )
+        } else {
+            (Purpose::SignIn, SCOPES.to_vec())
+        };
+        let refresh = emu
+            .issue_refresh_token(&email, &scopes, "invigilator-local")
+            .ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        save_oauth(
+            &mut tx,
+            &setup_config.token_keys,
+            staff,
+            purpose,
+            &email,
+            &scopes,
+            &SecretString::from(refresh),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+
+    let redis = invigilator::redis_client::lazy_connection(setup_config)?;
+    let setup_google = GoogleClients::new(setup_config, pool.clone(), redis.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let locks = Locks::new(redis.clone());
+
+    eprintln!("setup: roster sync and {STUDENTS} portfolio folders (not timed)…");
+    let synced = roster::sync_school(pool, &setup_google, &locks, &school, Trigger::Cli).await?;
+    anyhow::ensure!(synced.errors.is_empty(), "sync errors: {:?}", synced.errors);
+    let folders = invigilator::portfolio::provision(pool, &setup_google, &school, DRIVE).await?;
+    anyhow::ensure!(
+        folders.errors.is_empty() && folders.portfolio_folders as usize == STUDENTS,
+        "folders: {} made, errors {:?}",
+        folders.portfolio_folders,
+        folders.errors
+    );
+
+    // Who clicks for each class: its (first) teacher.
+    let mut tx = begin_school_tx(pool, &school).await?;
+    let classes: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT DISTINCT ON (c.id) c.id, ct.staff_id FROM courses c \
+         JOIN course_teachers ct ON ct.course_id = c.id ORDER BY c.id, ct.staff_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let portfolios: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM portfolios WHERE permission_id IS NOT NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    anyhow::ensure!(
+        classes.len() == CLASSES && portfolios as usize == STUDENTS,
+        "expected {CLASSES} classes with teachers and {STUDENTS} shared folders, found {} and {portfolios}",
+        classes.len()
+    );
+
+    // The measured world: latency and the quota, and workers pacing themselves to it.
+    emu.set_faults(
+        "*",
+        FaultPlan {
+            latency_ms: LATENCY_MS,
+            ..FaultPlan::default()
+        },
+    );
+    emu.set_quotas(Quotas {
+        per_user_per_second: Some(quota_rps),
+        per_project_per_second: None,
+    });
+    let google = GoogleClients::new(work_config, pool.clone(), redis.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let namespace = &work_config.tenant_role_prefix;
+    let queue = jobs::lock_queue(redis.clone(), namespace);
+    let rosters = jobs::roster_queue(redis.clone(), namespace);
+    let ctx = JobContext {
+        db: pool.clone(),
+        redis: redis.clone(),
+        google,
+        locks: locks.clone(),
+        live: invigilator::portfolio::live::LiveStatus::new(work_config)?,
+        // As the `work` command sets it.
+        sweep_after: work_config.lock_sweep_after,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(jobs::run_workers(
+        ctx,
+        rosters,
+        queue.clone(),
+        concurrency,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // Let the workers register and start polling before the bell.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    let measured = measure(pool, &school, &queue, emu, &classes, quota_rps).await;
+
+    let _ = stop.send(());
+    match tokio::time::timeout(Duration::from_secs(45), workers).await {
+        Ok(Ok(Err(e))) => eprintln!("workers stopped with an error: {e}"),
+        Ok(Err(e)) => eprintln!("workers panicked: {e}"),
+        Err(_) => eprintln!("workers did not stop within 45 s"),
+        Ok(Ok(Ok(()))) => {}
+    }
+    let mut figures = measured?;
+    figures.concurrency = concurrency;
+    figures.setup_s = setup_s;
+    Ok(figures)
+}
+
+/// One teacher's "lock class", as `POST /api/classes/{id}/lock` does it.
+async fn click_class(
+    pool: &PgPool,
+    school: &School,
+    queue: &LockQueue,
+    staff: Uuid,
+    course: Uuid,
+) -> anyhow::Result<usize> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let requested =
+        lock::request_class(&mut tx, &Actor::Staff(staff), course, LockState::Locked).await?;
+    tx.commit().await?;
+    let pairs: Vec<(Uuid, i64)> = requested
+        .iter()
+        .map(|r| (r.portfolio_id, r.version))
+        .collect();
+    jobs::enqueue_locks(queue, school.id, &pairs)
+        .await
+        .map_err(|e| anyhow::anyhow!("enqueue: {e}"))?;
+    Ok(requested.len())
+}
+
+/// One teacher's lock or unlock of one portfolio, as `POST /api/portfolios/{id}/lock` does it;
+/// returns the version to wait for.
+async fn click_portfolio(
+    pool: &PgPool,
+    school: &School,
+    queue: &LockQueue,
+    staff: Uuid,
+    portfolio: Uuid,
+    desired: LockState,
+) -> anyhow::Result<i64> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let requested = lock::request(&mut tx, &Actor::Staff(staff), portfolio, desired).await?;
+    tx.commit().await?;
+    jobs::enqueue_locks(queue, school.id, &[(portfolio, requested.version)])
+        .await
+        .map_err(|e| anyhow::anyhow!("enqueue: {e}"))?;
+    Ok(requested.version)
+}
+
+/// Portfolios still waiting for Drive, and those given up on.
+async fn pending(pool: &PgPool, school: &School) -> anyhow::Result<(i64, i64)> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let counts = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE applied_version < desired_version AND NOT failed_permanently), \
+                count(*) FILTER (WHERE failed_permanently) FROM portfolios",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(counts)
+}
+
+/// Waits until one portfolio's applied version reaches `version`; `false` on timeout.
+async fn wait_applied(
+    pool: &PgPool,
+    school: &School,
+    portfolio: Uuid,
+    version: i64,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut tx = begin_school_tx(pool, school).await?;
+        let (applied, failed): (i64, bool) = sqlx::query_as(
+            "SELECT applied_version, failed_permanently FROM portfolios WHERE id = $1",
+        )
+        .bind(portfolio)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if applied >= version {
+            return Ok(true);
+        }
+        if failed || Instant::now() > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Calls {
+    drive: u64,
+    drive_accepted: u64,
+    permission_updates: u64,
+    refused: u64,
+    other: u64,
+}
+
+impl std::ops::Sub for Calls {
+    type Output = Self;
+    fn sub(self, before: Self) -> Self {
+        Self {
+            drive: self.drive - before.drive,
+            drive_accepted: self.drive_accepted - before.drive_accepted,
+            permission_updates: self.permission_updates - before.permission_updates,
+            refused: self.refused - before.refused,
+            other: self.other - before.other,
+        }
+    }
+}
+
+fn calls(emu: &google_emulator::RunningEmulator) -> Calls {
+    let mut c = Calls::default();
+    for (route, by_status) in &emu.stats().calls {
+        for (status, n) in by_status {
+            if !route.starts_with("drive.") {
+                c.other += n;
+                continue;
+            }
+            c.drive += n;
+            if *status < 400 {
+                c.drive_accepted += n;
+            }
+            if route == "drive.permissions.update" {
+                c.permission_updates += n;
+            }
+            // Drive's own quota refusals: 403 user/project rate limit, or 429.
+            if *status == 429 || *status == 403 {
+                c.refused += n;
+            }
+        }
+    }
+    c
+}
+
+async fn measure(
+    pool: &PgPool,
+    school: &School,
+    queue: &LockQueue,
+    emu: &google_emulator::RunningEmulator,
+    classes: &[(Uuid, Uuid)],
+    quota_rps: f64,
+) -> anyhow::Result<Figures> {
+    let before = calls(emu);
+    let t0: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(pool)
+        .await?;
+    let clock = Instant::now();
+    eprintln!("the bell: {CLASSES} teachers lock their classes at once…");
+    let clicked = futures::future::join_all(
+        classes
+            .iter()
+            .map(|(course, staff)| click_class(pool, school, queue, *staff, *course)),
+    )
+    .await;
+    let clicks_s = clock.elapsed().as_secs_f64();
+    let mut requested = 0;
+    for c in clicked {
+        requested += c?;
+    }
+    anyhow::ensure!(
+        requested == STUDENTS,
+        "{requested} portfolios requested, expected {STUDENTS}"
+    );
+
+    // Long enough for the quota to be the limit many times over.
+    let deadline = clock + Duration::from_secs_f64((STUDENTS as f64 / quota_rps) * 3.0 + 60.0);
+    let mut last_report = Instant::now();
+    let (unapplied, failed) = loop {
+        let (waiting, failed) = pending(pool, school).await?;
+        if waiting == 0 || Instant::now() > deadline {
+            break (waiting as u64, failed as u64);
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            eprintln!(
+                "  {:>4.0} s: {waiting} waiting, {failed} failed",
+                clock.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Let any job still in flight (a re-run, the apply-again check) settle before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cohort = calls(emu) - before;
+
+    let mut tx = begin_school_tx(pool, school).await?;
+    let (first, last): (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) = sqlx::query_as(
+        "SELECT min(applied_at), max(applied_at) FROM portfolios \
+         WHERE applied_version >= desired_version",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut click_ms: Vec<f64> = sqlx::query_scalar(
+        "SELECT (EXTRACT(EPOCH FROM applied_at - desired_at) * 1000)::float8 FROM portfolios \
+         WHERE applied_version >= desired_version AND applied_at IS NOT NULL",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let sample: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM portfolios WHERE applied_version >= desired_version \
+         ORDER BY id LIMIT $1",
+    )
+    .bind(SINGLE_CLICKS as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    click_ms.sort_by(f64::total_cmp);
+    let wall_s = match last {
+        Some(last) if unapplied == 0 => (last - t0).as_seconds_f64(),
+        // Not all applied: the wall time is at least until the deadline.
+        _ => clock.elapsed().as_secs_f64(),
+    };
+    // Diagnostics: when the first lock reached Drive, and the pace from then on.
+    let first_applied_s = first.map_or(f64::NAN, |first| (first - t0).as_seconds_f64());
+    let steady_s = match (first, last) {
+        (Some(first), Some(last)) => (last - first).as_seconds_f64(),
+        _ => f64::NAN,
+    };
+
+    eprintln!("single clicks on the idle system…");
+    // Each click re-locks a locked folder: the whole path (request, queue, worker, one
+    // permissions.update, applied), one portfolio at a time, the system otherwise idle.
+    let staff = classes[0].1;
+    let mut single_ms = Vec::with_capacity(SINGLE_CLICKS);
+    let mut single_seen_ms = Vec::with_capacity(SINGLE_CLICKS);
+    let singles = Instant::now();
+    for id in sample {
+        if !single_ms.is_empty() && singles.elapsed() > SINGLE_BUDGET {
+            eprintln!(
+                "  single clicks stopped after {} (over {} s)",
+                single_ms.len(),
+                SINGLE_BUDGET.as_secs()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let clock = Instant::now();
+        let v = click_portfolio(pool, school, queue, staff, id, LockState::Locked).await?;
+        anyhow::ensure!(
+            wait_applied(pool, school, id, v, SINGLE_WAIT).await?,
+            "a single lock was not applied within {} s",
+            SINGLE_WAIT.as_secs()
+        );
+        single_seen_ms.push(clock.elapsed().as_secs_f64() * 1000.0);
+        let mut tx = begin_school_tx(pool, school).await?;
+        let ms: f64 = sqlx::query_scalar(
+            "SELECT (EXTRACT(EPOCH FROM applied_at - desired_at) * 1000)::float8 \
+             FROM portfolios WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        single_ms.push(ms);
+    }
+    single_ms.sort_by(f64::total_cmp);
+    single_seen_ms.sort_by(f64::total_cmp);
+
+    Ok(Figures {
+        quota_rps,
+        concurrency: 0,
+        portfolios: requested,
+        clicks_s,
+        wall_s,
+        drive_calls: cohort.drive,
+        drive_accepted: cohort.drive_accepted,
+        permission_updates: cohort.permission_updates,
+        other_calls: cohort.other,
+        http_429: cohort.refused,
+        failed: failed + unapplied,
+        unapplied,
+        click_ms,
+        single_ms,
+        single_seen_ms,
+        first_applied_s,
+        steady_s,
+        setup_s: 0.0,
+    })
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+fn report(f: &Figures) {
+    let achieved = f.drive_accepted as f64 / f.wall_s;
+    let quota_ratio = achieved / f.quota_rps;
+    let calls_per_lock = f.drive_calls as f64 / f.portfolios as f64;
+    let p50 = percentile(&f.click_ms, 50.0);
+    let p99 = percentile(&f.click_ms, 99.0);
+    let single = percentile(&f.single_ms, 50.0);
+    let single_seen = percentile(&f.single_seen_ms, 50.0);
+    let single_target = 3.0 * LATENCY_MS as f64 + 50.0;
+    let steady_ratio = (f.portfolios as f64 - 1.0) / f.steady_s / f.quota_rps;
+    let ideal_s = f.portfolios as f64 / f.quota_rps;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!();
+    println!(
+        "lock cohort: {} folders in {CLASSES} classes of {PER_CLASS}; emulator latency {LATENCY_MS} ms, \
+         Drive quota {} req/s per user; worker concurrency {} ({} lock jobs at once); {cores} cores, release build",
+        f.portfolios,
+        f.quota_rps,
+        f.concurrency,
+        (f.concurrency * 4).max(1)
+    );
+    println!();
+    let verdict = |ok: bool| if ok { "pass" } else { "FAIL" };
+    let row = |measure: &str, value: String, target: &str, result: &str| {
+        println!("| {measure:<34} | {value:>10} | {target:<28} | {result:<6} |");
+    };
+    row("measure", "value".into(), "target", "result");
+    println!("|{:-<36}|{:->11}:|{:-<30}|{:-<8}|", "", "", "", "");
+    row(
+        "setup: sync + folders (not timed)",
+        format!("{:.1} s", f.setup_s),
+        "",
+        "",
+    );
+    row(
+        &format!("{CLASSES} class clicks (all at once)"),
+        format!("{:.2} s", f.clicks_s),
+        "",
+        "",
+    );
+    row(
+        "first click → first lock applied",
+        format!("{:.2} s", f.first_applied_s),
+        "",
+        "",
+    );
+    row(
+        "wall time, first click → all done",
+        format!("{:.1} s", f.wall_s),
+        &format!("≈ {ideal_s:.0} s at the quota"),
+        "",
+    );
+    row(
+        "Drive calls accepted / s",
+        format!("{achieved:.2}"),
+        &format!("quota {}", f.quota_rps),
+        "",
+    );
+    row(
+        "quota ratio",
+        format!("{quota_ratio:.3}"),
+        "≥ 0.9",
+        verdict(quota_ratio >= 0.9),
+    );
+    row(
+        "  pace, first → last lock applied",
+        format!("{steady_ratio:.3}"),
+        "(diagnostic)",
+        "",
+    );
+    row(
+        "Drive calls per lock",
+        format!("{calls_per_lock:.3}"),
+        "≤ 1.05",
+        verdict(calls_per_lock <= 1.05),
+    );
+    row(
+        "  of which permissions.update",
+        f.permission_updates.to_string(),
+        &format!("of {} calls", f.drive_calls),
+        "",
+    );
+    row(
+        "  other Google calls (token…)",
+        f.other_calls.to_string(),
+        "",
+        "",
+    );
+    row("quota refusals (429/403)", f.http_429.to_string(), "", "");
+    row(
+        "failed (or never applied)",
+        f.failed.to_string(),
+        "0",
+        verdict(f.failed == 0),
+    );
+    row("click → applied p50", format!("{p50:.0} ms"), "", "");
+    row("click → applied p99", format!("{p99:.0} ms"), "", "");
+    row(
+        "single click → applied p50 (idle)",
+        format!("{single:.0} ms"),
+        &format!("≤ {single_target:.0} ms (3 × latency + 50)"),
+        verdict(single <= single_target),
+    );
+    row(
+        "  as the clicker saw it (polled)",
+        format!("{single_seen:.0} ms"),
+        &format!("{} click(s) sampled", f.single_ms.len()),
+        "",
+    );
+    println!();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "lock_cohort",
+            "folders": f.portfolios,
+            "classes": CLASSES,
+            "latency_ms": LATENCY_MS,
+            "quota_rps": f.quota_rps,
+            "concurrency": f.concurrency,
+            "clicks_s": round(f.clicks_s, 2),
+            "wall_s": round(f.wall_s, 2),
+            "drive_calls": f.drive_calls,
+            "drive_calls_per_s": round(achieved, 2),
+            "quota_ratio": round(quota_ratio, 3),
+            "calls_per_lock": round(calls_per_lock, 3),
+            "permission_updates": f.permission_updates,
+            "other_google_calls": f.other_calls,
+            "failed": f.failed,
+            "unapplied": f.unapplied,
+            "http_429": f.http_429,
+            "p50_click_ms": round(p50, 1),
+            "p99_click_ms": round(p99, 1),
+            "single_click_ms": round(single, 1),
+            "single_click_seen_ms": round(single_seen, 1),
+            "single_clicks": f.single_ms.len(),
+            "first_applied_s": round(f.first_applied_s, 2),
+            "steady_quota_ratio": round(steady_ratio, 3),
+            "setup_s": round(f.setup_s, 1),
+            "targets_met": {
+                "quota_ratio": quota_ratio >= 0.9,
+                "calls_per_lock": calls_per_lock <= 1.05,
+                "failed": f.failed == 0,
+                "single_click": single <= single_target,
+            },
+            "cores": cores,
+        })
+    );
+}
