@@ -112,7 +112,7 @@ impl ClassroomClient {
 
     async fn throttle(&self) {
         self.limiter
-            .acquire(&format!("google:{}", self.school_id))
+            .acquire(&super::limit_key(self.school_id))
             .await;
     }
 

@@ -122,7 +122,7 @@ impl DriveClient {
 
     async fn throttle(&self) {
         self.limiter
-            .acquire(&format!("google:{}", self.school.id))
+            .acquire(&super::limit_key(self.school.id))
             .await;
     }
 

@@ -151,6 +151,11 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The key of a school's shared limit on Google calls (Classroom and Drive together).
+fn limit_key(school_id: Uuid) -> String {
+    format!("google:{school_id}")
+}
+
 impl GoogleClients {
     pub fn new(
         config: &Config,
