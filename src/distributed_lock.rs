@@ -20,6 +20,21 @@ end
 return 0
 ";
 
+/// Takes one of `ARGV[3]` slots: members older than the time-to-live are dropped first, so a
+/// holder that died frees its slot by itself.
+const TAKE_SLOT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+";
+
 /// Why a lock was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -60,6 +75,38 @@ impl Locks {
         self
     }
 
+    /// Takes one of `slots` slots named `name` if one is free, for at most `ttl`; `None` when all
+    /// are taken. If Redis cannot be reached the work goes ahead (`Some`): a slot only shares
+    /// out capacity, it never guards correctness.
+    pub async fn try_slot(&self, name: &str, slots: u32, ttl: Duration) -> Option<Slot> {
+        let key = format!("invigilator:{}slots:{name}", self.namespace);
+        let token = Uuid::new_v4().to_string();
+        let mut conn = self.redis.clone();
+        let taken: Result<i64, _> = Script::new(TAKE_SLOT)
+            .key(&key)
+            .arg(&token)
+            .arg(ttl.as_millis() as u64)
+            .arg(slots.max(1))
+            .invoke_async(&mut conn)
+            .await;
+        match taken {
+            Ok(0) => None,
+            Ok(_) => Some(Slot {
+                redis: self.redis.clone(),
+                key,
+                token,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "slots unavailable; going ahead");
+                Some(Slot {
+                    redis: self.redis.clone(),
+                    key,
+                    token,
+                })
+            }
+        }
+    }
+
     /// Waits up to `wait` for the lock `name`, which then lasts at most `ttl`.
     pub async fn acquire(
         &self,
@@ -93,6 +140,30 @@ impl Locks {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+}
+
+/// One of a limited number of slots (see [`Locks::try_slot`]); give it back with
+/// [`Slot::release`] (dropping it lets it expire instead).
+#[must_use = "release the slot when the work is done"]
+pub struct Slot {
+    redis: ConnectionManager,
+    key: String,
+    token: String,
+}
+
+impl Slot {
+    /// Gives the slot back.
+    pub async fn release(self) {
+        let mut conn = self.redis.clone();
+        let removed: Result<i64, _> = redis::cmd("ZREM")
+            .arg(&self.key)
+            .arg(&self.token)
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = removed {
+            tracing::warn!(key = %self.key, error = %e, "could not release a slot; it will expire");
         }
     }
 }

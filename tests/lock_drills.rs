@@ -448,10 +448,9 @@ async fn two_schools_locking_at_once_each_use_their_own_credential_and_limit() {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(refused, 0, "{:?}", stats.calls);
-    // Both schools finished, each at its own pace. Known weakness: one queue is first come,
-    // first served, so a school whose locks were queued behind another's large cohort waits
-    // for part of it (see docs/locks.md).
-    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    // Side by side, each at its own quota's pace (40 calls at 5/s: 8 s), the second school not
+    // queued behind the first (a first-come-first-served queue took 12.4 s).
+    assert!(elapsed < Duration::from_millis(10_500), "took {elapsed:?}");
 
     assert_all_locked(&w, pupils).await;
     let folders: Vec<(String, String)> = sqlx::query_as(

@@ -596,9 +596,14 @@ async fn the_dashboard_sees_a_lock_pending_then_done_live() {
         portfolio_id: id,
         version: 1,
     };
-    invigilator::jobs::run_apply_lock(job, apalis::prelude::Data::new(std::sync::Arc::new(ctx)))
-        .await
-        .unwrap();
+    let queue = invigilator::jobs::lock_queue(redis, &l.w.db.role_prefix);
+    invigilator::jobs::run_apply_lock(
+        job,
+        apalis::prelude::Data::new(std::sync::Arc::new(ctx)),
+        apalis::prelude::Data::new(queue),
+    )
+    .await
+    .unwrap();
     let applied = wait_for_event(&mut stream, &mut buffer, |s| s["applied_version"] == 1).await;
     assert_eq!(applied["applied"], "locked");
     assert_eq!(applied["course_id"], pending["course_id"]);

@@ -227,6 +227,11 @@ impl GoogleClients {
         }
     }
 
+    /// Google calls per second each school may make.
+    pub fn requests_per_second(&self) -> f64 {
+        self.inner.limiter.per_second()
+    }
+
     /// The same clients with another shared rate limit.
     pub fn with_rate_limit(&self, redis: ConnectionManager, per_second: f64, burst: u32) -> Self {
         let i = &self.inner;

@@ -58,6 +58,11 @@ impl RateLimiter {
         }
     }
 
+    /// Calls allowed per second.
+    pub fn per_second(&self) -> f64 {
+        1000.0 / self.interval_ms
+    }
+
     /// Takes a slot now if there is one; otherwise says how long until there will be (for
     /// answering 429 with `Retry-After` instead of waiting). Fails open like [`Self::acquire`].
     pub async fn check(&self, key: &str) -> Result<(), Duration> {

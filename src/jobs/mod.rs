@@ -71,19 +71,50 @@ pub async fn enqueue_locks(
     queue.push_bulk(jobs).await.map_err(|e| e.to_string())
 }
 
+/// How many lock jobs of one school may run at once in all workers together: enough to keep
+/// its Google quota busy (half a second of calls, plus a little), and no more, so that a
+/// worker never sits waiting on one school's quota while another school's locks queue behind.
+fn school_slots(requests_per_second: f64) -> u32 {
+    (requests_per_second * 0.5).ceil() as u32 + 2
+}
+
 /// Runs one lock job. Never fails the job: the outcome is on the portfolio row and in the audit
 /// log, and the sweeper retries what is left behind.
 pub async fn run_apply_lock(
     job: ApplyLockJob,
     ctx: Data<Arc<JobContext>>,
+    queue: Data<LockQueue>,
 ) -> Result<(), BoxDynError> {
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
         return Ok(());
     };
-    use crate::portfolio::lock::Applied;
-    match crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.locks, &school, job.portfolio_id)
+    let per_second = ctx.google.requests_per_second();
+    let slots = school_slots(per_second);
+    let Some(slot) = ctx
+        .locks
+        .try_slot(
+            &format!("lock-jobs:{}", school.id),
+            slots,
+            Duration::from_secs(60),
+        )
         .await
-    {
+    else {
+        // This school's quota is busy: come back when a round of its calls has gone out.
+        let after = Duration::from_secs_f64(f64::from(slots) / per_second.max(0.1) / 2.0);
+        let mut queue = (*queue).clone();
+        let later = TaskBuilder::new(job.clone()).run_after(after).build();
+        if let Err(e) = queue.push_task(later).await {
+            // The request is recorded; the sweeper queues it again.
+            tracing::warn!(error = %e, "could not put a lock job back");
+        }
+        return Ok(());
+    };
+    use crate::portfolio::lock::Applied;
+    let outcome =
+        crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.locks, &school, job.portfolio_id)
+            .await;
+    slot.release().await;
+    match outcome {
         Ok(outcome) => {
             tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done");
             if matches!(outcome, Applied::Done { .. } | Applied::Failed(_)) {
@@ -355,6 +386,7 @@ pub async fn run_workers(
             WorkerBuilder::new(format!("apply-lock-{lock_process}-{run}"))
                 .backend(lock_queue.clone().poll_with_interval(LOCK_POLL))
                 .data(lock_ctx.clone())
+                .data(lock_queue.clone())
                 .concurrency((concurrency * 4).max(1))
                 .build(run_apply_lock)
         })
