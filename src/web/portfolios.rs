@@ -96,9 +96,17 @@ pub struct Accepted {
     requested: Vec<Requested>,
 }
 
-/// After the requests are committed: queue their jobs and show them as pending on every
-/// dashboard watching the school.
-async fn enqueue(state: &AppState, staff: &CurrentStaff, requested: &[Requested]) {
+/// Commits the requests, then queues their jobs and shows them as pending on every dashboard
+/// watching the school.
+async fn commit_and_enqueue(
+    state: &AppState,
+    staff: &CurrentStaff,
+    mut tx: SchoolTx,
+    requested: &[Requested],
+) -> Result<(), ApiError> {
+    let ids: Vec<Uuid> = requested.iter().map(|r| r.portfolio_id).collect();
+    let statuses = live::statuses(&mut tx, &ids).await?;
+    tx.commit().await?;
     let pairs: Vec<(Uuid, i64)> = requested
         .iter()
         .map(|r| (r.portfolio_id, r.version))
@@ -107,23 +115,11 @@ async fn enqueue(state: &AppState, staff: &CurrentStaff, requested: &[Requested]
         // The requests are recorded; the sweeper queues them again shortly.
         tracing::warn!(error = %e, "could not queue lock jobs; the sweeper will");
     }
-    let ids: Vec<Uuid> = pairs.iter().map(|(id, _)| *id).collect();
-    let statuses = async {
-        let mut tx = staff.school_tx(state).await?;
-        let statuses = live::statuses(&mut tx, &ids).await?;
-        tx.commit().await?;
-        Ok::<_, ApiError>(statuses)
-    }
-    .await;
-    match statuses {
-        Ok(statuses) => {
-            state
-                .live
-                .publish(&state.redis, staff.school.id, &statuses)
-                .await
-        }
-        Err(e) => tracing::warn!(error = ?e, "live status not read"),
-    }
+    state
+        .live
+        .publish(&state.redis, staff.school.id, &statuses)
+        .await;
+    Ok(())
 }
 
 async fn portfolio_request(
@@ -151,9 +147,8 @@ async fn portfolio_request(
     let requested = lock::request(&mut tx, &Actor::Staff(staff.staff.id), id, desired)
         .await
         .map_err(request_error)?;
-    tx.commit().await?;
     let requested = vec![requested];
-    enqueue(&state, &staff, &requested).await;
+    commit_and_enqueue(&state, &staff, tx, &requested).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
 }
 
@@ -181,8 +176,7 @@ async fn class_request(
     let requested = lock::request_class(&mut tx, &Actor::Staff(staff.staff.id), course, desired)
         .await
         .map_err(request_error)?;
-    tx.commit().await?;
-    enqueue(&state, &staff, &requested).await;
+    commit_and_enqueue(&state, &staff, tx, &requested).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
 }
 
