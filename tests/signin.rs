@@ -613,3 +613,45 @@ async fn cancelling_at_google_is_a_clear_refusal() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("You cancelled the sign-in"));
 }
+
+/// Roster-sync jobs in this test's queue (a new job is stored, then scheduled for now).
+async fn queued_syncs(w: &SignInWorld) -> i64 {
+    let config = w.db.config(&[]);
+    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
+    let queue = invigilator::jobs::roster_queue(redis.clone(), &w.db.role_prefix);
+    let mut conn = redis;
+    redis::cmd("HLEN")
+        .arg(queue.get_config().job_data_hash())
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_co_teacher_known_from_the_roster_gets_a_sync_at_their_first_sign_in() {
+    let w = SignInWorld::new().await;
+    let school = w.school().await;
+    // A roster sync already recorded them (their Google id, no grant yet).
+    let sub = w.emu.user(TEACHER).unwrap().id;
+    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &school)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO staff (google_sub, email, display_name) VALUES ($1, $2, 'Ada')")
+        .bind(&sub)
+        .bind(TEACHER)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut browser = w.browser();
+    assert_eq!(
+        w.sign_in(&mut browser, TEACHER).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(queued_syncs(&w).await, 1, "their classes are synced now");
+
+    let mut again = w.browser();
+    assert_eq!(w.sign_in(&mut again, TEACHER).await.status, StatusCode::OK);
+    assert_eq!(queued_syncs(&w).await, 1, "not at every sign-in");
+}

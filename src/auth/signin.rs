@@ -313,6 +313,12 @@ impl SignInService {
             staff::grant(&mut tx, person.id, Role::Teacher, None, None).await?;
             granted_roles.push(Role::Teacher);
         }
+        // Classroom can be read for them from now on if they had no grant before; co-teachers'
+        // staff rows are made by sync, so "first time" is about the grant, not the row.
+        let stored = credentials::sign_in_credential(&mut tx, person.id)
+            .await
+            .map_err(|e| SignInError::Internal(e.to_string()))?;
+        let first_grant = stored.is_none();
         match &tokens.refresh_token {
             Some(refresh) => {
                 credentials::save_oauth(
@@ -328,9 +334,6 @@ impl SignInService {
                 .map_err(|e| SignInError::Internal(e.to_string()))?;
             }
             None => {
-                let stored = credentials::sign_in_credential(&mut tx, person.id)
-                    .await
-                    .map_err(|e| SignInError::Internal(e.to_string()))?;
                 let usable = stored.is_some_and(|c| c.status == CredentialStatus::Active);
                 if !usable && !attempt.forced_consent {
                     // Nothing is written: the person is sent to Google's consent screen again.
@@ -351,7 +354,7 @@ impl SignInService {
         Ok(Completed::SignedIn {
             school,
             staff_id: person.id,
-            first_time: known.is_none(),
+            first_time: first_grant,
         })
     }
 
