@@ -270,6 +270,12 @@ async fn bad_requests_change_nothing() {
             "/api/portfolios/not-an-id/lock".to_owned(),
             StatusCode::NOT_FOUND,
         ),
+        // Only `lock` and `unlock` are actions.
+        (format!("/api/portfolios/{id}/open"), StatusCode::NOT_FOUND),
+        (
+            format!("/api/classes/{own_course}/freeze"),
+            StatusCode::NOT_FOUND,
+        ),
         (
             format!("/api/portfolios/{}/lock", Uuid::new_v4()),
             StatusCode::NOT_FOUND,

@@ -149,15 +149,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/sync", post(api::request_sync))
         .route("/api/portfolios/{id}", get(portfolios::portfolio))
         .route(
-            "/api/portfolios/{id}/lock",
-            post(portfolios::lock_portfolio),
+            "/api/portfolios/{id}/{verb}",
+            post(portfolios::request_portfolio),
         )
-        .route(
-            "/api/portfolios/{id}/unlock",
-            post(portfolios::unlock_portfolio),
-        )
-        .route("/api/classes/{id}/lock", post(portfolios::lock_class))
-        .route("/api/classes/{id}/unlock", post(portfolios::unlock_class))
+        .route("/api/classes/{id}/{verb}", post(portfolios::request_class))
         .route("/api/events", get(events::stream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -122,28 +122,45 @@ async fn commit_and_enqueue(
     Ok(())
 }
 
-async fn portfolio_request(
-    state: AppState,
-    staff: CurrentStaff,
-    raw_id: String,
-    body: Bytes,
-    desired: LockState,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let id = parse_id(&raw_id)?;
-    check_body(&body)?;
-    let mut tx = staff.school_tx(&state).await?;
-    let course = course_of(&mut tx, id).await?;
-    if !may_act_on(
-        &mut tx,
-        &staff,
+/// `lock` or `unlock` from the path; any other word is not a route.
+fn desired_from(verb: &str) -> Result<LockState, ApiError> {
+    match verb {
+        "lock" => Ok(LockState::Locked),
+        "unlock" => Ok(LockState::Unlocked),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Refuses, as "not found", anyone who may not lock in this class.
+async fn may_lock(tx: &mut SchoolTx, staff: &CurrentStaff, course: Uuid) -> Result<(), ApiError> {
+    let allowed = may_act_on(
+        tx,
+        staff,
         course,
         Permission::LockAnyPortfolio,
         Permission::LockOwnClasses,
     )
-    .await?
-    {
-        return Err(ApiError::NotFound);
+    .await?;
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
     }
+}
+
+/// `POST /api/portfolios/{id}/lock` and `…/unlock`
+pub async fn request_portfolio(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path((raw_id, verb)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let desired = desired_from(&verb)?;
+    let id = parse_id(&raw_id)?;
+    check_body(&body)?;
+    let mut tx = staff.school_tx(&state).await?;
+    let course = course_of(&mut tx, id).await?;
+    may_lock(&mut tx, &staff, course).await?;
     let requested = lock::request(&mut tx, &Actor::Staff(staff.staff.id), id, desired)
         .await
         .map_err(request_error)?;
@@ -152,72 +169,23 @@ async fn portfolio_request(
     Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
 }
 
-async fn class_request(
-    state: AppState,
+/// `POST /api/classes/{id}/lock` and `…/unlock`: every current student with a folder.
+pub async fn request_class(
+    State(state): State<AppState>,
     staff: CurrentStaff,
-    raw_id: String,
+    Path((raw_id, verb)): Path<(String, String)>,
     body: Bytes,
-    desired: LockState,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let desired = desired_from(&verb)?;
     let course = parse_id(&raw_id)?;
     check_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
-    if !may_act_on(
-        &mut tx,
-        &staff,
-        course,
-        Permission::LockAnyPortfolio,
-        Permission::LockOwnClasses,
-    )
-    .await?
-    {
-        return Err(ApiError::NotFound);
-    }
+    may_lock(&mut tx, &staff, course).await?;
     let requested = lock::request_class(&mut tx, &Actor::Staff(staff.staff.id), course, desired)
         .await
         .map_err(request_error)?;
     commit_and_enqueue(&state, &staff, tx, &requested).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
-}
-
-/// `POST /api/portfolios/{id}/lock`
-pub async fn lock_portfolio(
-    State(s): State<AppState>,
-    staff: CurrentStaff,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    portfolio_request(s, staff, id, body, LockState::Locked).await
-}
-
-/// `POST /api/portfolios/{id}/unlock`
-pub async fn unlock_portfolio(
-    State(s): State<AppState>,
-    staff: CurrentStaff,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    portfolio_request(s, staff, id, body, LockState::Unlocked).await
-}
-
-/// `POST /api/classes/{id}/lock`
-pub async fn lock_class(
-    State(s): State<AppState>,
-    staff: CurrentStaff,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    class_request(s, staff, id, body, LockState::Locked).await
-}
-
-/// `POST /api/classes/{id}/unlock`
-pub async fn unlock_class(
-    State(s): State<AppState>,
-    staff: CurrentStaff,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    class_request(s, staff, id, body, LockState::Unlocked).await
 }
 
 #[derive(Serialize, sqlx::FromRow)]
