@@ -4,7 +4,7 @@
 mod common;
 
 use common::browser::{Browser, RequestBody, SignInWorld};
-use common::{OPERATOR, SHARED_DRIVE, TEACHER, add_staff, pupil};
+use common::{DRIVE_SCOPE, OPERATOR, SHARED_DRIVE, TEACHER, add_staff, pupil};
 use google_emulator::Role;
 use invigilator::distributed_lock::Locks;
 use invigilator::google::GoogleClients;
@@ -105,6 +105,32 @@ impl LockWorld {
         lock::apply(&self.w.db.pool, &self.google, &self.locks, &self.school, id)
             .await
             .unwrap()
+    }
+
+    /// Removes the student's permission on their folder directly in Drive, as a person could.
+    async fn remove_student_permission(&self, id: Uuid, folder: &str) {
+        let permission: String = sqlx::query_scalar(
+            "SELECT permission_id FROM tenant_hillside.portfolios WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.w.db.pool)
+        .await
+        .unwrap();
+        let token = self
+            .w
+            .emu
+            .issue_access_token(OPERATOR, &[DRIVE_SCOPE], "invigilator-local")
+            .unwrap();
+        let removed = common::http_client()
+            .delete(format!(
+                "{}drive/v3/files/{folder}/permissions/{permission}?supportsAllDrives=true",
+                self.w.emu.url()
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), 204);
     }
 
     async fn versions(&self, id: Uuid) -> (i64, i64) {
@@ -336,33 +362,8 @@ async fn bad_requests_change_nothing() {
 async fn a_permission_removed_in_drive_is_made_again() {
     let mut l = lock_world().await;
     let (id, folder) = l.portfolio_of(&pupil(2)).await;
-    let permission: String =
-        sqlx::query_scalar("SELECT permission_id FROM tenant_hillside.portfolios WHERE id = $1")
-            .bind(id)
-            .fetch_one(&l.w.db.pool)
-            .await
-            .unwrap();
     // Someone removes the student's access by hand in Drive.
-    let drive = l.google.drive(&l.school).await.unwrap();
-    let _ = drive.list_permissions(&folder).await.unwrap();
-    let token =
-        l.w.emu
-            .issue_access_token(
-                OPERATOR,
-                &["https://www.googleapis.com/auth/drive"],
-                "invigilator-local",
-            )
-            .unwrap();
-    let removed = common::http_client()
-        .delete(format!(
-            "{}drive/v3/files/{folder}/permissions/{permission}?supportsAllDrives=true",
-            l.w.emu.url()
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 204);
+    l.remove_student_permission(id, &folder).await;
     assert_eq!(l.w.emu.access(&folder, &pupil(2)), None);
 
     assert_eq!(
@@ -472,31 +473,8 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
 async fn a_lock_asked_for_before_the_student_was_shared_is_honoured_by_the_first_grant() {
     let mut l = lock_world().await;
     let (id, folder) = l.portfolio_of(&pupil(0)).await;
-    let permission: String =
-        sqlx::query_scalar("SELECT permission_id FROM tenant_hillside.portfolios WHERE id = $1")
-            .bind(id)
-            .fetch_one(&l.w.db.pool)
-            .await
-            .unwrap();
     // As if the earlier grant never happened: no permission in Drive and none recorded.
-    let token =
-        l.w.emu
-            .issue_access_token(
-                OPERATOR,
-                &["https://www.googleapis.com/auth/drive"],
-                "invigilator-local",
-            )
-            .unwrap();
-    let removed = common::http_client()
-        .delete(format!(
-            "{}drive/v3/files/{folder}/permissions/{permission}?supportsAllDrives=true",
-            l.w.emu.url()
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 204);
+    l.remove_student_permission(id, &folder).await;
     sqlx::query("UPDATE tenant_hillside.portfolios SET permission_id = NULL WHERE id = $1")
         .bind(id)
         .execute(&l.w.db.pool)
