@@ -14,7 +14,7 @@ use invigilator::distributed_lock::Locks;
 use invigilator::jobs::{self, JobContext};
 use invigilator::portfolio::lock::{self, LockState};
 use invigilator::roster::{self, Trigger};
-use invigilator::tenancy::begin_school_tx;
+use invigilator::tenancy::{School, begin_school_tx};
 use uuid::Uuid;
 
 /// A class of `pupils`, synced and given folders, ready to lock.
@@ -43,8 +43,8 @@ async fn cohort(pupils: usize) -> GoogleWorld {
 }
 
 /// Locks the whole class, as the dashboard does: requests committed, then queued.
-async fn lock_class(w: &GoogleWorld, queue: &jobs::LockQueue) -> usize {
-    let mut tx = begin_school_tx(&w.db.pool, &w.school).await.unwrap();
+async fn lock_class(w: &GoogleWorld, school: &School, queue: &jobs::LockQueue) -> usize {
+    let mut tx = begin_school_tx(&w.db.pool, school).await.unwrap();
     let course: Uuid = sqlx::query_scalar("SELECT id FROM courses")
         .fetch_one(&mut *tx)
         .await
@@ -58,9 +58,7 @@ async fn lock_class(w: &GoogleWorld, queue: &jobs::LockQueue) -> usize {
         .iter()
         .map(|r| (r.portfolio_id, r.version))
         .collect();
-    jobs::enqueue_locks(queue, w.school.id, &pairs)
-        .await
-        .unwrap();
+    jobs::enqueue_locks(queue, school.id, &pairs).await.unwrap();
     pairs.len()
 }
 
@@ -148,7 +146,7 @@ async fn every_lock_lands_through_server_errors_and_quota_answers() {
     let namespace = w.db.role_prefix.clone();
     let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
     let queue = jobs::lock_queue(redis.clone(), &namespace);
-    lock_class(&w, &queue).await;
+    lock_class(&w, &w.school, &queue).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(jobs::run_workers(
         job_context(&w, &w.config),
@@ -193,7 +191,7 @@ async fn a_redis_that_loses_everything_loses_no_lock() {
             ..FaultPlan::default()
         },
     );
-    lock_class(&w, &queue).await;
+    lock_class(&w, &w.school, &queue).await;
     let ctx = job_context(&w, &config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(jobs::run_workers(
@@ -269,7 +267,7 @@ async fn a_worker_killed_mid_cohort_is_replaced_and_nothing_is_lost() {
     let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
     let queue = jobs::lock_queue(redis, &w.db.role_prefix);
     let mut first = spawn_worker(&w);
-    lock_class(&w, &queue).await;
+    lock_class(&w, &w.school, &queue).await;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while unapplied(&w).await > (pupils as i64) * 2 / 3 {
@@ -404,24 +402,8 @@ async fn two_schools_locking_at_once_each_use_their_own_credential_and_limit() {
     ));
 
     let started = Instant::now();
-    lock_class(&w, &queue).await;
-    let mut tx = begin_school_tx(&w.db.pool, &riverside).await.unwrap();
-    let course: Uuid = sqlx::query_scalar("SELECT id FROM courses")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    let requested =
-        lock::request_class(&mut tx, &Actor::System("drill"), course, LockState::Locked)
-            .await
-            .unwrap();
-    tx.commit().await.unwrap();
-    let pairs: Vec<(Uuid, i64)> = requested
-        .iter()
-        .map(|r| (r.portfolio_id, r.version))
-        .collect();
-    jobs::enqueue_locks(&queue, riverside.id, &pairs)
-        .await
-        .unwrap();
+    lock_class(&w, &w.school, &queue).await;
+    lock_class(&w, &riverside, &queue).await;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut hillside_done, mut riverside_done) = (None, None);
