@@ -22,7 +22,16 @@
 //! - single-click latency on the idle system afterwards: up to ten single-portfolio lock clicks
 //!   one after another (sampling stops after 60 s), p50 of `applied_at - desired_at`;
 //! - as diagnostics: the time from the first click to the first lock reaching Drive, and the
-//!   pace from the first to the last lock (the quota ratio without that start-up wait).
+//!   pace from the first to the last lock (the quota ratio without that start-up wait);
+//! - the onward-share scans the class locks start, counted apart from the lock path: before the
+//!   bell, students have put work in their folders (one file each; every 50th a subfolder with a
+//!   file in it) and some have shared it (every 20th with an outside address, every 50th
+//!   subfolder file with anyone holding the link). Scans list folders (`files.list`) and the
+//!   permissions of items with their own (`permissions.list`); nothing else lists during the
+//!   run, so those two methods are the scan's and every other Drive call is the lock path's.
+//!   Measured: scan calls made while locks were still being applied (target 0: scans yield),
+//!   scan calls in all, the time from the last lock applied to the last scan done, and findings
+//!   (target: exactly the grants the students made).
 //!
 //! `cargo bench --bench lock_cohort`. Uses the PostgreSQL at `TEST_DATABASE_URL` (default
 //! postgres://postgres@127.0.0.1:5432/postgres) and Redis at `TEST_REDIS_URL`, and removes its
@@ -166,6 +175,22 @@ struct Figures {
     /// First lock applied → last lock applied.
     steady_s: f64,
     setup_s: f64,
+    /// Grants the students made before the bell.
+    shares_made: u64,
+    scan: ScanFigures,
+}
+
+/// The onward-share scans after the cohort.
+#[derive(Default)]
+struct ScanFigures {
+    /// Scan calls made before the last lock was applied.
+    calls_during_locks: u64,
+    calls: u64,
+    /// Last lock applied → last scan done.
+    after_locks_s: f64,
+    scans_done: u64,
+    items: u64,
+    findings: u64,
 }
 
 #[tokio::main]
@@ -305,10 +330,13 @@ async fn run(
         &new,
     )
     .await?;
-    // No timed roster sync may start during the measurement (it would share the quota).
+    // No timed roster sync may start during the measurement (it would share the quota); the
+    // Shared Drive is set, as the School Admin sets it.
     sqlx::query(
-        "UPDATE platform.tenants SET next_sync_at = now() + interval '1 day' WHERE id = $1",
+        "UPDATE platform.tenants SET next_sync_at = now() + interval '1 day', shared_drive_id = $2 \
+         WHERE id = $1",
     )
+    .bind(DRIVE)
     .bind(school.id)
     .execute(pool)
     .await?;
@@ -372,6 +400,9 @@ async fn run(
         folders.errors
     );
 
+    eprintln!("setup: students put work in their folders and share some of it…");
+    let shares_made = seed_student_work(pool, &school, emu).await?;
+
     // Who clicks for each class: its (first) teacher.
     let mut tx = begin_school_tx(pool, &school).await?;
     let classes: Vec<(Uuid, Uuid)> = sqlx::query_as(
@@ -406,8 +437,8 @@ async fn run(
     let google = GoogleClients::new(work_config, pool.clone(), redis.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let namespace = &work_config.tenant_role_prefix;
-    let queue = jobs::lock_queue(redis.clone(), namespace);
-    let rosters = jobs::roster_queue(redis.clone(), namespace);
+    let queues = jobs::Queues::new(&redis, namespace);
+    let queue = queues.locks.clone();
     let ctx = JobContext {
         db: pool.clone(),
         redis: redis.clone(),
@@ -418,15 +449,9 @@ async fn run(
         sweep_after: work_config.lock_sweep_after,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(jobs::run_workers(
-        ctx,
-        rosters,
-        queue.clone(),
-        concurrency,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = tokio::spawn(jobs::run_workers(ctx, queues, concurrency, async {
+        let _ = stopped.await;
+    }));
     // Let the workers register and start polling before the bell.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let setup_s = setup.elapsed().as_secs_f64();
@@ -443,7 +468,92 @@ async fn run(
     let mut figures = measured?;
     figures.concurrency = concurrency;
     figures.setup_s = setup_s;
+    figures.shares_made = shares_made;
     Ok(figures)
+}
+
+/// Students' own work before the bell, made through Drive as each student: one file each,
+/// every 50th a subfolder with a file; every 20th shares their file with someone outside the
+/// school, every 50th the subfolder file with anyone with the link. Returns the grants made.
+async fn seed_student_work(
+    pool: &PgPool,
+    school: &School,
+    emu: &google_emulator::RunningEmulator,
+) -> anyhow::Result<u64> {
+    use futures::StreamExt;
+    let mut tx = begin_school_tx(pool, school).await?;
+    let folders: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s.email, p.drive_folder_id FROM portfolios p JOIN students s ON s.id = p.student_id \
+         WHERE p.drive_folder_id IS NOT NULL ORDER BY s.email",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let http = reqwest::Client::new();
+    let base = emu.url();
+    let made = futures::stream::iter(folders.into_iter().enumerate())
+        .map(|(i, (email, folder))| {
+            let (http, base) = (http.clone(), base.clone());
+            let token = emu.issue_access_token(&email, &["https://www.googleapis.com/auth/drive"], "invigilator-local");
+            async move {
+                let token = token.ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
+                let create = |parent: String, name: &'static str, folder: bool| {
+                    let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                    async move {
+                        let mut body = serde_json::json!({"name": name, "parents": [parent]});
+                        if folder {
+                            body["mimeType"] = "application/vnd.google-apps.folder".into();
+                        }
+                        let created: serde_json::Value = http
+                            .post(format!("{base}drive/v3/files?supportsAllDrives=true"))
+                            .bearer_auth(&token)
+                            .json(&body)
+                            .send()
+                            .await?
+                            .error_for_status()?
+                            .json()
+                            .await?;
+                        created["id"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| anyhow::anyhow!("no file id"))
+                    }
+                };
+                let share = |item: String, grant: serde_json::Value| {
+                    let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                    async move {
+                        http.post(format!(
+                            "{base}drive/v3/files/{item}/permissions?supportsAllDrives=true&sendNotificationEmail=false"
+                        ))
+                        .bearer_auth(&token)
+                        .json(&grant)
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                        anyhow::Ok(())
+                    }
+                };
+                let mut shares = 0u64;
+                let essay = create(folder.clone(), "Essay", false).await?;
+                if i % 20 == 0 {
+                    let grant = serde_json::json!({"type": "user", "role": "writer",
+                        "emailAddress": format!("reader{i}@elsewhere.example")});
+                    share(essay, grant).await?;
+                    shares += 1;
+                }
+                if i % 50 == 25 {
+                    let drafts = create(folder, "Drafts", true).await?;
+                    let chart = create(drafts, "Chart", false).await?;
+                    share(chart, serde_json::json!({"type": "anyone", "role": "reader"})).await?;
+                    shares += 1;
+                }
+                anyhow::Ok(shares)
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    made.into_iter().sum()
 }
 
 /// One teacher's "lock class", as `POST /api/classes/{id}/lock` does it.
@@ -530,7 +640,10 @@ async fn wait_applied(
 
 #[derive(Default, Clone, Copy)]
 struct Calls {
+    /// Drive calls of the lock path: everything but listings.
     drive: u64,
+    /// Listings: the onward-share scan's calls (nothing else lists during the run).
+    scan: u64,
     drive_accepted: u64,
     permission_updates: u64,
     refused: u64,
@@ -542,6 +655,7 @@ impl std::ops::Sub for Calls {
     fn sub(self, before: Self) -> Self {
         Self {
             drive: self.drive - before.drive,
+            scan: self.scan - before.scan,
             drive_accepted: self.drive_accepted - before.drive_accepted,
             permission_updates: self.permission_updates - before.permission_updates,
             refused: self.refused - before.refused,
@@ -556,6 +670,10 @@ fn calls(emu: &google_emulator::RunningEmulator) -> Calls {
         for (status, n) in by_status {
             if !route.starts_with("drive.") {
                 c.other += n;
+                continue;
+            }
+            if route == "drive.files.list" || route == "drive.permissions.list" {
+                c.scan += n;
                 continue;
             }
             c.drive += n;
@@ -624,6 +742,31 @@ async fn measure(
     // Let any job still in flight (a re-run, the apply-again check) settle before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cohort = calls(emu) - before;
+
+    eprintln!("onward-share scans of the {CLASSES} locked classes…");
+    let scan_deadline = Instant::now() + Duration::from_secs(600);
+    let (scans_done, items, findings, scans_last): (
+        i64,
+        i64,
+        i64,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) = loop {
+        let mut tx = begin_school_tx(pool, school).await?;
+        let row: (i64, i64, i64, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'done'), coalesce(sum(items), 0)::int8, \
+                 coalesce(sum(findings), 0)::int8, max(status_at) FILTER (WHERE status = 'done') \
+             FROM share_scans",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let (done, ..) = row;
+        if done as usize >= CLASSES || Instant::now() > scan_deadline {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let scanned = calls(emu) - before;
 
     let mut tx = begin_school_tx(pool, school).await?;
     let (first, last): (
@@ -720,6 +863,18 @@ async fn measure(
         first_applied_s,
         steady_s,
         setup_s: 0.0,
+        shares_made: 0,
+        scan: ScanFigures {
+            calls_during_locks: cohort.scan,
+            calls: scanned.scan,
+            after_locks_s: match (last, scans_last) {
+                (Some(last), Some(done)) => (done - last).as_seconds_f64(),
+                _ => f64::NAN,
+            },
+            scans_done: scans_done as u64,
+            items: items as u64,
+            findings: findings as u64,
+        },
     })
 }
 
@@ -846,6 +1001,37 @@ fn report(f: &Figures) {
         &format!("{} click(s) sampled", f.single_ms.len()),
         "",
     );
+    let s = &f.scan;
+    row(
+        "onward-share scans done",
+        s.scans_done.to_string(),
+        &format!("{CLASSES}"),
+        verdict(s.scans_done as usize == CLASSES),
+    );
+    row(
+        "  scan calls while locks waited",
+        s.calls_during_locks.to_string(),
+        "0 (scans yield to locks)",
+        verdict(s.calls_during_locks == 0),
+    );
+    row(
+        "  scan calls in all",
+        s.calls.to_string(),
+        &format!("{} items looked at", s.items),
+        "",
+    );
+    row(
+        "  last lock → last scan done",
+        format!("{:.1} s", s.after_locks_s),
+        "",
+        "",
+    );
+    row(
+        "  grants found",
+        s.findings.to_string(),
+        &format!("{} made by students", f.shares_made),
+        verdict(s.findings == f.shares_made),
+    );
     println!();
     println!(
         "{}",
@@ -875,11 +1061,20 @@ fn report(f: &Figures) {
             "first_applied_s": round(f.first_applied_s, 2),
             "steady_quota_ratio": round(steady_ratio, 3),
             "setup_s": round(f.setup_s, 1),
+            "scan_calls": s.calls,
+            "scan_calls_during_locks": s.calls_during_locks,
+            "scans_done": s.scans_done,
+            "scan_items": s.items,
+            "scan_after_locks_s": round(s.after_locks_s, 2),
+            "scan_findings": s.findings,
+            "shares_made": f.shares_made,
             "targets_met": {
                 "quota_ratio": quota_ratio >= 0.9,
                 "calls_per_lock": calls_per_lock <= 1.05,
                 "failed": f.failed == 0,
                 "single_click": single <= single_target,
+                "scan_yields_to_locks": s.calls_during_locks == 0,
+                "scan_findings": s.findings == f.shares_made,
             },
             "cores": cores,
         })

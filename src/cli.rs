@@ -200,8 +200,7 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
         .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
     let google = crate::google::GoogleClients::new(&config, db.clone(), redis.clone())
         .map_err(|e| anyhow::anyhow!("cannot set up Google clients: {e}"))?;
-    let queue = crate::jobs::roster_queue(redis.clone(), &config.tenant_role_prefix);
-    let lock_queue = crate::jobs::lock_queue(redis.clone(), &config.tenant_role_prefix);
+    let queues = crate::jobs::Queues::new(&redis, &config.tenant_role_prefix);
     let ctx = crate::jobs::JobContext {
         db,
         locks: crate::distributed_lock::Locks::new(redis.clone())
@@ -223,10 +222,9 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
         let _ = probes_stopped.await;
     }));
     tracing::info!(concurrency, port = config.port, "working");
-    let result =
-        crate::jobs::run_workers(ctx, queue, lock_queue, concurrency, web::shutdown_signal())
-            .await
-            .map_err(|e| Failure::System(anyhow::anyhow!("workers stopped: {e}")));
+    let result = crate::jobs::run_workers(ctx, queues, concurrency, web::shutdown_signal())
+        .await
+        .map_err(|e| Failure::System(anyhow::anyhow!("workers stopped: {e}")));
     let _ = stop_probes.send(());
     let _ = probe_server.await;
     result

@@ -145,13 +145,12 @@ async fn every_lock_lands_through_server_errors_and_quota_answers() {
     );
     let namespace = w.db.role_prefix.clone();
     let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
-    let queue = jobs::lock_queue(redis.clone(), &namespace);
-    lock_class(&w, &w.school, &queue).await;
+    let queues = jobs::Queues::new(&redis, &namespace);
+    lock_class(&w, &w.school, &queues.locks).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(jobs::run_workers(
         job_context(&w, &w.config),
-        jobs::roster_queue(redis, &namespace),
-        queue,
+        queues,
         2,
         async {
             let _ = stopped.await;
@@ -182,7 +181,8 @@ async fn a_redis_that_loses_everything_loses_no_lock() {
         w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url()), ("REDIS_URL", &url)]);
     let namespace = format!("{}flush_", w.db.role_prefix);
     let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
-    let queue = jobs::lock_queue(redis.clone(), &namespace);
+    let queues = jobs::Queues::new(&redis, &namespace);
+    let queue = queues.locks.clone();
     // Slow enough that the wipe lands mid-cohort.
     w.emu.set_faults(
         "drive.permissions.update",
@@ -194,15 +194,9 @@ async fn a_redis_that_loses_everything_loses_no_lock() {
     lock_class(&w, &w.school, &queue).await;
     let ctx = job_context(&w, &config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(jobs::run_workers(
-        ctx,
-        jobs::roster_queue(redis.clone(), &namespace),
-        queue.clone(),
-        1,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = tokio::spawn(jobs::run_workers(ctx, queues.clone(), 1, async {
+        let _ = stopped.await;
+    }));
     while unapplied(&w).await > (pupils as i64) * 3 / 4 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -222,7 +216,7 @@ async fn a_redis_that_loses_everything_loses_no_lock() {
             Instant::now() < deadline,
             "the sweeper did not finish the job"
         );
-        jobs::sweep(&w.db.pool, &sweeper, &queue, Duration::ZERO)
+        jobs::sweep(&w.db.pool, &sweeper, &queues, Duration::ZERO)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -389,17 +383,12 @@ async fn two_schools_locking_at_once_each_use_their_own_credential_and_limit() {
         .unwrap()
         .with_retry_policy(invigilator::google::RetryPolicy::quick());
     let namespace = w.db.role_prefix.clone();
-    let queue = jobs::lock_queue(redis.clone(), &namespace);
+    let queues = jobs::Queues::new(&redis, &namespace);
+    let queue = queues.locks.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(jobs::run_workers(
-        ctx,
-        jobs::roster_queue(redis, &namespace),
-        queue.clone(),
-        4,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = tokio::spawn(jobs::run_workers(ctx, queues, 4, async {
+        let _ = stopped.await;
+    }));
 
     let started = Instant::now();
     lock_class(&w, &w.school, &queue).await;

@@ -3,146 +3,15 @@
 
 mod common;
 
-use common::browser::{Browser, RequestBody, SignInWorld};
-use common::{DRIVE_SCOPE, OPERATOR, SHARED_DRIVE, TEACHER, add_staff, pupil};
+use common::browser::RequestBody;
+use common::{OPERATOR, SHARED_DRIVE, pupil};
 use google_emulator::Role;
-use invigilator::distributed_lock::Locks;
-use invigilator::google::GoogleClients;
 use invigilator::portfolio::lock::{self, Applied};
-use invigilator::roster::{self, Trigger};
-use invigilator::tenancy::School;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-struct LockWorld {
-    w: SignInWorld,
-    teacher: Browser,
-    csrf: String,
-    school: School,
-    google: GoogleClients,
-    locks: Locks,
-}
-
-/// A signed-in teacher whose class has been synced and given folders.
-async fn lock_world() -> LockWorld {
-    let w = SignInWorld::new().await;
-    let mut teacher = w.browser();
-    assert_eq!(
-        w.sign_in(&mut teacher, TEACHER).await.status,
-        StatusCode::OK
-    );
-    let me: Value = serde_json::from_str(&teacher.get(&w.url("/api/me")).await.body).unwrap();
-    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
-    let school = w.school().await;
-    let config = w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url())]);
-    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
-    let google = GoogleClients::new(&config, w.db.pool.clone(), redis.clone())
-        .unwrap()
-        .with_retry_policy(invigilator::google::RetryPolicy::quick());
-    let locks = Locks::new(redis).namespaced(&w.db.role_prefix);
-    let operator = add_staff(&w.db, &school, OPERATOR).await;
-    let refresh = w
-        .emu
-        .issue_refresh_token(
-            OPERATOR,
-            &["https://www.googleapis.com/auth/drive"],
-            "invigilator-local",
-        )
-        .unwrap();
-    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &school)
-        .await
-        .unwrap();
-    invigilator::google::credentials::save_oauth(
-        &mut tx,
-        &config.token_keys,
-        operator,
-        invigilator::google::credentials::Purpose::DriveOperator,
-        OPERATOR,
-        &["https://www.googleapis.com/auth/drive".to_owned()],
-        &secrecy::SecretString::from(refresh),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    roster::sync_school(&w.db.pool, &google, &locks, &school, Trigger::Cli)
-        .await
-        .unwrap();
-    let folders = invigilator::portfolio::provision(&w.db.pool, &google, &school, SHARED_DRIVE)
-        .await
-        .unwrap();
-    assert_eq!(folders.portfolio_folders, 3, "{:?}", folders.errors);
-    LockWorld {
-        w,
-        teacher,
-        csrf,
-        school,
-        google,
-        locks,
-    }
-}
-
-impl LockWorld {
-    async fn portfolio_of(&self, email: &str) -> (Uuid, String) {
-        sqlx::query_as(
-            "SELECT p.id, p.drive_folder_id FROM tenant_hillside.portfolios p \
-             JOIN tenant_hillside.students s ON s.id = p.student_id WHERE s.email = $1",
-        )
-        .bind(email)
-        .fetch_one(&self.w.db.pool)
-        .await
-        .unwrap()
-    }
-
-    async fn post(&mut self, path: &str) -> common::browser::Page {
-        let body = RequestBody::Json(json!({}), Some(self.csrf.clone()));
-        self.teacher
-            .request(Method::POST, &self.w.url(path), Some(body))
-            .await
-    }
-
-    async fn apply(&self, id: Uuid) -> Applied {
-        lock::apply(&self.w.db.pool, &self.google, &self.locks, &self.school, id)
-            .await
-            .unwrap()
-    }
-
-    /// Removes the student's permission on their folder directly in Drive, as a person could.
-    async fn remove_student_permission(&self, id: Uuid, folder: &str) {
-        let permission: String = sqlx::query_scalar(
-            "SELECT permission_id FROM tenant_hillside.portfolios WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&self.w.db.pool)
-        .await
-        .unwrap();
-        let token = self
-            .w
-            .emu
-            .issue_access_token(OPERATOR, &[DRIVE_SCOPE], "invigilator-local")
-            .unwrap();
-        let removed = common::http_client()
-            .delete(format!(
-                "{}drive/v3/files/{folder}/permissions/{permission}?supportsAllDrives=true",
-                self.w.emu.url()
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(removed.status(), 204);
-    }
-
-    async fn versions(&self, id: Uuid) -> (i64, i64) {
-        sqlx::query_as(
-            "SELECT desired_version, applied_version FROM tenant_hillside.portfolios WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&self.w.db.pool)
-        .await
-        .unwrap()
-    }
-}
+use common::lock_world::lock_world;
 
 #[tokio::test]
 async fn a_teacher_locks_a_portfolio_and_the_worker_switches_drive() {
@@ -427,11 +296,11 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
         .unwrap();
     let redis = invigilator::redis_client::lazy_connection(&l.w.db.config(&[])).unwrap();
     let namespace = format!("{}sweep", l.w.db.role_prefix);
-    let queue = invigilator::jobs::lock_queue(redis.clone(), &namespace);
+    let queues = invigilator::jobs::Queues::new(&redis, &namespace);
     let queued = invigilator::jobs::sweep(
         &l.w.db.pool,
         &l.locks,
-        &queue,
+        &queues,
         std::time::Duration::from_secs(60),
     )
     .await
@@ -445,17 +314,10 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
         sweep_after: std::time::Duration::from_secs(60),
         locks: l.locks.clone(),
     };
-    let rosters = invigilator::jobs::roster_queue(redis, &namespace);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(invigilator::jobs::run_workers(
-        ctx,
-        rosters,
-        queue,
-        1,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, queues, 1, async {
+        let _ = stopped.await;
+    }));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while l.w.emu.access(&folder, &pupil(1)) != Some(Role::Reader) {
         assert!(
@@ -580,11 +442,11 @@ async fn the_dashboard_sees_a_lock_pending_then_done_live() {
         portfolio_id: id,
         version: 1,
     };
-    let queue = invigilator::jobs::lock_queue(redis, &l.w.db.role_prefix);
+    let queues = invigilator::jobs::Queues::new(&redis, &l.w.db.role_prefix);
     invigilator::jobs::run_apply_lock(
         job,
         apalis::prelude::Data::new(std::sync::Arc::new(ctx)),
-        apalis::prelude::Data::new(queue),
+        apalis::prelude::Data::new(queues),
     )
     .await
     .unwrap();

@@ -94,6 +94,24 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
             Some(Permission::VerifyAuditLog),
         ),
         (
+            Method::GET,
+            "/api/shares",
+            None,
+            Some(Permission::ReviewShares),
+        ),
+        (
+            Method::POST,
+            "/api/shares/00000000-0000-0000-0000-000000000000/keep",
+            Some(json!({})),
+            Some(Permission::ReviewShares),
+        ),
+        (
+            Method::POST,
+            "/api/shares/scans",
+            Some(json!({"class_id": "00000000-0000-0000-0000-000000000000"})),
+            Some(Permission::ReviewShares),
+        ),
+        (
             Method::POST,
             "/auth/connect-drive",
             Some(json!({})),

@@ -374,9 +374,8 @@ async fn a_queued_sync_runs_on_a_worker() {
     w.connect_teacher().await;
     let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
     let namespace = w.db.role_prefix.clone();
-    let queue = invigilator::jobs::roster_queue(redis.clone(), &namespace);
-    let lock_queue = invigilator::jobs::lock_queue(redis.clone(), &namespace);
-    invigilator::jobs::enqueue_sync(&queue, w.school.id, Trigger::Manual)
+    let queues = invigilator::jobs::Queues::new(&redis, &namespace);
+    invigilator::jobs::enqueue_sync(&queues.roster, w.school.id, Trigger::Manual)
         .await
         .unwrap();
     let ctx = invigilator::jobs::JobContext {
@@ -388,15 +387,9 @@ async fn a_queued_sync_runs_on_a_worker() {
         locks: Locks::new(redis),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(invigilator::jobs::run_workers(
-        ctx,
-        queue,
-        lock_queue,
-        2,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, queues, 2, async {
+        let _ = stopped.await;
+    }));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while count(&w, "SELECT count(*) FROM {s}.sync_runs").await == 0 {
         assert!(

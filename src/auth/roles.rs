@@ -70,10 +70,12 @@ pub enum Permission {
     SyncRosters,
     /// Subject access export, erasure, retention purge, offboarding.
     UsePrivacyTools,
+    /// See what the onward-share scan found, and remove or keep each grant.
+    ReviewShares,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ViewOwnClasses,
         Permission::LockOwnClasses,
         Permission::ViewAllClasses,
@@ -86,6 +88,7 @@ impl Permission {
         Permission::ConnectDrive,
         Permission::SyncRosters,
         Permission::UsePrivacyTools,
+        Permission::ReviewShares,
     ];
 }
 
@@ -123,6 +126,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | P::ConnectDrive
                 | P::SyncRosters
                 | P::UsePrivacyTools
+                | P::ReviewShares
         ),
     }
 }
@@ -154,6 +158,7 @@ mod tests {
             P::ManageRoles,
             P::ConnectDrive,
             P::UsePrivacyTools,
+            P::ReviewShares,
         ] {
             let holders: Vec<Role> = Role::ALL.into_iter().filter(|r| allows(*r, p)).collect();
             assert_eq!(holders, [Role::SchoolAdmin], "{p:?}");

@@ -81,6 +81,21 @@ pub struct FolderPermission {
     pub inherited: bool,
 }
 
+/// An item inside a portfolio folder, as the onward-share scan sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveItem {
+    pub id: String,
+    pub name: String,
+    pub is_folder: bool,
+    pub parents: Vec<String>,
+    /// Whether the item has permissions of its own, not only inherited ones (Drive's
+    /// `hasAugmentedPermissions`; assumed true when Drive leaves it out).
+    pub has_direct_permissions: bool,
+}
+
+/// How many parents one listing names: keeps the `q` well inside Drive's length limit.
+pub const PARENTS_PER_LISTING: usize = 40;
+
 /// Drive, as one school's Drive operator.
 pub struct DriveClient {
     hub: DriveHub<Connector>,
@@ -577,6 +592,104 @@ impl DriveClient {
             op,
             detail: "Drive answered without a permission id".to_owned(),
         })
+    }
+
+    /// The items (not trashed) directly inside any of `parents` (at most
+    /// [`PARENTS_PER_LISTING`]), all pages; with the number of requests it took.
+    #[tracing::instrument(skip(self, parents), fields(school = %self.school.slug, parents = parents.len()))]
+    pub async fn children_of(
+        &self,
+        drive_id: &str,
+        parents: &[String],
+    ) -> Result<(Vec<DriveItem>, u32), GoogleError> {
+        let op = "list folder contents";
+        if parents.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let any_parent = parents
+            .iter()
+            .map(|p| format!("'{}' in parents", quote(p)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let q = format!("({any_parent}) and trashed = false");
+        let mut items = Vec::new();
+        let mut page_token: Option<String> = None;
+        for page in 1..=MAX_PAGES {
+            let list = self
+                .call(op, || async {
+                    self.throttle().await;
+                    let mut retry_after = RetryAfter::default();
+                    let mut call = self
+                        .hub
+                        .files()
+                        .list()
+                        .q(&q)
+                        .corpora("drive")
+                        .drive_id(drive_id)
+                        .include_items_from_all_drives(true)
+                        .supports_all_drives(true)
+                        .page_size(1000)
+                        .param(
+                            "fields",
+                            "nextPageToken,incompleteSearch,files(id,name,mimeType,parents,hasAugmentedPermissions)",
+                        );
+                    if let Some(t) = &page_token {
+                        call = call.page_token(t);
+                    }
+                    let result = call.delegate(&mut retry_after).doit().await;
+                    result
+                        .map(|(_, l)| l)
+                        .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                })
+                .await?;
+            if list.incomplete_search == Some(true) {
+                return Err(GoogleError::Transient {
+                    op,
+                    detail: "Drive reported an incomplete search".to_owned(),
+                });
+            }
+            for file in list.files.unwrap_or_default() {
+                let Some(id) = file.id else { continue };
+                items.push(DriveItem {
+                    is_folder: file.mime_type.as_deref() == Some(FOLDER_MIME),
+                    name: file.name.unwrap_or_default(),
+                    parents: file.parents.unwrap_or_default(),
+                    has_direct_permissions: file.has_augmented_permissions.unwrap_or(true),
+                    id,
+                });
+            }
+            match list.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => page_token = Some(next),
+                None => return Ok((items, page as u32)),
+            }
+        }
+        Err(paging_did_not_end(op))
+    }
+
+    /// Removes a permission from an item (a grant the School Admin chose to remove).
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn delete_permission(
+        &self,
+        item: &str,
+        permission_id: &str,
+    ) -> Result<(), GoogleError> {
+        let op = "remove permission";
+        self.call(op, || async {
+            self.throttle().await;
+            let mut retry_after = RetryAfter::default();
+            let result = self
+                .hub
+                .permissions()
+                .delete(item, permission_id)
+                .supports_all_drives(true)
+                .delegate(&mut retry_after)
+                .doit()
+                .await;
+            result
+                .map(drop)
+                .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+        })
+        .await
     }
 
     /// Switches an existing permission's role: the lock/unlock call, one request.

@@ -9,6 +9,9 @@
 //!   starts each due sync exactly once however many processes run. Schools start spread over
 //!   their interval.
 //!
+//! - **Onward-share** jobs ([`shares`]) scan a class's folders after it is locked and remove the
+//!   grants a School Admin chose to remove, on their own low-priority queue.
+//!
 //! apalis-redis retries a failing job on its own (25 times, whatever is configured), so handlers
 //! never fail a job: what went wrong is recorded (`sync_runs`) and the next timer tick tries again.
 
@@ -29,6 +32,10 @@ use crate::google::GoogleClients;
 use crate::roster::{self, SyncError, Trigger};
 use crate::tenancy::registry::find_school_by_id;
 use crate::tenancy::{SchoolStatus, settings};
+
+pub mod shares;
+
+pub use shares::{ShareJob, ShareQueue, share_queue};
 
 /// The tick of the sync timer: every 30 seconds.
 pub const SYNC_TIMER: &str = "0/30 * * * * *";
@@ -78,12 +85,31 @@ fn school_slots(requests_per_second: f64) -> u32 {
     (requests_per_second * 0.5).ceil() as u32 + 2
 }
 
+/// Every queue, as the server and the workers reach them.
+#[derive(Clone)]
+pub struct Queues {
+    pub roster: RosterQueue,
+    pub locks: LockQueue,
+    pub shares: ShareQueue,
+}
+
+impl Queues {
+    /// The queues of the deployment named by `namespace` (`TENANT_ROLE_PREFIX`).
+    pub fn new(redis: &ConnectionManager, namespace: &str) -> Self {
+        Self {
+            roster: roster_queue(redis.clone(), namespace),
+            locks: lock_queue(redis.clone(), namespace),
+            shares: share_queue(redis.clone(), namespace),
+        }
+    }
+}
+
 /// Runs one lock job. Never fails the job: the outcome is on the portfolio row and in the audit
 /// log, and the sweeper retries what is left behind.
 pub async fn run_apply_lock(
     job: ApplyLockJob,
     ctx: Data<Arc<JobContext>>,
-    queue: Data<LockQueue>,
+    queues: Data<Queues>,
 ) -> Result<(), BoxDynError> {
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
         return Ok(());
@@ -101,7 +127,7 @@ pub async fn run_apply_lock(
     else {
         // This school's quota is busy: come back when a round of its calls has gone out.
         let after = Duration::from_secs_f64(f64::from(slots) / per_second.max(0.1) / 2.0);
-        let mut queue = (*queue).clone();
+        let mut queue = queues.locks.clone();
         let later = TaskBuilder::new(job.clone()).run_after(after).build();
         if let Err(e) = queue.push_task(later).await {
             // The request is recorded; the sweeper queues it again.
@@ -109,7 +135,7 @@ pub async fn run_apply_lock(
         }
         return Ok(());
     };
-    use crate::portfolio::lock::Applied;
+    use crate::portfolio::lock::{Applied, LockState};
     let outcome =
         crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.locks, &school, job.portfolio_id)
             .await;
@@ -119,6 +145,16 @@ pub async fn run_apply_lock(
             tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done");
             if matches!(outcome, Applied::Done { .. } | Applied::Failed(_)) {
                 announce(&ctx, &school, job.portfolio_id).await;
+            }
+            // The last lock of a locked class starts its onward-share scan.
+            if matches!(
+                outcome,
+                Applied::Done {
+                    state: LockState::Locked,
+                    ..
+                } | Applied::Failed(_)
+            ) {
+                shares::queue_ready_scans(&ctx.db, &queues.shares, &school, job.portfolio_id).await;
             }
         }
         Err(e) => tracing::error!(portfolio = %job.portfolio_id, error = %e, "lock job failed"),
@@ -142,11 +178,12 @@ async fn announce(ctx: &JobContext, school: &crate::tenancy::School, portfolio_i
 }
 
 /// Re-queues every school's portfolios whose applied version has lagged for more than
-/// `older_than` (a lost queue, a killed worker). Only one process sweeps per tick (a lock).
+/// `older_than` (a lost queue, a killed worker), and its onward-share work left behind. Only
+/// one process sweeps per tick (a lock).
 pub async fn sweep(
     db: &PgPool,
     locks: &Locks,
-    queue: &LockQueue,
+    queues: &Queues,
     older_than: Duration,
 ) -> Result<usize, String> {
     let Ok(held) = locks
@@ -163,6 +200,7 @@ pub async fn sweep(
         .into_iter()
         .filter(|s| s.status == SchoolStatus::Active)
     {
+        queued += shares::sweep_school(db, &queues.shares, &school, older_than).await?;
         let lagging = crate::portfolio::lock::lagging(db, &school, older_than)
             .await
             .map_err(|e| e.to_string())?;
@@ -171,7 +209,7 @@ pub async fn sweep(
         }
         tracing::info!(school = %school.slug, count = lagging.len(), "re-queueing lagging lock requests");
         let pairs: Vec<(Uuid, i64)> = lagging.iter().map(|id| (*id, 0)).collect();
-        enqueue_locks(queue, school.id, &pairs).await?;
+        enqueue_locks(&queues.locks, school.id, &pairs).await?;
         queued += lagging.len();
     }
     held.release().await;
@@ -297,8 +335,7 @@ async fn unclaim_sync(db: &PgPool, school: Uuid) -> Result<(), sqlx::Error> {
 pub async fn run_sync_timer(
     db: PgPool,
     locks: Locks,
-    queue: RosterQueue,
-    lock_queue: LockQueue,
+    queues: Queues,
     sweep_after: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -323,7 +360,7 @@ pub async fn run_sync_timer(
         match claim_due_syncs(&db).await {
             Ok(due) => {
                 for school in due {
-                    if let Err(e) = enqueue_sync(&queue, school, Trigger::Timer).await {
+                    if let Err(e) = enqueue_sync(&queues.roster, school, Trigger::Timer).await {
                         tracing::error!(%school, error = %e, "could not enqueue a timed sync");
                         // Claimed but not queued: due again on the next tick, not an interval later.
                         if let Err(e) = unclaim_sync(&db, school).await {
@@ -334,7 +371,7 @@ pub async fn run_sync_timer(
             }
             Err(e) => tracing::error!(error = %e, "could not claim due syncs"),
         }
-        match sweep(&db, &locks, &lock_queue, sweep_after).await {
+        match sweep(&db, &locks, &queues, sweep_after).await {
             Ok(queued) => tracing::debug!(queued, "lock sweep done"),
             Err(e) => tracing::error!(error = %e, "the lock sweeper failed"),
         }
@@ -347,13 +384,14 @@ pub async fn run_sync_timer(
 const LOCK_POLL: Duration = Duration::from_millis(25);
 /// Roster syncs are minutes apart; a second's wait is unnoticeable.
 const ROSTER_POLL: Duration = Duration::from_secs(1);
+/// Onward-share work is background work; half a second keeps a School Admin's removal prompt.
+const SHARE_POLL: Duration = Duration::from_millis(500);
 
 /// Runs the workers and the timer until `shutdown` completes, then lets jobs in flight finish
 /// (up to 8 seconds).
 pub async fn run_workers(
     ctx: JobContext,
-    queue: RosterQueue,
-    lock_queue: LockQueue,
+    queues: Queues,
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
@@ -361,8 +399,7 @@ pub async fn run_workers(
     let timer = tokio::spawn(run_sync_timer(
         ctx.db.clone(),
         ctx.locks.clone(),
-        queue.clone(),
-        lock_queue.clone(),
+        queues.clone(),
         ctx.sweep_after,
         async {
             let _ = timer_stopped.await;
@@ -373,10 +410,15 @@ pub async fn run_workers(
     let process = Uuid::new_v4().simple().to_string();
     let lock_ctx = ctx.clone();
     let lock_process = process.clone();
+    let share_ctx = ctx.clone();
+    let share_process = process.clone();
+    let roster_queue = queues.roster.clone();
+    let lock_queue = queues.locks.clone();
+    let share_queue = queues.shares.clone();
     let monitor = Monitor::new()
         .register(move |run| {
             WorkerBuilder::new(format!("roster-sync-{process}-{run}"))
-                .backend(queue.clone().poll_with_interval(ROSTER_POLL))
+                .backend(roster_queue.clone().poll_with_interval(ROSTER_POLL))
                 .data(ctx.clone())
                 .concurrency(concurrency.max(1))
                 .build(run_roster_sync)
@@ -386,9 +428,17 @@ pub async fn run_workers(
             WorkerBuilder::new(format!("apply-lock-{lock_process}-{run}"))
                 .backend(lock_queue.clone().poll_with_interval(LOCK_POLL))
                 .data(lock_ctx.clone())
-                .data(lock_queue.clone())
+                .data(queues.clone())
                 .concurrency((concurrency * 4).max(1))
                 .build(run_apply_lock)
+        })
+        .register(move |run| {
+            // One at a time per process: scans yield to locks and share the school's quota.
+            WorkerBuilder::new(format!("onward-shares-{share_process}-{run}"))
+                .backend(share_queue.clone().poll_with_interval(SHARE_POLL))
+                .data(share_ctx.clone())
+                .concurrency(1)
+                .build(shares::run_share_job)
         })
         // A lost Redis (restart, FLUSHALL) stops a worker: start it again, forever.
         .should_restart(|_, error| {

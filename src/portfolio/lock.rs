@@ -18,6 +18,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::share_scan::ScanReason;
 use crate::audit::{self, Actor, Target};
 use crate::distributed_lock::Locks;
 use crate::google::drive::DriveRole;
@@ -116,7 +117,8 @@ pub async fn request(
     })
 }
 
-/// Records a lock or unlock of every current student's portfolio in a class that has a folder.
+/// Records a lock or unlock of every current student's portfolio in a class that has a folder;
+/// a lock also leaves an onward-share scan of the class to run once the locks are applied.
 pub async fn request_class(
     tx: &mut SchoolTx,
     actor: &Actor,
@@ -134,6 +136,13 @@ pub async fn request_class(
     let mut requested = Vec::with_capacity(ids.len());
     for id in ids {
         requested.push(request(tx, actor, id, desired).await?);
+    }
+    if desired == LockState::Locked && !requested.is_empty() {
+        let by = match actor {
+            Actor::Staff(id) => Some(*id),
+            _ => None,
+        };
+        super::share_scan::scan_after_lock(tx, course_id, ScanReason::ClassLock, by).await?;
     }
     Ok(requested)
 }
@@ -371,4 +380,18 @@ pub async fn lagging(
     .await?;
     tx.commit().await?;
     Ok(ids)
+}
+
+/// Whether the school has lock requests still to apply (that have not failed for good): while
+/// it does, background Drive work such as the onward-share scan waits.
+pub async fn work_pending(pool: &PgPool, school: &School) -> Result<bool, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let pending = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM portfolios \
+             WHERE applied_version < desired_version AND NOT failed_permanently)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(pending)
 }

@@ -9,6 +9,8 @@
 
 pub mod live;
 pub mod lock;
+pub mod share_findings;
+pub mod share_scan;
 
 use std::collections::HashMap;
 

@@ -30,6 +30,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0005_roster_sync.sql",
         include_str!("../../migrations/tenant/0005_roster_sync.sql"),
     ),
+    (
+        "0006_share_scans.sql",
+        include_str!("../../migrations/tenant/0006_share_scans.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

@@ -186,7 +186,7 @@ pub async fn request_sync(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     staff.require(Permission::SyncRosters)?;
     crate::jobs::enqueue_sync(
-        &state.roster_queue,
+        &state.queues.roster,
         staff.school.id,
         crate::roster::Trigger::Manual,
     )

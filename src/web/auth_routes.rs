@@ -204,7 +204,7 @@ pub async fn callback(
         }) => {
             if first_time
                 && let Err(e) = crate::jobs::enqueue_sync(
-                    &state.roster_queue,
+                    &state.queues.roster,
                     school.id,
                     crate::roster::Trigger::SignIn,
                 )

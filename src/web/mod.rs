@@ -9,6 +9,7 @@ pub mod guard;
 mod health;
 mod pages;
 mod portfolios;
+mod shares;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -49,10 +50,8 @@ pub struct AppState {
     pub signin: SignInService,
     /// Sign-in attempts per client address and per school.
     pub signin_limiter: RateLimiter,
-    /// Where roster syncs are asked for.
-    pub roster_queue: crate::jobs::RosterQueue,
-    /// Where lock and unlock requests go after they are recorded.
-    pub lock_queue: crate::jobs::LockQueue,
+    /// Where roster syncs, lock requests and onward-share work go after they are recorded.
+    pub queues: crate::jobs::Queues,
     /// Lock status for dashboards, live.
     pub live: crate::portfolio::live::LiveStatus,
 }
@@ -96,8 +95,7 @@ impl AppState {
             // Two a second, in bursts of up to 60, per address or school: a staffroom behind
             // one school NAT address can all sign in at 8:30; a flood cannot.
             signin_limiter: RateLimiter::new(redis.clone(), 2.0, 60),
-            roster_queue: crate::jobs::roster_queue(redis.clone(), &config.tenant_role_prefix),
-            lock_queue: crate::jobs::lock_queue(redis.clone(), &config.tenant_role_prefix),
+            queues: crate::jobs::Queues::new(&redis, &config.tenant_role_prefix),
             live: crate::portfolio::live::LiveStatus::new(config).map_err(|e| e.to_string())?,
             db,
             redis,
@@ -153,6 +151,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             post(portfolios::request_portfolio),
         )
         .route("/api/classes/{id}/{verb}", post(portfolios::request_class))
+        .route("/api/shares", get(shares::list))
+        .route("/api/shares/scans", post(shares::request_scan))
+        .route("/api/shares/{id}/{verb}", post(shares::decide))
         .route("/api/events", get(events::stream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

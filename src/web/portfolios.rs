@@ -19,12 +19,12 @@ use crate::portfolio::lock::{self, LockState, RequestError, Requested};
 use crate::tenancy::SchoolTx;
 
 /// An id from the path; anything that is not one is simply not found.
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+pub(super) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound)
 }
 
-/// Lock requests take no body, or an empty JSON object; anything else is refused.
-fn check_body(body: &Bytes) -> Result<(), ApiError> {
+/// Action requests take no body, or an empty JSON object; anything else is refused.
+pub(super) fn check_body(body: &Bytes) -> Result<(), ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
@@ -111,7 +111,7 @@ async fn commit_and_enqueue(
         .iter()
         .map(|r| (r.portfolio_id, r.version))
         .collect();
-    if let Err(e) = crate::jobs::enqueue_locks(&state.lock_queue, staff.school.id, &pairs).await {
+    if let Err(e) = crate::jobs::enqueue_locks(&state.queues.locks, staff.school.id, &pairs).await {
         // The requests are recorded; the sweeper queues them again shortly.
         tracing::warn!(error = %e, "could not queue lock jobs; the sweeper will");
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod lock_world;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -53,6 +53,8 @@ pub(crate) fn file_json(f: &File, role: Role) -> Value {
     if let Some(drive) = &f.drive_id {
         v["driveId"] = json!(drive);
         v["teamDriveId"] = json!(drive);
+        // Drive reports this only for items in shared drives.
+        v["hasAugmentedPermissions"] = json!(!f.permissions.is_empty());
     }
     v
 }
@@ -371,9 +373,20 @@ fn matching<'a>(
     all_drives: bool,
 ) -> Vec<(&'a File, Role)> {
     let required_parent = query.and_then(|q| q.required_parents().first().map(|p| (*p).to_owned()));
-    let candidates: Box<dyn Iterator<Item = &File>> = match &required_parent {
-        Some(parent) => Box::new(store.children_of(parent)),
-        None => Box::new(store.all()),
+    let any_parents = query.and_then(Query::any_of_parents);
+    let candidates: Box<dyn Iterator<Item = &File>> = match (&required_parent, &any_parents) {
+        (Some(parent), _) => Box::new(store.children_of(parent)),
+        // `'a' in parents or 'b' in parents …`: each child once, from the parent index.
+        (None, Some(parents)) => {
+            let mut seen = std::collections::HashSet::new();
+            Box::new(
+                parents
+                    .iter()
+                    .flat_map(|p| store.children_of(p))
+                    .filter(move |f| seen.insert(f.id.as_str())),
+            )
+        }
+        (None, None) => Box::new(store.all()),
     };
     candidates
         .filter(|f| f.drive_id.as_deref() != Some(f.id.as_str()))

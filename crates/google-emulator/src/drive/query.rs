@@ -132,6 +132,20 @@ impl Query {
         }
         parents
     }
+
+    /// The parents of a top-level conjunct made only of `'<id>' in parents` terms joined by
+    /// `or` (`('a' in parents or 'b' in parents) and …`): every match has one of them, so
+    /// callers can narrow a search to their children. `None` if there is no such conjunct.
+    pub fn any_of_parents(&self) -> Option<Vec<&str>> {
+        let conjuncts = match &self.root {
+            Expr::And(operands) => operands.as_slice(),
+            other => std::slice::from_ref(other),
+        };
+        conjuncts.iter().find_map(|c| match c {
+            Expr::Or(operands) => operands.iter().map(Expr::as_in_parents).collect(),
+            _ => None,
+        })
+    }
 }
 
 impl FromStr for Query {
@@ -1113,6 +1127,24 @@ mod tests {
         assert_eq!(
             query("('a' in parents or 'b' in parents) and 'c' in parents").required_parents(),
             ["c"]
+        );
+    }
+
+    #[test]
+    fn any_of_parents_narrows_an_or_of_parents() {
+        assert_eq!(
+            query("('a' in parents or 'b' in parents) and trashed = false").any_of_parents(),
+            Some(vec!["a", "b"])
+        );
+        assert_eq!(
+            query("'a' in parents or 'b' in parents").any_of_parents(),
+            Some(vec!["a", "b"])
+        );
+        assert_eq!(query("'a' in parents or name = 'x'").any_of_parents(), None);
+        assert_eq!(query("trashed = false").any_of_parents(), None);
+        assert_eq!(
+            query("not ('a' in parents or 'b' in parents)").any_of_parents(),
+            None
         );
     }
 

@@ -1,0 +1,436 @@
+//! The onward-share scan. An editor in a Shared Drive can share a file onward, so while a
+//! class is unlocked a student may have given someone else access to their work; locking the
+//! folder does not take that access away. After a class is locked, its folders' contents are
+//! listed and every direct grant on them that is neither ours nor the Drive operator's becomes a
+//! finding for the School Admin ([`super::share_findings`]).
+//!
+//! - A class lock leaves a `waiting` scan in the same transaction (the row is the outbox). When
+//!   the last lock of the class is applied, or fails for good, the lock worker moves it to
+//!   `queued` and queues its job; the sweeper does the same for any it missed.
+//! - The scan never delays a lock: before each Drive call it waits while the school has lock
+//!   requests not yet applied, so lock jobs have the school's quota to themselves.
+//! - It costs one listing per 40 folders per level of subfolders, plus one `permissions.list`
+//!   per item that has permissions of its own (`hasAugmentedPermissions`): items that only
+//!   inherit (nearly all) cost nothing more.
+//! - The folders themselves are not scanned: in a Shared Drive only Managers can share a folder,
+//!   and the student's one direct permission on it is the lock itself.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::share_findings::{self, Found};
+use crate::audit::{self, Actor, Target};
+use crate::google::drive::PARENTS_PER_LISTING;
+use crate::google::{DriveClient, ErrorClass, GoogleClients, GoogleError};
+use crate::tenancy::{School, SchoolTx, begin_school_tx};
+
+/// After this many attempts a scan is shown as failed.
+pub const MAX_SCAN_ATTEMPTS: i32 = 5;
+/// Subfolders deeper than this are not followed (a student's own folder tree).
+const MAX_DEPTH: usize = 20;
+/// The longest a scan waits, in all, for lock work to finish before going ahead anyway (a lock
+/// that keeps failing must not hold the scan back for ever).
+const LOCK_YIELD_BUDGET: Duration = Duration::from_secs(300);
+/// How often a waiting scan looks again.
+const LOCK_YIELD_POLL: Duration = Duration::from_millis(200);
+/// A scan still `running` after this long was cut off (a killed worker): it is run again.
+const RUNNING_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Why a scan was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ScanReason {
+    ClassLock,
+    WindowLock,
+    Manual,
+}
+
+/// Records that a class's folders are to be scanned once its locks are applied (in the caller's
+/// transaction, with the lock requests). A scan already waiting for the class covers this one.
+pub async fn scan_after_lock(
+    tx: &mut SchoolTx,
+    course_id: Uuid,
+    reason: ScanReason,
+    requested_by: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO share_scans (course_id, reason, requested_by) VALUES ($1, $2, $3) \
+         ON CONFLICT (course_id) WHERE status IN ('waiting', 'queued') DO NOTHING",
+    )
+    .bind(course_id)
+    .bind(reason)
+    .bind(requested_by)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A scan of a class asked for now (School Admin): queued at once, or the one already pending
+/// for the class brought forward. Returns its id; queue its job after commit.
+pub async fn request_now(
+    tx: &mut SchoolTx,
+    actor: &Actor,
+    course_id: Uuid,
+    requested_by: Uuid,
+) -> Result<i64, sqlx::Error> {
+    let pending: Option<i64> = sqlx::query_scalar(
+        "UPDATE share_scans SET status = 'queued', status_at = now() \
+         WHERE course_id = $1 AND status IN ('waiting', 'queued') RETURNING id",
+    )
+    .bind(course_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let id = match pending {
+        Some(id) => id,
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO share_scans (course_id, reason, requested_by, status) \
+                 VALUES ($1, 'manual', $2, 'queued') RETURNING id",
+            )
+            .bind(course_id)
+            .bind(requested_by)
+            .fetch_one(&mut **tx)
+            .await?
+        }
+    };
+    audit::record(
+        tx,
+        actor,
+        "share_scan.requested",
+        Some(&Target::new("share_scan", id)),
+        json!({"course": course_id}),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Moves to `queued` the waiting scans whose class has no lock left to apply — only the class
+/// of `portfolio` if given (the lock worker, after each lock), else every class (the sweeper).
+/// Returns the scans to queue. Each lock commits before it asks, so the last one to ask always
+/// sees every lock of the class applied; the status guard queues each scan once.
+pub async fn ready(
+    pool: &PgPool,
+    school: &School,
+    portfolio: Option<Uuid>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let ids = sqlx::query_scalar(
+        "UPDATE share_scans s SET status = 'queued', status_at = now() \
+         WHERE s.status = 'waiting' \
+           AND ($1::uuid IS NULL OR s.course_id = (SELECT course_id FROM portfolios WHERE id = $1)) \
+           AND NOT EXISTS (SELECT 1 FROM portfolios p WHERE p.course_id = s.course_id \
+               AND p.applied_version < p.desired_version AND NOT p.failed_permanently) \
+         RETURNING s.id",
+    )
+    .bind(portfolio)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Scans to queue again: queued for longer than `older_than` (a lost queue), or cut off while
+/// running. Scans that have used up their attempts are marked failed instead.
+pub async fn stalled(
+    pool: &PgPool,
+    school: &School,
+    older_than: Duration,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    sqlx::query(
+        "UPDATE share_scans SET status = 'failed', status_at = now(), \
+             last_error = coalesce(last_error, 'the scan was cut off too often') \
+         WHERE status = 'running' AND status_at < now() - make_interval(secs => $1) \
+           AND attempts >= $2",
+    )
+    .bind(RUNNING_TIMEOUT.as_secs_f64())
+    .bind(MAX_SCAN_ATTEMPTS)
+    .execute(&mut *tx)
+    .await?;
+    let ids = sqlx::query_scalar(
+        "UPDATE share_scans SET status = 'queued', status_at = now() \
+         WHERE (status = 'queued' AND status_at < now() - make_interval(secs => $1)) \
+            OR (status = 'running' AND status_at < now() - make_interval(secs => $2)) \
+         RETURNING id",
+    )
+    .bind(older_than.as_secs_f64())
+    .bind(RUNNING_TIMEOUT.as_secs_f64())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Marks a queued scan failed without running it (for a school with no Shared Drive set, say),
+/// so the sweeper does not queue it again and again.
+pub async fn fail_queued(
+    pool: &PgPool,
+    school: &School,
+    scan_id: i64,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let failed = sqlx::query(
+        "UPDATE share_scans SET status = 'failed', status_at = now(), last_error = $2 \
+         WHERE id = $1 AND status = 'queued'",
+    )
+    .bind(scan_id)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if failed == 1 {
+        audit::record(
+            &mut tx,
+            &Actor::System("share-scan"),
+            "share_scan.failed",
+            Some(&Target::new("share_scan", scan_id)),
+            json!({"reason": reason}),
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// What a scan did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanOutcome {
+    /// Finished: this many items looked at, Drive requests made, and findings new this time.
+    Done {
+        items: u32,
+        api_calls: u32,
+        new_findings: u32,
+    },
+    /// Not queued (already running elsewhere, done, or unknown): nothing to do.
+    NotQueued,
+    /// Will be run again by the sweeper.
+    Retry(String),
+    /// Given up: shown as failed.
+    Failed(String),
+}
+
+/// Runs scan `scan_id` over the school's Shared Drive `drive_id`.
+#[tracing::instrument(skip(pool, google), fields(school = %school.slug))]
+pub async fn run(
+    pool: &PgPool,
+    google: &GoogleClients,
+    school: &School,
+    drive_id: &str,
+    scan_id: i64,
+) -> Result<ScanOutcome, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let claimed: Option<(Uuid, i32)> = sqlx::query_as(
+        "UPDATE share_scans SET status = 'running', status_at = now(), attempts = attempts + 1 \
+         WHERE id = $1 AND status = 'queued' RETURNING course_id, attempts",
+    )
+    .bind(scan_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((course_id, attempts)) = claimed else {
+        tx.commit().await?;
+        return Ok(ScanOutcome::NotQueued);
+    };
+    let folders: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT p.id, p.drive_folder_id FROM portfolios p \
+         JOIN enrolments e ON e.course_id = p.course_id AND e.student_id = p.student_id \
+             AND e.ended_at IS NULL \
+         WHERE p.course_id = $1 AND p.drive_folder_id IS NOT NULL",
+    )
+    .bind(course_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let mut walk = Walk::new(pool, school, &folders);
+    let result = match google.drive(school).await {
+        Ok(drive) => walk.run(&drive, drive_id).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(found) => {
+            let new_findings = share_findings::record(
+                pool,
+                school,
+                scan_id,
+                course_id,
+                folders.len(),
+                walk.items,
+                walk.calls,
+                &found,
+            )
+            .await?;
+            Ok(ScanOutcome::Done {
+                items: walk.items,
+                api_calls: walk.calls,
+                new_findings,
+            })
+        }
+        Err(e) => {
+            let permanent = matches!(
+                e.class(),
+                ErrorClass::NeedsReconnect | ErrorClass::Permanent
+            ) || attempts >= MAX_SCAN_ATTEMPTS;
+            let reason = e.to_string();
+            let mut tx = begin_school_tx(pool, school).await?;
+            sqlx::query(
+                "UPDATE share_scans SET status = $2, status_at = now(), last_error = $3, \
+                     api_calls = api_calls + $4 WHERE id = $1",
+            )
+            .bind(scan_id)
+            .bind(if permanent { "failed" } else { "queued" })
+            .bind(&reason)
+            .bind(walk.calls as i32)
+            .execute(&mut *tx)
+            .await?;
+            if permanent {
+                audit::record(
+                    &mut tx,
+                    &Actor::System("share-scan"),
+                    "share_scan.failed",
+                    Some(&Target::new("share_scan", scan_id)),
+                    json!({"course": course_id, "reason": reason}),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(if permanent {
+                ScanOutcome::Failed(reason)
+            } else {
+                ScanOutcome::Retry(reason)
+            })
+        }
+    }
+}
+
+/// One scan's walk down the class's folders.
+struct Walk<'a> {
+    pool: &'a PgPool,
+    school: &'a School,
+    /// Every item reached → the portfolio it lies in.
+    portfolio_of: HashMap<String, Uuid>,
+    /// The portfolio folders, where the walk starts.
+    folders: Vec<String>,
+    items: u32,
+    calls: u32,
+    yielded: Duration,
+}
+
+impl<'a> Walk<'a> {
+    fn new(pool: &'a PgPool, school: &'a School, folders: &[(Uuid, String)]) -> Self {
+        Self {
+            pool,
+            school,
+            portfolio_of: folders
+                .iter()
+                .map(|(portfolio, folder)| (folder.clone(), *portfolio))
+                .collect(),
+            folders: folders.iter().map(|(_, folder)| folder.clone()).collect(),
+            items: 0,
+            calls: 0,
+            yielded: Duration::ZERO,
+        }
+    }
+
+    /// Lists every level of the folders' contents, then the permissions of each item that has
+    /// its own; returns the grants that are not ours.
+    async fn run(
+        &mut self,
+        drive: &DriveClient,
+        drive_id: &str,
+    ) -> Result<Vec<Found>, GoogleError> {
+        let operator = drive.account().to_ascii_lowercase();
+        let mut level = std::mem::take(&mut self.folders);
+        let mut augmented = Vec::new();
+        for _ in 0..MAX_DEPTH {
+            if level.is_empty() {
+                break;
+            }
+            let mut next = Vec::new();
+            for parents in level.chunks(PARENTS_PER_LISTING) {
+                self.yield_to_locks().await;
+                let (children, calls) = drive.children_of(drive_id, parents).await?;
+                self.calls += calls;
+                for item in children {
+                    let Some(portfolio) = item
+                        .parents
+                        .iter()
+                        .find_map(|p| self.portfolio_of.get(p).copied())
+                    else {
+                        continue;
+                    };
+                    if self
+                        .portfolio_of
+                        .insert(item.id.clone(), portfolio)
+                        .is_some()
+                    {
+                        continue; // reached twice (an item with two parents)
+                    }
+                    self.items += 1;
+                    if item.is_folder {
+                        next.push(item.id.clone());
+                    }
+                    if item.has_direct_permissions {
+                        augmented.push((portfolio, item));
+                    }
+                }
+            }
+            level = next;
+        }
+        let mut found = Vec::new();
+        for (portfolio, item) in augmented {
+            self.yield_to_locks().await;
+            self.calls += 1;
+            let permissions = match drive.list_permissions(&item.id).await {
+                Ok(p) => p,
+                // Deleted since it was listed: nothing is shared any more.
+                Err(e) if e.class() == ErrorClass::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // Every direct grant counts, the student's own included: a direct writer grant on a
+            // file would let them edit it while their folder is locked.
+            for p in permissions {
+                if p.inherited
+                    || p.email
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(&operator))
+                {
+                    continue;
+                }
+                found.push(Found {
+                    portfolio_id: portfolio,
+                    item_id: item.id.clone(),
+                    item_name: item.name.clone(),
+                    permission_id: p.id,
+                    grantee_type: p.kind,
+                    grantee: p.email.or(p.domain),
+                    role: p.role.as_str().to_owned(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Waits while the school has lock requests waiting to be applied, so that the scan's calls
+    /// never take the quota a lock needs; gives up waiting after [`LOCK_YIELD_BUDGET`] in all.
+    async fn yield_to_locks(&mut self) {
+        while self.yielded < LOCK_YIELD_BUDGET {
+            match super::lock::work_pending(self.pool, self.school).await {
+                Ok(false) => return,
+                Ok(true) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check for lock work; scanning on");
+                    return;
+                }
+            }
+            let started = Instant::now();
+            tokio::time::sleep(LOCK_YIELD_POLL).await;
+            self.yielded += started.elapsed();
+        }
+    }
+}

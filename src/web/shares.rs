@@ -1,0 +1,162 @@
+//! The School Admin's view of the onward-share scan: what it found, each grant's removal or
+//! keeping, and a scan of a class asked for by hand.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::CurrentStaff;
+use super::portfolios::{check_body, parse_id};
+use crate::audit::Actor;
+use crate::auth::roles::Permission;
+use crate::jobs::ShareJob;
+use crate::portfolio::share_findings::{self, DecideError, Decision, Finding, FindingStatus, Scan};
+use crate::portfolio::share_scan;
+
+/// How many findings and scans one listing shows.
+const LIST_LIMIT: i64 = 500;
+const SCAN_LIMIT: i64 = 50;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// Comma-separated statuses; every status when absent.
+    status: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Listing {
+    findings: Vec<Finding>,
+    scans: Vec<Scan>,
+}
+
+fn parse_statuses(raw: Option<&str>) -> Result<Vec<FindingStatus>, ApiError> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(|s| match s.trim() {
+            "open" => Ok(FindingStatus::Open),
+            "removing" => Ok(FindingStatus::Removing),
+            "removed" => Ok(FindingStatus::Removed),
+            "kept" => Ok(FindingStatus::Kept),
+            "gone" => Ok(FindingStatus::Gone),
+            other => Err(ApiError::Invalid(format!(
+                "unknown status {other:?}: use open, removing, removed, kept or gone"
+            ))),
+        })
+        .collect()
+}
+
+/// `GET /api/shares[?status=open,removing]`: findings, newest first, and the latest scans.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn list(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Listing>, ApiError> {
+    staff.require(Permission::ReviewShares)?;
+    let statuses = parse_statuses(query.status.as_deref())?;
+    let mut tx = staff.school_tx(&state).await?;
+    let findings = share_findings::list(&mut tx, &statuses, LIST_LIMIT).await?;
+    let scans = share_findings::recent_scans(&mut tx, SCAN_LIMIT).await?;
+    tx.commit().await?;
+    Ok(Json(Listing { findings, scans }))
+}
+
+#[derive(Serialize)]
+pub struct Decided {
+    finding: Finding,
+}
+
+/// `POST /api/shares/{id}/remove` (202: the grant is removed in Drive by a worker) and
+/// `POST /api/shares/{id}/keep` (200).
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn decide(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path((raw_id, verb)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Decided>), ApiError> {
+    let decision = match verb.as_str() {
+        "remove" => Decision::Remove,
+        "keep" => Decision::Keep,
+        _ => return Err(ApiError::NotFound),
+    };
+    staff.require(Permission::ReviewShares)?;
+    let id = parse_id(&raw_id)?;
+    check_body(&body)?;
+    let mut tx = staff.school_tx(&state).await?;
+    share_findings::decide(&mut tx, staff.staff.id, id, decision)
+        .await
+        .map_err(|e| match e {
+            DecideError::NotFound => ApiError::NotFound,
+            DecideError::NotOpen(_) => ApiError::Conflict(e.to_string()),
+            DecideError::Database(d) => d.into(),
+        })?;
+    let finding = share_findings::get(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    if decision == Decision::Keep {
+        return Ok((StatusCode::OK, Json(Decided { finding })));
+    }
+    let job = ShareJob::Remove {
+        school_id: staff.school.id,
+        finding_id: id,
+    };
+    if let Err(e) = crate::jobs::shares::enqueue(&state.queues.shares, vec![job]).await {
+        // The decision is recorded; the sweeper queues the removal.
+        tracing::warn!(error = %e, "could not queue a removal; the sweeper will");
+    }
+    Ok((StatusCode::ACCEPTED, Json(Decided { finding })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    class_id: Uuid,
+}
+
+#[derive(Serialize)]
+pub struct ScanQueued {
+    scan_id: i64,
+}
+
+/// `POST /api/shares/scans` `{"class_id": …}`: scan one class's folders now.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn request_scan(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Json(body): Json<ScanRequest>,
+) -> Result<(StatusCode, Json<ScanQueued>), ApiError> {
+    staff.require(Permission::ReviewShares)?;
+    let mut tx = staff.school_tx(&state).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM courses WHERE id = $1)")
+        .bind(body.class_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !exists {
+        return Err(ApiError::NotFound);
+    }
+    let scan_id = share_scan::request_now(
+        &mut tx,
+        &Actor::Staff(staff.staff.id),
+        body.class_id,
+        staff.staff.id,
+    )
+    .await?;
+    tx.commit().await?;
+    let job = ShareJob::Scan {
+        school_id: staff.school.id,
+        scan_id,
+    };
+    if let Err(e) = crate::jobs::shares::enqueue(&state.queues.shares, vec![job]).await {
+        tracing::warn!(error = %e, "could not queue a scan; the sweeper will");
+    }
+    Ok((StatusCode::ACCEPTED, Json(ScanQueued { scan_id })))
+}
