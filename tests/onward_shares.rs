@@ -403,3 +403,97 @@ async fn bad_share_requests_change_nothing() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(scan_statuses(&l).await.is_empty());
 }
+
+/// Queues a scan of the class by hand and runs it here.
+async fn scan_now(l: &LockWorld, course: Uuid) -> ScanOutcome {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.share_scans (course_id, reason, status) \
+         VALUES ($1, 'manual', 'queued') RETURNING id",
+    )
+    .bind(course)
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    share_scan::run(&l.w.db.pool, &l.google, &l.school, SHARED_DRIVE, id)
+        .await
+        .unwrap()
+}
+
+async fn finding_statuses(l: &LockWorld) -> Vec<String> {
+    sqlx::query_scalar("SELECT status FROM tenant_hillside.share_findings ORDER BY first_found_at")
+        .fetch_all(&l.w.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn findings_follow_drive_and_outlast_a_student_leaving_the_class() {
+    let l = lock_world().await;
+    let course = course(&l).await;
+    let (_, folder0) = l.portfolio_of(&pupil(0)).await;
+    let (_, folder1) = l.portfolio_of(&pupil(1)).await;
+    let ada = Student::new(&l, &pupil(0));
+    let essay = ada.create(&folder0, "Essay", false).await;
+    ada.share(
+        &essay,
+        json!({"type": "user", "role": "reader", "emailAddress": FRIEND}),
+    )
+    .await;
+    let ben = Student::new(&l, &pupil(1));
+    let poster = ben.create(&folder1, "Poster", false).await;
+    ben.share(
+        &poster,
+        json!({"type": "domain", "role": "reader", "domain": "elsewhere.example"}),
+    )
+    .await;
+    assert!(matches!(
+        scan_now(&l, course).await,
+        ScanOutcome::Done { new_findings: 2, .. }
+    ));
+    assert_eq!(finding_statuses(&l).await, ["open", "open"]);
+
+    // Ada leaves the class: her folder is no longer scanned, and her finding stays open. Ben's
+    // grant is taken away in Drive by someone: the next scan marks it gone.
+    sqlx::query(
+        "UPDATE tenant_hillside.enrolments SET ended_at = now() WHERE student_id = \
+         (SELECT id FROM tenant_hillside.students WHERE email = $1)",
+    )
+    .bind(pupil(0))
+    .execute(&l.w.db.pool)
+    .await
+    .unwrap();
+    let grantee: String = sqlx::query_scalar(
+        "SELECT permission_id FROM tenant_hillside.share_findings WHERE grantee = 'elsewhere.example'",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    common::http_client()
+        .delete(format!(
+            "{}drive/v3/files/{poster}/permissions/{grantee}?supportsAllDrives=true",
+            l.w.emu.url()
+        ))
+        .bearer_auth(&ben.token)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert!(matches!(
+        scan_now(&l, course).await,
+        ScanOutcome::Done { new_findings: 0, .. }
+    ));
+    let statuses: Vec<(String, String)> = sqlx::query_as(
+        "SELECT grantee_type, status FROM tenant_hillside.share_findings ORDER BY grantee_type",
+    )
+    .fetch_all(&l.w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            ("domain".to_owned(), "gone".to_owned()),
+            ("user".to_owned(), "open".to_owned())
+        ]
+    );
+}

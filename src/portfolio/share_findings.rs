@@ -43,15 +43,16 @@ pub enum FindingStatus {
     Gone,
 }
 
-/// Records a finished scan's findings, marks as gone the open ones it no longer saw, and closes
-/// the scan, in one transaction. Returns how many findings are new (or back).
+/// Records a finished scan of `portfolios`' folders: its findings, the open findings in those
+/// portfolios it no longer saw marked gone, and the scan closed, in one transaction. Returns how
+/// many findings are new (or back).
 #[allow(clippy::too_many_arguments)]
 pub async fn record(
     pool: &PgPool,
     school: &School,
     scan_id: i64,
     course_id: Uuid,
-    folders: usize,
+    portfolios: &[Uuid],
     items: u32,
     api_calls: u32,
     found: &[Found],
@@ -100,12 +101,12 @@ pub async fn record(
             .await?;
         }
     }
+    // Only where this scan looked: a student who has left the class keeps their findings.
     sqlx::query(
-        "UPDATE share_findings f SET status = 'gone' FROM portfolios p \
-         WHERE p.id = f.portfolio_id AND p.course_id = $1 AND f.status = 'open' \
-           AND f.last_scan_id IS DISTINCT FROM $2",
+        "UPDATE share_findings SET status = 'gone' \
+         WHERE portfolio_id = ANY($1) AND status = 'open' AND last_scan_id IS DISTINCT FROM $2",
     )
-    .bind(course_id)
+    .bind(portfolios)
     .bind(scan_id)
     .execute(&mut *tx)
     .await?;
@@ -114,7 +115,7 @@ pub async fn record(
              api_calls = api_calls + $4, findings = $5, last_error = NULL WHERE id = $1",
     )
     .bind(scan_id)
-    .bind(folders as i32)
+    .bind(portfolios.len() as i32)
     .bind(items as i32)
     .bind(api_calls as i32)
     .bind(found.len() as i32)

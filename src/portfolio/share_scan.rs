@@ -247,6 +247,7 @@ pub async fn run(
     .await?;
     tx.commit().await?;
 
+    let portfolios: Vec<Uuid> = folders.iter().map(|(portfolio, _)| *portfolio).collect();
     let mut walk = Walk::new(pool, school, &folders);
     let result = match google.drive(school).await {
         Ok(drive) => walk.run(&drive, drive_id).await,
@@ -259,7 +260,7 @@ pub async fn run(
                 school,
                 scan_id,
                 course_id,
-                folders.len(),
+                &portfolios,
                 walk.items,
                 walk.calls,
                 &found,
