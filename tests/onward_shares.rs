@@ -448,7 +448,10 @@ async fn findings_follow_drive_and_outlast_a_student_leaving_the_class() {
     .await;
     assert!(matches!(
         scan_now(&l, course).await,
-        ScanOutcome::Done { new_findings: 2, .. }
+        ScanOutcome::Done {
+            new_findings: 2,
+            ..
+        }
     ));
     assert_eq!(finding_statuses(&l).await, ["open", "open"]);
 
@@ -481,7 +484,10 @@ async fn findings_follow_drive_and_outlast_a_student_leaving_the_class() {
         .unwrap();
     assert!(matches!(
         scan_now(&l, course).await,
-        ScanOutcome::Done { new_findings: 0, .. }
+        ScanOutcome::Done {
+            new_findings: 0,
+            ..
+        }
     ));
     let statuses: Vec<(String, String)> = sqlx::query_as(
         "SELECT grantee_type, status FROM tenant_hillside.share_findings ORDER BY grantee_type",
