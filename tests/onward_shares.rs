@@ -503,3 +503,57 @@ async fn findings_follow_drive_and_outlast_a_student_leaving_the_class() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_kept_grant_is_reported_again_when_its_role_rises() {
+    let l = lock_world().await;
+    let course = course(&l).await;
+    let (_, folder) = l.portfolio_of(&pupil(2)).await;
+    let cal = Student::new(&l, &pupil(2));
+    let notes = cal.create(&folder, "Notes", false).await;
+    cal.share(
+        &notes,
+        json!({"type": "user", "role": "reader", "emailAddress": FRIEND}),
+    )
+    .await;
+    scan_now(&l, course).await;
+    sqlx::query("UPDATE tenant_hillside.share_findings SET status = 'kept'")
+        .execute(&l.w.db.pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        scan_now(&l, course).await,
+        ScanOutcome::Done {
+            new_findings: 0,
+            ..
+        }
+    ));
+    assert_eq!(finding_statuses(&l).await, ["kept"]);
+
+    // The friend is made a writer: that is not what the School Admin kept.
+    let permission: String =
+        sqlx::query_scalar("SELECT permission_id FROM tenant_hillside.share_findings")
+            .fetch_one(&l.w.db.pool)
+            .await
+            .unwrap();
+    common::http_client()
+        .patch(format!(
+            "{}drive/v3/files/{notes}/permissions/{permission}?supportsAllDrives=true",
+            l.w.emu.url()
+        ))
+        .bearer_auth(&cal.token)
+        .json(&json!({"role": "writer"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    assert!(matches!(
+        scan_now(&l, course).await,
+        ScanOutcome::Done {
+            new_findings: 1,
+            ..
+        }
+    ));
+    assert_eq!(finding_statuses(&l).await, ["open"]);
+}

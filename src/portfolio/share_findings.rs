@@ -3,7 +3,7 @@
 //!
 //! A finding is `open` until decided. `remove` makes it `removing` and queues a job that deletes
 //! the permission (a grant already gone counts as removed); `keep` makes it `kept`, and later
-//! scans leave it so. A finding a later scan no longer sees becomes `gone`; one seen again after
+//! scans leave it so unless its role has risen (a reader kept is not a writer kept). A finding a later scan no longer sees becomes `gone`; one seen again after
 //! it was removed or had gone is `open` again. The audit log records every step by id only: the
 //! grantee's address stays in this table, which erasure of the student clears with the folder's
 //! row.
@@ -30,6 +30,16 @@ pub struct Found {
     pub grantee: Option<String>,
     pub role: String,
 }
+
+/// Drive's roles from least to most access; an unknown role counts as the most.
+const ROLES_BY_REACH: &[&str] = &[
+    "reader",
+    "commenter",
+    "writer",
+    "fileOrganizer",
+    "organizer",
+    "owner",
+];
 
 /// Where a finding stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
@@ -66,7 +76,8 @@ pub async fn record(
             _ => "unknown",
         };
         // The CTE reads the row as it was before this statement: no row means a new finding.
-        let (id, previous): (Uuid, Option<FindingStatus>) = sqlx::query_as(
+        // A kept grant whose role has risen since is open again: it is not what was kept.
+        let (id, previous, status): (Uuid, Option<FindingStatus>, FindingStatus) = sqlx::query_as(
             "WITH old AS (SELECT status FROM share_findings WHERE drive_item_id = $2 AND permission_id = $4) \
              INSERT INTO share_findings AS f (portfolio_id, drive_item_id, item_name, permission_id, \
                  grantee_type, grantee, role, last_scan_id) \
@@ -74,8 +85,12 @@ pub async fn record(
              ON CONFLICT ON CONSTRAINT share_findings_item_permission_key DO UPDATE SET \
                  item_name = EXCLUDED.item_name, role = EXCLUDED.role, \
                  grantee = EXCLUDED.grantee, last_seen_at = now(), last_scan_id = EXCLUDED.last_scan_id, \
-                 status = CASE WHEN f.status IN ('removed', 'gone') THEN 'open' ELSE f.status END \
-             RETURNING f.id, (SELECT status FROM old)",
+                 status = CASE \
+                     WHEN f.status IN ('removed', 'gone') THEN 'open' \
+                     WHEN f.status = 'kept' AND coalesce(array_position($9::text[], EXCLUDED.role), 99) \
+                         > coalesce(array_position($9::text[], f.role), 99) THEN 'open' \
+                     ELSE f.status END \
+             RETURNING f.id, (SELECT status FROM old), f.status",
         )
         .bind(f.portfolio_id)
         .bind(&f.item_id)
@@ -85,10 +100,12 @@ pub async fn record(
         .bind(&f.grantee)
         .bind(&f.role)
         .bind(scan_id)
+        .bind(ROLES_BY_REACH)
         .fetch_one(&mut *tx)
         .await?;
         let fresh = previous.is_none();
-        let reopened = matches!(previous, Some(FindingStatus::Removed | FindingStatus::Gone));
+        let reopened =
+            status == FindingStatus::Open && previous.is_some_and(|p| p != FindingStatus::Open);
         if fresh || reopened {
             new += 1;
             audit::record(
