@@ -315,9 +315,14 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
         locks: l.locks.clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, queues, 1, async {
-        let _ = stopped.await;
-    }));
+    let workers = tokio::spawn(invigilator::jobs::run_workers(
+        ctx,
+        queues.clone(),
+        1,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while l.w.emu.access(&folder, &pupil(1)) != Some(Role::Reader) {
         assert!(
@@ -329,6 +334,37 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
     let _ = stop.send(());
     let _ = tokio::time::timeout(std::time::Duration::from_secs(40), workers).await;
     assert_eq!(l.versions(id).await, (1, 1));
+
+    // Finished jobs do not stay in Redis for ever.
+    let config = queues.locks.get_config().clone();
+    let mut conn = redis.clone();
+    let finished = |conn: &mut redis::aio::ConnectionManager| {
+        let config = config.clone();
+        let mut conn = conn.clone();
+        async move {
+            let data: i64 = redis::cmd("HLEN")
+                .arg(config.job_data_hash())
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let done: i64 = redis::cmd("SCARD")
+                .arg(config.done_jobs_set())
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            (data, done)
+        }
+    };
+    let (data, done) = finished(&mut conn).await;
+    assert!(
+        data >= 1 && done >= 1,
+        "the finished job is kept for a while"
+    );
+    let removed = invigilator::jobs::vacuum::vacuum(&queues, &redis, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(removed as i64, done);
+    assert_eq!(finished(&mut conn).await, (0, 0));
 }
 
 #[tokio::test]

@@ -34,8 +34,12 @@ use crate::tenancy::registry::find_school_by_id;
 use crate::tenancy::{SchoolStatus, settings};
 
 pub mod shares;
+pub mod vacuum;
 
 pub use shares::{ShareJob, ShareQueue, share_queue};
+
+/// How often finished jobs are cleared out of Redis.
+const VACUUM_EVERY: Duration = Duration::from_secs(600);
 
 /// The tick of the sync timer: every 30 seconds.
 pub const SYNC_TIMER: &str = "0/30 * * * * *";
@@ -334,6 +338,7 @@ async fn unclaim_sync(db: &PgPool, school: Uuid) -> Result<(), sqlx::Error> {
 /// lock requests. Runs until `shutdown` completes.
 pub async fn run_sync_timer(
     db: PgPool,
+    redis: ConnectionManager,
     locks: Locks,
     queues: Queues,
     sweep_after: Duration,
@@ -375,6 +380,16 @@ pub async fn run_sync_timer(
             Ok(queued) => tracing::debug!(queued, "lock sweep done"),
             Err(e) => tracing::error!(error = %e, "the lock sweeper failed"),
         }
+        // Once per VACUUM_EVERY in all processes: the lock is never released, it expires.
+        if let Ok(_once) = locks
+            .acquire("job-vacuum", VACUUM_EVERY, Duration::ZERO)
+            .await
+        {
+            match vacuum::vacuum(&queues, &redis, vacuum::KEEP_FINISHED).await {
+                Ok(removed) => tracing::info!(removed, "finished jobs removed from Redis"),
+                Err(e) => tracing::warn!(error = %e, "could not remove finished jobs"),
+            }
+        }
     }
 }
 
@@ -398,6 +413,7 @@ pub async fn run_workers(
     let (stop_timer, timer_stopped) = tokio::sync::oneshot::channel::<()>();
     let timer = tokio::spawn(run_sync_timer(
         ctx.db.clone(),
+        ctx.redis.clone(),
         ctx.locks.clone(),
         queues.clone(),
         ctx.sweep_after,
