@@ -20,6 +20,14 @@ end
 return 0
 ";
 
+/// Extends the lock to `ARGV[2]` ms from now, only if it still holds our token.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
 /// Takes one of `ARGV[3]` slots: members older than the time-to-live are dropped first, so a
 /// holder that died frees its slot by itself.
 const TAKE_SLOT: &str = r"
@@ -169,6 +177,40 @@ impl Slot {
 }
 
 impl Held {
+    /// Extends the lock to `ttl` from now; `false` if it is no longer ours (it expired and
+    /// someone else took it) or Redis could not be asked.
+    pub async fn renew(&self, ttl: Duration) -> bool {
+        let mut conn = self.redis.clone();
+        let renewed: Result<i64, _> = Script::new(RENEW)
+            .key(&self.key)
+            .arg(&self.token)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await;
+        matches!(renewed, Ok(1))
+    }
+
+    /// Runs `work` while keeping the lock, renewing it to `ttl` every third of `ttl`, then
+    /// releases it. The time-to-live can then be short, so a killed holder's lock frees soon,
+    /// however long the work takes while its holder lives.
+    pub async fn hold_while<T>(self, ttl: Duration, work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        let every = ttl / 3;
+        loop {
+            tokio::select! {
+                out = &mut work => {
+                    self.release().await;
+                    return out;
+                }
+                () = tokio::time::sleep(every) => {
+                    if !self.renew(ttl).await {
+                        tracing::warn!(key = %self.key, "a held lock could not be renewed");
+                    }
+                }
+            }
+        }
+    }
+
     /// Releases the lock if it is still ours.
     pub async fn release(self) {
         let mut conn = self.redis.clone();

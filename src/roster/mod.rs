@@ -105,7 +105,7 @@ pub async fn sync_school(
     let lock = locks
         .acquire(
             &format!("roster-sync:{}", school.id),
-            Duration::from_secs(30 * 60),
+            SYNC_LOCK_TTL,
             Duration::ZERO,
         )
         .await
@@ -113,10 +113,13 @@ pub async fn sync_school(
             LockError::Busy { .. } => SyncError::AlreadyRunning,
             other => SyncError::Lock(other.to_string()),
         })?;
-    let result = run(pool, google, school, trigger).await;
-    lock.release().await;
-    result
+    lock.hold_while(SYNC_LOCK_TTL, run(pool, google, school, trigger))
+        .await
 }
+
+/// A sync's lock lives this long unless renewed: renewed while the sync runs, however long,
+/// and free two minutes after a killed worker's sync stopped.
+const SYNC_LOCK_TTL: Duration = Duration::from_secs(120);
 
 async fn run(
     pool: &PgPool,
