@@ -406,3 +406,81 @@ async fn a_queued_sync_runs_on_a_worker() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_class_folder_follows_its_teachers_when_classroom_gives_no_group() {
+    const CO_TEACHER: &str = "co.teacher@hillside.sch.uk";
+    let w = GoogleWorld::new(2).await;
+    w.connect_teacher().await;
+    sync(&w).await;
+    // As for a course Classroom gives no teacher group: each teacher is given the folder.
+    sqlx::query("UPDATE tenant_hillside.courses SET teacher_group_email = NULL")
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let first = provision(&w, &w.school).await;
+    assert_eq!(
+        (first.class_access_granted, first.class_access_removed),
+        (1, 0)
+    );
+    let class_folder: String =
+        sqlx::query_scalar("SELECT drive_folder_id FROM tenant_hillside.courses")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(w.emu.access(&class_folder, TEACHER), Some(Role::Writer));
+
+    // A co-teacher joins the class (as a sync records it after their first sign-in).
+    let co = add_staff(&w.db, &w.school, CO_TEACHER).await;
+    sqlx::query(
+        "INSERT INTO tenant_hillside.course_teachers (course_id, staff_id) \
+         SELECT id, $1 FROM tenant_hillside.courses",
+    )
+    .bind(co)
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(w.emu.access(&class_folder, CO_TEACHER), None);
+    let joined = provision(&w, &w.school).await;
+    assert_eq!(joined.class_access_granted, 1);
+    assert_eq!(w.emu.access(&class_folder, CO_TEACHER), Some(Role::Writer));
+
+    // Nothing changed: no Drive call at all.
+    let calls = |w: &GoogleWorld| {
+        w.emu
+            .stats()
+            .calls
+            .iter()
+            .filter(|(route, _)| route.starts_with("drive."))
+            .flat_map(|(_, by_status)| by_status.values())
+            .sum::<u64>()
+    };
+    let before = calls(&w);
+    let unchanged = provision(&w, &w.school).await;
+    assert_eq!(
+        (
+            unchanged.class_access_granted,
+            unchanged.class_access_removed
+        ),
+        (0, 0)
+    );
+    assert_eq!(calls(&w), before);
+
+    // The co-teacher leaves: their access to the class's portfolios goes with them.
+    sqlx::query("DELETE FROM tenant_hillside.course_teachers WHERE staff_id = $1")
+        .bind(co)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let left = provision(&w, &w.school).await;
+    assert_eq!(left.class_access_removed, 1);
+    assert_eq!(w.emu.access(&class_folder, CO_TEACHER), None);
+    assert_eq!(w.emu.access(&class_folder, TEACHER), Some(Role::Writer));
+    let unshared: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tenant_hillside.audit_log WHERE action = 'class_folder.unshared'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(unshared, 1);
+}

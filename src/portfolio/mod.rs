@@ -7,6 +7,7 @@
 //! it here never leads to a second folder: the next run finds the first. Folders are never
 //! deleted by this code.
 
+pub mod class_access;
 pub mod live;
 pub mod lock;
 pub mod share_findings;
@@ -19,7 +20,6 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::google::drive::DriveRole;
 use crate::google::{DriveClient, GoogleClients, GoogleError};
 use crate::portfolio::lock::LockState;
 use crate::tenancy::{School, begin_school_tx};
@@ -34,6 +34,10 @@ pub struct FolderReport {
     pub class_folders: u64,
     pub portfolio_folders: u64,
     pub permissions: u64,
+    /// Teachers (or teacher groups) given access to a class folder, and those whose access was
+    /// taken away because they no longer teach the class.
+    pub class_access_granted: u64,
+    pub class_access_removed: u64,
     pub errors: Vec<String>,
 }
 
@@ -178,6 +182,8 @@ pub async fn provision(
                 report.class_folders += r.class_folders;
                 report.portfolio_folders += r.portfolio_folders;
                 report.permissions += r.permissions;
+                report.class_access_granted += r.class_access_granted;
+                report.class_access_removed += r.class_access_removed;
                 report.errors.extend(r.errors);
             }
             Err(e) => {
@@ -210,7 +216,6 @@ async fn provision_class(
                     &class.course_id.to_string(),
                 )
                 .await?;
-            share_with_teachers(pool, drive, school, class, &made.id).await?;
             let mut tx = begin_school_tx(pool, school).await?;
             sqlx::query(
                 "UPDATE courses SET drive_folder_id = $2, updated_at = now() WHERE id = $1",
@@ -224,6 +229,18 @@ async fn provision_class(
             made.id
         }
     };
+    // Recorded grants make this free when nothing changed, and finish a share a crash cut off.
+    let access = class_access::follow_teachers(
+        pool,
+        drive,
+        school,
+        class.course_id,
+        class.teacher_group_email.as_deref(),
+        &class_folder,
+    )
+    .await?;
+    report.class_access_granted += access.granted;
+    report.class_access_removed += access.removed;
 
     let mut tx = begin_school_tx(pool, school).await?;
     let portfolios = sqlx::query_as::<_, PortfolioRow>(
@@ -317,35 +334,4 @@ async fn provision_class(
         }
     }
     Ok(report)
-}
-
-/// Class folders are shared with the course's teacher group (writer), or with each teacher when
-/// Classroom gives no group.
-async fn share_with_teachers(
-    pool: &PgPool,
-    drive: &DriveClient,
-    school: &School,
-    class: &ClassRow,
-    folder: &str,
-) -> Result<(), FolderError> {
-    if let Some(group) = &class.teacher_group_email {
-        drive
-            .ensure_permission(folder, "group", group, DriveRole::Writer)
-            .await?;
-        return Ok(());
-    }
-    let mut tx = begin_school_tx(pool, school).await?;
-    let emails: Vec<String> = sqlx::query_scalar(
-        "SELECT s.email FROM course_teachers ct JOIN staff s ON s.id = ct.staff_id WHERE ct.course_id = $1",
-    )
-    .bind(class.course_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    for email in emails {
-        drive
-            .ensure_permission(folder, "user", &email, DriveRole::Writer)
-            .await?;
-    }
-    Ok(())
 }

@@ -34,6 +34,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0006_share_scans.sql",
         include_str!("../../migrations/tenant/0006_share_scans.sql"),
     ),
+    (
+        "0007_class_folder_grants.sql",
+        include_str!("../../migrations/tenant/0007_class_folder_grants.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.
