@@ -17,6 +17,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::*;
@@ -33,10 +34,16 @@ use crate::roster::{self, SyncError, Trigger};
 use crate::tenancy::registry::find_school_by_id;
 use crate::tenancy::{SchoolStatus, settings};
 
+pub mod restarts;
 pub mod shares;
 pub mod vacuum;
 
 pub use shares::{ShareJob, ShareQueue, share_queue};
+
+/// Worker restarts a process allows in [`RESTART_WINDOW`] before it exits (see [`restarts`]).
+/// A flushed Redis costs one restart per worker kind.
+const RESTARTS_ALLOWED: usize = 30;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 /// How often finished jobs are cleared out of Redis.
 const VACUUM_EVERY: Duration = Duration::from_secs(600);
@@ -428,6 +435,11 @@ pub async fn run_workers(
     let lock_process = process.clone();
     let share_ctx = ctx.clone();
     let share_process = process.clone();
+    let budget = restarts::RestartBudget::new(RESTARTS_ALLOWED, RESTART_WINDOW);
+    let gave_up = Arc::new(tokio::sync::Notify::new());
+    let give_up = gave_up.clone();
+    let gave_up_flag = Arc::new(AtomicBool::new(false));
+    let budget_spent = gave_up_flag.clone();
     let roster_queue = queues.roster.clone();
     let lock_queue = queues.locks.clone();
     let share_queue = queues.shares.clone();
@@ -456,21 +468,40 @@ pub async fn run_workers(
                 .concurrency(1)
                 .build(shares::run_share_job)
         })
-        // A lost Redis (restart, FLUSHALL) stops a worker: start it again, forever.
-        .should_restart(|_, error| {
-            tracing::warn!(?error, "job worker stopped; restarting");
-            true
+        // A lost Redis (restart, FLUSHALL) stops a worker: start it again, within a budget.
+        .should_restart(move |_, error| {
+            if budget.allow() {
+                tracing::warn!(?error, "job worker stopped; restarting");
+                return true;
+            }
+            tracing::error!(
+                ?error,
+                "job workers keep stopping ({RESTARTS_ALLOWED} restarts in {} s); stopping this process",
+                RESTART_WINDOW.as_secs()
+            );
+            budget_spent.store(true, Ordering::SeqCst);
+            give_up.notify_one();
+            false
         })
         // Cloud Run allows 10 s between SIGTERM and SIGKILL; what is cut off is re-run by the
         // sweeper, and every job is safe to run twice.
         .shutdown_timeout(Duration::from_secs(8));
     let result = monitor
         .run_with_signal(async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                () = gave_up.notified() => {}
+            }
             Ok(())
         })
         .await;
     let _ = stop_timer.send(());
     let _ = timer.await;
+    if gave_up_flag.load(Ordering::SeqCst) {
+        return Err(format!(
+            "job workers stopped more than {RESTARTS_ALLOWED} times in {} s (is Redis reachable?)",
+            RESTART_WINDOW.as_secs()
+        ));
+    }
     result.map_err(|e| e.to_string())
 }
