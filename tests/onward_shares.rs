@@ -557,3 +557,134 @@ async fn a_kept_grant_is_reported_again_when_its_role_rises() {
     ));
     assert_eq!(finding_statuses(&l).await, ["open"]);
 }
+
+#[tokio::test]
+async fn a_cut_off_scan_gives_way_to_one_waiting_and_a_late_run_records_nothing() {
+    let mut l = lock_world().await;
+    let course = course(&l).await;
+    // A scan was running when its worker died; since then the class was locked again.
+    let cut_off: i64 = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.share_scans (course_id, reason, status, status_at, attempts) \
+         VALUES ($1, 'class_lock', 'running', now() - interval '1 hour', 1) RETURNING id",
+    )
+    .bind(course)
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    let page = l.post(&format!("/api/classes/{course}/lock")).await;
+    assert_eq!(page.status, StatusCode::ACCEPTED, "{}", page.body);
+    // A School Admin asks for a scan at the same time: it joins the one waiting.
+    let (mut admin, csrf) = signed_in_admin(&l).await;
+    let asked = post(
+        &l,
+        &mut admin,
+        &csrf,
+        "/api/shares/scans",
+        json!({"class_id": course}),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+
+    // The sweeper neither fails nor runs the cut-off scan twice for the class.
+    let requeued = share_scan::stalled(&l.w.db.pool, &l.school, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(!requeued.contains(&cut_off), "{requeued:?}");
+    assert_eq!(scan_statuses(&l).await, ["superseded", "queued"]);
+
+    // The dead worker's run, had it lived on, records nothing over another's claim.
+    let claim = invigilator::portfolio::share_findings::Claim {
+        scan_id: cut_off,
+        attempts: 1,
+        course_id: course,
+    };
+    let late = invigilator::portfolio::share_findings::record(
+        &l.w.db.pool,
+        &l.school,
+        &claim,
+        &[],
+        0,
+        0,
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(late, None);
+    assert_eq!(scan_statuses(&l).await, ["superseded", "queued"]);
+}
+
+#[tokio::test]
+async fn a_kept_grant_is_judged_against_the_role_that_was_kept() {
+    let l = lock_world().await;
+    let course = course(&l).await;
+    let (_, folder) = l.portfolio_of(&pupil(2)).await;
+    let cal = Student::new(&l, &pupil(2));
+    let notes = cal.create(&folder, "Notes", false).await;
+    cal.share(
+        &notes,
+        json!({"type": "user", "role": "writer", "emailAddress": FRIEND}),
+    )
+    .await;
+    scan_now(&l, course).await;
+    let (mut admin, csrf) = signed_in_admin(&l).await;
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM tenant_hillside.share_findings")
+        .fetch_one(&l.w.db.pool)
+        .await
+        .unwrap();
+    let kept = post(
+        &l,
+        &mut admin,
+        &csrf,
+        &format!("/api/shares/{id}/keep"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    let permission: String =
+        sqlx::query_scalar("SELECT permission_id FROM tenant_hillside.share_findings")
+            .fetch_one(&l.w.db.pool)
+            .await
+            .unwrap();
+    // Down to reader and back to writer: still what the School Admin kept.
+    for role in ["reader", "writer"] {
+        common::http_client()
+            .patch(format!(
+                "{}drive/v3/files/{notes}/permissions/{permission}?supportsAllDrives=true",
+                l.w.emu.url()
+            ))
+            .bearer_auth(&cal.token)
+            .json(&json!({ "role": role }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+        scan_now(&l, course).await;
+        assert_eq!(finding_statuses(&l).await, ["kept"], "after {role}");
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_removal_is_queued_again_once_per_interval_not_every_tick() {
+    let l = lock_world().await;
+    let (_, folder) = l.portfolio_of(&pupil(0)).await;
+    let portfolio: Uuid = l.portfolio_of(&pupil(0)).await.0;
+    sqlx::query(
+        "INSERT INTO tenant_hillside.share_findings (portfolio_id, drive_item_id, item_name, \
+             permission_id, grantee_type, grantee, role, status, decided_at) \
+         VALUES ($1, $2, 'Essay', 'p1', 'anyone', NULL, 'reader', 'removing', now() - interval '5 minutes')",
+    )
+    .bind(portfolio)
+    .bind(&folder)
+    .execute(&l.w.db.pool)
+    .await
+    .unwrap();
+    let every = Duration::from_secs(60);
+    let stalled =
+        || invigilator::portfolio::share_findings::stalled_removals(&l.w.db.pool, &l.school, every);
+    assert_eq!(stalled().await.unwrap().len(), 1);
+    assert!(
+        stalled().await.unwrap().is_empty(),
+        "not again on the next tick"
+    );
+}

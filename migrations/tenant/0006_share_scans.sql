@@ -11,7 +11,7 @@ CREATE TABLE share_scans (
     requested_by  uuid REFERENCES staff (id) ON DELETE SET NULL,
     requested_at  timestamptz NOT NULL DEFAULT now(),
     status        text NOT NULL DEFAULT 'waiting'
-                      CHECK (status IN ('waiting', 'queued', 'running', 'done', 'failed')),
+                      CHECK (status IN ('waiting', 'queued', 'running', 'done', 'failed', 'superseded')),
     status_at     timestamptz NOT NULL DEFAULT now(),
     attempts      integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     folders       integer NOT NULL DEFAULT 0,
@@ -21,7 +21,8 @@ CREATE TABLE share_scans (
     last_error    text
 );
 COMMENT ON TABLE share_scans IS 'Scans of a class''s portfolio folders for grants students made onward.';
--- At most one scan per class waits to start: a second lock while one waits adds nothing.
+-- At most one scan per class waits to start: a second lock while one waits adds nothing. A
+-- scan cut off while another waits for its class is `superseded` by that one, not run again.
 CREATE UNIQUE INDEX share_scans_one_pending ON share_scans (course_id)
     WHERE status IN ('waiting', 'queued');
 CREATE INDEX share_scans_open ON share_scans (status_at) WHERE status IN ('waiting', 'queued', 'running');
@@ -39,6 +40,8 @@ CREATE TABLE share_findings (
     grantee_type    text NOT NULL CHECK (grantee_type IN ('user', 'group', 'domain', 'anyone', 'unknown')),
     grantee         text,
     role            text NOT NULL,
+    -- The role the School Admin kept: a later rise above it is reported again.
+    kept_role       text,
     status          text NOT NULL DEFAULT 'open'
                         CHECK (status IN ('open', 'removing', 'removed', 'kept', 'gone')),
     first_found_at  timestamptz NOT NULL DEFAULT now(),
@@ -46,6 +49,8 @@ CREATE TABLE share_findings (
     last_scan_id    bigint REFERENCES share_scans (id) ON DELETE SET NULL,
     decided_by      uuid REFERENCES staff (id) ON DELETE SET NULL,
     decided_at      timestamptz,
+    -- When the removal job was last queued (the sweeper queues it again after a while).
+    attempted_at    timestamptz,
     last_error      text,
     CONSTRAINT share_findings_item_permission_key UNIQUE (drive_item_id, permission_id)
 );

@@ -40,10 +40,10 @@ pub mod vacuum;
 
 pub use shares::{ShareJob, ShareQueue, share_queue};
 
-/// Worker restarts a process allows in [`RESTART_WINDOW`] before it exits (see [`restarts`]).
-/// A flushed Redis costs one restart per worker kind.
-const RESTARTS_ALLOWED: usize = 30;
-const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Restarts further apart than this are separate troubles (see [`restarts`]).
+const RESTART_GAP: Duration = Duration::from_secs(5);
+/// How long workers may keep failing and restarting before the process gives up.
+const RESTART_LIMIT: Duration = Duration::from_secs(120);
 
 /// How often finished jobs are cleared out of Redis.
 const VACUUM_EVERY: Duration = Duration::from_secs(600);
@@ -211,20 +211,39 @@ pub async fn sweep(
         .into_iter()
         .filter(|s| s.status == SchoolStatus::Active)
     {
-        queued += shares::sweep_school(db, &queues.shares, &school, older_than).await?;
-        let lagging = crate::portfolio::lock::lagging(db, &school, older_than)
-            .await
-            .map_err(|e| e.to_string())?;
-        if lagging.is_empty() {
-            continue;
+        // One school's trouble never stops the others' sweep, and locks go first.
+        match sweep_locks(db, &queues.locks, &school, older_than).await {
+            Ok(n) => queued += n,
+            Err(e) => tracing::error!(school = %school.slug, error = %e, "lock sweep failed"),
         }
-        tracing::info!(school = %school.slug, count = lagging.len(), "re-queueing lagging lock requests");
-        let pairs: Vec<(Uuid, i64)> = lagging.iter().map(|id| (*id, 0)).collect();
-        enqueue_locks(&queues.locks, school.id, &pairs).await?;
-        queued += lagging.len();
+        match shares::sweep_school(db, &queues.shares, &school, older_than).await {
+            Ok(n) => queued += n,
+            Err(e) => {
+                tracing::error!(school = %school.slug, error = %e, "onward-share sweep failed")
+            }
+        }
     }
     held.release().await;
     Ok(queued)
+}
+
+/// Re-queues one school's lock requests that have lagged for more than `older_than`.
+async fn sweep_locks(
+    db: &PgPool,
+    queue: &LockQueue,
+    school: &crate::tenancy::School,
+    older_than: Duration,
+) -> Result<usize, String> {
+    let lagging = crate::portfolio::lock::lagging(db, school, older_than)
+        .await
+        .map_err(|e| e.to_string())?;
+    if lagging.is_empty() {
+        return Ok(0);
+    }
+    tracing::info!(school = %school.slug, count = lagging.len(), "re-queueing lagging lock requests");
+    let pairs: Vec<(Uuid, i64)> = lagging.iter().map(|id| (*id, 0)).collect();
+    enqueue_locks(queue, school.id, &pairs).await?;
+    Ok(lagging.len())
 }
 
 /// Sync one school's rosters (and then its folders).
@@ -435,7 +454,7 @@ pub async fn run_workers(
     let lock_process = process.clone();
     let share_ctx = ctx.clone();
     let share_process = process.clone();
-    let budget = restarts::RestartBudget::new(RESTARTS_ALLOWED, RESTART_WINDOW);
+    let budget = restarts::RestartStreak::new(RESTART_GAP, RESTART_LIMIT);
     let gave_up = Arc::new(tokio::sync::Notify::new());
     let give_up = gave_up.clone();
     let gave_up_flag = Arc::new(AtomicBool::new(false));
@@ -468,7 +487,8 @@ pub async fn run_workers(
                 .concurrency(1)
                 .build(shares::run_share_job)
         })
-        // A lost Redis (restart, FLUSHALL) stops a worker: start it again, within a budget.
+        // A lost Redis (restart, FLUSHALL) stops a worker: start it again, unless it has
+        // kept failing for minutes.
         .should_restart(move |_, error| {
             if budget.allow() {
                 tracing::warn!(?error, "job worker stopped; restarting");
@@ -476,8 +496,8 @@ pub async fn run_workers(
             }
             tracing::error!(
                 ?error,
-                "job workers keep stopping ({RESTARTS_ALLOWED} restarts in {} s); stopping this process",
-                RESTART_WINDOW.as_secs()
+                "job workers have kept stopping for {} s; stopping this process",
+                RESTART_LIMIT.as_secs()
             );
             budget_spent.store(true, Ordering::SeqCst);
             give_up.notify_one();
@@ -499,8 +519,8 @@ pub async fn run_workers(
     let _ = timer.await;
     if gave_up_flag.load(Ordering::SeqCst) {
         return Err(format!(
-            "job workers stopped more than {RESTARTS_ALLOWED} times in {} s (is Redis reachable?)",
-            RESTART_WINDOW.as_secs()
+            "job workers kept stopping for {} s (is Redis reachable?)",
+            RESTART_LIMIT.as_secs()
         ));
     }
     result.map_err(|e| e.to_string())

@@ -1,48 +1,51 @@
-//! How often stopped workers are started again. A lost Redis (a restart, `FLUSHALL`) stops a
-//! worker, and starting it again is the cure, so apalis is told to restart workers; but it
-//! restarts at once, and with Redis gone for good that would be a tight loop of failures. So a
-//! process allows a budget of restarts in a window; past it the workers are stopped and `work`
-//! exits with an error, and its supervisor (Cloud Run, systemd) starts a fresh process with its
-//! own backoff.
+//! When to stop restarting stopped workers. A lost Redis (a restart, a failover, `FLUSHALL`)
+//! stops a worker, and starting it again is the cure, so apalis is told to restart workers. It
+//! restarts at once, so while Redis is unreachable workers fail and restart in a quick loop; a
+//! short outage must be ridden out, but one that lasts is better handed to the supervisor. So
+//! restarts are allowed until they have kept coming, never more than a few seconds apart, for
+//! [`RestartStreak`]'s limit; then the workers stop and `work` exits with an error, and its
+//! supervisor (Cloud Run, systemd) starts a fresh process with its own backoff.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Restarts allowed within a sliding window.
+/// A run of restarts with no long gap between them.
 #[derive(Debug)]
-pub struct RestartBudget {
-    max: usize,
-    window: Duration,
-    recent: Mutex<VecDeque<Instant>>,
+pub struct RestartStreak {
+    /// Restarts further apart than this start a new streak.
+    gap: Duration,
+    /// A streak longer than this is given up on.
+    limit: Duration,
+    /// The current streak's first and latest restart.
+    streak: Mutex<Option<(Instant, Instant)>>,
 }
 
-impl RestartBudget {
-    /// At most `max` restarts in any `window`.
-    pub fn new(max: usize, window: Duration) -> Self {
+impl RestartStreak {
+    pub fn new(gap: Duration, limit: Duration) -> Self {
         Self {
-            max,
-            window,
-            recent: Mutex::new(VecDeque::with_capacity(max + 1)),
+            gap,
+            limit,
+            streak: Mutex::new(None),
         }
     }
 
-    /// Counts a restart; `false` once more than `max` have happened within the window.
+    /// Counts a restart; `false` once restarts have kept coming for longer than the limit.
     pub fn allow(&self) -> bool {
-        let now = Instant::now();
-        // A panic while holding this lock leaves plain timestamps behind: still usable.
-        let mut recent = self
-            .recent
+        self.allow_at(Instant::now())
+    }
+
+    fn allow_at(&self, now: Instant) -> bool {
+        // A panic while holding this lock leaves two timestamps behind: still usable.
+        let mut streak = self
+            .streak
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            recent.pop_front();
-        }
-        recent.push_back(now);
-        recent.len() <= self.max
+        let started = match *streak {
+            Some((started, latest)) if now.duration_since(latest) <= self.gap => started,
+            _ => now,
+        };
+        *streak = Some((started, now));
+        now.duration_since(started) <= self.limit
     }
 }
 
@@ -51,19 +54,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn restarts_are_allowed_up_to_the_budget_then_refused() {
-        let budget = RestartBudget::new(3, Duration::from_secs(60));
-        assert!((0..3).all(|_| budget.allow()));
-        assert!(!budget.allow());
-        assert!(!budget.allow());
+    fn a_short_burst_of_restarts_is_ridden_out() {
+        let streak = RestartStreak::new(Duration::from_secs(5), Duration::from_secs(120));
+        let t0 = Instant::now();
+        // A Redis restart: hundreds of quick restarts within two seconds.
+        assert!((0..500).all(|i| streak.allow_at(t0 + Duration::from_millis(i * 4))));
     }
 
     #[test]
-    fn the_budget_refills_as_the_window_moves_on() {
-        let budget = RestartBudget::new(2, Duration::from_millis(50));
-        assert!(budget.allow() && budget.allow());
-        assert!(!budget.allow());
-        std::thread::sleep(Duration::from_millis(80));
-        assert!(budget.allow());
+    fn restarts_that_keep_coming_are_given_up_on() {
+        let streak = RestartStreak::new(Duration::from_secs(5), Duration::from_secs(120));
+        let t0 = Instant::now();
+        assert!((0..=120).all(|s| streak.allow_at(t0 + Duration::from_secs(s))));
+        assert!(!streak.allow_at(t0 + Duration::from_secs(121)));
+    }
+
+    #[test]
+    fn a_quiet_spell_starts_a_new_streak() {
+        let streak = RestartStreak::new(Duration::from_secs(5), Duration::from_secs(120));
+        let t0 = Instant::now();
+        assert!((0..=100).all(|s| streak.allow_at(t0 + Duration::from_secs(s))));
+        // An hour later (a FLUSHALL, say): a fresh streak.
+        assert!(streak.allow_at(t0 + Duration::from_secs(3700)));
+        assert!(streak.allow_at(t0 + Duration::from_secs(3790)));
     }
 }

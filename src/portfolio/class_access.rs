@@ -61,23 +61,34 @@ pub async fn follow_teachers(
         .iter()
         .map(|(kind, email, _)| (kind.clone(), email.clone()))
         .collect();
+    // Permissions still wanted. Drive gives a person one permission id on every item, so a
+    // teacher whose address changed keeps the same one: it must not be taken away with the
+    // old address's record.
+    let mut still_wanted: HashSet<String> = granted
+        .iter()
+        .filter(|(kind, email, _)| wanted.contains(&(kind.clone(), email.clone())))
+        .map(|(_, _, permission)| permission.clone())
+        .collect();
     for (kind, email) in wanted.difference(&have) {
         let kind: &'static str = if kind == "group" { "group" } else { "user" };
         let permission = drive
             .ensure_permission(folder, kind, email, DriveRole::Writer)
             .await?;
         record(pool, school, course_id, kind, email, Some(&permission)).await?;
+        still_wanted.insert(permission);
         changes.granted += 1;
     }
     for (kind, email, permission) in &granted {
         if wanted.contains(&(kind.clone(), email.clone())) {
             continue;
         }
-        match drive.delete_permission(folder, permission).await {
-            Ok(()) => {}
-            // Already gone from Drive: nothing left to take away.
-            Err(e) if e.class() == ErrorClass::NotFound => {}
-            Err(e) => return Err(e.into()),
+        if !still_wanted.contains(permission) {
+            match drive.delete_permission(folder, permission).await {
+                Ok(()) => {}
+                // Already gone from Drive: nothing left to take away.
+                Err(e) if e.class() == ErrorClass::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         record(pool, school, course_id, kind, email, None).await?;
         changes.removed += 1;

@@ -53,21 +53,49 @@ pub enum FindingStatus {
     Gone,
 }
 
-/// Records a finished scan of `portfolios`' folders: its findings, the open findings in those
-/// portfolios it no longer saw marked gone, and the scan closed, in one transaction. Returns how
-/// many findings are new (or back).
-#[allow(clippy::too_many_arguments)]
+/// One run's claim on a scan: the scan, and the attempt this run is.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub scan_id: i64,
+    pub attempts: i32,
+    pub course_id: Uuid,
+}
+
+/// Records a finished scan of `portfolios`' folders: the scan closed, its findings, and the open
+/// findings in those portfolios it no longer saw marked gone, in one transaction. Returns how
+/// many findings are new (or back), or `None` (and records nothing) if the scan is no longer
+/// this run's (it was re-queued as cut off and another run took it).
 pub async fn record(
     pool: &PgPool,
     school: &School,
-    scan_id: i64,
-    course_id: Uuid,
+    claim: &Claim,
     portfolios: &[Uuid],
     items: u32,
     api_calls: u32,
     found: &[Found],
-) -> Result<u32, sqlx::Error> {
+) -> Result<Option<u32>, sqlx::Error> {
+    let Claim {
+        scan_id,
+        attempts,
+        course_id,
+    } = *claim;
     let mut tx = begin_school_tx(pool, school).await?;
+    let ours: Option<i64> = sqlx::query_scalar(
+        "UPDATE share_scans SET status = 'done', status_at = now(), folders = $2, items = $3, \
+             api_calls = api_calls + $4, findings = $5, last_error = NULL \
+         WHERE id = $1 AND status = 'running' AND attempts = $6 RETURNING id",
+    )
+    .bind(scan_id)
+    .bind(portfolios.len() as i32)
+    .bind(items as i32)
+    .bind(api_calls as i32)
+    .bind(found.len() as i32)
+    .bind(attempts)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if ours.is_none() {
+        return Ok(None);
+    }
     let actor = Actor::System("share-scan");
     let mut new = 0u32;
     for f in found {
@@ -83,12 +111,12 @@ pub async fn record(
                  grantee_type, grantee, role, last_scan_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT ON CONSTRAINT share_findings_item_permission_key DO UPDATE SET \
-                 item_name = EXCLUDED.item_name, role = EXCLUDED.role, \
+                 portfolio_id = EXCLUDED.portfolio_id, item_name = EXCLUDED.item_name, role = EXCLUDED.role, \
                  grantee = EXCLUDED.grantee, last_seen_at = now(), last_scan_id = EXCLUDED.last_scan_id, \
                  status = CASE \
                      WHEN f.status IN ('removed', 'gone') THEN 'open' \
                      WHEN f.status = 'kept' AND coalesce(array_position($9::text[], EXCLUDED.role), 99) \
-                         > coalesce(array_position($9::text[], f.role), 99) THEN 'open' \
+                         > coalesce(array_position($9::text[], coalesce(f.kept_role, f.role)), 99) THEN 'open' \
                      ELSE f.status END \
              RETURNING f.id, (SELECT status FROM old), f.status",
         )
@@ -127,17 +155,6 @@ pub async fn record(
     .bind(scan_id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE share_scans SET status = 'done', status_at = now(), folders = $2, items = $3, \
-             api_calls = api_calls + $4, findings = $5, last_error = NULL WHERE id = $1",
-    )
-    .bind(scan_id)
-    .bind(portfolios.len() as i32)
-    .bind(items as i32)
-    .bind(api_calls as i32)
-    .bind(found.len() as i32)
-    .execute(&mut *tx)
-    .await?;
     audit::record(
         &mut tx,
         &actor,
@@ -147,7 +164,7 @@ pub async fn record(
     )
     .await?;
     tx.commit().await?;
-    Ok(new)
+    Ok(Some(new))
 }
 
 /// A finding as the School Admin sees it.
@@ -284,7 +301,9 @@ pub async fn decide(
     };
     let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
     let updated: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE share_findings SET status = $2, decided_by = $3, decided_at = now(), last_error = NULL \
+        "UPDATE share_findings SET status = $2, decided_by = $3, decided_at = now(), last_error = NULL, \
+             kept_role = CASE WHEN $2 = 'kept' THEN role ELSE kept_role END, \
+             attempted_at = CASE WHEN $2 = 'removing' THEN now() ELSE attempted_at END \
          WHERE id = $1 AND status = ANY($4) RETURNING portfolio_id",
     )
     .bind(id)
@@ -399,8 +418,8 @@ pub async fn remove(
     Ok(outcome)
 }
 
-/// Removals decided more than `older_than` ago and still not done (a lost queue, a Drive
-/// error): the sweeper queues them again.
+/// Removals last queued more than `older_than` ago and still not done (a lost queue, a Drive
+/// error): the sweeper queues them again, once per `older_than`, not on every tick.
 pub async fn stalled_removals(
     pool: &PgPool,
     school: &School,
@@ -408,8 +427,11 @@ pub async fn stalled_removals(
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let mut tx = begin_school_tx(pool, school).await?;
     let ids = sqlx::query_scalar(
-        "SELECT id FROM share_findings WHERE status = 'removing' \
-             AND decided_at < now() - make_interval(secs => $1) LIMIT 1000",
+        "UPDATE share_findings SET attempted_at = now() WHERE id IN ( \
+             SELECT id FROM share_findings WHERE status = 'removing' \
+                 AND coalesce(attempted_at, decided_at) < now() - make_interval(secs => $1) \
+             LIMIT 1000) \
+         RETURNING id",
     )
     .bind(older_than.as_secs_f64())
     .fetch_all(&mut *tx)

@@ -79,26 +79,17 @@ pub async fn request_now(
     course_id: Uuid,
     requested_by: Uuid,
 ) -> Result<i64, sqlx::Error> {
-    let pending: Option<i64> = sqlx::query_scalar(
-        "UPDATE share_scans SET status = 'queued', status_at = now() \
-         WHERE course_id = $1 AND status IN ('waiting', 'queued') RETURNING id",
+    // One statement, so a class lock adding its own scan at the same moment cannot collide.
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO share_scans (course_id, reason, requested_by, status) \
+         VALUES ($1, 'manual', $2, 'queued') \
+         ON CONFLICT (course_id) WHERE status IN ('waiting', 'queued') \
+         DO UPDATE SET status = 'queued', status_at = now() RETURNING id",
     )
     .bind(course_id)
-    .fetch_optional(&mut **tx)
+    .bind(requested_by)
+    .fetch_one(&mut **tx)
     .await?;
-    let id = match pending {
-        Some(id) => id,
-        None => {
-            sqlx::query_scalar(
-                "INSERT INTO share_scans (course_id, reason, requested_by, status) \
-                 VALUES ($1, 'manual', $2, 'queued') RETURNING id",
-            )
-            .bind(course_id)
-            .bind(requested_by)
-            .fetch_one(&mut **tx)
-            .await?
-        }
-    };
     audit::record(
         tx,
         actor,
@@ -136,31 +127,50 @@ pub async fn ready(
 }
 
 /// Scans to queue again: queued for longer than `older_than` (a lost queue), or cut off while
-/// running. Scans that have used up their attempts are marked failed instead.
+/// running. A cut-off scan whose class already has another scan waiting is superseded by it;
+/// one that has used up its attempts is marked failed.
 pub async fn stalled(
     pool: &PgPool,
     school: &School,
     older_than: Duration,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let mut tx = begin_school_tx(pool, school).await?;
-    sqlx::query(
-        "UPDATE share_scans SET status = 'failed', status_at = now(), \
-             last_error = coalesce(last_error, 'the scan was cut off too often') \
-         WHERE status = 'running' AND status_at < now() - make_interval(secs => $1) \
-           AND attempts >= $2",
-    )
+    let cut_off = "status = 'running' AND status_at < now() - make_interval(secs => $1)";
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE share_scans s SET status = 'superseded', status_at = now() WHERE {cut_off} \
+           AND EXISTS (SELECT 1 FROM share_scans o WHERE o.course_id = s.course_id \
+               AND o.status IN ('waiting', 'queued'))"
+    )))
     .bind(RUNNING_TIMEOUT.as_secs_f64())
-    .bind(MAX_SCAN_ATTEMPTS)
     .execute(&mut *tx)
     .await?;
-    let ids = sqlx::query_scalar(
-        "UPDATE share_scans SET status = 'queued', status_at = now() \
-         WHERE (status = 'queued' AND status_at < now() - make_interval(secs => $1)) \
-            OR (status = 'running' AND status_at < now() - make_interval(secs => $2)) \
-         RETURNING id",
-    )
-    .bind(older_than.as_secs_f64())
+    let failed: Vec<(i64, Uuid)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE share_scans SET status = 'failed', status_at = now(), \
+             last_error = coalesce(last_error, 'the scan was cut off too often') \
+         WHERE {cut_off} AND attempts >= $2 RETURNING id, course_id"
+    )))
     .bind(RUNNING_TIMEOUT.as_secs_f64())
+    .bind(MAX_SCAN_ATTEMPTS)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, course) in failed {
+        audit::record(
+            &mut tx,
+            &Actor::System("share-scan"),
+            "share_scan.failed",
+            Some(&Target::new("share_scan", id)),
+            json!({"course": course, "reason": "the scan was cut off too often"}),
+        )
+        .await?;
+    }
+    let ids = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "UPDATE share_scans SET status = 'queued', status_at = now() \
+         WHERE (status = 'queued' AND status_at < now() - make_interval(secs => $2)) \
+            OR ({cut_off}) \
+         RETURNING id"
+    )))
+    .bind(RUNNING_TIMEOUT.as_secs_f64())
+    .bind(older_than.as_secs_f64())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -207,7 +217,8 @@ pub enum ScanOutcome {
         api_calls: u32,
         new_findings: u32,
     },
-    /// Not queued (already running elsewhere, done, or unknown): nothing to do.
+    /// Not queued (already running elsewhere, done, or unknown), or taken over by another run
+    /// while this one worked: nothing recorded.
     NotQueued,
     /// Will be run again by the sweeper.
     Retry(String),
@@ -255,21 +266,28 @@ pub async fn run(
     };
     match result {
         Ok(found) => {
-            let new_findings = share_findings::record(
+            let claim = share_findings::Claim {
+                scan_id,
+                attempts,
+                course_id,
+            };
+            let recorded = share_findings::record(
                 pool,
                 school,
-                scan_id,
-                course_id,
+                &claim,
                 &portfolios,
                 walk.items,
                 walk.calls,
                 &found,
             )
             .await?;
-            Ok(ScanOutcome::Done {
-                items: walk.items,
-                api_calls: walk.calls,
-                new_findings,
+            Ok(match recorded {
+                Some(new_findings) => ScanOutcome::Done {
+                    items: walk.items,
+                    api_calls: walk.calls,
+                    new_findings,
+                },
+                None => ScanOutcome::NotQueued,
             })
         }
         Err(e) => {
@@ -279,16 +297,26 @@ pub async fn run(
             ) || attempts >= MAX_SCAN_ATTEMPTS;
             let reason = e.to_string();
             let mut tx = begin_school_tx(pool, school).await?;
-            sqlx::query(
-                "UPDATE share_scans SET status = $2, status_at = now(), last_error = $3, \
-                     api_calls = api_calls + $4 WHERE id = $1",
+            // Only this run's claim (a scan re-queued as cut off may be running elsewhere); a
+            // retry gives way to a scan already waiting for the class.
+            let status: Option<String> = sqlx::query_scalar(
+                "UPDATE share_scans s SET status_at = now(), last_error = $3, \
+                     api_calls = api_calls + $4, status = CASE WHEN $2 THEN 'failed' \
+                         WHEN EXISTS (SELECT 1 FROM share_scans o WHERE o.course_id = s.course_id \
+                             AND o.status IN ('waiting', 'queued')) THEN 'superseded' \
+                         ELSE 'queued' END \
+                 WHERE id = $1 AND status = 'running' AND attempts = $5 RETURNING status",
             )
             .bind(scan_id)
-            .bind(if permanent { "failed" } else { "queued" })
+            .bind(permanent)
             .bind(&reason)
             .bind(walk.calls as i32)
-            .execute(&mut *tx)
+            .bind(attempts)
+            .fetch_optional(&mut *tx)
             .await?;
+            if status.is_none() {
+                return Ok(ScanOutcome::NotQueued);
+            }
             if permanent {
                 audit::record(
                     &mut tx,
