@@ -57,6 +57,12 @@ impl TestDb {
             .await
             .expect("PostgreSQL must be running; see scripts/test");
         sweep_stale_roles(&mut admin).await;
+        // The database first: another test's sweep takes a role with no database of its own
+        // for a leftover, and would drop this one between the two statements.
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .unwrap();
         admin
             .execute(sqlx::AssertSqlSafe(format!(
                 "CREATE ROLE \"{login}\" LOGIN CREATEROLE"
@@ -65,7 +71,7 @@ impl TestDb {
             .unwrap();
         admin
             .execute(sqlx::AssertSqlSafe(format!(
-                "CREATE DATABASE \"{name}\" OWNER \"{login}\""
+                "ALTER DATABASE \"{name}\" OWNER TO \"{login}\""
             )))
             .await
             .unwrap();
