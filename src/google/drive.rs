@@ -21,6 +21,8 @@ use crate::tenancy::School;
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 /// Paging stops here even if Google keeps sending page tokens.
 const MAX_PAGES: usize = 1000;
+/// What folder lookups read of each file.
+const FOLDER_FIELDS: &str = "files(id,name,mimeType,appProperties,trashed)";
 
 /// A Drive permission role. Unknown roles are kept, not refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -200,55 +202,17 @@ impl DriveClient {
             quote(key),
             quote(value)
         );
-        let mut found = Vec::new();
-        let mut page_token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let list = self
-                .call(op, || async {
-                    self.throttle().await;
-                    let mut retry_after = RetryAfter::default();
-                    let mut call = self
-                        .hub
-                        .files()
-                        .list()
-                        .q(&q)
-                        .corpora("drive")
-                        .drive_id(drive_id)
-                        .include_items_from_all_drives(true)
-                        .supports_all_drives(true)
-                        .order_by("createdTime")
-                        .page_size(100)
-                        .param(
-                            "fields",
-                            "nextPageToken,incompleteSearch,files(id,name,mimeType,appProperties,trashed)",
-                        );
-                    if let Some(t) = &page_token {
-                        call = call.page_token(t);
-                    }
-                    let result = call.delegate(&mut retry_after).doit().await;
-                    result
-                        .map(|(_, l)| l)
-                        .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
-                })
-                .await?;
-            if list.incomplete_search == Some(true) {
-                return Err(GoogleError::Transient {
-                    op,
-                    detail: "Drive reported an incomplete search".to_owned(),
-                });
-            }
-            for file in list.files.unwrap_or_default() {
-                let folder = folder_from(op, file)?;
-                if !found.iter().any(|f: &Folder| f.id == folder.id) {
-                    found.push(folder);
-                }
-            }
-            match list.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) => page_token = Some(next),
-                None => return Ok(found),
+        let (files, _) = self
+            .list_in_drive(op, drive_id, &q, FOLDER_FIELDS, Some("createdTime"), 100)
+            .await?;
+        let mut found: Vec<Folder> = Vec::new();
+        for file in files {
+            let folder = folder_from(op, file)?;
+            if !found.iter().any(|f| f.id == folder.id) {
+                found.push(folder);
             }
         }
-        Err(paging_did_not_end(op))
+        Ok(found)
     }
 
     /// Creates the folder marked `key = value` under `parent`. A retry first looks for the
@@ -367,56 +331,18 @@ impl DriveClient {
             "'{}' in parents and mimeType = '{FOLDER_MIME}' and trashed = false",
             quote(parent)
         );
+        let (files, _) = self
+            .list_in_drive(op, drive_id, &q, FOLDER_FIELDS, Some("createdTime"), 1000)
+            .await?;
         let mut found: HashMap<String, Folder> = HashMap::new();
-        let mut page_token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let list = self
-                .call(op, || async {
-                    self.throttle().await;
-                    let mut retry_after = RetryAfter::default();
-                    let mut call = self
-                        .hub
-                        .files()
-                        .list()
-                        .q(&q)
-                        .corpora("drive")
-                        .drive_id(drive_id)
-                        .include_items_from_all_drives(true)
-                        .supports_all_drives(true)
-                        .order_by("createdTime")
-                        .page_size(1000)
-                        .param(
-                            "fields",
-                            "nextPageToken,incompleteSearch,files(id,name,mimeType,appProperties,trashed)",
-                        );
-                    if let Some(t) = &page_token {
-                        call = call.page_token(t);
-                    }
-                    let result = call.delegate(&mut retry_after).doit().await;
-                    result
-                        .map(|(_, l)| l)
-                        .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
-                })
-                .await?;
-            if list.incomplete_search == Some(true) {
-                return Err(GoogleError::Transient {
-                    op,
-                    detail: "Drive reported an incomplete search".to_owned(),
-                });
-            }
-            for file in list.files.unwrap_or_default() {
-                let folder = folder_from(op, file)?;
-                if let Some(value) = folder.app_properties.get(key).cloned() {
-                    // Oldest first: a later duplicate never replaces the first.
-                    found.entry(value).or_insert(folder);
-                }
-            }
-            match list.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) => page_token = Some(next),
-                None => return Ok(found),
+        for file in files {
+            let folder = folder_from(op, file)?;
+            if let Some(value) = folder.app_properties.get(key).cloned() {
+                // Oldest first: a later duplicate never replaces the first.
+                found.entry(value).or_insert(folder);
             }
         }
-        Err(paging_did_not_end(op))
+        Ok(found)
     }
 
     /// Makes sure each `(name, value)` has a folder under `parent` marked `key = value`, with one
@@ -612,7 +538,45 @@ impl DriveClient {
             .collect::<Vec<_>>()
             .join(" or ");
         let q = format!("({any_parent}) and trashed = false");
-        let mut items = Vec::new();
+        let (files, pages) = self
+            .list_in_drive(
+                op,
+                drive_id,
+                &q,
+                "files(id,name,mimeType,parents,hasAugmentedPermissions)",
+                None,
+                1000,
+            )
+            .await?;
+        let items = files
+            .into_iter()
+            .filter_map(|file| {
+                Some(DriveItem {
+                    is_folder: file.mime_type.as_deref() == Some(FOLDER_MIME),
+                    name: file.name.unwrap_or_default(),
+                    parents: file.parents.unwrap_or_default(),
+                    has_direct_permissions: file.has_augmented_permissions.unwrap_or(true),
+                    id: file.id?,
+                })
+            })
+            .collect();
+        Ok((items, pages))
+    }
+
+    /// Every item in shared drive `drive_id` that `q` selects, all pages (`files` is the
+    /// partial-response mask for each file); with the number of requests it took. An incomplete
+    /// search (Drive may say so) is an error, never a short answer.
+    async fn list_in_drive(
+        &self,
+        op: &'static str,
+        drive_id: &str,
+        q: &str,
+        files: &str,
+        order_by: Option<&str>,
+        page_size: i32,
+    ) -> Result<(Vec<File>, u32), GoogleError> {
+        let fields = format!("nextPageToken,incompleteSearch,{files}");
+        let mut found = Vec::new();
         let mut page_token: Option<String> = None;
         for page in 1..=MAX_PAGES {
             let list = self
@@ -623,16 +587,16 @@ impl DriveClient {
                         .hub
                         .files()
                         .list()
-                        .q(&q)
+                        .q(q)
                         .corpora("drive")
                         .drive_id(drive_id)
                         .include_items_from_all_drives(true)
                         .supports_all_drives(true)
-                        .page_size(1000)
-                        .param(
-                            "fields",
-                            "nextPageToken,incompleteSearch,files(id,name,mimeType,parents,hasAugmentedPermissions)",
-                        );
+                        .page_size(page_size)
+                        .param("fields", &fields);
+                    if let Some(order) = order_by {
+                        call = call.order_by(order);
+                    }
                     if let Some(t) = &page_token {
                         call = call.page_token(t);
                     }
@@ -648,19 +612,10 @@ impl DriveClient {
                     detail: "Drive reported an incomplete search".to_owned(),
                 });
             }
-            for file in list.files.unwrap_or_default() {
-                let Some(id) = file.id else { continue };
-                items.push(DriveItem {
-                    is_folder: file.mime_type.as_deref() == Some(FOLDER_MIME),
-                    name: file.name.unwrap_or_default(),
-                    parents: file.parents.unwrap_or_default(),
-                    has_direct_permissions: file.has_augmented_permissions.unwrap_or(true),
-                    id,
-                });
-            }
+            found.extend(list.files.unwrap_or_default());
             match list.next_page_token.filter(|t| !t.is_empty()) {
                 Some(next) => page_token = Some(next),
-                None => return Ok((items, page as u32)),
+                None => return Ok((found, page as u32)),
             }
         }
         Err(paging_did_not_end(op))
