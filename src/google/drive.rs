@@ -37,6 +37,16 @@ pub enum DriveRole {
 }
 
 impl DriveRole {
+    /// Drive's roles from least to most access.
+    pub const BY_REACH: [DriveRole; 6] = [
+        Self::Reader,
+        Self::Commenter,
+        Self::Writer,
+        Self::FileOrganizer,
+        Self::Organizer,
+        Self::Owner,
+    ];
+
     pub fn parse(s: &str) -> Self {
         match s {
             "reader" => Self::Reader,

@@ -16,6 +16,26 @@ use crate::google::drive::DriveRole;
 use crate::google::{DriveClient, ErrorClass};
 use crate::tenancy::{School, begin_school_tx};
 
+/// Who a class folder is shared with: the course's teacher group, or one teacher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+enum GranteeKind {
+    User,
+    Group,
+}
+
+impl GranteeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+        }
+    }
+}
+
+/// One grantee of a class folder.
+type Grantee = (GranteeKind, String);
+
 /// What following the class's teachers changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AccessChanges {
@@ -35,8 +55,8 @@ pub async fn follow_teachers(
     folder: &str,
 ) -> Result<AccessChanges, FolderError> {
     let mut tx = begin_school_tx(pool, school).await?;
-    let wanted: HashSet<(String, String)> = match group {
-        Some(group) => [("group".to_owned(), group.to_ascii_lowercase())].into(),
+    let wanted: HashSet<Grantee> = match group {
+        Some(group) => [(GranteeKind::Group, group.to_ascii_lowercase())].into(),
         None => sqlx::query_scalar::<_, String>(
             "SELECT lower(s.email) FROM course_teachers ct JOIN staff s ON s.id = ct.staff_id \
              WHERE ct.course_id = $1",
@@ -45,10 +65,10 @@ pub async fn follow_teachers(
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
-        .map(|email| ("user".to_owned(), email))
+        .map(|email| (GranteeKind::User, email))
         .collect(),
     };
-    let granted: Vec<(String, String, String)> = sqlx::query_as(
+    let granted: Vec<(GranteeKind, String, String)> = sqlx::query_as(
         "SELECT grantee_type, email, permission_id FROM class_folder_grants WHERE course_id = $1",
     )
     .bind(course_id)
@@ -57,29 +77,28 @@ pub async fn follow_teachers(
     tx.commit().await?;
 
     let mut changes = AccessChanges::default();
-    let have: HashSet<(String, String)> = granted
+    let have: HashSet<Grantee> = granted
         .iter()
-        .map(|(kind, email, _)| (kind.clone(), email.clone()))
+        .map(|(kind, email, _)| (*kind, email.clone()))
         .collect();
     // Permissions still wanted. Drive gives a person one permission id on every item, so a
     // teacher whose address changed keeps the same one: it must not be taken away with the
     // old address's record.
     let mut still_wanted: HashSet<String> = granted
         .iter()
-        .filter(|(kind, email, _)| wanted.contains(&(kind.clone(), email.clone())))
+        .filter(|(kind, email, _)| wanted.contains(&(*kind, email.clone())))
         .map(|(_, _, permission)| permission.clone())
         .collect();
     for (kind, email) in wanted.difference(&have) {
-        let kind: &'static str = if kind == "group" { "group" } else { "user" };
         let permission = drive
-            .ensure_permission(folder, kind, email, DriveRole::Writer)
+            .ensure_permission(folder, kind.as_str(), email, DriveRole::Writer)
             .await?;
-        record(pool, school, course_id, kind, email, Some(&permission)).await?;
+        record(pool, school, course_id, *kind, email, Some(&permission)).await?;
         still_wanted.insert(permission);
         changes.granted += 1;
     }
     for (kind, email, permission) in &granted {
-        if wanted.contains(&(kind.clone(), email.clone())) {
+        if wanted.contains(&(*kind, email.clone())) {
             continue;
         }
         if !still_wanted.contains(permission) {
@@ -90,7 +109,7 @@ pub async fn follow_teachers(
                 Err(e) => return Err(e.into()),
             }
         }
-        record(pool, school, course_id, kind, email, None).await?;
+        record(pool, school, course_id, *kind, email, None).await?;
         changes.removed += 1;
     }
     Ok(changes)
@@ -101,7 +120,7 @@ async fn record(
     pool: &PgPool,
     school: &School,
     course_id: Uuid,
-    kind: &str,
+    kind: GranteeKind,
     email: &str,
     permission: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -144,7 +163,7 @@ async fn record(
         &Actor::System("folders"),
         action,
         Some(&Target::new("course", course_id)),
-        json!({"grantee_type": kind, "staff": staff}),
+        json!({"grantee_type": kind.as_str(), "staff": staff}),
     )
     .await?;
     tx.commit().await

@@ -3,8 +3,9 @@
 //!
 //! A finding is `open` until decided. `remove` makes it `removing` and queues a job that deletes
 //! the permission (a grant already gone counts as removed); `keep` makes it `kept`, and later
-//! scans leave it so unless its role has risen (a reader kept is not a writer kept). A finding a later scan no longer sees becomes `gone`; one seen again after
-//! it was removed or had gone is `open` again. The audit log records every step by id only: the
+//! scans leave it so unless its role rises above the one kept (a reader kept is not a writer
+//! kept). A finding a later scan no longer sees becomes `gone`; one seen again after it was
+//! removed or had gone is `open` again. The audit log records every step by id only: the
 //! grantee's address stays in this table, which erasure of the student clears with the folder's
 //! row.
 
@@ -14,6 +15,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Target};
+use crate::google::drive::DriveRole;
 use crate::google::{ErrorClass, GoogleClients};
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
 
@@ -31,16 +33,6 @@ pub struct Found {
     pub role: String,
 }
 
-/// Drive's roles from least to most access; an unknown role counts as the most.
-const ROLES_BY_REACH: &[&str] = &[
-    "reader",
-    "commenter",
-    "writer",
-    "fileOrganizer",
-    "organizer",
-    "owner",
-];
-
 /// Where a finding stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
@@ -51,6 +43,20 @@ pub enum FindingStatus {
     Removed,
     Kept,
     Gone,
+}
+
+impl FindingStatus {
+    /// The status named `s` (`open`, `removing`, `removed`, `kept`, `gone`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "open" => Self::Open,
+            "removing" => Self::Removing,
+            "removed" => Self::Removed,
+            "kept" => Self::Kept,
+            "gone" => Self::Gone,
+            _ => return None,
+        })
+    }
 }
 
 /// One run's claim on a scan: the scan, and the attempt this run is.
@@ -98,6 +104,8 @@ pub async fn record(
     }
     let actor = Actor::System("share-scan");
     let mut new = 0u32;
+    // Drive's roles by reach, for comparing roles in SQL; an unknown one counts as the most.
+    let roles_by_reach: Vec<&str> = DriveRole::BY_REACH.iter().map(DriveRole::as_str).collect();
     for f in found {
         let grantee_type = match f.grantee_type.as_str() {
             t @ ("user" | "group" | "domain" | "anyone") => t,
@@ -128,7 +136,7 @@ pub async fn record(
         .bind(&f.grantee)
         .bind(&f.role)
         .bind(scan_id)
-        .bind(ROLES_BY_REACH)
+        .bind(&roles_by_reach)
         .fetch_one(&mut *tx)
         .await?;
         let fresh = previous.is_none();
@@ -202,20 +210,11 @@ pub async fn list(
     statuses: &[FindingStatus],
     limit: i64,
 ) -> Result<Vec<Finding>, sqlx::Error> {
-    let statuses: Vec<String> = statuses
-        .iter()
-        .map(|s| {
-            serde_json::to_value(s)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
-        .collect();
     sqlx::query_as::<_, Finding>(sqlx::AssertSqlSafe(format!(
         "SELECT {FINDING_COLUMNS} WHERE cardinality($1::text[]) = 0 OR f.status = ANY($1) \
          ORDER BY f.first_found_at DESC, f.id LIMIT $2"
     )))
-    .bind(&statuses)
+    .bind(statuses)
     .bind(limit)
     .fetch_all(&mut **tx)
     .await
@@ -291,15 +290,11 @@ pub async fn decide(
     id: Uuid,
     decision: Decision,
 ) -> Result<FindingStatus, DecideError> {
-    let (to, from, action): (FindingStatus, &[&str], &str) = match decision {
-        Decision::Remove => (
-            FindingStatus::Removing,
-            &["open", "kept"],
-            "share.remove.requested",
-        ),
-        Decision::Keep => (FindingStatus::Kept, &["open"], "share.kept"),
+    use FindingStatus::{Kept, Open, Removing};
+    let (to, from, action): (FindingStatus, &[FindingStatus], &str) = match decision {
+        Decision::Remove => (Removing, &[Open, Kept], "share.remove.requested"),
+        Decision::Keep => (Kept, &[Open], "share.kept"),
     };
-    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
     let updated: Option<Uuid> = sqlx::query_scalar(
         "UPDATE share_findings SET status = $2, decided_by = $3, decided_at = now(), last_error = NULL, \
              kept_role = CASE WHEN $2 = 'kept' THEN role ELSE kept_role END, \
@@ -309,7 +304,7 @@ pub async fn decide(
     .bind(id)
     .bind(to)
     .bind(staff_id)
-    .bind(&from)
+    .bind(from)
     .fetch_optional(&mut **tx)
     .await?;
     let Some(portfolio) = updated else {

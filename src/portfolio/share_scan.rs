@@ -75,7 +75,6 @@ pub async fn scan_after_lock(
 /// for the class brought forward. Returns its id; queue its job after commit.
 pub async fn request_now(
     tx: &mut SchoolTx,
-    actor: &Actor,
     course_id: Uuid,
     requested_by: Uuid,
 ) -> Result<i64, sqlx::Error> {
@@ -92,7 +91,7 @@ pub async fn request_now(
     .await?;
     audit::record(
         tx,
-        actor,
+        &Actor::Staff(requested_by),
         "share_scan.requested",
         Some(&Target::new("share_scan", id)),
         json!({"course": course_id}),
@@ -154,14 +153,7 @@ pub async fn stalled(
     .fetch_all(&mut *tx)
     .await?;
     for (id, course) in failed {
-        audit::record(
-            &mut tx,
-            &Actor::System("share-scan"),
-            "share_scan.failed",
-            Some(&Target::new("share_scan", id)),
-            json!({"course": course, "reason": "the scan was cut off too often"}),
-        )
-        .await?;
+        audit_failed(&mut tx, id, course, "the scan was cut off too often").await?;
     }
     let ids = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "UPDATE share_scans SET status = 'queued', status_at = now() \
@@ -186,26 +178,36 @@ pub async fn fail_queued(
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = begin_school_tx(pool, school).await?;
-    let failed = sqlx::query(
+    let failed: Option<Uuid> = sqlx::query_scalar(
         "UPDATE share_scans SET status = 'failed', status_at = now(), last_error = $2 \
-         WHERE id = $1 AND status = 'queued'",
+         WHERE id = $1 AND status = 'queued' RETURNING course_id",
     )
     .bind(scan_id)
     .bind(reason)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if failed == 1 {
-        audit::record(
-            &mut tx,
-            &Actor::System("share-scan"),
-            "share_scan.failed",
-            Some(&Target::new("share_scan", scan_id)),
-            json!({"reason": reason}),
-        )
-        .await?;
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(course) = failed {
+        audit_failed(&mut tx, scan_id, course, reason).await?;
     }
     tx.commit().await
+}
+
+/// The audit entry of a scan given up on.
+async fn audit_failed(
+    tx: &mut SchoolTx,
+    scan_id: i64,
+    course_id: Uuid,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        tx,
+        &Actor::System("share-scan"),
+        "share_scan.failed",
+        Some(&Target::new("share_scan", scan_id)),
+        json!({"course": course_id, "reason": reason}),
+    )
+    .await
+    .map(drop)
 }
 
 /// What a scan did.
@@ -318,14 +320,7 @@ pub async fn run(
                 return Ok(ScanOutcome::NotQueued);
             }
             if permanent {
-                audit::record(
-                    &mut tx,
-                    &Actor::System("share-scan"),
-                    "share_scan.failed",
-                    Some(&Target::new("share_scan", scan_id)),
-                    json!({"course": course_id, "reason": reason}),
-                )
-                .await?;
+                audit_failed(&mut tx, scan_id, course_id, &reason).await?;
             }
             tx.commit().await?;
             Ok(if permanent {
@@ -343,8 +338,6 @@ struct Walk<'a> {
     school: &'a School,
     /// Every item reached → the portfolio it lies in.
     portfolio_of: HashMap<String, Uuid>,
-    /// The portfolio folders, where the walk starts.
-    folders: Vec<String>,
     items: u32,
     calls: u32,
     yielded: Duration,
@@ -359,22 +352,21 @@ impl<'a> Walk<'a> {
                 .iter()
                 .map(|(portfolio, folder)| (folder.clone(), *portfolio))
                 .collect(),
-            folders: folders.iter().map(|(_, folder)| folder.clone()).collect(),
             items: 0,
             calls: 0,
             yielded: Duration::ZERO,
         }
     }
 
-    /// Lists every level of the folders' contents, then the permissions of each item that has
-    /// its own; returns the grants that are not ours.
+    /// Lists every level of the portfolio folders' contents, then the permissions of each item
+    /// that has its own; returns the grants that are not ours.
     async fn run(
         &mut self,
         drive: &DriveClient,
         drive_id: &str,
     ) -> Result<Vec<Found>, GoogleError> {
         let operator = drive.account().to_ascii_lowercase();
-        let mut level = std::mem::take(&mut self.folders);
+        let mut level: Vec<String> = self.portfolio_of.keys().cloned().collect();
         let mut augmented = Vec::new();
         for _ in 0..MAX_DEPTH {
             if level.is_empty() {

@@ -12,7 +12,6 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::CurrentStaff;
 use super::portfolios::{check_body, parse_id};
-use crate::audit::Actor;
 use crate::auth::roles::Permission;
 use crate::jobs::ShareJob;
 use crate::portfolio::share_findings::{self, DecideError, Decision, Finding, FindingStatus, Scan};
@@ -39,15 +38,12 @@ fn parse_statuses(raw: Option<&str>) -> Result<Vec<FindingStatus>, ApiError> {
         return Ok(Vec::new());
     };
     raw.split(',')
-        .map(|s| match s.trim() {
-            "open" => Ok(FindingStatus::Open),
-            "removing" => Ok(FindingStatus::Removing),
-            "removed" => Ok(FindingStatus::Removed),
-            "kept" => Ok(FindingStatus::Kept),
-            "gone" => Ok(FindingStatus::Gone),
-            other => Err(ApiError::Invalid(format!(
-                "unknown status {other:?}: use open, removing, removed, kept or gone"
-            ))),
+        .map(|s| {
+            FindingStatus::parse(s.trim()).ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "unknown status {s:?}: use open, removing, removed, kept or gone"
+                ))
+            })
         })
         .collect()
 }
@@ -143,13 +139,7 @@ pub async fn request_scan(
     if !exists {
         return Err(ApiError::NotFound);
     }
-    let scan_id = share_scan::request_now(
-        &mut tx,
-        &Actor::Staff(staff.staff.id),
-        body.class_id,
-        staff.staff.id,
-    )
-    .await?;
+    let scan_id = share_scan::request_now(&mut tx, body.class_id, staff.staff.id).await?;
     tx.commit().await?;
     let job = ShareJob::Scan {
         school_id: staff.school.id,
