@@ -401,6 +401,22 @@ async fn bad_share_requests_change_nothing() {
     }
     let page = admin.get(&l.w.url("/api/shares?status=bogus")).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Not JSON at all, or an id that is not one: the documented JSON or 422.
+    for body in ["class_id=maths", r#"{"class_id": "maths"}"#] {
+        let page = admin
+            .request(
+                Method::POST,
+                &l.w.url("/api/shares/scans"),
+                Some(RequestBody::Raw(body.to_owned(), Some(csrf.clone()))),
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            page.body
+        );
+    }
     assert!(scan_statuses(&l).await.is_empty());
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::CurrentStaff;
+use super::extract::{CurrentStaff, JsonBody};
 use crate::audit::{self, Actor, Target};
 use crate::auth::role_admin::{self, Assigned, RoleChangeError, RoleList};
 use crate::auth::roles::{Permission, Role};
@@ -88,7 +88,7 @@ fn role_error(e: RoleChangeError) -> ApiError {
 pub async fn assign_role(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Json(body): Json<AssignRole>,
+    JsonBody(body): JsonBody<AssignRole>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     staff.require(Permission::ManageRoles)?;
     let mut tx = staff.school_tx(&state).await?;
@@ -146,7 +146,7 @@ pub async fn get_settings(
 pub async fn put_settings(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Json(change): Json<SettingsChange>,
+    JsonBody(change): JsonBody<SettingsChange>,
 ) -> Result<Json<SchoolSettings>, ApiError> {
     staff.require(Permission::ManageSettings)?;
     let updated = settings::update(&state.db, &state.redis, staff.school.id, &change)

@@ -95,3 +95,26 @@ impl FromRequestParts<AppState> for MaybeStaff {
         }
     }
 }
+
+/// A JSON request body. Anything that is not the documented JSON (not JSON, the wrong shape, a
+/// missing field) is a 422 naming what is wrong, whatever the `Content-Type`; a body over the
+/// size limit keeps its own answer.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::Invalid(format!("the body is not the JSON expected: {e}")).into_response()
+        })
+    }
+}

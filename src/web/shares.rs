@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::CurrentStaff;
+use super::extract::{CurrentStaff, JsonBody};
 use super::portfolios::{check_body, parse_id};
 use crate::auth::roles::Permission;
 use crate::jobs::ShareJob;
@@ -128,7 +128,7 @@ pub struct ScanQueued {
 pub async fn request_scan(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Json(body): Json<ScanRequest>,
+    JsonBody(body): JsonBody<ScanRequest>,
 ) -> Result<(StatusCode, Json<ScanQueued>), ApiError> {
     staff.require(Permission::ReviewShares)?;
     let mut tx = staff.school_tx(&state).await?;

@@ -92,6 +92,12 @@ impl Browser {
                     req = req.header("x-csrf-token", token);
                 }
             }
+            Some(RequestBody::Raw(text, csrf)) => {
+                req = req.body(text);
+                if let Some(token) = csrf {
+                    req = req.header("x-csrf-token", token);
+                }
+            }
             None => {}
         }
         let response = req.send().await.unwrap();
@@ -171,6 +177,8 @@ impl Browser {
 pub enum RequestBody {
     Form(Vec<(String, String)>),
     Json(serde_json::Value, Option<String>),
+    /// A body sent as it is (not JSON, say), with a CSRF token.
+    Raw(String, Option<String>),
 }
 
 /// A school, the Google emulator and the app, for sign-in tests.
