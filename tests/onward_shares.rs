@@ -58,6 +58,38 @@ impl Student {
         created["id"].as_str().unwrap().to_owned()
     }
 
+    /// Changes the role of a grant the student made.
+    async fn set_role(&self, item: &str, permission: &str, role: &str) {
+        common::http_client()
+            .patch(self.permission_url(item, permission))
+            .bearer_auth(&self.token)
+            .json(&json!({ "role": role }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    /// Takes back a grant the student made.
+    async fn unshare(&self, item: &str, permission: &str) {
+        common::http_client()
+            .delete(self.permission_url(item, permission))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    fn permission_url(&self, item: &str, permission: &str) -> String {
+        format!(
+            "{}drive/v3/files/{item}/permissions/{permission}?supportsAllDrives=true",
+            self.base
+        )
+    }
+
     async fn share(&self, item: &str, grant: Value) {
         common::http_client()
             .post(format!(
@@ -145,6 +177,24 @@ async fn post(
         .await
 }
 
+/// The School Admin removes or keeps a finding.
+async fn decide(
+    l: &LockWorld,
+    admin: &mut Browser,
+    csrf: &str,
+    id: &str,
+    verb: &str,
+) -> common::browser::Page {
+    post(
+        l,
+        admin,
+        csrf,
+        &format!("/api/shares/{id}/{verb}"),
+        json!({}),
+    )
+    .await
+}
+
 async fn findings(l: &LockWorld, admin: &mut Browser, query: &str) -> Vec<Value> {
     let page = admin.get(&l.w.url(&format!("/api/shares{query}"))).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -223,32 +273,11 @@ async fn a_locked_class_is_scanned_and_the_admin_removes_or_keeps_each_grant() {
     // Remove the friend's access; keep the link.
     let friend_id = to_friend["id"].as_str().unwrap();
     let link_id = by_link["id"].as_str().unwrap();
-    let removed = post(
-        &l,
-        &mut admin,
-        &csrf,
-        &format!("/api/shares/{friend_id}/remove"),
-        json!({}),
-    )
-    .await;
+    let removed = decide(&l, &mut admin, &csrf, friend_id, "remove").await;
     assert_eq!(removed.status, StatusCode::ACCEPTED, "{}", removed.body);
-    let kept = post(
-        &l,
-        &mut admin,
-        &csrf,
-        &format!("/api/shares/{link_id}/keep"),
-        json!({}),
-    )
-    .await;
+    let kept = decide(&l, &mut admin, &csrf, link_id, "keep").await;
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
-    let again = post(
-        &l,
-        &mut admin,
-        &csrf,
-        &format!("/api/shares/{link_id}/keep"),
-        json!({}),
-    )
-    .await;
+    let again = decide(&l, &mut admin, &csrf, link_id, "keep").await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     let deadline = Instant::now() + Duration::from_secs(20);
     while l.w.emu.access(&essay, FRIEND).is_some() {
@@ -487,17 +516,7 @@ async fn findings_follow_drive_and_outlast_a_student_leaving_the_class() {
     .fetch_one(&l.w.db.pool)
     .await
     .unwrap();
-    common::http_client()
-        .delete(format!(
-            "{}drive/v3/files/{poster}/permissions/{grantee}?supportsAllDrives=true",
-            l.w.emu.url()
-        ))
-        .bearer_auth(&ben.token)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    ben.unshare(&poster, &grantee).await;
     assert!(matches!(
         scan_now(&l, course).await,
         ScanOutcome::Done {
@@ -552,18 +571,7 @@ async fn a_kept_grant_is_reported_again_when_its_role_rises() {
             .fetch_one(&l.w.db.pool)
             .await
             .unwrap();
-    common::http_client()
-        .patch(format!(
-            "{}drive/v3/files/{notes}/permissions/{permission}?supportsAllDrives=true",
-            l.w.emu.url()
-        ))
-        .bearer_auth(&cal.token)
-        .json(&json!({"role": "writer"}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    cal.set_role(&notes, &permission, "writer").await;
     assert!(matches!(
         scan_now(&l, course).await,
         ScanOutcome::Done {
@@ -647,14 +655,7 @@ async fn a_kept_grant_is_judged_against_the_role_that_was_kept() {
         .fetch_one(&l.w.db.pool)
         .await
         .unwrap();
-    let kept = post(
-        &l,
-        &mut admin,
-        &csrf,
-        &format!("/api/shares/{id}/keep"),
-        json!({}),
-    )
-    .await;
+    let kept = decide(&l, &mut admin, &csrf, &id.to_string(), "keep").await;
     assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
     let permission: String =
         sqlx::query_scalar("SELECT permission_id FROM tenant_hillside.share_findings")
@@ -663,18 +664,7 @@ async fn a_kept_grant_is_judged_against_the_role_that_was_kept() {
             .unwrap();
     // Down to reader and back to writer: still what the School Admin kept.
     for role in ["reader", "writer"] {
-        common::http_client()
-            .patch(format!(
-                "{}drive/v3/files/{notes}/permissions/{permission}?supportsAllDrives=true",
-                l.w.emu.url()
-            ))
-            .bearer_auth(&cal.token)
-            .json(&json!({ "role": role }))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
+        cal.set_role(&notes, &permission, role).await;
         scan_now(&l, course).await;
         assert_eq!(finding_statuses(&l).await, ["kept"], "after {role}");
     }
