@@ -155,17 +155,15 @@ pub async fn run_apply_lock(
         Ok(outcome) => {
             tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done");
             if matches!(outcome, Applied::Done { .. } | Applied::Failed(_)) {
-                announce(&ctx, &school, job.portfolio_id).await;
-            }
-            // The last lock of a locked class starts its onward-share scan.
-            if matches!(
-                outcome,
-                Applied::Done {
-                    state: LockState::Locked,
-                    ..
-                } | Applied::Failed(_)
-            ) {
-                shares::queue_ready_scans(&ctx.db, &queues.shares, &school, job.portfolio_id).await;
+                // The last lock of a locked class starts its onward-share scan.
+                let may_start_scan = !matches!(
+                    outcome,
+                    Applied::Done {
+                        state: LockState::Unlocked,
+                        ..
+                    }
+                );
+                settle(&ctx, &queues, &school, job.portfolio_id, may_start_scan).await;
             }
         }
         Err(e) => tracing::error!(portfolio = %job.portfolio_id, error = %e, "lock job failed"),
@@ -173,18 +171,36 @@ pub async fn run_apply_lock(
     Ok(())
 }
 
-/// Publishes a portfolio's new status to the school's dashboards (best effort).
-async fn announce(ctx: &JobContext, school: &crate::tenancy::School, portfolio_id: Uuid) {
-    let statuses = async {
+/// After a lock is applied or given up: publishes the portfolio's new status to the school's
+/// dashboards and, if asked, starts the onward-share scans its class now allows, all read in
+/// one transaction (best effort: the sweeper starts any scan missed).
+async fn settle(
+    ctx: &JobContext,
+    queues: &Queues,
+    school: &crate::tenancy::School,
+    portfolio_id: Uuid,
+    may_start_scan: bool,
+) {
+    let read = async {
         let mut tx = crate::tenancy::begin_school_tx(&ctx.db, school).await?;
         let statuses = crate::portfolio::live::statuses(&mut tx, &[portfolio_id]).await?;
+        let scans = if may_start_scan {
+            crate::portfolio::share_scan::ready(&mut tx, Some(portfolio_id)).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await?;
-        Ok::<_, sqlx::Error>(statuses)
+        Ok::<_, sqlx::Error>((statuses, scans))
     }
     .await;
-    match statuses {
-        Ok(statuses) => ctx.live.publish(&ctx.redis, school.id, &statuses).await,
-        Err(e) => tracing::warn!(error = %e, "live status not read"),
+    match read {
+        Ok((statuses, scans)) => {
+            ctx.live.publish(&ctx.redis, school.id, &statuses).await;
+            if !scans.is_empty() {
+                shares::queue_scans(&queues.shares, school.id, &scans).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "live status or scans not read"),
     }
 }
 

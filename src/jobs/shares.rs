@@ -15,7 +15,7 @@ use super::JobContext;
 use crate::portfolio::share_findings::{self, Removal};
 use crate::portfolio::share_scan::{self, ScanOutcome};
 use crate::tenancy::registry::find_school_by_id;
-use crate::tenancy::{School, SchoolStatus, settings};
+use crate::tenancy::{School, SchoolStatus, begin_school_tx, settings};
 
 /// One piece of onward-share work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,18 +48,9 @@ pub async fn enqueue(queue: &ShareQueue, jobs: Vec<ShareJob>) -> Result<(), Stri
     queue.push_bulk(jobs).await.map_err(|e| e.to_string())
 }
 
-/// Queues the scans that can start now that `portfolio`'s lock has settled (best effort: the
-/// sweeper finds any missed).
-pub async fn queue_ready_scans(db: &PgPool, queue: &ShareQueue, school: &School, portfolio: Uuid) {
-    let ready = match share_scan::ready(db, school, Some(portfolio)).await {
-        Ok(ready) => ready,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not check for scans to start; the sweeper will");
-            return;
-        }
-    };
-    let jobs = scan_jobs(school.id, &ready);
-    if let Err(e) = enqueue(queue, jobs).await {
+/// Queues these scans (best effort: the sweeper finds any missed).
+pub async fn queue_scans(queue: &ShareQueue, school_id: Uuid, scans: &[i64]) {
+    if let Err(e) = enqueue(queue, scan_jobs(school_id, scans)).await {
         tracing::warn!(error = %e, "could not queue share scans; the sweeper will");
     }
 }
@@ -140,9 +131,14 @@ pub async fn sweep_school(
     school: &School,
     older_than: Duration,
 ) -> Result<usize, String> {
-    let mut scans = share_scan::ready(db, school, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut scans = async {
+        let mut tx = begin_school_tx(db, school).await?;
+        let ready = share_scan::ready(&mut tx, None).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(ready)
+    }
+    .await
+    .map_err(|e| e.to_string())?;
     scans.extend(
         share_scan::stalled(db, school, older_than)
             .await

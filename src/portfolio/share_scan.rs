@@ -102,15 +102,10 @@ pub async fn request_now(
 
 /// Moves to `queued` the waiting scans whose class has no lock left to apply — only the class
 /// of `portfolio` if given (the lock worker, after each lock), else every class (the sweeper).
-/// Returns the scans to queue. Each lock commits before it asks, so the last one to ask always
-/// sees every lock of the class applied; the status guard queues each scan once.
-pub async fn ready(
-    pool: &PgPool,
-    school: &School,
-    portfolio: Option<Uuid>,
-) -> Result<Vec<i64>, sqlx::Error> {
-    let mut tx = begin_school_tx(pool, school).await?;
-    let ids = sqlx::query_scalar(
+/// Returns the scans to queue after commit. Each lock commits before it asks, so the last one
+/// to ask always sees every lock of the class applied; the status guard queues each scan once.
+pub async fn ready(tx: &mut SchoolTx, portfolio: Option<Uuid>) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
         "UPDATE share_scans s SET status = 'queued', status_at = now() \
          WHERE s.status = 'waiting' \
            AND ($1::uuid IS NULL OR s.course_id = (SELECT course_id FROM portfolios WHERE id = $1)) \
@@ -119,10 +114,8 @@ pub async fn ready(
          RETURNING s.id",
     )
     .bind(portfolio)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(ids)
+    .fetch_all(&mut **tx)
+    .await
 }
 
 /// Scans to queue again: queued for longer than `older_than` (a lost queue), or cut off while
