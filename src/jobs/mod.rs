@@ -17,7 +17,6 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::*;
@@ -471,10 +470,8 @@ pub async fn run_workers(
     let share_ctx = ctx.clone();
     let share_process = process.clone();
     let budget = restarts::RestartStreak::new(RESTART_GAP, RESTART_LIMIT);
-    let gave_up = Arc::new(tokio::sync::Notify::new());
-    let give_up = gave_up.clone();
-    let gave_up_flag = Arc::new(AtomicBool::new(false));
-    let budget_spent = gave_up_flag.clone();
+    let (give_up, gave_up) = tokio::sync::watch::channel(false);
+    let mut gave_up_signal = gave_up.clone();
     let roster_queue = queues.roster.clone();
     let lock_queue = queues.locks.clone();
     let share_queue = queues.shares.clone();
@@ -515,8 +512,7 @@ pub async fn run_workers(
                 "job workers have kept stopping for {} s; stopping this process",
                 RESTART_LIMIT.as_secs()
             );
-            budget_spent.store(true, Ordering::SeqCst);
-            give_up.notify_one();
+            let _ = give_up.send(true);
             false
         })
         // Cloud Run allows 10 s between SIGTERM and SIGKILL; what is cut off is re-run by the
@@ -526,14 +522,14 @@ pub async fn run_workers(
         .run_with_signal(async move {
             tokio::select! {
                 () = shutdown => {}
-                () = gave_up.notified() => {}
+                _ = gave_up_signal.changed() => {}
             }
             Ok(())
         })
         .await;
     let _ = stop_timer.send(());
     let _ = timer.await;
-    if gave_up_flag.load(Ordering::SeqCst) {
+    if *gave_up.borrow() {
         return Err(format!(
             "job workers kept stopping for {} s (is Redis reachable?)",
             RESTART_LIMIT.as_secs()
