@@ -90,6 +90,17 @@ impl GoogleError {
         .at("parameter", "fileId")
     }
 
+    /// 404 for a shared drive the caller cannot see, as Drive words it.
+    pub fn drive_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "global",
+            "notFound",
+            format!("Shared drive not found: {id}"),
+        )
+        .at("parameter", "driveId")
+    }
+
     /// 404 for a Drive permission.
     pub fn permission_not_found(id: &str) -> Self {
         Self::new(

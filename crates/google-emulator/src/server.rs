@@ -39,6 +39,7 @@ pub fn route_id(method: &Method, path: &str) -> Option<&'static str> {
         ("POST", "/drive/v3/files" | "/upload/drive/v3/files") => "drive.files.create",
         ("GET", "/drive/v3/files") => "drive.files.list",
         ("GET", "/drive/v3/files/{file_id}") => "drive.files.get",
+        ("GET", "/drive/v3/drives/{drive_id}") => "drive.drives.get",
         ("PATCH", "/drive/v3/files/{file_id}" | "/upload/drive/v3/files/{file_id}") => {
             "drive.files.update"
         }
@@ -86,6 +87,7 @@ pub fn router(emulator: Emulator) -> Router {
             get(drive::files::list).post(drive::files::create_json),
         )
         .route("/upload/drive/v3/files", post(drive::files::create_upload))
+        .route("/drive/v3/drives/{drive_id}", get(drive::drives::get))
         .route(
             "/drive/v3/files/{file_id}",
             get(drive::files::get)

@@ -66,6 +66,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/upload/drive/v3/files"),
     ("GET", "/drive/v3/files"),
     ("GET", "/drive/v3/files/{file_id}"),
+    ("GET", "/drive/v3/drives/{drive_id}"),
     ("PATCH", "/drive/v3/files/{file_id}"),
     ("PATCH", "/upload/drive/v3/files/{file_id}"),
     ("DELETE", "/drive/v3/files/{file_id}"),
@@ -130,6 +131,7 @@ fn every_parameter_we_read_is_googles() {
             ],
         ),
         ("drive.files.get", &["supportsAllDrives", "fields"]),
+        ("drive.drives.get", &["fields"]),
         (
             "drive.files.list",
             &[
@@ -292,6 +294,13 @@ async fn every_field_we_send_is_googles() {
     )
     .await;
     assert_fields(&drive_doc, "FileList", &files, "FileList");
+    let shared_drive = get(
+        format!("{}drive/v3/drives/{DRIVE_ID}?fields=*", emu.url()),
+        operator.clone(),
+    )
+    .await;
+    assert_fields(&drive_doc, "Drive", &shared_drive, "Drive");
+    assert_eq!(shared_drive["capabilities"]["canManageMembers"], true);
 
     let teacher = teacher_token(&emu);
     let courses = get(format!("{}v1/courses", emu.url()), teacher.clone()).await;

@@ -324,6 +324,49 @@ async fn only_an_organizer_may_share_a_folder_in_a_shared_drive() {
 }
 
 #[tokio::test]
+async fn a_shared_drive_tells_its_manager_apart_and_hides_from_outsiders() {
+    let emu = emulator(1).await;
+    emu.create_shared_drive(
+        Some("0AOther".into()),
+        "Other",
+        &[
+            (OPERATOR.into(), Role::Organizer),
+            (TEACHER.into(), Role::Writer),
+        ],
+    );
+    let get = |token: String| {
+        let hub = drive(&emu, &token);
+        async move {
+            hub.drives()
+                .get("0AOther")
+                .param("fields", "id,name,capabilities(canManageMembers)")
+                .doit()
+                .await
+                .map(|(_, d)| d)
+        }
+    };
+    let manager = get(operator_token(&emu)).await.unwrap();
+    assert_eq!(manager.name.as_deref(), Some("Other"));
+    assert_eq!(manager.capabilities.unwrap().can_manage_members, Some(true));
+    let teacher_token = emu
+        .issue_access_token(TEACHER, &[DRIVE_SCOPE], CLIENT_ID)
+        .unwrap();
+    let member = get(teacher_token).await.unwrap();
+    assert_eq!(member.capabilities.unwrap().can_manage_members, Some(false));
+
+    // Not a member, or no such drive: the same 404, so a drive's existence is not revealed.
+    let outsider = emu
+        .issue_access_token(&student(0), &[DRIVE_SCOPE], CLIENT_ID)
+        .unwrap();
+    let err = get(outsider).await.unwrap_err();
+    assert_eq!(reason(&err), "notFound");
+    let hub = drive(&emu, &operator_token(&emu));
+    let err = hub.drives().get("0ANoSuchDrive").doit().await.unwrap_err();
+    assert_eq!(reason(&err), "notFound");
+    assert_eq!(error_body(&err)["error"]["code"], 404);
+}
+
+#[tokio::test]
 async fn listing_pages_through_every_folder_once() {
     let emu = emulator(0).await;
     emu.update_settings(|s| s.max_page_size = Some(7));

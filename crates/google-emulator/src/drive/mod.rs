@@ -1,5 +1,6 @@
 //! Drive v3: files (folders) and permissions in shared drives and My Drive.
 
+pub mod drives;
 pub mod files;
 pub mod multipart;
 pub mod permissions;

@@ -137,7 +137,7 @@ impl File {
         self.mime_type == FOLDER_MIME
     }
 
-    fn is_drive_root(&self) -> bool {
+    pub fn is_drive_root(&self) -> bool {
         self.drive_id.as_deref() == Some(self.id.as_str())
     }
 }
