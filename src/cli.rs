@@ -259,6 +259,18 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         report.api_calls,
         report.duration_ms
     );
+    if report.skipped.other_domain_courses > 0 {
+        println!(
+            "  skipped: {} course(s) of another domain",
+            report.skipped.other_domain_courses
+        );
+    }
+    if !report.skipped.outside_students.is_empty() {
+        println!(
+            "  skipped: {} student(s) outside the school's domain",
+            report.skipped.outside_students.len()
+        );
+    }
     for e in &report.errors {
         println!("  problem: {e}");
     }
@@ -327,14 +339,16 @@ async fn create_school(
 ) -> Result<(), Failure> {
     // Validate before touching the database, so bad input never needs a connection.
     let new = NewSchool::parse(slug, name, domain).map_err(|e| Failure::Input(e.to_string()))?;
-    let admin_email = match admin_email.map(|e| e.trim().to_ascii_lowercase()) {
-        Some(email) if !email.ends_with(&format!("@{}", new.domain.as_str())) => {
+    let admin_email = match admin_email.map(crate::input::EmailAddress::parse) {
+        None => None,
+        Some(Err(e)) => return Err(Failure::Input(format!("--admin-email {e}"))),
+        Some(Ok(email)) if !email.is_in_domain(new.domain.as_str()) => {
             return Err(Failure::Input(format!(
                 "--admin-email {email} is not an address of {}",
                 new.domain.as_str()
             )));
         }
-        other => other,
+        Some(Ok(email)) => Some(email.as_str().to_owned()),
     };
     let pool = database::lazy_pool(&config, 1)?;
     let school = tenancy::provision_school(

@@ -68,6 +68,10 @@ pub struct Config {
     pub lock_sweep_after: Duration,
     pub request_body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Proxies in front of the service that append to `X-Forwarded-For` (Cloud Run's front end
+    /// is one). The client's address is the entry that many from the end; 0 ignores the header
+    /// and uses the connection's peer.
+    pub trusted_proxy_hops: usize,
 }
 
 /// One variable that is missing or malformed.
@@ -257,6 +261,9 @@ impl Config {
         let request_timeout = r.parse("REQUEST_TIMEOUT_SECS", Duration::from_secs(30), |v| {
             parse_in_range(v, 1, 3600).map(|n| Duration::from_secs(n.into()))
         });
+        let trusted_proxy_hops = r.parse("TRUSTED_PROXY_HOPS", usize::from(!dev), |v| {
+            parse_in_range(v, 0, 8).map(|n| n as usize)
+        });
 
         if !r.problems.is_empty() {
             return Err(ConfigError {
@@ -290,6 +297,7 @@ impl Config {
             lock_sweep_after: lock_sweep_after.ok_or_else(missing)?,
             request_body_limit_bytes: request_body_limit_bytes.ok_or_else(missing)?,
             request_timeout: request_timeout.ok_or_else(missing)?,
+            trusted_proxy_hops: trusted_proxy_hops.ok_or_else(missing)?,
         })
     }
 
@@ -331,6 +339,7 @@ impl fmt::Debug for Config {
             .field("lock_sweep_after", &self.lock_sweep_after)
             .field("request_body_limit_bytes", &self.request_body_limit_bytes)
             .field("request_timeout", &self.request_timeout)
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .finish()
     }
 }

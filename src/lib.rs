@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod database;
 pub mod distributed_lock;
 pub mod google;
+pub mod input;
 pub mod jobs;
 pub mod portfolio;
 pub mod redis_client;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::browser::{ADMIN, Browser, RequestBody, SignInWorld};
-use common::{TEACHER, serve_app};
+use common::{OPERATOR, SHARED_DRIVE, TEACHER, connect_drive_operator, serve_app};
 use invigilator::auth::roles::{Permission, Role, allows};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -269,6 +269,8 @@ async fn a_settings_change_is_visible_at_once_on_another_process() {
     .await;
     let second_url = format!("http://127.0.0.1:{}", second.port());
 
+    // A Shared Drive is saved only once the school's Drive operator is found to manage it.
+    connect_drive_operator(&w.db, &w.emu, &w.school().await, OPERATOR).await;
     let mut admin = w.browser();
     w.sign_in(&mut admin, ADMIN).await;
     let me: Value = serde_json::from_str(&admin.get(&w.url("/api/me")).await.body).unwrap();
@@ -296,7 +298,7 @@ async fn a_settings_change_is_visible_at_once_on_another_process() {
             Method::PUT,
             &w.url("/api/settings"),
             Some(RequestBody::Json(
-                json!({"retention_months": 24, "shared_drive_id": "0APortfolios"}),
+                json!({"retention_months": 24, "shared_drive_id": SHARED_DRIVE}),
                 Some(csrf(&me)),
             )),
         )
@@ -310,7 +312,7 @@ async fn a_settings_change_is_visible_at_once_on_another_process() {
     )
     .unwrap();
     assert_eq!(after["retention_months"], 24);
-    assert_eq!(after["shared_drive_id"], "0APortfolios");
+    assert_eq!(after["shared_drive_id"], SHARED_DRIVE);
 
     let bad = admin
         .request(
@@ -334,4 +336,224 @@ async fn a_settings_change_is_visible_at_once_on_another_process() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Signs in the School Admin; returns their browser and CSRF token.
+async fn admin_of(w: &SignInWorld) -> (Browser, String) {
+    let mut admin = w.browser();
+    w.sign_in(&mut admin, ADMIN).await;
+    let me: Value = serde_json::from_str(&admin.get(&w.url("/api/me")).await.body).unwrap();
+    let token = csrf(&me);
+    (admin, token)
+}
+
+async fn put_settings(w: &SignInWorld, admin: &mut Browser, token: &str, body: Value) -> (StatusCode, Value) {
+    let page = admin
+        .request(
+            Method::PUT,
+            &w.url("/api/settings"),
+            Some(RequestBody::Json(body, Some(token.to_owned()))),
+        )
+        .await;
+    (page.status, serde_json::from_str(&page.body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
+    let w = SignInWorld::new().await;
+    let school = w.school().await;
+    let (mut admin, token) = admin_of(&w).await;
+    let saved_drive = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT shared_drive_id FROM platform.tenants WHERE slug = 'hillside'",
+        )
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap()
+    };
+
+    // No Drive operator yet: nothing to check with.
+    let (status, body) =
+        put_settings(&w, &mut admin, &token, json!({"shared_drive_id": SHARED_DRIVE})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "shared_drive_id");
+    assert!(body["error"].as_str().unwrap().contains("Drive account"), "{body}");
+
+    connect_drive_operator(&w.db, &w.emu, &school, OPERATOR).await;
+    // Another school's drive (the operator is no member), or no such drive: refused alike.
+    w.emu.create_shared_drive(
+        Some("0AOtherSchool".into()),
+        "Riverside Portfolios",
+        &[("operator@riverside.sch.uk".into(), google_emulator::Role::Organizer)],
+    );
+    // A drive the operator may only edit in: it could not share folders.
+    w.emu.create_shared_drive(
+        Some("0AEditorOnly".into()),
+        "Staff Shared",
+        &[(OPERATOR.into(), google_emulator::Role::Writer)],
+    );
+    for (drive, words) in [
+        ("0AOtherSchool", "no Shared Drive with this id"),
+        ("0ANoSuchDrive", "no Shared Drive with this id"),
+        ("0AEditorOnly", "not a Manager"),
+    ] {
+        let (status, body) =
+            put_settings(&w, &mut admin, &token, json!({"shared_drive_id": drive, "retention_months": 12})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{drive}: {body}");
+        assert_eq!(body["field"], "shared_drive_id", "{drive}");
+        assert!(body["error"].as_str().unwrap().contains(words), "{drive}: {body}");
+        assert_eq!(saved_drive().await, None, "{drive}: nothing saved");
+    }
+    let retention: i32 =
+        sqlx::query_scalar("SELECT retention_months FROM platform.tenants WHERE slug = 'hillside'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(retention, 36, "a refused change saves none of its fields");
+
+    // The school's own drive, managed by its operator: saved, and the set-up shows the check.
+    let (status, body) =
+        put_settings(&w, &mut admin, &token, json!({"shared_drive_id": SHARED_DRIVE})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["shared_drive_id"], SHARED_DRIVE);
+    assert_eq!(body["setup"]["shared_drive"]["name"], "Portfolios");
+    assert_eq!(body["setup"]["shared_drive"]["check"], "operator_is_manager");
+    assert!(body["setup"]["shared_drive"]["checked_at"].is_string());
+    assert_eq!(body["setup"]["drive_operator"]["account"], OPERATOR);
+    assert_eq!(body["setup"]["ready"], true);
+    let read: Value = serde_json::from_str(&admin.get(&w.url("/api/settings")).await.body).unwrap();
+    assert_eq!(read["setup"], body["setup"]);
+
+    // A second school can never take the same drive, even if its operator manages it too.
+    let other = w
+        .add_school("riverside", "riverside.sch.uk", "admin@riverside.sch.uk")
+        .await;
+    connect_drive_operator(&w.db, &w.emu, &other, OPERATOR).await;
+    let checked = invigilator::portfolio::shared_drive::check(
+        &w.db.pool,
+        &invigilator::google::GoogleClients::new(
+            &w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url())]),
+            w.db.pool.clone(),
+            invigilator::redis_client::lazy_connection(&w.db.config(&[])).unwrap(),
+        )
+        .unwrap(),
+        &other,
+        SHARED_DRIVE,
+    )
+    .await
+    .unwrap();
+    let taken = invigilator::tenancy::settings::update(
+        &w.db.pool,
+        &invigilator::redis_client::lazy_connection(&w.db.config(&[])).unwrap(),
+        other.id,
+        &serde_json::from_value(json!({"shared_drive_id": SHARED_DRIVE})).unwrap(),
+        Some(&checked),
+    )
+    .await;
+    assert!(
+        matches!(taken, Err(invigilator::tenancy::settings::SettingsError::SharedDriveTaken)),
+        "{taken:?}"
+    );
+}
+
+#[tokio::test]
+async fn addresses_and_text_that_cannot_be_stored_get_422_naming_the_field() {
+    let w = SignInWorld::new().await;
+    let (mut admin, token) = admin_of(&w).await;
+    let long_local = format!("{}@hillside.sch.uk", "a".repeat(20_000));
+    for email in [
+        "a\\u0000b@hillside.sch.uk",
+        "tab\\tby@hillside.sch.uk",
+        long_local.as_str(),
+        "not-an-email",
+        "someone@gmail.com",
+    ] {
+        // Built by hand so the JSON carries the escapes exactly.
+        let body = format!(r#"{{"email": "{email}", "role": "teacher"}}"#);
+        let page = admin
+            .request(
+                Method::POST,
+                &w.url("/api/roles"),
+                Some(RequestBody::Raw(body, Some(token.clone()))),
+            )
+            .await;
+        let shown: String = email.chars().take(40).collect();
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{shown}: {}", page.body);
+        let answer: Value = serde_json::from_str(&page.body).unwrap();
+        assert_eq!(answer["field"], "email", "{shown}");
+    }
+
+    // A capital outside ASCII is lower-cased as the database would: one invitation, no 500.
+    for email in ["ÜBER.LEHRER@hillside.sch.uk", "über.lehrer@HILLSIDE.sch.uk"] {
+        let page = admin
+            .request(
+                Method::POST,
+                &w.url("/api/roles"),
+                Some(RequestBody::Json(
+                    json!({"email": email, "role": "teacher"}),
+                    Some(token.clone()),
+                )),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::CREATED, "{email}: {}", page.body);
+    }
+    let invited: Vec<String> = sqlx::query_scalar(
+        "SELECT email FROM tenant_hillside.role_invitations WHERE role = 'teacher'",
+    )
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(invited, ["über.lehrer@hillside.sch.uk"]);
+
+    // Settings name their field too.
+    let (status, body) = put_settings(&w, &mut admin, &token, json!({"retention_months": 0})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "retention_months");
+    let (status, body) =
+        put_settings(&w, &mut admin, &token, json!({"shared_drive_id": "0A\u{0}x"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "shared_drive_id");
+}
+
+#[tokio::test]
+async fn taking_away_someones_last_role_ends_all_their_sessions() {
+    let w = SignInWorld::new().await;
+    let (mut admin, token) = admin_of(&w).await;
+    // The teacher is signed in on two devices.
+    let mut laptop = w.browser();
+    w.sign_in(&mut laptop, TEACHER).await;
+    let mut phone = w.browser();
+    w.sign_in(&mut phone, TEACHER).await;
+    let roles = |id: &str| format!("/api/roles/{id}");
+    let list: Value = serde_json::from_str(&admin.get(&w.url("/api/roles")).await.body).unwrap();
+    let teacher_roles: Vec<String> = list["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["email"] == TEACHER)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(teacher_roles.len(), 1);
+    let revoked = admin
+        .request(
+            Method::DELETE,
+            &w.url(&roles(&teacher_roles[0])),
+            Some(RequestBody::Json(json!({}), Some(token.clone()))),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
+    for device in [&mut laptop, &mut phone] {
+        assert_eq!(
+            device.get(&w.url("/api/me")).await.status,
+            StatusCode::UNAUTHORIZED,
+            "every session of someone with no role has ended"
+        );
+    }
+    let revoked_entry = w
+        .audit_actions()
+        .await
+        .into_iter()
+        .rfind(|(a, _)| a == "role.revoked")
+        .unwrap();
+    assert_eq!(revoked_entry.1["last_role"], true);
 }

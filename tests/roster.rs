@@ -484,3 +484,198 @@ async fn a_class_folder_follows_its_teachers_when_classroom_gives_no_group() {
     .unwrap();
     assert_eq!(unshared, 1);
 }
+
+/// A second school in the same deployment and the same Google: Riverside, whose teacher Bob
+/// co-teaches Hillside's 10X Chemistry and owns 9R Physics, which has two Riverside pupils, a
+/// Hillside pupil and a personal account.
+struct Riverside {
+    school: School,
+    bob: String,
+    own_pupils: Vec<String>,
+    outsiders: Vec<String>,
+}
+
+const RIVERSIDE_DRIVE: &str = "0ARiverside";
+
+async fn riverside(w: &GoogleWorld) -> Riverside {
+    let school = w.db.school("riverside").await;
+    w.emu.add_domain("riverside.sch.uk");
+    let bob = "bob.teacher@riverside.sch.uk".to_owned();
+    let operator = "drive.operator@riverside.sch.uk";
+    w.emu.add_user(&bob, "Bob", "Teacher").unwrap();
+    w.emu.add_user(operator, "Drive", "Operator").unwrap();
+    let own_pupils: Vec<String> = (0..2)
+        .map(|i| format!("river{i}@riverside.sch.uk"))
+        .collect();
+    for p in &own_pupils {
+        w.emu.add_user(p, "River", "Pupil").unwrap();
+    }
+    w.emu
+        .add_user("friend@gmail.com", "Personal", "Account")
+        .unwrap();
+    let outsiders = vec![pupil(0), "friend@gmail.com".to_owned()];
+    // Classroom allows a co-teacher from another domain.
+    w.emu.add_teacher("500000000001", &bob).unwrap();
+    let mut students = own_pupils.clone();
+    students.extend(outsiders.iter().cloned());
+    w.emu
+        .add_course("9R Physics", Some("9R"), &bob, &students)
+        .unwrap();
+    w.emu.create_shared_drive(
+        Some(RIVERSIDE_DRIVE.to_owned()),
+        "Riverside Portfolios",
+        &[(operator.to_owned(), Role::Organizer)],
+    );
+    connect_signed_in_staff(&w.db, &w.emu, &school, &bob).await;
+    connect_drive_operator(&w.db, &w.emu, &school, operator).await;
+    Riverside {
+        school,
+        bob,
+        own_pupils,
+        outsiders,
+    }
+}
+
+async fn school_rows(w: &GoogleWorld, school: &School, sql: &str) -> Vec<String> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("{s}", &school.schema_name)))
+        .fetch_all(&w.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn another_schools_course_and_pupils_never_reach_this_school() {
+    let w = GoogleWorld::new(3).await;
+    let r = riverside(&w).await;
+    let report = roster::sync_school(&w.db.pool, &w.clients, &locks(&w), &r.school, Trigger::Cli)
+        .await
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+
+    // Only Riverside's own course, pupils and teacher.
+    assert_eq!(
+        school_rows(&w, &r.school, "SELECT name FROM {s}.courses").await,
+        ["9R Physics"]
+    );
+    let mut students = school_rows(
+        &w,
+        &r.school,
+        "SELECT email FROM {s}.students ORDER BY email",
+    )
+    .await;
+    students.sort();
+    assert_eq!(students, r.own_pupils);
+    let staff = school_rows(&w, &r.school, "SELECT email FROM {s}.staff").await;
+    assert!(staff.contains(&r.bob));
+    assert!(
+        staff.iter().all(|e| e.ends_with("@riverside.sch.uk")),
+        "Hillside's teacher is not Riverside staff: {staff:?}"
+    );
+
+    // Counted in the sync run; the outside students named by Classroom id only.
+    assert_eq!(report.skipped.other_domain_courses, 1);
+    let outsider_ids: std::collections::BTreeSet<String> = r
+        .outsiders
+        .iter()
+        .map(|e| w.emu.user(e).unwrap().id)
+        .collect();
+    assert_eq!(report.skipped.outside_students, outsider_ids);
+    let recorded: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT skipped FROM {}.sync_runs",
+        r.school.schema_name
+    )))
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded["other_domain_courses"], 1);
+    assert_eq!(recorded["outside_students"], 2);
+    assert_eq!(
+        recorded["outside_student_ids"],
+        json!(outsider_ids.iter().collect::<Vec<_>>())
+    );
+    assert!(!recorded.to_string().contains('@'), "ids, never addresses");
+
+    // Riverside's Drive account makes folders for Riverside's pupils only.
+    let folders =
+        invigilator::portfolio::provision(&w.db.pool, &w.clients, &r.school, RIVERSIDE_DRIVE)
+            .await
+            .unwrap();
+    assert_eq!(folders.portfolio_folders, 2, "{:?}", folders.errors);
+    let names: Vec<String> = w
+        .emu
+        .files_in_drive(RIVERSIDE_DRIVE)
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("Chemistry") && !n.contains("Learner")),
+        "nothing of Hillside in Riverside's drive: {names:?}"
+    );
+
+    // Hillside's own sync is unaffected: its course, with Bob as a co-teacher of it.
+    w.connect_teacher().await;
+    let hillside = sync(&w).await;
+    assert_eq!(hillside.skipped.other_domain_courses, 0);
+    assert_eq!(count(&w, "SELECT count(*) FROM {s}.students").await, 3);
+
+    // A school that takes guests in gets them at its next sync.
+    sqlx::query("UPDATE platform.tenants SET outside_domain_students = 'include' WHERE id = $1")
+        .bind(r.school.id)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let again = roster::sync_school(&w.db.pool, &w.clients, &locks(&w), &r.school, Trigger::Cli)
+        .await
+        .unwrap();
+    assert!(again.skipped.outside_students.is_empty());
+    assert_eq!(
+        again.skipped.other_domain_courses, 1,
+        "other schools' courses never"
+    );
+    assert_eq!(
+        school_rows(&w, &r.school, "SELECT email FROM {s}.students")
+            .await
+            .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_course_taken_in_before_the_boundary_is_retired_at_the_next_sync() {
+    let w = GoogleWorld::new(2).await;
+    let r = riverside(&w).await;
+    // As an earlier version did: Hillside's course written into Riverside's schema, taught by
+    // Bob.
+    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &r.school)
+        .await
+        .unwrap();
+    let course: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO courses (classroom_id, name, subject_id) \
+         SELECT '500000000001', '10X Chemistry', id FROM subjects WHERE name = 'Unsorted' RETURNING id",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO course_teachers (course_id, staff_id) SELECT $1, id FROM staff WHERE email = $2")
+        .bind(course)
+        .bind(&r.bob)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    roster::sync_school(&w.db.pool, &w.clients, &locks(&w), &r.school, Trigger::Cli)
+        .await
+        .unwrap();
+    assert_eq!(
+        school_rows(
+            &w,
+            &r.school,
+            "SELECT name FROM {s}.courses WHERE active ORDER BY name"
+        )
+        .await,
+        ["9R Physics"],
+        "no folders are made or kept for another school's class"
+    );
+}

@@ -7,6 +7,11 @@ use invigilator::auth::session::{LoginAttempt, LoginPurpose, SessionLifetimes, S
 use uuid::Uuid;
 
 fn sessions(idle_secs: i64, absolute_secs: i64) -> Sessions {
+    sessions_in("", idle_secs, absolute_secs)
+}
+
+/// Sessions of the deployment whose Redis names start with `namespace`.
+fn sessions_in(namespace: &str, idle_secs: i64, absolute_secs: i64) -> Sessions {
     let client = redis::Client::open(common::redis_url()).unwrap();
     let manager =
         redis::aio::ConnectionManager::new_lazy_with_config(client, Default::default()).unwrap();
@@ -17,6 +22,7 @@ fn sessions(idle_secs: i64, absolute_secs: i64) -> Sessions {
             absolute: Duration::seconds(absolute_secs),
         },
         false,
+        namespace,
     )
 }
 
@@ -62,4 +68,58 @@ async fn a_sign_in_attempt_can_be_used_once() {
     let id = store.start_login(&attempt).await.unwrap();
     assert!(store.take_login(&id).await.unwrap().is_some());
     assert!(store.take_login(&id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn two_deployments_sharing_one_redis_never_see_each_others_sessions() {
+    let tag = &Uuid::new_v4().simple().to_string()[..8];
+    let (a, b) = (format!("a{tag}_"), format!("b{tag}_"));
+    let first = sessions_in(&a, 60, 60);
+    let second = sessions_in(&b, 60, 60);
+    let (id, data) = first.create(Uuid::new_v4(), Uuid::new_v4()).await.unwrap();
+    assert_eq!(first.load(&id).await.unwrap(), Some(data));
+    assert_eq!(second.load(&id).await.unwrap(), None, "not a session here");
+    let attempt = LoginAttempt {
+        state: "s".into(),
+        nonce: "n".into(),
+        pkce_verifier: "v".into(),
+        purpose: LoginPurpose::SignIn,
+        forced_consent: false,
+    };
+    let login = first.start_login(&attempt).await.unwrap();
+    assert!(second.take_login(&login).await.unwrap().is_none());
+    assert!(first.take_login(&login).await.unwrap().is_some());
+
+    // Every name is under the deployment's prefix.
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("invigilator:{a}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("invigilator:{a}session:"))),
+        "{keys:?}"
+    );
+    first.end(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn ending_a_persons_sessions_ends_every_one_of_them_and_no_one_elses() {
+    let store = sessions(60, 60);
+    let (school, person, colleague) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (laptop, _) = store.create(school, person).await.unwrap();
+    let (phone, _) = store.create(school, person).await.unwrap();
+    let (theirs, _) = store.create(school, colleague).await.unwrap();
+    store.end(&phone).await.unwrap();
+    assert_eq!(
+        store.end_all_for(school, person).await.unwrap(),
+        1,
+        "the phone had ended"
+    );
+    assert_eq!(store.load(&laptop).await.unwrap(), None);
+    assert!(store.load(&theirs).await.unwrap().is_some());
+    assert_eq!(store.end_all_for(school, person).await.unwrap(), 0);
 }

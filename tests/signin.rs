@@ -150,6 +150,59 @@ async fn someone_who_teaches_nothing_and_holds_no_role_is_turned_away_and_audite
 }
 
 #[tokio::test]
+async fn co_teaching_another_schools_class_makes_nobody_a_teacher_here() {
+    let w = SignInWorld::new().await;
+    w.add_school("riverside", "riverside.sch.uk", "admin@riverside.sch.uk")
+        .await;
+    w.emu.add_domain("riverside.sch.uk");
+    let carol = "carol@riverside.sch.uk";
+    let dan = "dan@riverside.sch.uk";
+    let eve = "eve@riverside.sch.uk";
+    for email in [carol, dan, eve] {
+        w.emu.add_user(email, "Riverside", "Teacher").unwrap();
+    }
+    // Carol only co-teaches Hillside's class; Eve co-teaches Dan's Riverside class.
+    w.emu.add_teacher("500000000001", carol).unwrap();
+    let physics = w.emu.add_course("9R Physics", None, dan, &[]).unwrap();
+    w.emu.add_teacher(&physics.id, eve).unwrap();
+
+    let mut browser = w.browser();
+    let page = w.sign_in(&mut browser, carol).await;
+    assert_refused(
+        &w,
+        &page,
+        StatusCode::FORBIDDEN,
+        "does not teach any Google Classroom classes",
+    )
+    .await;
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_riverside.staff")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept, 0,
+        "no staff row, grant or session for Carol at Riverside"
+    );
+    let refused: Vec<String> = sqlx::query_scalar(
+        "SELECT details->>'reason' FROM tenant_riverside.audit_log WHERE action = 'signin.refused'",
+    )
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(refused, ["not_staff"]);
+
+    // A co-teacher of a class owned within the school is a Teacher; so is its owner.
+    for person in [eve, dan] {
+        let mut browser = w.browser();
+        let page = w.sign_in(&mut browser, person).await;
+        assert_eq!(page.status, StatusCode::OK, "{person}: {}", page.body);
+        let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
+        assert_eq!(me["school"]["slug"], "riverside");
+        assert_eq!(me["roles"], json!(["teacher"]), "{person}");
+    }
+}
+
+#[tokio::test]
 async fn a_callback_without_its_attempt_or_with_the_wrong_state_is_refused() {
     let w = SignInWorld::new().await;
     // No sign-in attempt at all (no cookie).
@@ -502,6 +555,55 @@ async fn signing_out_needs_the_csrf_token_and_ends_the_session() {
         .map(|(a, _)| a)
         .collect();
     assert!(actions.contains(&"signout".to_owned()));
+}
+
+#[tokio::test]
+async fn signing_out_works_for_someone_whose_every_role_was_taken_away() {
+    let w = SignInWorld::new().await;
+    let mut browser = w.browser();
+    w.sign_in(&mut browser, TEACHER).await;
+    let me: serde_json::Value =
+        serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
+    let token = me["csrf_token"].as_str().unwrap().to_owned();
+    // Taken away behind the service's back (as if ending the sessions at revocation failed).
+    let roles = sqlx::query(
+        "DELETE FROM tenant_hillside.role_assignments r USING tenant_hillside.staff s \
+         WHERE s.id = r.staff_id AND s.email = $1",
+    )
+    .bind(TEACHER)
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(roles.rows_affected(), 1);
+
+    let out = browser
+        .request(
+            Method::POST,
+            &w.url("/auth/logout"),
+            Some(RequestBody::Form(vec![("csrf_token".into(), token)])),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+    let session_keys: Vec<String> = {
+        let client = redis::Client::open(common::redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("KEYS")
+            .arg(format!("invigilator:{}session:*", w.db.role_prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert!(
+        session_keys.is_empty(),
+        "the session is gone from Redis: {session_keys:?}"
+    );
+    let actions: Vec<String> = w
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(actions.last().map(String::as_str), Some("signout"));
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::roles::Role;
 use super::staff;
 use crate::audit::{self, Actor, Target};
+use crate::input::{EmailAddress, FieldError};
 use crate::tenancy::SchoolTx;
 
 /// Roles held and roles waiting for a first sign-in.
@@ -52,8 +53,8 @@ pub enum RoleChangeError {
     SubjectMismatch,
     #[error("no such subject")]
     UnknownSubject,
-    #[error("{0:?} is not an email address")]
-    BadEmail(String),
+    #[error(transparent)]
+    Input(#[from] FieldError),
     #[error("roles go only to accounts of the school's own domain ({0})")]
     OtherDomain(String),
     #[error("no such role assignment")]
@@ -92,16 +93,11 @@ pub async fn assign(
     role: Role,
     subject_id: Option<Uuid>,
 ) -> Result<Assigned, RoleChangeError> {
-    let email = email.trim().to_ascii_lowercase();
-    if email
-        .split_once('@')
-        .is_none_or(|(l, d)| l.is_empty() || !d.contains('.'))
-    {
-        return Err(RoleChangeError::BadEmail(email));
-    }
-    if email.rsplit('@').next() != Some(school_domain) {
+    let email = EmailAddress::parse(email).map_err(|e| e.on("email"))?;
+    if !email.is_in_domain(school_domain) {
         return Err(RoleChangeError::OtherDomain(school_domain.to_owned()));
     }
+    let email = email.as_str();
     if (role == Role::HeadOfSubject) != subject_id.is_some() {
         return Err(RoleChangeError::SubjectMismatch);
     }
@@ -115,7 +111,7 @@ pub async fn assign(
             return Err(RoleChangeError::UnknownSubject);
         }
     }
-    let assigned = match staff::by_email(tx, &email).await? {
+    let assigned = match staff::by_email(tx, email).await? {
         Some(person) => Assigned::Granted {
             id: staff::grant(tx, person.id, role, subject_id, Some(by)).await?,
         },
@@ -127,7 +123,7 @@ pub async fn assign(
                  ON CONFLICT ON CONSTRAINT role_invitations_unique DO UPDATE SET role = EXCLUDED.role \
                  RETURNING id",
             )
-            .bind(&email)
+            .bind(email)
             .bind(role)
             .bind(subject_id)
             .bind(by)
@@ -151,8 +147,17 @@ pub async fn assign(
     Ok(assigned)
 }
 
+/// What a revocation took away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// A waiting invitation.
+    Invitation,
+    /// A role of `staff_id`; `last_role` when they hold none now, so their sessions must end.
+    Role { staff_id: Uuid, last_role: bool },
+}
+
 /// Takes a role (or a waiting invitation) away. The last School Admin cannot be removed.
-pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<(), RoleChangeError> {
+pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<Revoked, RoleChangeError> {
     // Concurrent revocations of two School Admins must not both pass the count below.
     let admins: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM role_assignments WHERE role = 'school_admin' FOR UPDATE",
@@ -173,9 +178,14 @@ pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<(), RoleCha
                 .bind(id)
                 .execute(&mut **tx)
                 .await?;
+            let last_role = staff::roles(tx, staff_id).await?.is_empty();
             (
                 Target::new("role_assignment", id),
-                json!({"role": role, "staff_id": staff_id}),
+                json!({"role": role, "staff_id": staff_id, "last_role": last_role}),
+                Revoked::Role {
+                    staff_id,
+                    last_role,
+                },
             )
         }
         None => {
@@ -185,7 +195,11 @@ pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<(), RoleCha
                     .fetch_optional(&mut **tx)
                     .await?;
             let role = role.ok_or(RoleChangeError::NotFound)?;
-            (Target::new("role_invitation", id), json!({"role": role}))
+            (
+                Target::new("role_invitation", id),
+                json!({"role": role}),
+                Revoked::Invitation,
+            )
         }
     };
     audit::record(
@@ -196,5 +210,5 @@ pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<(), RoleCha
         target.1,
     )
     .await?;
-    Ok(())
+    Ok(target.2)
 }

@@ -2,8 +2,8 @@
 //!
 //! A session id is 256 random bits (base64url) in an HttpOnly, SameSite=Lax cookie (Secure
 //! except for plain http on localhost). Redis stores only a SHA-256 of the id, so a copy of
-//! Redis does not hold usable ids. Sessions end after 8 hours idle or 24 hours in all; a new id
-//! is issued at every sign-in.
+//! Redis does not hold usable ids. Sessions end after 8 hours idle or 24 hours in all, at
+//! sign-out, or when the person's last role is taken away; a new id is issued at every sign-in.
 //!
 //! Why not tower-sessions: its ids are 128-bit and it has no absolute expiry, and the maintained
 //! Redis and PostgreSQL stores for it pin other major versions of redis-rs and sqlx than ours.
@@ -39,10 +39,12 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn storage_key(prefix: &str, token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("invigilator:{prefix}:{hex}")
+/// The SHA-256 of a token, in hex: what Redis stores in place of the token itself.
+fn token_digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What a session knows about who is signed in.
@@ -72,11 +74,15 @@ impl Default for SessionLifetimes {
 }
 
 /// Creates, finds and ends sessions.
+///
+/// Every name in Redis is under the deployment's namespace (`TENANT_ROLE_PREFIX`), as queues and
+/// locks are, so two deployments sharing one Redis never see each other's sessions.
 #[derive(Clone)]
 pub struct Sessions {
     redis: ConnectionManager,
     lifetimes: SessionLifetimes,
     secure_cookies: bool,
+    namespace: String,
 }
 
 impl Sessions {
@@ -84,12 +90,34 @@ impl Sessions {
         redis: ConnectionManager,
         lifetimes: SessionLifetimes,
         secure_cookies: bool,
+        namespace: &str,
     ) -> Self {
         Self {
             redis,
             lifetimes,
             secure_cookies,
+            namespace: namespace.to_owned(),
         }
+    }
+
+    fn session_key(&self, id: &str) -> String {
+        self.session_key_for_digest(&token_digest(id))
+    }
+
+    fn session_key_for_digest(&self, digest: &str) -> String {
+        format!("invigilator:{}session:{digest}", self.namespace)
+    }
+
+    fn login_key(&self, id: &str) -> String {
+        format!("invigilator:{}login:{}", self.namespace, token_digest(id))
+    }
+
+    /// The set of one person's session digests, so all of them can be ended at once.
+    fn person_key(&self, school_id: Uuid, staff_id: Uuid) -> String {
+        format!(
+            "invigilator:{}staff-sessions:{school_id}:{staff_id}",
+            self.namespace
+        )
     }
 
     /// Starts a session; returns its id (for the cookie) and data.
@@ -106,20 +134,28 @@ impl Sessions {
             created_at: Utc::now(),
         };
         let json = serde_json::to_string(&data).unwrap_or_default();
+        let digest = token_digest(&id);
+        let person = self.person_key(school_id, staff_id);
         let mut conn = self.redis.clone();
-        let _: () = conn
+        // The person's index lives as long as a session can; ended sessions left in it are
+        // harmless (deleting a missing key does nothing).
+        let _: () = redis::pipe()
+            .atomic()
             .set_ex(
-                storage_key("session", &id),
+                self.session_key_for_digest(&digest),
                 json,
                 self.lifetimes.idle.num_seconds() as u64,
             )
+            .sadd(&person, &digest)
+            .expire(&person, self.lifetimes.absolute.num_seconds())
+            .query_async(&mut conn)
             .await?;
         Ok((id, data))
     }
 
     /// The live session with this id, if any; renews its idle expiry.
     pub async fn load(&self, id: &str) -> redis::RedisResult<Option<SessionData>> {
-        let key = storage_key("session", id);
+        let key = self.session_key(id);
         let mut conn = self.redis.clone();
         let json: Option<String> = conn
             .get_ex(
@@ -140,7 +176,26 @@ impl Sessions {
     /// Ends a session.
     pub async fn end(&self, id: &str) -> redis::RedisResult<()> {
         let mut conn = self.redis.clone();
-        conn.del(storage_key("session", id)).await
+        conn.del(self.session_key(id)).await
+    }
+
+    /// Ends every session of one person (their last role was taken away, say); returns how many
+    /// were live.
+    pub async fn end_all_for(&self, school_id: Uuid, staff_id: Uuid) -> redis::RedisResult<u64> {
+        let person = self.person_key(school_id, staff_id);
+        let mut conn = self.redis.clone();
+        let digests: Vec<String> = conn.smembers(&person).await?;
+        let keys: Vec<String> = digests
+            .iter()
+            .map(|d| self.session_key_for_digest(d))
+            .collect();
+        let live: u64 = if keys.is_empty() {
+            0
+        } else {
+            conn.del(keys).await?
+        };
+        let _: () = conn.del(&person).await?;
+        Ok(live)
     }
 
     fn name(&self, base: &'static str) -> String {
@@ -184,7 +239,7 @@ impl Sessions {
         let json = serde_json::to_string(attempt).unwrap_or_default();
         let mut conn = self.redis.clone();
         let _: () = conn
-            .set_ex(storage_key("login", &id), json, LOGIN_TTL_SECS)
+            .set_ex(self.login_key(&id), json, LOGIN_TTL_SECS)
             .await?;
         Ok(id)
     }
@@ -192,7 +247,7 @@ impl Sessions {
     /// Takes a sign-in attempt: it can be used once only.
     pub async fn take_login(&self, id: &str) -> redis::RedisResult<Option<LoginAttempt>> {
         let mut conn = self.redis.clone();
-        let json: Option<String> = conn.get_del(storage_key("login", id)).await?;
+        let json: Option<String> = conn.get_del(self.login_key(id)).await?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 

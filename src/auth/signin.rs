@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -13,8 +14,9 @@ use super::session::{LoginAttempt, LoginPurpose};
 use super::staff::{self, Profile};
 use crate::audit::{self, Actor, Target};
 use crate::crypto::KeyRing;
+use crate::google::classroom::{ClassroomClient, ClassroomCourse};
 use crate::google::credentials::{self, CredentialStatus, Purpose};
-use crate::google::{DRIVE_SCOPE, GoogleClients};
+use crate::google::{DRIVE_SCOPE, GoogleClients, GoogleError};
 use crate::tenancy::{School, SchoolStatus, begin_school_tx, find_school_by_domain};
 
 /// What a teacher's sign-in asks Google for.
@@ -188,6 +190,38 @@ pub struct SignInService {
     pub oidc: Arc<Oidc>,
 }
 
+/// Most distinct course owners looked up for one sign-in: someone who co-teaches many other
+/// schools' classes and none of ours is turned away without a call per class.
+const MAX_OWNER_LOOKUPS: usize = 10;
+
+/// Whether any of `courses` (the person's own active courses) belongs to the school: owned by
+/// the person (whose token named this school) or by another account of the school's domain.
+/// Co-teaching another school's class makes nobody a Teacher here.
+async fn teaches_a_course_of(
+    classroom: &ClassroomClient,
+    courses: &[ClassroomCourse],
+    sub: &str,
+    domain: &str,
+) -> Result<bool, GoogleError> {
+    if courses.iter().any(|c| c.owner_id.as_deref() == Some(sub)) {
+        return Ok(true);
+    }
+    let owners: BTreeSet<&str> = courses
+        .iter()
+        .filter_map(|c| c.owner_id.as_deref())
+        .collect();
+    for owner in owners.into_iter().take(MAX_OWNER_LOOKUPS) {
+        match classroom.user_email(owner).await {
+            Ok(Some(email)) if crate::input::address_in_domain(&email, domain) => return Ok(true),
+            Ok(_) => {}
+            // Classroom will not show this owner: not shown to be ours.
+            Err(e) if !e.is_retryable() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
 /// Whether `granted` includes `wanted`, counting Google's long names for the basic scopes.
 fn granted(granted: &[String], wanted: &str) -> bool {
     let long = match wanted {
@@ -277,8 +311,13 @@ impl SignInService {
             let classroom =
                 self.google
                     .classroom_with_token(&school, &email, tokens.access_token.clone());
-            match classroom.list_my_courses().await {
-                Ok(courses) => !courses.is_empty(),
+            let teaches = async {
+                let courses = classroom.list_my_courses().await?;
+                teaches_a_course_of(&classroom, &courses, &claims.sub, &school.workspace_domain)
+                    .await
+            };
+            match teaches.await {
+                Ok(teaches) => teaches,
                 // Google answered but will not show this account's classes (Classroom is off
                 // for them, or refused): they teach nothing we can see.
                 Err(e) if !e.is_retryable() => {

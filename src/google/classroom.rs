@@ -11,6 +11,10 @@ use super::rate_limit::RateLimiter;
 use super::retry::{RetryAfter, RetryPolicy, with_retry};
 use super::token::TokenSource;
 use super::{Connector, GoogleEndpoints, HyperClient, REQUEST_TIMEOUT, guard_call};
+use crate::input::{self, EmailAddress};
+
+/// Names from Classroom are cut to this many characters.
+const NAME_MAX_CHARS: usize = 200;
 
 /// Paging stops here even if Google keeps sending page tokens.
 const MAX_PAGES: usize = 500;
@@ -173,8 +177,8 @@ impl ClassroomClient {
                     continue;
                 }
                 courses.push(ClassroomCourse {
-                    name: c.name.unwrap_or_default(),
-                    section: c.section.filter(|s| !s.is_empty()),
+                    name: input::from_google(c.name, NAME_MAX_CHARS).unwrap_or_default(),
+                    section: input::from_google(c.section, NAME_MAX_CHARS),
                     state: CourseState::parse(c.course_state.as_deref().unwrap_or("")),
                     owner_id: c.owner_id,
                     teacher_group_email: c.teacher_group_email,
@@ -190,6 +194,32 @@ impl ClassroomClient {
             op,
             detail: format!("Classroom kept returning page tokens after {MAX_PAGES} pages"),
         })
+    }
+
+    /// A user's email address as Classroom shows it to this account (`None` when hidden).
+    #[tracing::instrument(skip(self))]
+    pub async fn user_email(&self, user_id: &str) -> Result<Option<String>, GoogleError> {
+        let op = "get user profile";
+        let profile = self
+            .call(op, || async {
+                self.throttle().await;
+                let mut retry_after = RetryAfter::default();
+                let result = self
+                    .hub
+                    .user_profiles()
+                    .get(user_id)
+                    .delegate(&mut retry_after)
+                    .doit()
+                    .await;
+                result
+                    .map(|(_, p)| p)
+                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+            })
+            .await?;
+        Ok(profile
+            .email_address
+            .and_then(|e| EmailAddress::parse(&e).ok())
+            .map(|e| e.as_str().to_owned()))
     }
 
     /// Every student of a course.
@@ -277,15 +307,16 @@ impl ClassroomClient {
                     continue;
                 }
                 let name = profile.name.unwrap_or_default();
+                // Cleaned, not refused: a NUL in one pupil's name must not fail a whole class.
                 members.push(RosterMember {
                     user_id,
                     email: profile
                         .email_address
-                        .filter(|e| e.contains('@'))
-                        .map(|e| e.to_ascii_lowercase()),
-                    given_name: name.given_name.filter(|n| !n.is_empty()),
-                    family_name: name.family_name.filter(|n| !n.is_empty()),
-                    full_name: name.full_name.filter(|n| !n.is_empty()),
+                        .and_then(|e| EmailAddress::parse(&e).ok())
+                        .map(|e| e.as_str().to_owned()),
+                    given_name: input::from_google(name.given_name, NAME_MAX_CHARS),
+                    family_name: input::from_google(name.family_name, NAME_MAX_CHARS),
+                    full_name: input::from_google(name.full_name, NAME_MAX_CHARS),
                 });
             }
             match next.filter(|t| !t.is_empty()) {

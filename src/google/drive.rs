@@ -105,6 +105,15 @@ pub struct DriveItem {
     pub has_direct_permissions: bool,
 }
 
+/// A shared drive, as the Drive operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedDrive {
+    pub id: String,
+    pub name: String,
+    /// Whether the operator can manage the drive's members (is a Manager).
+    pub operator_is_manager: bool,
+}
+
 /// How many parents one listing names: keeps the `q` well inside Drive's length limit.
 pub const PARENTS_PER_LISTING: usize = 40;
 
@@ -166,6 +175,39 @@ impl DriveClient {
         )
         .await;
         super::settle(&self.tokens, result).await
+    }
+
+    /// A shared drive as the operator sees it: its name and whether the operator may manage
+    /// its members (only a Manager can share folders inside it). A drive the operator is not a
+    /// member of is `NotFound`, as Drive answers.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn shared_drive(&self, id: &str) -> Result<SharedDrive, GoogleError> {
+        let op = "get shared drive";
+        let drive = self
+            .call(op, || async {
+                self.throttle().await;
+                let mut retry_after = RetryAfter::default();
+                let result = self
+                    .hub
+                    .drives()
+                    .get(id)
+                    .param("fields", "id,name,capabilities(canManageMembers)")
+                    .delegate(&mut retry_after)
+                    .doit()
+                    .await;
+                result
+                    .map(|(_, d)| d)
+                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+            })
+            .await?;
+        Ok(SharedDrive {
+            id: drive.id.unwrap_or_else(|| id.to_owned()),
+            name: drive.name.unwrap_or_default(),
+            operator_is_manager: drive
+                .capabilities
+                .and_then(|c| c.can_manage_members)
+                .unwrap_or(false),
+        })
     }
 
     /// A folder by id.

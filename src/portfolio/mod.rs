@@ -12,6 +12,7 @@ pub mod live;
 pub mod lock;
 pub mod share_findings;
 pub mod share_scan;
+pub mod shared_drive;
 
 use std::collections::HashMap;
 

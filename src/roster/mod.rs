@@ -6,10 +6,17 @@
 //! is marked "reconnect needed" and the sync carries on with the others. A course is retired only
 //! when every teacher's course list was read, so one failing teacher never makes their classes
 //! look deleted. One sync per school runs at a time (a Redis lock shared by every process).
+//!
+//! A sync takes in only what belongs to the school. Classroom lets a course have co-teachers
+//! from another domain, so a teacher of this school can list another school's course: a course
+//! whose owner is not of the school's Workspace domain (or a subdomain of it) is skipped and
+//! counted, never written. Students of the school's courses whose address is outside its domain
+//! are skipped too (counted, and named by Classroom id) unless the School Admin chose to take
+//! them in.
 
 pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -21,6 +28,7 @@ use uuid::Uuid;
 use crate::distributed_lock::{LockError, Locks};
 use crate::google::classroom::{ClassroomCourse, RosterMember};
 use crate::google::{ErrorClass, GoogleClients};
+use crate::tenancy::settings::{self, OutsideStudents};
 use crate::tenancy::{School, begin_school_tx};
 pub use store::Changes;
 
@@ -58,7 +66,37 @@ pub struct SyncReport {
     /// Classroom calls made (pages), for comparing with the minimum.
     pub api_calls: u64,
     pub errors: Vec<String>,
+    /// What was left out as not the school's.
+    pub skipped: Skipped,
     pub duration_ms: u64,
+}
+
+/// What a sync left out because it does not belong to the school.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Courses whose owner is of another domain ("skipped: another domain's course"), or whose
+    /// owner Classroom did not name with an address.
+    pub other_domain_courses: u64,
+    /// Students outside the school's domain, by Classroom user id (each once), when the school
+    /// skips them.
+    pub outside_students: BTreeSet<String>,
+}
+
+/// Whether a course is the school's: its owner, found among its teachers, has an address of the
+/// school's domain. An owner Classroom names without an address cannot be shown to be ours.
+pub fn is_schools_course(
+    roster_teachers: &[RosterMember],
+    owner_id: Option<&str>,
+    domain: &str,
+) -> bool {
+    let Some(owner_id) = owner_id else {
+        return false;
+    };
+    roster_teachers
+        .iter()
+        .find(|t| t.user_id == owner_id)
+        .and_then(|t| t.email.as_deref())
+        .is_some_and(|email| crate::input::address_in_domain(email, domain))
 }
 
 impl SyncReport {
@@ -215,12 +253,41 @@ async fn run(
             .collect()
             .await;
 
+    let outside_students = settings::read(pool, school.id)
+        .await
+        .map(|s| s.outside_domain_students)
+        .unwrap_or_else(|e| {
+            // The safe reading: nothing from outside the school is taken in.
+            tracing::warn!(error = %e, "settings unreadable; outside students are skipped");
+            OutsideStudents::Skip
+        });
+    let domain = school.workspace_domain.as_str();
     let mut seen: Vec<String> = Vec::new();
     let mut every_course_read = true;
     for result in fetched {
         match result {
-            Ok((roster, pages)) => {
+            Ok((mut roster, pages)) => {
                 report.api_calls += pages;
+                if !is_schools_course(&roster.teachers, roster.course.owner_id.as_deref(), domain) {
+                    // Not seen either: a course of another school written by an earlier
+                    // version is retired below like any course that is gone.
+                    tracing::info!(course = %roster.course.id, "skipped: another domain's course");
+                    report.skipped.other_domain_courses += 1;
+                    continue;
+                }
+                if outside_students == OutsideStudents::Skip {
+                    roster.students.retain(|s| {
+                        // No address: Classroom hid it; the course is the school's, so kept.
+                        let ours = s
+                            .email
+                            .as_deref()
+                            .is_none_or(|e| crate::input::address_in_domain(e, domain));
+                        if !ours {
+                            report.skipped.outside_students.insert(s.user_id.clone());
+                        }
+                        ours
+                    });
+                }
                 seen.push(roster.course.id.clone());
                 // One transaction per course: a failure leaves that course as it was.
                 let mut tx = begin_school_tx(pool, school).await?;
@@ -265,8 +332,9 @@ async fn run(
     report.duration_ms = clock.elapsed().as_millis() as u64;
     let mut tx = begin_school_tx(pool, school).await?;
     sqlx::query(
-        "INSERT INTO sync_runs (started_at, trigger, courses, added, updated, ended, api_calls, errors, duration_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO sync_runs (started_at, trigger, courses, added, updated, ended, api_calls, errors, \
+                                skipped, duration_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(started_at)
     .bind(trigger.as_str())
@@ -276,6 +344,11 @@ async fn run(
     .bind(report.ended as i32)
     .bind(report.api_calls as i32)
     .bind(serde_json::json!(report.errors))
+    .bind(serde_json::json!({
+        "other_domain_courses": report.skipped.other_domain_courses,
+        "outside_students": report.skipped.outside_students.len(),
+        "outside_student_ids": report.skipped.outside_students,
+    }))
     .bind(report.duration_ms as i32)
     .execute(&mut *tx)
     .await?;
@@ -283,6 +356,8 @@ async fn run(
     tracing::info!(
         courses = report.courses,
         rows = report.rows_written(),
+        other_domain_courses = report.skipped.other_domain_courses,
+        outside_students = report.skipped.outside_students.len(),
         errors = report.errors.len(),
         ms = report.duration_ms,
         "roster sync finished"

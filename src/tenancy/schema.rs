@@ -38,6 +38,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0007_class_folder_grants.sql",
         include_str!("../../migrations/tenant/0007_class_folder_grants.sql"),
     ),
+    (
+        "0008_sync_skipped.sql",
+        include_str!("../../migrations/tenant/0008_sync_skipped.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

@@ -7,6 +7,7 @@
 //! reader that raced a change can only write its stale copy under the old generation, which
 //! nobody reads any more.
 
+use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -21,10 +22,29 @@ pub const CACHE_TTL_SECS: u64 = 300;
 pub struct SchoolSettings {
     /// The Shared Drive holding the portfolio folders.
     pub shared_drive_id: Option<String>,
+    /// The Shared Drive's name, as Drive gave it when the drive was last checked.
+    pub shared_drive_name: Option<String>,
+    /// When the Drive operator was last found to manage the Shared Drive.
+    pub shared_drive_checked_at: Option<DateTime<Utc>>,
     /// Months after a record's last change before the retention purge removes it.
     pub retention_months: i32,
     /// Minutes between roster syncs.
     pub sync_interval_minutes: i32,
+    /// What a roster sync does with a student whose address is outside the school's domain.
+    pub outside_domain_students: OutsideStudents,
+}
+
+/// What a roster sync does with a student in one of the school's classes whose address is not
+/// of the school's Workspace domain (or one of its subdomains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum OutsideStudents {
+    /// Left out, counted in the sync run and named there by Classroom id (the default).
+    #[default]
+    Skip,
+    /// Taken in like the school's own students.
+    Include,
 }
 
 /// A change; absent fields stay as they are.
@@ -35,6 +55,48 @@ pub struct SettingsChange {
     pub shared_drive_id: Option<Option<String>>,
     pub retention_months: Option<i32>,
     pub sync_interval_minutes: Option<i32>,
+    pub outside_domain_students: Option<OutsideStudents>,
+}
+
+impl SettingsChange {
+    /// The Shared Drive this change sets, if it sets one (clearing it needs no check).
+    pub fn new_shared_drive(&self) -> Option<&str> {
+        self.shared_drive_id.as_ref()?.as_deref()
+    }
+
+    /// Refuses values out of range before anything is checked or saved.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self
+            .retention_months
+            .is_some_and(|m| !(1..=120).contains(&m))
+        {
+            return Err(SettingsError::Retention);
+        }
+        if self
+            .sync_interval_minutes
+            .is_some_and(|m| !(5..=1440).contains(&m))
+        {
+            return Err(SettingsError::SyncInterval);
+        }
+        if let Some(id) = self.new_shared_drive()
+            && (id.is_empty()
+                || id.len() > 100
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(SettingsError::SharedDrive);
+        }
+        Ok(())
+    }
+}
+
+/// A Shared Drive the school's Drive operator was just found to manage: the only way a drive
+/// id reaches the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedSharedDrive {
+    pub id: String,
+    pub name: String,
 }
 
 /// `null` clears a field; absence leaves it.
@@ -57,6 +119,12 @@ pub enum SettingsError {
     SyncInterval,
     #[error("a Shared Drive id is letters, digits, - and _ only")]
     SharedDrive,
+    #[error(
+        "the Shared Drive must be checked through the school's Drive operator before it is saved"
+    )]
+    SharedDriveNotChecked,
+    #[error("this Shared Drive is already used by another school; each school needs its own")]
+    SharedDriveTaken,
     #[error("no such school")]
     NotFound,
     #[error("database: {0}")]
@@ -86,13 +154,7 @@ pub async fn load(
     {
         return Ok(settings);
     }
-    let settings = sqlx::query_as::<_, SchoolSettings>(
-        "SELECT shared_drive_id, retention_months, sync_interval_minutes FROM platform.tenants WHERE id = $1",
-    )
-    .bind(school)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(SettingsError::NotFound)?;
+    let settings = read(pool, school).await?;
     if let Ok(json) = serde_json::to_string(&settings) {
         // A cache failure only costs a database read next time.
         let _: Result<(), _> = conn
@@ -102,50 +164,65 @@ pub async fn load(
     Ok(settings)
 }
 
-/// Applies a change and clears every process's cached copy.
+/// Every [`SchoolSettings`] column of `platform.tenants`.
+const SETTINGS_COLUMNS: &str = "shared_drive_id, shared_drive_name, shared_drive_checked_at, \
+     retention_months, sync_interval_minutes, outside_domain_students";
+
+/// The school's settings as the database holds them now (no cache): for work that must act on
+/// the latest, such as a roster sync deciding whose data to take in.
+pub async fn read(pool: &PgPool, school: Uuid) -> Result<SchoolSettings, SettingsError> {
+    sqlx::query_as::<_, SchoolSettings>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SETTINGS_COLUMNS} FROM platform.tenants WHERE id = $1"
+    )))
+    .bind(school)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(SettingsError::NotFound)
+}
+
+/// Applies a change and clears every process's cached copy. A change that sets a Shared Drive
+/// must come with that drive's check (`checked`), made through the school's Drive operator.
 pub async fn update(
     pool: &PgPool,
     redis: &ConnectionManager,
     school: Uuid,
     change: &SettingsChange,
+    checked: Option<&CheckedSharedDrive>,
 ) -> Result<SchoolSettings, SettingsError> {
-    if change
-        .retention_months
-        .is_some_and(|m| !(1..=120).contains(&m))
+    change.validate()?;
+    if let Some(id) = change.new_shared_drive()
+        && checked.is_none_or(|c| c.id != id)
     {
-        return Err(SettingsError::Retention);
+        return Err(SettingsError::SharedDriveNotChecked);
     }
-    if change
-        .sync_interval_minutes
-        .is_some_and(|m| !(5..=1440).contains(&m))
-    {
-        return Err(SettingsError::SyncInterval);
-    }
-    if let Some(Some(id)) = &change.shared_drive_id
-        && (id.is_empty()
-            || id.len() > 100
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
-        return Err(SettingsError::SharedDrive);
-    }
-    let settings = sqlx::query_as::<_, SchoolSettings>(
+    let settings = sqlx::query_as::<_, SchoolSettings>(sqlx::AssertSqlSafe(format!(
         "UPDATE platform.tenants SET \
              shared_drive_id = CASE WHEN $2 THEN $3 ELSE shared_drive_id END, \
-             retention_months = coalesce($4, retention_months), \
-             sync_interval_minutes = coalesce($5, sync_interval_minutes), \
+             shared_drive_name = CASE WHEN $2 THEN $4 ELSE shared_drive_name END, \
+             shared_drive_checked_at = CASE WHEN $2 THEN \
+                 (CASE WHEN $3 IS NULL THEN NULL ELSE now() END) ELSE shared_drive_checked_at END, \
+             retention_months = coalesce($5, retention_months), \
+             sync_interval_minutes = coalesce($6, sync_interval_minutes), \
+             outside_domain_students = coalesce($7, outside_domain_students), \
              updated_at = now() \
          WHERE id = $1 \
-         RETURNING shared_drive_id, retention_months, sync_interval_minutes",
-    )
+         RETURNING {SETTINGS_COLUMNS}"
+    )))
     .bind(school)
     .bind(change.shared_drive_id.is_some())
     .bind(change.shared_drive_id.clone().flatten())
+    .bind(checked.map(|c| c.name.clone()))
     .bind(change.retention_months)
     .bind(change.sync_interval_minutes)
+    .bind(change.outside_domain_students)
     .fetch_optional(pool)
-    .await?
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.constraint() == Some("tenants_shared_drive_key") => {
+            SettingsError::SharedDriveTaken
+        }
+        _ => SettingsError::Database(e),
+    })?
     .ok_or(SettingsError::NotFound)?;
     let mut conn = redis.clone();
     if let Err(e) = conn.incr::<_, _, u64>(generation_key(school), 1).await {

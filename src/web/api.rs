@@ -11,8 +11,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentStaff, JsonBody};
 use crate::audit::{self, Actor, Target};
-use crate::auth::role_admin::{self, Assigned, RoleChangeError, RoleList};
+use crate::auth::role_admin::{self, Assigned, Revoked, RoleChangeError, RoleList};
 use crate::auth::roles::{Permission, Role};
+use crate::google::credentials::{self, CredentialStatus};
+use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
 use crate::tenancy::settings::{self, SchoolSettings, SettingsChange, SettingsError};
 
 #[derive(Serialize)]
@@ -80,7 +82,11 @@ fn role_error(e: RoleChangeError) -> ApiError {
         RoleChangeError::NotFound => ApiError::NotFound,
         RoleChangeError::LastSchoolAdmin => ApiError::Conflict(e.to_string()),
         RoleChangeError::Database(d) => d.into(),
-        other => ApiError::Invalid(other.to_string()),
+        RoleChangeError::Input(f) => f.into(),
+        RoleChangeError::OtherDomain(_) => ApiError::invalid_field("email", e.to_string()),
+        RoleChangeError::SubjectMismatch | RoleChangeError::UnknownSubject => {
+            ApiError::invalid_field("subject_id", e.to_string())
+        }
     }
 }
 
@@ -114,10 +120,21 @@ pub async fn revoke_role(
 ) -> Result<StatusCode, ApiError> {
     staff.require(Permission::ManageRoles)?;
     let mut tx = staff.school_tx(&state).await?;
-    role_admin::revoke(&mut tx, staff.staff.id, id)
+    let revoked = role_admin::revoke(&mut tx, staff.staff.id, id)
         .await
         .map_err(role_error)?;
     tx.commit().await?;
+    if let Revoked::Role {
+        staff_id,
+        last_role: true,
+    } = revoked
+    {
+        // Someone with no role has no business signed in. Should this fail, the session is
+        // still refused at its next request (see `CurrentStaff`).
+        if let Err(e) = state.sessions.end_all_for(staff.school.id, staff_id).await {
+            tracing::error!(error = %e, "could not end the sessions of someone with no role left");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,33 +142,134 @@ fn settings_error(e: SettingsError) -> ApiError {
     match e {
         SettingsError::NotFound => ApiError::NotFound,
         SettingsError::Database(d) => d.into(),
-        other => ApiError::Invalid(other.to_string()),
+        SettingsError::Retention => ApiError::invalid_field("retention_months", e.to_string()),
+        SettingsError::SyncInterval => {
+            ApiError::invalid_field("sync_interval_minutes", e.to_string())
+        }
+        SettingsError::SharedDrive
+        | SettingsError::SharedDriveNotChecked
+        | SettingsError::SharedDriveTaken => {
+            ApiError::invalid_field("shared_drive_id", e.to_string())
+        }
     }
+}
+
+fn shared_drive_error(e: SharedDriveRefusal) -> ApiError {
+    match e {
+        SharedDriveRefusal::Unavailable(g) => ApiError::GoogleUnavailable(g.to_string()),
+        SharedDriveRefusal::Store(detail) => ApiError::Internal(detail),
+        refusal => ApiError::invalid_field("shared_drive_id", refusal.to_string()),
+    }
+}
+
+/// The settings, and how far the school's set-up has got.
+#[derive(Serialize)]
+pub struct SettingsView {
+    #[serde(flatten)]
+    settings: SchoolSettings,
+    setup: SetupState,
+}
+
+/// What is still needed before portfolio folders can be made.
+#[derive(Serialize)]
+struct SetupState {
+    /// The account Drive work runs as, and whether its grant still works.
+    drive_operator: Option<DriveOperatorState>,
+    /// The Shared Drive, its name and when the operator was found to manage it.
+    shared_drive: Option<SharedDriveState>,
+    /// Both are in place: syncs make and share folders.
+    ready: bool,
+}
+
+#[derive(Serialize)]
+struct DriveOperatorState {
+    account: String,
+    needs_reconnect: bool,
+}
+
+#[derive(Serialize)]
+struct SharedDriveState {
+    id: String,
+    name: Option<String>,
+    checked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The check passed when the drive was saved (a drive is only saved after it has).
+    check: &'static str,
+}
+
+async fn settings_view(
+    state: &AppState,
+    staff: &CurrentStaff,
+    settings: SchoolSettings,
+) -> Result<SettingsView, ApiError> {
+    let mut tx = staff.school_tx(state).await?;
+    let operator = credentials::drive_operator(&mut tx)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tx.commit().await?;
+    let drive_operator = operator.map(|c| DriveOperatorState {
+        account: c.account_email,
+        needs_reconnect: c.status == CredentialStatus::NeedsReconnect,
+    });
+    let shared_drive = settings.shared_drive_id.clone().map(|id| SharedDriveState {
+        id,
+        name: settings.shared_drive_name.clone(),
+        checked_at: settings.shared_drive_checked_at,
+        check: if settings.shared_drive_checked_at.is_some() {
+            "operator_is_manager"
+        } else {
+            "not_checked"
+        },
+    });
+    let ready =
+        drive_operator.as_ref().is_some_and(|o| !o.needs_reconnect) && shared_drive.is_some();
+    Ok(SettingsView {
+        settings,
+        setup: SetupState {
+            drive_operator,
+            shared_drive,
+            ready,
+        },
+    })
 }
 
 /// `GET /api/settings`
 pub async fn get_settings(
     State(state): State<AppState>,
     staff: CurrentStaff,
-) -> Result<Json<SchoolSettings>, ApiError> {
+) -> Result<Json<SettingsView>, ApiError> {
     staff.require(Permission::ManageSettings)?;
-    Ok(Json(
-        settings::load(&state.db, &state.redis, staff.school.id)
-            .await
-            .map_err(settings_error)?,
-    ))
+    let settings = settings::load(&state.db, &state.redis, staff.school.id)
+        .await
+        .map_err(settings_error)?;
+    Ok(Json(settings_view(&state, &staff, settings).await?))
 }
 
-/// `PUT /api/settings`
+/// `PUT /api/settings`. A new Shared Drive is checked through the school's Drive operator
+/// first; if the check fails, nothing is saved.
 pub async fn put_settings(
     State(state): State<AppState>,
     staff: CurrentStaff,
     JsonBody(change): JsonBody<SettingsChange>,
-) -> Result<Json<SchoolSettings>, ApiError> {
+) -> Result<Json<SettingsView>, ApiError> {
     staff.require(Permission::ManageSettings)?;
-    let updated = settings::update(&state.db, &state.redis, staff.school.id, &change)
-        .await
-        .map_err(settings_error)?;
+    change.validate().map_err(settings_error)?;
+    let checked = match change.new_shared_drive() {
+        Some(id) => Some(
+            shared_drive::check(&state.db, &state.google, &staff.school, id)
+                .await
+                .map_err(shared_drive_error)?,
+        ),
+        None => None,
+    };
+    let updated = settings::update(
+        &state.db,
+        &state.redis,
+        staff.school.id,
+        &change,
+        checked.as_ref(),
+    )
+    .await
+    .map_err(settings_error)?;
     let mut tx = staff.school_tx(&state).await?;
     audit::record(
         &mut tx,
@@ -160,13 +278,15 @@ pub async fn put_settings(
         Some(&Target::new("school", staff.school.id)),
         json!({
             "shared_drive_id": updated.shared_drive_id,
+            "shared_drive_checked": checked.is_some(),
             "retention_months": updated.retention_months,
             "sync_interval_minutes": updated.sync_interval_minutes,
+            "outside_domain_students": updated.outside_domain_students,
         }),
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(updated))
+    Ok(Json(settings_view(&state, &staff, updated).await?))
 }
 
 /// `GET /api/audit/verify`

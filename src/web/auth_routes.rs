@@ -19,6 +19,7 @@ use crate::auth::roles::Permission;
 use crate::auth::session::{LoginAttempt, LoginPurpose, cookie_value, random_token};
 use crate::auth::signin::{Completed, DRIVE_OPERATOR_SCOPES, Refusal, SignInError, TEACHER_SCOPES};
 use crate::tenancy::begin_school_tx;
+use crate::tenancy::names::WorkspaceDomain;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
@@ -26,18 +27,35 @@ pub struct LoginQuery {
     hd: Option<String>,
 }
 
-/// The client's address: the last `X-Forwarded-For` entry, which Cloud Run's front end appends
-/// (earlier entries are whatever the client sent), or the socket's peer. Only used to throttle
-/// sign-in attempts.
-fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-        .unwrap_or_else(|| "unknown".to_owned())
+/// The client's address, for throttling sign-in attempts only.
+///
+/// Each proxy in front of us appends the address it saw to `X-Forwarded-For`; anything before
+/// those entries is whatever the client wrote. With `trusted_hops` proxies (Cloud Run's front end
+/// is one) the client is the entry `trusted_hops` from the end; with none, the header is ignored
+/// and the connection's peer is the client. A header with fewer entries than trusted proxies
+/// did not pass through all of them: its first entry is the nearest to the client we have.
+fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_hops: usize) -> String {
+    let peer = || peer.map(|p| p.ip().to_string());
+    let forwarded = || {
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let at = entries.len().checked_sub(trusted_hops).unwrap_or(0);
+        entries
+            .get(at)
+            .filter(|e| !e.is_empty())
+            .map(|e| (*e).to_owned())
+    };
+    let found = if trusted_hops == 0 {
+        peer()
+    } else {
+        forwarded().or_else(peer)
+    };
+    found.unwrap_or_else(|| "unknown".to_owned())
 }
 
 async fn throttle(state: &AppState, key: String) -> Result<(), PageError> {
@@ -111,13 +129,14 @@ pub async fn login(
         format!(
             "signin:{}ip:{}",
             state.web.namespace,
-            client_ip(&headers, Some(peer))
+            client_ip(&headers, Some(peer), state.web.trusted_proxy_hops)
         ),
     )
     .await?;
+    // Only a hint for Google's account chooser; anything that is not a domain is dropped.
     let hd =
-        q.hd.map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty() && h.len() < 254);
+        q.hd.and_then(|h| WorkspaceDomain::parse(&h).ok())
+            .map(|d| d.as_str().to_owned());
     if let Some(hd) = &hd {
         throttle(&state, format!("signin:{}school:{hd}", state.web.namespace)).await?;
     }
@@ -153,7 +172,7 @@ pub async fn callback(
         format!(
             "signin:{}ip:{}",
             state.web.namespace,
-            client_ip(&headers, Some(peer))
+            client_ip(&headers, Some(peer), state.web.trusted_proxy_hops)
         ),
     )
     .await?;
@@ -272,29 +291,46 @@ fn refused(refusal: Refusal, school: Option<&crate::tenancy::School>) -> PageErr
     page
 }
 
-/// `POST /auth/logout`
+/// `POST /auth/logout`: ends the session of anyone signed in, whatever roles they still hold
+/// (even none), then records it. Without a session it only clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
-    staff: CurrentStaff,
+    session: Option<axum::Extension<CurrentSession>>,
 ) -> Result<Response, ApiError> {
-    let mut tx = begin_school_tx(&state.db, &staff.school).await?;
-    audit::record(
-        &mut tx,
-        &Actor::Staff(staff.staff.id),
-        "signout",
-        Some(&Target::new("staff", staff.staff.id)),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    state
-        .sessions
-        .end(&staff.session_id)
-        .await
-        .map_err(|e| ApiError::Internal(format!("session store: {e}")))?;
+    if let Some(axum::Extension(session)) = session {
+        state
+            .sessions
+            .end(&session.id)
+            .await
+            .map_err(|e| ApiError::Internal(format!("session store: {e}")))?;
+        // The session is over whatever happens next; a failed audit entry is logged, not
+        // allowed to keep anyone signed in.
+        if let Err(e) = audit_signout(&state, &session).await {
+            tracing::error!(error = %e, "could not audit a sign-out");
+        }
+    }
     let mut response = (StatusCode::SEE_OTHER, [(LOCATION, "/")]).into_response();
     set_cookie(&mut response, state.sessions.removal_cookie());
     Ok(response)
+}
+
+async fn audit_signout(state: &AppState, session: &CurrentSession) -> Result<(), sqlx::Error> {
+    let Some(school) =
+        crate::tenancy::registry::find_school_by_id(&state.db, session.data.school_id).await?
+    else {
+        return Ok(());
+    };
+    let staff_id = session.data.staff_id;
+    let mut tx = begin_school_tx(&state.db, &school).await?;
+    audit::record(
+        &mut tx,
+        &Actor::Staff(staff_id),
+        "signout",
+        Some(&Target::new("staff", staff_id)),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// `POST /auth/connect-drive` (a form with the CSRF token): a School Admin connects the account
@@ -319,4 +355,38 @@ pub async fn connect_drive(
     )
     .await
     .map_err(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_entry_the_trusted_proxies_appended() {
+        let peer: Option<SocketAddr> = Some("10.0.0.9:5000".parse().unwrap());
+        let spoofed = headers(&["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(client_ip(&spoofed, peer, 1), "203.0.113.7");
+        assert_eq!(client_ip(&spoofed, peer, 2), "6.6.6.6");
+        // No proxy trusted: the header is the client's own words.
+        assert_eq!(client_ip(&spoofed, peer, 0), "10.0.0.9");
+        // Fewer entries than proxies: the nearest to the client there is.
+        assert_eq!(
+            client_ip(&headers(&["203.0.113.7"]), peer, 2),
+            "203.0.113.7"
+        );
+        assert_eq!(client_ip(&headers(&[]), peer, 1), "10.0.0.9");
+        // Two headers count as one list.
+        assert_eq!(
+            client_ip(&headers(&["6.6.6.6", "203.0.113.7"]), peer, 1),
+            "203.0.113.7"
+        );
+    }
 }

@@ -22,10 +22,35 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A value the person gave for `field` cannot be used; the answer names the field.
+    #[error("{message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
     #[error("too many attempts; try again in {} seconds", .0.as_secs().max(1))]
     RateLimited(Duration),
+    /// Google did not answer a check the request needed; nothing was changed.
+    #[error("Google did not answer in time; nothing was changed. Please try again.")]
+    GoogleUnavailable(String),
     #[error("something went wrong on our side")]
     Internal(String),
+}
+
+impl ApiError {
+    /// A 422 naming `field`.
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::input::FieldError> for ApiError {
+    fn from(e: crate::input::FieldError) -> Self {
+        Self::invalid_field(e.field, e.to_string())
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -41,14 +66,22 @@ impl IntoResponse for ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::GoogleUnavailable(detail) => {
+                tracing::warn!(%detail, "Google unavailable during a request");
+                StatusCode::BAD_GATEWAY
+            }
             Self::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        let mut response = (status, Json(json!({"error": self.to_string()}))).into_response();
+        let body = match &self {
+            Self::InvalidField { field, message } => json!({"error": message, "field": field}),
+            other => json!({"error": other.to_string()}),
+        };
+        let mut response = (status, Json(body)).into_response();
         if let Self::RateLimited(wait) = &self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -65,8 +65,12 @@ impl FromRequestParts<AppState> for CurrentStaff {
         let roles = staff::roles(&mut tx, person.id).await?;
         tx.commit().await?;
         if roles.is_empty() {
-            // Every role was taken away since sign-in.
-            return Err(ApiError::Forbidden);
+            // Every role was taken away since sign-in: the session ends here (revoking the last
+            // role ends it too; this catches one that outlived that, e.g. Redis was down).
+            if let Err(e) = state.sessions.end(&session.id).await {
+                tracing::error!(error = %e, "could not end the session of someone with no role");
+            }
+            return Err(ApiError::Unauthenticated);
         }
         Ok(Self {
             school,

@@ -54,6 +54,8 @@ pub struct AppState {
     pub queues: crate::jobs::Queues,
     /// Lock status for dashboards, live.
     pub live: crate::portfolio::live::LiveStatus,
+    /// Google, as the school's Drive operator or a staff member (the same clients sign-in uses).
+    pub google: GoogleClients,
 }
 
 /// What the web layer takes from the configuration.
@@ -64,6 +66,8 @@ pub struct WebSettings {
     /// Separates this deployment's throttling keys in a shared Redis (`TENANT_ROLE_PREFIX`,
     /// which already separates deployments sharing one PostgreSQL server).
     pub namespace: String,
+    /// Proxies whose `X-Forwarded-For` entries are believed (`TRUSTED_PROXY_HOPS`).
+    pub trusted_proxy_hops: usize,
 }
 
 impl AppState {
@@ -80,16 +84,18 @@ impl AppState {
             web: Arc::new(WebSettings {
                 origin: config.public_url.origin().ascii_serialization(),
                 namespace: config.tenant_role_prefix.clone(),
+                trusted_proxy_hops: config.trusted_proxy_hops,
             }),
             sessions: Sessions::new(
                 redis.clone(),
                 SessionLifetimes::default(),
                 config.secure_cookies(),
+                &config.tenant_role_prefix,
             ),
             signin: SignInService {
                 pool: db.clone(),
                 keys: config.token_keys.clone(),
-                google,
+                google: google.clone(),
                 oidc: Arc::new(oidc),
             },
             // Two a second, in bursts of up to 60, per address or school: a staffroom behind
@@ -97,6 +103,7 @@ impl AppState {
             signin_limiter: RateLimiter::new(redis.clone(), 2.0, 60),
             queues: crate::jobs::Queues::new(&redis, &config.tenant_role_prefix),
             live: crate::portfolio::live::LiveStatus::new(config).map_err(|e| e.to_string())?,
+            google,
             db,
             redis,
         })

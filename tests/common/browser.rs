@@ -198,7 +198,11 @@ impl SignInWorld {
     /// The emulator's seeded school plus a School Admin (invited by email) and a member of
     /// staff who teaches nothing.
     pub async fn new() -> Self {
-        let mut seed = google_seed(3);
+        Self::with_seed(google_seed(3)).await
+    }
+
+    /// The same, on `seed` (the School Admin and the member of staff are added to it).
+    pub async fn with_seed(mut seed: google_emulator::Seed) -> Self {
         for (email, given) in [(ADMIN, "Head"), (OUTSIDER, "Rec")] {
             seed.users.push(google_emulator::seed::SeedUser {
                 id: None,
@@ -250,6 +254,39 @@ impl SignInWorld {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.app)
+    }
+
+    /// Registers another school in the same deployment, with its first School Admin.
+    pub async fn add_school(
+        &self,
+        slug: &str,
+        domain: &str,
+        admin: &str,
+    ) -> invigilator::tenancy::School {
+        let created = super::invigilator(
+            &self.db,
+            &[
+                "tenant",
+                "create",
+                "--slug",
+                slug,
+                "--name",
+                &format!("{slug} school"),
+                "--domain",
+                domain,
+                "--admin-email",
+                admin,
+            ],
+        );
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        invigilator::tenancy::find_school_by_slug(&self.db.pool, slug)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     pub fn browser(&self) -> Browser {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::browser::{Browser, RequestBody, SignInWorld};
-use super::{DRIVE_SCOPE, OPERATOR, SHARED_DRIVE, TEACHER, add_staff};
+use super::{DRIVE_SCOPE, OPERATOR, SHARED_DRIVE, TEACHER};
 
 pub struct LockWorld {
     pub w: SignInWorld,
@@ -39,30 +39,7 @@ pub async fn lock_world() -> LockWorld {
         .unwrap()
         .with_retry_policy(invigilator::google::RetryPolicy::quick());
     let locks = Locks::new(redis).namespaced(&w.db.role_prefix);
-    let operator = add_staff(&w.db, &school, OPERATOR).await;
-    let refresh = w
-        .emu
-        .issue_refresh_token(
-            OPERATOR,
-            &["https://www.googleapis.com/auth/drive"],
-            "invigilator-local",
-        )
-        .unwrap();
-    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &school)
-        .await
-        .unwrap();
-    invigilator::google::credentials::save_oauth(
-        &mut tx,
-        &config.token_keys,
-        operator,
-        invigilator::google::credentials::Purpose::DriveOperator,
-        OPERATOR,
-        &["https://www.googleapis.com/auth/drive".to_owned()],
-        &secrecy::SecretString::from(refresh),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    super::connect_drive_operator(&w.db, &w.emu, &school, OPERATOR).await;
     // As the School Admin sets it; the workers read it from the settings.
     sqlx::query("UPDATE platform.tenants SET shared_drive_id = $1 WHERE id = $2")
         .bind(SHARED_DRIVE)

@@ -517,32 +517,71 @@ impl GoogleWorld {
 
     /// Stores the teacher's sign-in grant; returns their staff id.
     pub async fn connect_teacher(&self) -> Uuid {
-        use invigilator::google::credentials::{Purpose, save_oauth};
-        let teacher = add_google_staff(&self.db, &self.school, &self.emu, TEACHER).await;
-        let refresh = self
-            .emu
-            .issue_refresh_token(TEACHER, TEACHER_SCOPES, "invigilator-local")
-            .unwrap();
-        let mut tx = tenancy::begin_school_tx(&self.db.pool, &self.school)
-            .await
-            .unwrap();
-        save_oauth(
-            &mut tx,
-            &self.config.token_keys,
-            teacher,
-            Purpose::SignIn,
-            TEACHER,
-            &TEACHER_SCOPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect::<Vec<_>>(),
-            &secrecy::SecretString::from(refresh),
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        teacher
+        connect_signed_in_staff(&self.db, &self.emu, &self.school, TEACHER).await
     }
+}
+
+/// A staff member of `school` who has signed in: their row under their Google id and their
+/// encrypted sign-in grant (what a sync reads Classroom with). Returns the staff id.
+pub async fn connect_signed_in_staff(
+    db: &TestDb,
+    emu: &google_emulator::Emulator,
+    school: &School,
+    email: &str,
+) -> Uuid {
+    use invigilator::google::credentials::{Purpose, save_oauth};
+    let config = db.config(&[]);
+    let staff = add_google_staff(db, school, emu, email).await;
+    let refresh = emu
+        .issue_refresh_token(email, TEACHER_SCOPES, "invigilator-local")
+        .unwrap();
+    let mut tx = tenancy::begin_school_tx(&db.pool, school).await.unwrap();
+    save_oauth(
+        &mut tx,
+        &config.token_keys,
+        staff,
+        Purpose::SignIn,
+        email,
+        &TEACHER_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>(),
+        &secrecy::SecretString::from(refresh),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    staff
+}
+
+/// Connects `email` (a user the emulator knows) as `school`'s Drive operator, as a School Admin
+/// would through Google: their staff row and an encrypted Drive grant. Returns the staff id.
+pub async fn connect_drive_operator(
+    db: &TestDb,
+    emu: &google_emulator::Emulator,
+    school: &School,
+    email: &str,
+) -> Uuid {
+    use invigilator::google::credentials::{Purpose, save_oauth};
+    let config = db.config(&[]);
+    let operator = add_staff(db, school, email).await;
+    let refresh = emu
+        .issue_refresh_token(email, &[DRIVE_SCOPE], "invigilator-local")
+        .unwrap();
+    let mut tx = tenancy::begin_school_tx(&db.pool, school).await.unwrap();
+    save_oauth(
+        &mut tx,
+        &config.token_keys,
+        operator,
+        Purpose::DriveOperator,
+        email,
+        &[DRIVE_SCOPE.to_owned()],
+        &secrecy::SecretString::from(refresh),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    operator
 }
 
 /// An HTTP client for tests (rustls needs its crypto provider installed first).
