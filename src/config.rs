@@ -502,6 +502,27 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.migrate_concurrency, 4);
         assert!(!c.secure_cookies());
+        assert_eq!(c.trusted_proxy_hops, 0, "no proxy on a laptop");
+    }
+
+    #[test]
+    fn production_trusts_one_proxy_unless_told_otherwise() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let production = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://app@db/invigilator"),
+            ("REDIS_URL", "redis://cache:6379"),
+            ("PUBLIC_URL", "https://invigilator.example.org"),
+            ("TOKEN_KEYS", &format!("1:{key}")),
+            ("GOOGLE_CLIENT_ID", "id"),
+            ("GOOGLE_CLIENT_SECRET", "secret"),
+        ];
+        assert_eq!(config(&production).unwrap().trusted_proxy_hops, 1);
+        let mut two = production.to_vec();
+        two.push(("TRUSTED_PROXY_HOPS", "2"));
+        assert_eq!(config(&two).unwrap().trusted_proxy_hops, 2);
+        let err = config(&[("TRUSTED_PROXY_HOPS", "-1")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "TRUSTED_PROXY_HOPS");
     }
 
     #[test]

@@ -347,7 +347,12 @@ async fn admin_of(w: &SignInWorld) -> (Browser, String) {
     (admin, token)
 }
 
-async fn put_settings(w: &SignInWorld, admin: &mut Browser, token: &str, body: Value) -> (StatusCode, Value) {
+async fn put_settings(
+    w: &SignInWorld,
+    admin: &mut Browser,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let page = admin
         .request(
             Method::PUT,
@@ -355,7 +360,10 @@ async fn put_settings(w: &SignInWorld, admin: &mut Browser, token: &str, body: V
             Some(RequestBody::Json(body, Some(token.to_owned()))),
         )
         .await;
-    (page.status, serde_json::from_str(&page.body).unwrap_or(Value::Null))
+    (
+        page.status,
+        serde_json::from_str(&page.body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -373,18 +381,29 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
     };
 
     // No Drive operator yet: nothing to check with.
-    let (status, body) =
-        put_settings(&w, &mut admin, &token, json!({"shared_drive_id": SHARED_DRIVE})).await;
+    let (status, body) = put_settings(
+        &w,
+        &mut admin,
+        &token,
+        json!({"shared_drive_id": SHARED_DRIVE}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["field"], "shared_drive_id");
-    assert!(body["error"].as_str().unwrap().contains("Drive account"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("Drive account"),
+        "{body}"
+    );
 
     connect_drive_operator(&w.db, &w.emu, &school, OPERATOR).await;
     // Another school's drive (the operator is no member), or no such drive: refused alike.
     w.emu.create_shared_drive(
         Some("0AOtherSchool".into()),
         "Riverside Portfolios",
-        &[("operator@riverside.sch.uk".into(), google_emulator::Role::Organizer)],
+        &[(
+            "operator@riverside.sch.uk".into(),
+            google_emulator::Role::Organizer,
+        )],
     );
     // A drive the operator may only edit in: it could not share folders.
     w.emu.create_shared_drive(
@@ -397,11 +416,19 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
         ("0ANoSuchDrive", "no Shared Drive with this id"),
         ("0AEditorOnly", "not a Manager"),
     ] {
-        let (status, body) =
-            put_settings(&w, &mut admin, &token, json!({"shared_drive_id": drive, "retention_months": 12})).await;
+        let (status, body) = put_settings(
+            &w,
+            &mut admin,
+            &token,
+            json!({"shared_drive_id": drive, "retention_months": 12}),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{drive}: {body}");
         assert_eq!(body["field"], "shared_drive_id", "{drive}");
-        assert!(body["error"].as_str().unwrap().contains(words), "{drive}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(words),
+            "{drive}: {body}"
+        );
         assert_eq!(saved_drive().await, None, "{drive}: nothing saved");
     }
     let retention: i32 =
@@ -412,12 +439,20 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
     assert_eq!(retention, 36, "a refused change saves none of its fields");
 
     // The school's own drive, managed by its operator: saved, and the set-up shows the check.
-    let (status, body) =
-        put_settings(&w, &mut admin, &token, json!({"shared_drive_id": SHARED_DRIVE})).await;
+    let (status, body) = put_settings(
+        &w,
+        &mut admin,
+        &token,
+        json!({"shared_drive_id": SHARED_DRIVE}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["shared_drive_id"], SHARED_DRIVE);
     assert_eq!(body["setup"]["shared_drive"]["name"], "Portfolios");
-    assert_eq!(body["setup"]["shared_drive"]["check"], "operator_is_manager");
+    assert_eq!(
+        body["setup"]["shared_drive"]["check"],
+        "operator_is_manager"
+    );
     assert!(body["setup"]["shared_drive"]["checked_at"].is_string());
     assert_eq!(body["setup"]["drive_operator"]["account"], OPERATOR);
     assert_eq!(body["setup"]["ready"], true);
@@ -451,7 +486,10 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
     )
     .await;
     assert!(
-        matches!(taken, Err(invigilator::tenancy::settings::SettingsError::SharedDriveTaken)),
+        matches!(
+            taken,
+            Err(invigilator::tenancy::settings::SettingsError::SharedDriveTaken)
+        ),
         "{taken:?}"
     );
 }
@@ -478,7 +516,12 @@ async fn addresses_and_text_that_cannot_be_stored_get_422_naming_the_field() {
             )
             .await;
         let shown: String = email.chars().take(40).collect();
-        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{shown}: {}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{shown}: {}",
+            page.body
+        );
         let answer: Value = serde_json::from_str(&page.body).unwrap();
         assert_eq!(answer["field"], "email", "{shown}");
     }
@@ -509,8 +552,13 @@ async fn addresses_and_text_that_cannot_be_stored_get_422_naming_the_field() {
     let (status, body) = put_settings(&w, &mut admin, &token, json!({"retention_months": 0})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["field"], "retention_months");
-    let (status, body) =
-        put_settings(&w, &mut admin, &token, json!({"shared_drive_id": "0A\u{0}x"})).await;
+    let (status, body) = put_settings(
+        &w,
+        &mut admin,
+        &token,
+        json!({"shared_drive_id": "0A\u{0}x"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["field"], "shared_drive_id");
 }

@@ -44,7 +44,7 @@ fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>, trusted_hops: usize)
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .collect();
-        let at = entries.len().checked_sub(trusted_hops).unwrap_or(0);
+        let at = entries.len().saturating_sub(trusted_hops);
         entries
             .get(at)
             .filter(|e| !e.is_empty())
