@@ -216,7 +216,10 @@ async fn odd_rosters_are_handled_with_a_warning_not_a_failure() {
         FaultPlan {
             respond_next: vec![CannedResponse {
                 status: 200,
-                body: json!({"courses": [{"id": "500000000001", "name": "", "courseState": "ACTIVE"}]}),
+                // Classroom always names a course's owner; one without could not be shown to
+                // be the school's (tested with the school boundary).
+                body: json!({"courses": [{"id": "500000000001", "name": "", "courseState": "ACTIVE",
+                                          "ownerId": teacher_id}]}),
             }],
             ..FaultPlan::default()
         },

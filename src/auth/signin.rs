@@ -17,6 +17,7 @@ use crate::crypto::KeyRing;
 use crate::google::classroom::{ClassroomClient, ClassroomCourse};
 use crate::google::credentials::{self, CredentialStatus, Purpose};
 use crate::google::{DRIVE_SCOPE, GoogleClients, GoogleError};
+use crate::input::{self, EmailAddress};
 use crate::tenancy::{School, SchoolStatus, begin_school_tx, find_school_by_domain};
 
 /// What a teacher's sign-in asks Google for.
@@ -190,6 +191,10 @@ pub struct SignInService {
     pub oidc: Arc<Oidc>,
 }
 
+/// Names from Google are cut to this many characters before they are stored.
+const NAME_MAX_CHARS: usize = 200;
+const PHOTO_URL_MAX_CHARS: usize = 2048;
+
 /// Most distinct course owners looked up for one sign-in: someone who co-teaches many other
 /// schools' classes and none of ours is turned away without a call per class.
 const MAX_OWNER_LOOKUPS: usize = 10;
@@ -294,7 +299,13 @@ impl SignInService {
                 Some(&school),
             ));
         }
-        let email = claims.email.clone().unwrap_or_default();
+        // A verified address is always well formed; one that is not cannot be stored.
+        let email = claims
+            .email
+            .as_deref()
+            .and_then(|e| EmailAddress::parse(e).ok())
+            .map(|e| e.as_str().to_owned())
+            .ok_or_else(|| SignInError::refused(Refusal::EmailNotVerified, Some(&school)))?;
 
         // May this person enter? A role, an invitation, or teaching a Classroom course.
         let mut tx = begin_school_tx(&self.pool, &school).await?;
@@ -334,16 +345,21 @@ impl SignInService {
         }
 
         let mut tx = begin_school_tx(&self.pool, &school).await?;
-        let display_name = claims.name.clone().unwrap_or_else(|| email.clone());
+        // Google's words, cleaned (never refused) before they are stored.
+        let display_name = input::from_google(claims.name.clone(), NAME_MAX_CHARS)
+            .unwrap_or_else(|| email.clone());
+        let given_name = input::from_google(claims.given_name.clone(), NAME_MAX_CHARS);
+        let family_name = input::from_google(claims.family_name.clone(), NAME_MAX_CHARS);
+        let photo_url = input::from_google(claims.picture.clone(), PHOTO_URL_MAX_CHARS);
         let person = staff::upsert_signed_in(
             &mut tx,
             &Profile {
                 sub: &claims.sub,
                 email: &email,
                 display_name: &display_name,
-                given_name: claims.given_name.as_deref(),
-                family_name: claims.family_name.as_deref(),
-                photo_url: claims.picture.as_deref(),
+                given_name: given_name.as_deref(),
+                family_name: family_name.as_deref(),
+                photo_url: photo_url.as_deref(),
             },
         )
         .await?;
