@@ -605,3 +605,119 @@ async fn taking_away_someones_last_role_ends_all_their_sessions() {
         .unwrap();
     assert_eq!(revoked_entry.1["last_role"], true);
 }
+
+/// A class in `subject` with one student and a portfolio (folder made), taught by `teacher` if
+/// given; returns (class id, portfolio id).
+async fn class_with_portfolio(
+    w: &SignInWorld,
+    name: &str,
+    subject: uuid::Uuid,
+    teacher: Option<&str>,
+) -> (uuid::Uuid, uuid::Uuid) {
+    let course: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.courses (classroom_id, name, subject_id) VALUES ($1, $1, $2) RETURNING id",
+    )
+    .bind(name)
+    .bind(subject)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    if let Some(email) = teacher {
+        sqlx::query(
+            "INSERT INTO tenant_hillside.course_teachers (course_id, staff_id) \
+             SELECT $1, id FROM tenant_hillside.staff WHERE email = $2",
+        )
+        .bind(course)
+        .bind(email)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    }
+    let portfolio: uuid::Uuid = sqlx::query_scalar(
+        "WITH s AS (INSERT INTO tenant_hillside.students (classroom_user_id) VALUES ($2) RETURNING id) \
+         INSERT INTO tenant_hillside.portfolios (course_id, student_id, drive_folder_id) \
+         SELECT $1, s.id, 'folder-' || $2 FROM s RETURNING id",
+    )
+    .bind(course)
+    .bind(format!("pupil-of-{name}"))
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    (course, portfolio)
+}
+
+#[tokio::test]
+async fn each_role_reaches_exactly_its_classes_including_a_head_of_subjects_subject() {
+    let w = SignInWorld::new().await;
+    let people = one_of_each(&w).await;
+    // `one_of_each` made Chemistry and gave the Head of Subject that subject.
+    let chemistry: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenant_hillside.subjects WHERE name = 'Chemistry'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    let physics: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.subjects (name) VALUES ('Physics') RETURNING id",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    let taught = class_with_portfolio(&w, "10X Chemistry", physics, Some(TEACHER)).await;
+    let in_subject = class_with_portfolio(&w, "11Y Chemistry", chemistry, None).await;
+    let elsewhere = class_with_portfolio(&w, "9Z Physics", physics, None).await;
+    let classes = [
+        ("taught", taught),
+        ("chemistry", in_subject),
+        ("physics", elsewhere),
+    ];
+
+    for (role, mut browser) in people {
+        let sees: Vec<&str> = match role {
+            Role::Teacher => vec!["taught"],
+            Role::HeadOfSubject => vec!["chemistry"],
+            Role::ExamsOfficer | Role::Headteacher => vec!["taught", "chemistry", "physics"],
+            Role::SchoolAdmin => vec![],
+        };
+        let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
+        let token = csrf(&me);
+        for (name, (class, portfolio)) in classes {
+            let expected = sees.contains(&name);
+            let view = browser
+                .get(&w.url(&format!("/api/portfolios/{portfolio}")))
+                .await;
+            let lock = browser
+                .request(
+                    Method::POST,
+                    &w.url(&format!("/api/classes/{class}/lock")),
+                    Some(RequestBody::Json(json!({}), Some(token.clone()))),
+                )
+                .await;
+            if expected {
+                assert_eq!(view.status, StatusCode::OK, "{role:?} views {name}");
+                assert_eq!(
+                    lock.status,
+                    StatusCode::ACCEPTED,
+                    "{role:?} locks {name}: {}",
+                    lock.body
+                );
+            } else {
+                // A class out of reach looks exactly like one that does not exist.
+                let code = if role == Role::SchoolAdmin {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::NOT_FOUND
+                };
+                assert!(
+                    view.status == StatusCode::NOT_FOUND || view.status == code,
+                    "{role:?} views {name}: {}",
+                    view.status
+                );
+                assert!(
+                    lock.status == StatusCode::NOT_FOUND || lock.status == code,
+                    "{role:?} locks {name}: {}",
+                    lock.status
+                );
+            }
+        }
+    }
+}

@@ -5,7 +5,9 @@
 //! - [`session`]: server-side sessions and sign-in attempts in Redis.
 //! - [`staff`]: staff members and their roles in a school.
 //! - [`roles`]: the five roles and the one permission table.
+//! - [`class_scope`]: which classes a person may see or act on.
 
+pub mod class_scope;
 pub mod oidc;
 pub mod role_admin;
 pub mod roles;
@@ -13,4 +15,5 @@ pub mod session;
 pub mod signin;
 pub mod staff;
 
+pub use class_scope::{ClassAccess, ClassScope};
 pub use roles::{Permission, Role, RoleAssignment, allows};

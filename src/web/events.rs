@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::CurrentStaff;
-use crate::auth::roles::{Permission, Role};
+use crate::auth::{ClassAccess, ClassScope};
 
 /// The classes whose changes this person sees; `None` is every class in the school.
 #[tracing::instrument(skip_all, fields(staff = %staff.staff.id))]
@@ -21,29 +21,17 @@ async fn visible_classes(
     state: &AppState,
     staff: &CurrentStaff,
 ) -> Result<Option<HashSet<Uuid>>, ApiError> {
-    if staff.can(Permission::ViewAllClasses) {
-        return Ok(None);
+    let scope = staff.class_scope(ClassAccess::View);
+    match scope {
+        ClassScope::Everything => Ok(None),
+        ClassScope::Nothing => Err(ApiError::Forbidden),
+        ClassScope::Own { .. } => {
+            let mut tx = staff.school_tx(state).await?;
+            let ids = scope.classes(&mut tx).await?;
+            tx.commit().await?;
+            Ok(Some(ids.into_iter().collect()))
+        }
     }
-    if !staff.can(Permission::ViewOwnClasses) {
-        return Err(ApiError::Forbidden);
-    }
-    let subjects: Vec<Uuid> = staff
-        .roles
-        .iter()
-        .filter(|r| r.role == Role::HeadOfSubject)
-        .filter_map(|r| r.subject_id)
-        .collect();
-    let mut tx = staff.school_tx(state).await?;
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT c.id FROM courses c WHERE c.subject_id = ANY($2) \
-             OR EXISTS (SELECT 1 FROM course_teachers ct WHERE ct.course_id = c.id AND ct.staff_id = $1)",
-    )
-    .bind(staff.staff.id)
-    .bind(&subjects)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Some(ids.into_iter().collect()))
 }
 
 /// `GET /api/events`. Which classes are visible is settled when the stream opens; the browser

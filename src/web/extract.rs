@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::error::ApiError;
 use super::guard::CurrentSession;
+use crate::auth::class_scope::{ClassAccess, ClassScope};
 use crate::auth::roles::{Permission, RoleAssignment, any_allows};
 use crate::auth::staff::{self, Staff};
 use crate::tenancy::{
@@ -34,6 +35,11 @@ impl CurrentStaff {
 
     pub fn can(&self, permission: Permission) -> bool {
         any_allows(&self.roles, permission)
+    }
+
+    /// The classes this person reaches for `access`.
+    pub fn class_scope(&self, access: ClassAccess) -> ClassScope {
+        ClassScope::of(&self.roles, self.staff.id, access)
     }
 
     /// A transaction on this person's school (the tenancy module's one way in).

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::CurrentStaff;
 use crate::audit::{self, Actor, AuditEntry, Target};
-use crate::auth::roles::{Permission, Role};
+use crate::auth::ClassAccess;
 use crate::portfolio::live;
 use crate::portfolio::lock::{self, LockState, RequestError, Requested};
 use crate::tenancy::SchoolTx;
@@ -34,53 +34,6 @@ pub(super) fn check_body(body: &Bytes) -> Result<(), ApiError> {
             "send no body, or an empty JSON object `{}`".to_owned(),
         )),
     }
-}
-
-/// Whether this person may lock in this class: anyone who may lock any portfolio, a teacher of
-/// the class, or a Head of Subject of its subject. Outsiders get "not found", never a hint that
-/// the class exists.
-async fn may_act_on(
-    tx: &mut SchoolTx,
-    staff: &CurrentStaff,
-    course_id: Uuid,
-    any: Permission,
-    own: Permission,
-) -> Result<bool, ApiError> {
-    if staff.can(any) {
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM courses WHERE id = $1)")
-                .bind(course_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        return Ok(exists);
-    }
-    if !staff.can(own) {
-        return Ok(false);
-    }
-    let subjects: Vec<Uuid> = staff
-        .roles
-        .iter()
-        .filter(|r| r.role == Role::HeadOfSubject)
-        .filter_map(|r| r.subject_id)
-        .collect();
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM courses c WHERE c.id = $1 AND ( \
-             EXISTS (SELECT 1 FROM course_teachers ct WHERE ct.course_id = c.id AND ct.staff_id = $2) \
-             OR c.subject_id = ANY($3)))",
-    )
-    .bind(course_id)
-    .bind(staff.staff.id)
-    .bind(&subjects)
-    .fetch_one(&mut **tx)
-    .await?)
-}
-
-async fn course_of(tx: &mut SchoolTx, portfolio: Uuid) -> Result<Uuid, ApiError> {
-    sqlx::query_scalar("SELECT course_id FROM portfolios WHERE id = $1")
-        .bind(portfolio)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(ApiError::NotFound)
 }
 
 fn request_error(e: RequestError) -> ApiError {
@@ -133,19 +86,29 @@ fn desired_from(verb: &str) -> Result<LockState, ApiError> {
 
 /// Refuses, as "not found", anyone who may not lock in this class.
 async fn may_lock(tx: &mut SchoolTx, staff: &CurrentStaff, course: Uuid) -> Result<(), ApiError> {
-    let allowed = may_act_on(
-        tx,
-        staff,
-        course,
-        Permission::LockAnyPortfolio,
-        Permission::LockOwnClasses,
-    )
-    .await?;
-    if allowed {
+    if staff
+        .class_scope(ClassAccess::Lock)
+        .includes(tx, course)
+        .await?
+    {
         Ok(())
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// The class of a portfolio this person may act on for `access`; anything else is "not found".
+async fn class_of(
+    tx: &mut SchoolTx,
+    staff: &CurrentStaff,
+    portfolio: Uuid,
+    access: ClassAccess,
+) -> Result<Uuid, ApiError> {
+    staff
+        .class_scope(access)
+        .class_of_portfolio(tx, portfolio)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// `POST /api/portfolios/{id}/lock` and `…/unlock`
@@ -159,8 +122,7 @@ pub async fn request_portfolio(
     let id = parse_id(&raw_id)?;
     check_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
-    let course = course_of(&mut tx, id).await?;
-    may_lock(&mut tx, &staff, course).await?;
+    class_of(&mut tx, &staff, id, ClassAccess::Lock).await?;
     let requested = lock::request(&mut tx, &Actor::Staff(staff.staff.id), id, desired)
         .await
         .map_err(request_error)?;
@@ -213,18 +175,7 @@ pub async fn portfolio(
 ) -> Result<Json<PortfolioState>, ApiError> {
     let id = parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
-    let course = course_of(&mut tx, id).await?;
-    if !may_act_on(
-        &mut tx,
-        &staff,
-        course,
-        Permission::ViewAllClasses,
-        Permission::ViewOwnClasses,
-    )
-    .await?
-    {
-        return Err(ApiError::NotFound);
-    }
+    class_of(&mut tx, &staff, id, ClassAccess::View).await?;
     let mut row = sqlx::query_as::<_, PortfolioState>(
         "SELECT id, course_id, student_id, desired, desired_version, applied, applied_version, \
              CASE WHEN applied_version < desired_version THEN desired_at END AS pending_since, \

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentStaff, JsonBody};
 use super::portfolios::{check_body, parse_id};
+use crate::auth::ClassAccess;
 use crate::auth::roles::Permission;
 use crate::jobs::ShareJob;
 use crate::portfolio::share_findings::{self, DecideError, Decision, Finding, FindingStatus, Scan};
@@ -132,11 +133,11 @@ pub async fn request_scan(
 ) -> Result<(StatusCode, Json<ScanQueued>), ApiError> {
     staff.require(Permission::ReviewShares)?;
     let mut tx = staff.school_tx(&state).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM courses WHERE id = $1)")
-        .bind(body.class_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if !exists {
+    if !staff
+        .class_scope(ClassAccess::ReviewShares)
+        .includes(&mut tx, body.class_id)
+        .await?
+    {
         return Err(ApiError::NotFound);
     }
     let scan_id = share_scan::request_now(&mut tx, body.class_id, staff.staff.id).await?;
