@@ -46,10 +46,10 @@ use google_emulator::seed::{
 use google_emulator::{FaultPlan, Seed};
 use invigilator::audit::Actor;
 use invigilator::config::Config;
-use invigilator::distributed_lock::Locks;
 use invigilator::google::GoogleClients;
 use invigilator::google::credentials::{Purpose, save_oauth};
 use invigilator::jobs::{self, JobContext, LockQueue};
+use invigilator::lease::Leases;
 use invigilator::portfolio::lock::{self, LockState};
 use invigilator::roster::{self, Trigger};
 use invigilator::tenancy::{self, NewSchool, School, TenantMigrations, begin_school_tx};
@@ -388,10 +388,10 @@ async fn run(
     let redis = invigilator::redis_client::lazy_connection(setup_config)?;
     let setup_google = GoogleClients::new(setup_config, pool.clone(), redis.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let locks = Locks::new(redis.clone());
+    let leases = Leases::new(redis.clone());
 
     eprintln!("setup: roster sync and {STUDENTS} portfolio folders (not timed)…");
-    let synced = roster::sync_school(pool, &setup_google, &locks, &school, Trigger::Cli).await?;
+    let synced = roster::sync_school(pool, &setup_google, &leases, &school, Trigger::Cli).await?;
     anyhow::ensure!(synced.errors.is_empty(), "sync errors: {:?}", synced.errors);
     let folders = invigilator::portfolio::provision(pool, &setup_google, &school, DRIVE).await?;
     anyhow::ensure!(
@@ -444,7 +444,7 @@ async fn run(
         db: pool.clone(),
         redis: redis.clone(),
         google,
-        locks: locks.clone(),
+        leases: leases.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(work_config)?,
         // As the `work` command sets it.
         sweep_after: work_config.lock_sweep_after,

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use google_emulator::seed::{SeedClient, SeedCourse, SeedMember, SeedSharedDrive, SeedUser};
 use google_emulator::{FaultPlan, Seed};
 use invigilator::config::Config;
-use invigilator::distributed_lock::Locks;
 use invigilator::google::GoogleClients;
 use invigilator::google::credentials::{Purpose, save_oauth};
+use invigilator::lease::Leases;
 use invigilator::roster::{self, Trigger};
 use invigilator::tenancy::{self, NewSchool, TenantMigrations, begin_school_tx};
 use secrecy::SecretString;
@@ -226,7 +226,7 @@ async fn run(
     let redis = invigilator::redis_client::lazy_connection(config)?;
     let google = GoogleClients::new(config, pool.clone(), redis.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let locks = Locks::new(redis);
+    let leases = Leases::new(redis);
     emu.set_faults(
         "*",
         FaultPlan {
@@ -237,7 +237,7 @@ async fn run(
 
     eprintln!("first sync…");
     let clock = Instant::now();
-    let first_report = roster::sync_school(pool, &google, &locks, &school, Trigger::Cli).await?;
+    let first_report = roster::sync_school(pool, &google, &leases, &school, Trigger::Cli).await?;
     let first = clock.elapsed();
     anyhow::ensure!(
         first_report.errors.is_empty(),
@@ -259,7 +259,7 @@ async fn run(
 
     eprintln!("unchanged re-sync…");
     let clock = Instant::now();
-    let resync_report = roster::sync_school(pool, &google, &locks, &school, Trigger::Cli).await?;
+    let resync_report = roster::sync_school(pool, &google, &leases, &school, Trigger::Cli).await?;
     let resync = clock.elapsed();
     Ok(Figures {
         first,

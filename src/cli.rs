@@ -203,8 +203,7 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
     let queues = crate::jobs::Queues::new(&redis, &config.tenant_role_prefix);
     let ctx = crate::jobs::JobContext {
         db,
-        locks: crate::distributed_lock::Locks::new(redis.clone())
-            .namespaced(&config.tenant_role_prefix),
+        leases: crate::lease::Leases::new(redis.clone()).namespaced(&config.tenant_role_prefix),
         redis,
         google,
         live: crate::portfolio::live::LiveStatus::new(&config)
@@ -239,10 +238,9 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
     let google = crate::google::GoogleClients::new(&config, db.clone(), redis.clone())
         .map_err(|e| anyhow::anyhow!("cannot set up Google clients: {e}"))?;
-    let locks =
-        crate::distributed_lock::Locks::new(redis.clone()).namespaced(&config.tenant_role_prefix);
+    let leases = crate::lease::Leases::new(redis.clone()).namespaced(&config.tenant_role_prefix);
     let report =
-        crate::roster::sync_school(&db, &google, &locks, &school, crate::roster::Trigger::Cli)
+        crate::roster::sync_school(&db, &google, &leases, &school, crate::roster::Trigger::Cli)
             .await
             .map_err(|e| match e {
                 crate::roster::SyncError::AlreadyRunning => {
@@ -372,7 +370,7 @@ async fn create_school(
         crate::audit::record(
             &mut tx,
             &crate::audit::Actor::System("cli"),
-            "school.created",
+            crate::audit::Action::SchoolCreated,
             Some(&crate::audit::Target::new("school", school.id)),
             serde_json::json!({"first_admin_invited": true}),
         )

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{TestDb, database_url, invigilator};
-use invigilator::audit::{self, Actor, Target};
+use invigilator::audit::{self, Action, Actor, Target};
 use invigilator::tenancy::begin_school_tx;
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
@@ -21,7 +21,7 @@ async fn two_hundred_concurrent_writers_make_one_unbroken_chain() {
             audit::record(
                 &mut tx,
                 &Actor::System("test"),
-                "portfolio.lock.requested",
+                Action::LockRequested,
                 Some(&Target::new("portfolio", i)),
                 json!({"version": i, "nested": {"b": 1, "a": [i, "x"]}}),
             )
@@ -45,7 +45,7 @@ async fn changes_made_behind_the_triggers_are_found() {
         audit::record(
             &mut tx,
             &Actor::System("test"),
-            "step",
+            Action::SyncRequested,
             Some(&Target::new("thing", i)),
             json!({"i": i}),
         )

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use google_emulator::{FaultKind, FaultPlan, Role};
 use invigilator::audit::{self, Actor};
-use invigilator::distributed_lock::Locks;
 use invigilator::jobs::{self, JobContext};
+use invigilator::lease::Leases;
 use invigilator::portfolio::lock::{self, LockState};
 use invigilator::roster::{self, Trigger};
 use invigilator::tenancy::{School, begin_school_tx};
@@ -25,7 +25,7 @@ async fn cohort(pupils: usize) -> GoogleWorld {
     roster::sync_school(
         &w.db.pool,
         &w.clients,
-        &Locks::new(redis),
+        &Leases::new(redis),
         &w.school,
         Trigger::Cli,
     )
@@ -42,7 +42,7 @@ async fn cohort(pupils: usize) -> GoogleWorld {
     w
 }
 
-/// Locks the whole class, as the dashboard does: requests committed, then queued.
+/// Leases the whole class, as the dashboard does: requests committed, then queued.
 async fn lock_class(w: &GoogleWorld, school: &School, queue: &jobs::LockQueue) -> usize {
     let mut tx = begin_school_tx(&w.db.pool, school).await.unwrap();
     let course: Uuid = sqlx::query_scalar("SELECT id FROM courses")
@@ -125,7 +125,7 @@ fn job_context(w: &GoogleWorld, config: &invigilator::config::Config) -> JobCont
         db: w.db.pool.clone(),
         redis: redis.clone(),
         google: w.clients.clone(),
-        locks: Locks::new(redis).namespaced(&w.db.role_prefix),
+        leases: Leases::new(redis).namespaced(&w.db.role_prefix),
         live: invigilator::portfolio::live::LiveStatus::new(config).unwrap(),
         sweep_after: Duration::from_secs(60),
     }
@@ -209,7 +209,7 @@ async fn a_redis_that_loses_everything_loses_no_lock() {
 
     // The timer's sweep, without waiting for its tick: the lost requests are queued again and
     // the same worker, still running, applies them.
-    let sweeper = Locks::new(redis.clone()).namespaced(&namespace);
+    let sweeper = Leases::new(redis.clone()).namespaced(&namespace);
     let deadline = Instant::now() + Duration::from_secs(60);
     while unapplied(&w).await > 0 {
         assert!(
@@ -358,8 +358,8 @@ async fn two_schools_locking_at_once_each_use_their_own_credential_and_limit() {
         tx.commit().await.unwrap();
     }
     let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
-    let locks = Locks::new(redis.clone()).namespaced(&w.db.role_prefix);
-    roster::sync_school(&w.db.pool, &w.clients, &locks, &riverside, Trigger::Cli)
+    let leases = Leases::new(redis.clone()).namespaced(&w.db.role_prefix);
+    roster::sync_school(&w.db.pool, &w.clients, &leases, &riverside, Trigger::Cli)
         .await
         .unwrap();
     let made =

@@ -299,7 +299,7 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
     let queues = invigilator::jobs::Queues::new(&redis, &namespace);
     let queued = invigilator::jobs::sweep(
         &l.w.db.pool,
-        &l.locks,
+        &l.leases,
         &queues,
         std::time::Duration::from_secs(60),
     )
@@ -312,7 +312,7 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
         google: l.google.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(&l.w.db.config(&[])).unwrap(),
         sweep_after: std::time::Duration::from_secs(60),
-        locks: l.locks.clone(),
+        leases: l.leases.clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(invigilator::jobs::run_workers(
@@ -471,7 +471,7 @@ async fn the_dashboard_sees_a_lock_pending_then_done_live() {
         google: l.google.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(&config).unwrap(),
         sweep_after: std::time::Duration::from_secs(60),
-        locks: l.locks.clone(),
+        leases: l.leases.clone(),
     };
     let job = invigilator::jobs::ApplyLockJob {
         school_id: l.school.id,

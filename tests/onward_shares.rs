@@ -123,7 +123,7 @@ fn start_workers(l: &LockWorld) -> tokio::sync::oneshot::Sender<()> {
         google: l.google.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(&config).unwrap(),
         sweep_after: Duration::from_secs(60),
-        locks: l.locks.clone(),
+        leases: l.leases.clone(),
     };
     let queues = invigilator::jobs::Queues::new(&redis, &l.w.db.role_prefix);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -337,7 +337,7 @@ async fn a_locked_class_is_scanned_and_the_admin_removes_or_keeps_each_grant() {
 async fn the_scan_waits_while_locks_are_being_applied() {
     let mut l = lock_world().await;
     let course = course(&l).await;
-    // Locks requested, but no worker has applied them yet.
+    // Leases requested, but no worker has applied them yet.
     let page = l.post(&format!("/api/classes/{course}/lock")).await;
     assert_eq!(page.status, StatusCode::ACCEPTED, "{}", page.body);
     assert_eq!(scan_statuses(&l).await, ["waiting"]);

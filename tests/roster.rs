@@ -4,17 +4,17 @@ mod common;
 
 use common::*;
 use google_emulator::{CannedResponse, FaultKind, FaultPlan, Role};
-use invigilator::distributed_lock::Locks;
+use invigilator::lease::Leases;
 use invigilator::roster::{self, SyncError, Trigger};
 use invigilator::tenancy::School;
 use serde_json::json;
 
-fn locks(w: &GoogleWorld) -> Locks {
-    Locks::new(invigilator::redis_client::lazy_connection(&w.config).unwrap())
+fn leases(w: &GoogleWorld) -> Leases {
+    Leases::new(invigilator::redis_client::lazy_connection(&w.config).unwrap())
 }
 
 async fn sync(w: &GoogleWorld) -> roster::SyncReport {
-    roster::sync_school(&w.db.pool, &w.clients, &locks(w), &w.school, Trigger::Cli)
+    roster::sync_school(&w.db.pool, &w.clients, &leases(w), &w.school, Trigger::Cli)
         .await
         .unwrap()
 }
@@ -313,7 +313,7 @@ async fn two_workers_syncing_one_school_make_one_run_and_no_duplicate_folders() 
         },
     );
     // Two processes: separate Redis connections and clients.
-    let (first, second) = (locks(&w), locks(&w));
+    let (first, second) = (leases(&w), leases(&w));
     let (a, b) = tokio::join!(
         roster::sync_school(&w.db.pool, &w.clients, &first, &w.school, Trigger::Timer),
         roster::sync_school(&w.db.pool, &w.clients, &second, &w.school, Trigger::Timer),
@@ -387,7 +387,7 @@ async fn a_queued_sync_runs_on_a_worker() {
         google: w.clients.clone(),
         live: invigilator::portfolio::live::LiveStatus::new(&w.config).unwrap(),
         sweep_after: std::time::Duration::from_secs(60),
-        locks: Locks::new(redis),
+        leases: Leases::new(redis),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, queues, 2, async {
@@ -550,7 +550,7 @@ async fn school_rows(w: &GoogleWorld, school: &School, sql: &str) -> Vec<String>
 async fn another_schools_course_and_pupils_never_reach_this_school() {
     let w = GoogleWorld::new(3).await;
     let r = riverside(&w).await;
-    let report = roster::sync_school(&w.db.pool, &w.clients, &locks(&w), &r.school, Trigger::Cli)
+    let report = roster::sync_school(&w.db.pool, &w.clients, &leases(&w), &r.school, Trigger::Cli)
         .await
         .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -629,7 +629,7 @@ async fn another_schools_course_and_pupils_never_reach_this_school() {
         .execute(&w.db.pool)
         .await
         .unwrap();
-    let again = roster::sync_school(&w.db.pool, &w.clients, &locks(&w), &r.school, Trigger::Cli)
+    let again = roster::sync_school(&w.db.pool, &w.clients, &leases(&w), &r.school, Trigger::Cli)
         .await
         .unwrap();
     assert!(again.skipped.outside_students.is_empty());
@@ -668,7 +668,7 @@ async fn a_course_taken_in_before_the_boundary_is_retired_at_the_next_sync() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    roster::sync_school(&w.db.pool, &w.clients, &locks(&w), &r.school, Trigger::Cli)
+    roster::sync_school(&w.db.pool, &w.clients, &leases(&w), &r.school, Trigger::Cli)
         .await
         .unwrap();
     assert_eq!(

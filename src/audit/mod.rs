@@ -9,6 +9,7 @@
 //! Details hold ids, never names or email addresses, so erasing a person's records never has to
 //! touch (and break) the chain.
 
+mod action;
 mod chain;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -18,6 +19,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
+pub use action::Action;
 pub use chain::{GENESIS, entry_hash};
 
 /// Who did something.
@@ -79,7 +81,7 @@ pub struct AuditEntry {
 pub async fn record(
     tx: &mut SchoolTx,
     actor: &Actor,
-    action: &str,
+    action: Action,
     target: Option<&Target>,
     details: Value,
 ) -> Result<i64, sqlx::Error> {
@@ -100,14 +102,22 @@ pub async fn record(
         Some(t) => (Some(t.kind), Some(t.id.as_str())),
         None => (None, None),
     };
-    let hash = entry_hash(&prev, at, &actor, action, target_type, target_id, &details);
+    let hash = entry_hash(
+        &prev,
+        at,
+        &actor,
+        action.as_str(),
+        target_type,
+        target_id,
+        &details,
+    );
     sqlx::query_scalar(
         "INSERT INTO audit_log (at, actor, action, target_type, target_id, details, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(at)
     .bind(&actor)
-    .bind(action)
+    .bind(action.as_str())
     .bind(target_type)
     .bind(target_id)
     .bind(&details)

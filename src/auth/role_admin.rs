@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::roles::Role;
 use super::staff;
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Action, Actor, Target};
 use crate::input::{EmailAddress, FieldError};
 use crate::tenancy::SchoolTx;
 
@@ -139,7 +139,7 @@ pub async fn assign(
     audit::record(
         tx,
         &Actor::Staff(by),
-        "role.assigned",
+        Action::RoleAssigned,
         Some(&Target::new(target, id)),
         json!({"role": role, "subject_id": subject_id}),
     )
@@ -205,7 +205,7 @@ pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<Revoked, Ro
     audit::record(
         tx,
         &Actor::Staff(by),
-        "role.revoked",
+        Action::RoleRevoked,
         Some(&target.0),
         target.1,
     )

@@ -12,7 +12,7 @@ use super::oidc::{IdClaims, Oidc, OidcError, Tokens};
 use super::roles::Role;
 use super::session::{LoginAttempt, LoginPurpose};
 use super::staff::{self, Profile};
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Action, Actor, Target};
 use crate::crypto::KeyRing;
 use crate::google::classroom::{ClassroomClient, ClassroomCourse};
 use crate::google::credentials::{self, CredentialStatus, Purpose};
@@ -400,7 +400,7 @@ impl SignInService {
         audit::record(
             &mut tx,
             &Actor::Staff(person.id),
-            "signin",
+            Action::SignIn,
             Some(&Target::new("staff", person.id)),
             json!({"roles_granted": granted_roles}),
         )
@@ -465,7 +465,7 @@ impl SignInService {
         audit::record(
             &mut tx,
             &Actor::Staff(staff_id),
-            "drive_operator.connected",
+            Action::DriveOperatorConnected,
             Some(&Target::new("google_credential", credential)),
             json!({}),
         )
@@ -481,7 +481,7 @@ impl SignInService {
             audit::record(
                 &mut tx,
                 &Actor::Anonymous,
-                "signin.refused",
+                Action::SignInRefused,
                 None,
                 json!({"reason": refusal.code(), "google_sub": sub}),
             )

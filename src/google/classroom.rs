@@ -136,7 +136,7 @@ impl ClassroomClient {
             },
         )
         .await;
-        super::settle(&self.tokens, result).await
+        super::record_refusal(&self.tokens, result).await
     }
 
     /// The ACTIVE courses this person teaches, all pages.

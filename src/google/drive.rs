@@ -15,7 +15,7 @@ use super::rate_limit::RateLimiter;
 use super::retry::{RetryAfter, RetryPolicy, with_retry};
 use super::token::TokenSource;
 use super::{Connector, GoogleEndpoints, HyperClient, REQUEST_TIMEOUT, guard_call};
-use crate::distributed_lock::Locks;
+use crate::lease::Leases;
 use crate::tenancy::School;
 
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
@@ -124,7 +124,7 @@ pub struct DriveClient {
     limiter: RateLimiter,
     retry: RetryPolicy,
     school: School,
-    locks: Locks,
+    leases: Leases,
 }
 
 impl DriveClient {
@@ -135,7 +135,7 @@ impl DriveClient {
         limiter: RateLimiter,
         retry: RetryPolicy,
         school: School,
-        locks: Locks,
+        leases: Leases,
     ) -> Self {
         let mut hub = DriveHub::new(hyper.clone(), tokens.clone());
         let root = endpoints.drive_root.to_string();
@@ -147,7 +147,7 @@ impl DriveClient {
             limiter,
             retry,
             school,
-            locks,
+            leases,
         }
     }
 
@@ -174,7 +174,7 @@ impl DriveClient {
             || guard_call(op, REQUEST_TIMEOUT, call()),
         )
         .await;
-        super::settle(&self.tokens, result).await
+        super::record_refusal(&self.tokens, result).await
     }
 
     /// A shared drive as the operator sees it: its name and whether the operator may manage
@@ -341,7 +341,7 @@ impl DriveClient {
     ) -> Result<Folder, GoogleError> {
         let op = "ensure folder";
         let lock = self
-            .locks
+            .leases
             .acquire(
                 &format!("drive-folder:{}:{parent}:{key}:{value}", self.school.id),
                 Duration::from_secs(120),
@@ -409,7 +409,7 @@ impl DriveClient {
     ) -> Result<HashMap<String, (Folder, bool)>, GoogleError> {
         let op = "ensure folders";
         let lock = self
-            .locks
+            .leases
             .acquire(
                 &format!("drive-children:{}:{parent}:{key}", self.school.id),
                 Duration::from_secs(600),

@@ -35,7 +35,7 @@ pub use retry::RetryPolicy;
 
 use crate::config::Config;
 use crate::crypto::KeyRing;
-use crate::distributed_lock::Locks;
+use crate::lease::Leases;
 use crate::tenancy::{School, begin_school_tx};
 use credentials::CredentialStatus;
 use rate_limit::RateLimiter;
@@ -60,7 +60,7 @@ pub(crate) async fn guard_call<T>(
 
 /// Names the account in a needs-reconnect error and records the refusal, so nothing retries
 /// the credential until its owner signs in again.
-pub(crate) async fn settle<T>(
+pub(crate) async fn record_refusal<T>(
     tokens: &TokenSource,
     result: Result<T, GoogleError>,
 ) -> Result<T, GoogleError> {
@@ -136,7 +136,7 @@ struct Inner {
     keys: Arc<KeyRing>,
     pool: PgPool,
     limiter: RateLimiter,
-    locks: Locks,
+    leases: Leases,
     retry: RetryPolicy,
     hyper: HyperClient,
     http: reqwest::Client,
@@ -199,7 +199,7 @@ impl GoogleClients {
                     per_second,
                     (per_second / 4.0).ceil() as u32,
                 ),
-                locks: Locks::new(redis).namespaced(&config.tenant_role_prefix),
+                leases: Leases::new(redis).namespaced(&config.tenant_role_prefix),
                 retry: RetryPolicy::default(),
                 hyper,
                 http,
@@ -218,7 +218,7 @@ impl GoogleClients {
                 keys: i.keys.clone(),
                 pool: i.pool.clone(),
                 limiter: i.limiter.clone(),
-                locks: i.locks.clone(),
+                leases: i.leases.clone(),
                 retry,
                 hyper: i.hyper.clone(),
                 http: i.http.clone(),
@@ -242,7 +242,7 @@ impl GoogleClients {
                 keys: i.keys.clone(),
                 pool: i.pool.clone(),
                 limiter: RateLimiter::new(redis, per_second, burst),
-                locks: i.locks.clone(),
+                leases: i.leases.clone(),
                 retry: i.retry,
                 hyper: i.hyper.clone(),
                 http: i.http.clone(),
@@ -314,7 +314,7 @@ impl GoogleClients {
             self.inner.limiter.clone(),
             self.inner.retry,
             school.clone(),
-            self.inner.locks.clone(),
+            self.inner.leases.clone(),
         ))
     }
 

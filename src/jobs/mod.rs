@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::distributed_lock::Locks;
 use crate::google::GoogleClients;
+use crate::lease::Leases;
 use crate::roster::{self, SyncError, Trigger};
 use crate::tenancy::registry::find_school_by_id;
 use crate::tenancy::{SchoolStatus, settings};
@@ -127,7 +127,7 @@ pub async fn run_apply_lock(
     let per_second = ctx.google.requests_per_second();
     let slots = school_slots(per_second);
     let Some(slot) = ctx
-        .locks
+        .leases
         .try_slot(
             &format!("lock-jobs:{}", school.id),
             slots,
@@ -147,7 +147,7 @@ pub async fn run_apply_lock(
     };
     use crate::portfolio::lock::{Applied, LockState};
     let outcome =
-        crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.locks, &school, job.portfolio_id)
+        crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.leases, &school, job.portfolio_id)
             .await;
     slot.release().await;
     match outcome {
@@ -162,7 +162,7 @@ pub async fn run_apply_lock(
                         ..
                     }
                 );
-                settle(&ctx, &queues, &school, job.portfolio_id, may_start_scan).await;
+                publish_outcome(&ctx, &queues, &school, job.portfolio_id, may_start_scan).await;
             }
         }
         Err(e) => tracing::error!(portfolio = %job.portfolio_id, error = %e, "lock job failed"),
@@ -173,7 +173,7 @@ pub async fn run_apply_lock(
 /// After a lock is applied or given up: publishes the portfolio's new status to the school's
 /// dashboards and, if asked, starts the onward-share scans its class now allows, all read in
 /// one transaction (best effort: the sweeper starts any scan missed).
-async fn settle(
+async fn publish_outcome(
     ctx: &JobContext,
     queues: &Queues,
     school: &crate::tenancy::School,
@@ -184,7 +184,7 @@ async fn settle(
         let mut tx = crate::tenancy::begin_school_tx(&ctx.db, school).await?;
         let statuses = crate::portfolio::live::statuses(&mut tx, &[portfolio_id]).await?;
         let scans = if may_start_scan {
-            crate::portfolio::share_scan::ready(&mut tx, Some(portfolio_id)).await?
+            crate::portfolio::scan_queue::ready(&mut tx, Some(portfolio_id)).await?
         } else {
             Vec::new()
         };
@@ -208,11 +208,11 @@ async fn settle(
 /// one process sweeps per tick (a lock).
 pub async fn sweep(
     db: &PgPool,
-    locks: &Locks,
+    leases: &Leases,
     queues: &Queues,
     older_than: Duration,
 ) -> Result<usize, String> {
-    let Ok(held) = locks
+    let Ok(held) = leases
         .acquire("lock-sweeper", Duration::from_secs(25), Duration::ZERO)
         .await
     else {
@@ -274,7 +274,7 @@ pub struct JobContext {
     pub db: PgPool,
     pub redis: ConnectionManager,
     pub google: GoogleClients,
-    pub locks: Locks,
+    pub leases: Leases,
     /// Where finished locks are announced to dashboards.
     pub live: crate::portfolio::live::LiveStatus,
     /// How long a lock request may wait unapplied before the sweeper queues it again.
@@ -317,7 +317,7 @@ pub async fn run_roster_sync(
     if school.status != SchoolStatus::Active {
         return Ok(());
     }
-    match roster::sync_school(&ctx.db, &ctx.google, &ctx.locks, &school, job.trigger).await {
+    match roster::sync_school(&ctx.db, &ctx.google, &ctx.leases, &school, job.trigger).await {
         Ok(report) => {
             tracing::info!(school = %school.slug, rows = report.rows_written(), "roster synced")
         }
@@ -380,7 +380,7 @@ async fn unclaim_sync(db: &PgPool, school: Uuid) -> Result<(), sqlx::Error> {
 pub async fn run_sync_timer(
     db: PgPool,
     redis: ConnectionManager,
-    locks: Locks,
+    leases: Leases,
     queues: Queues,
     sweep_after: Duration,
     shutdown: impl std::future::Future<Output = ()>,
@@ -417,12 +417,12 @@ pub async fn run_sync_timer(
             }
             Err(e) => tracing::error!(error = %e, "could not claim due syncs"),
         }
-        match sweep(&db, &locks, &queues, sweep_after).await {
+        match sweep(&db, &leases, &queues, sweep_after).await {
             Ok(queued) => tracing::debug!(queued, "lock sweep done"),
             Err(e) => tracing::error!(error = %e, "the lock sweeper failed"),
         }
         // Once per VACUUM_EVERY in all processes: the lock is never released, it expires.
-        if let Ok(_once) = locks
+        if let Ok(_once) = leases
             .acquire("job-vacuum", VACUUM_EVERY, Duration::ZERO)
             .await
         {
@@ -455,7 +455,7 @@ pub async fn run_workers(
     let timer = tokio::spawn(run_sync_timer(
         ctx.db.clone(),
         ctx.redis.clone(),
-        ctx.locks.clone(),
+        ctx.leases.clone(),
         queues.clone(),
         ctx.sweep_after,
         async {

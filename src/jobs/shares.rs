@@ -133,7 +133,7 @@ pub async fn sweep_school(
 ) -> Result<usize, String> {
     let mut scans = async {
         let mut tx = begin_school_tx(db, school).await?;
-        let ready = share_scan::ready(&mut tx, None).await?;
+        let ready = crate::portfolio::scan_queue::ready(&mut tx, None).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(ready)
     }

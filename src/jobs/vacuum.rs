@@ -30,6 +30,10 @@ end
 return removed
 ";
 
+/// Built once per process.
+static TRIM_SETS_SCRIPT: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(TRIM_SETS));
+
 /// Removes jobs of every queue that finished more than `older_than` ago; returns how many.
 pub async fn vacuum(
     queues: &Queues,
@@ -58,7 +62,7 @@ where
         .await
         .map_err(|e| e.to_string())?;
     let mut conn = redis.clone();
-    let _: i64 = Script::new(TRIM_SETS)
+    let _: i64 = TRIM_SETS_SCRIPT
         .key(config.job_data_hash())
         .key(config.done_jobs_set())
         .key(config.dead_jobs_set())

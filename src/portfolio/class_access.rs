@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::FolderError;
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Action, Actor, Target};
 use crate::google::drive::DriveRole;
 use crate::google::{DriveClient, ErrorClass};
 use crate::tenancy::{School, begin_school_tx};
@@ -138,7 +138,7 @@ async fn record(
             .bind(permission)
             .execute(&mut *tx)
             .await?;
-            "class_folder.shared"
+            Action::ClassFolderShared
         }
         None => {
             sqlx::query(
@@ -150,7 +150,7 @@ async fn record(
             .bind(email)
             .execute(&mut *tx)
             .await?;
-            "class_folder.unshared"
+            Action::ClassFolderUnshared
         }
     };
     // Ids only: a teacher is found through the staff table, a group is named by the course.

@@ -18,11 +18,11 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::share_scan::ScanReason;
-use crate::audit::{self, Actor, Target};
-use crate::distributed_lock::Locks;
+use super::scan_queue::{self, ScanReason};
+use crate::audit::{self, Action, Actor, Target};
 use crate::google::drive::DriveRole;
 use crate::google::{ErrorClass, GoogleClients, GoogleError};
+use crate::lease::Leases;
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
 
 /// After this many failed attempts a request is shown as failed and no longer retried.
@@ -46,12 +46,25 @@ impl LockState {
         }
     }
 
-    fn verb(self) -> &'static str {
-        match self {
-            Self::Locked => "lock",
-            Self::Unlocked => "unlock",
+    /// The audit log's name for a request for this state reaching `stage`.
+    fn audit(self, stage: Stage) -> Action {
+        match (self, stage) {
+            (Self::Locked, Stage::Requested) => Action::LockRequested,
+            (Self::Unlocked, Stage::Requested) => Action::UnlockRequested,
+            (Self::Locked, Stage::Applied) => Action::LockApplied,
+            (Self::Unlocked, Stage::Applied) => Action::UnlockApplied,
+            (Self::Locked, Stage::Failed) => Action::LockFailed,
+            (Self::Unlocked, Stage::Failed) => Action::UnlockFailed,
         }
     }
+}
+
+/// How far a lock or unlock request has got.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Requested,
+    Applied,
+    Failed,
 }
 
 /// A request that was recorded.
@@ -105,7 +118,7 @@ pub async fn request(
     audit::record(
         tx,
         actor,
-        &format!("portfolio.{}.requested", desired.verb()),
+        desired.audit(Stage::Requested),
         Some(&Target::new("portfolio", portfolio_id)),
         json!({"version": version}),
     )
@@ -142,7 +155,7 @@ pub async fn request_class(
             Actor::Staff(id) => Some(*id),
             _ => None,
         };
-        super::share_scan::scan_after_lock(tx, course_id, ScanReason::ClassLock, by).await?;
+        scan_queue::scan_after_lock(tx, course_id, ScanReason::ClassLock, by).await?;
     }
     Ok(requested)
 }
@@ -174,18 +187,18 @@ pub enum Applied {
 }
 
 /// Applies a portfolio's latest desired state to Drive.
-#[tracing::instrument(skip(pool, google, locks), fields(school = %school.slug))]
+#[tracing::instrument(skip(pool, google, leases), fields(school = %school.slug))]
 pub async fn apply(
     pool: &PgPool,
     google: &GoogleClients,
-    locks: &Locks,
+    leases: &Leases,
     school: &School,
     portfolio_id: Uuid,
 ) -> Result<Applied, sqlx::Error> {
     // One change per folder at a time: Drive keeps only the last of concurrent changes. The
     // lock outlives one Drive call with its retries, and no more: a killed worker's folders
     // wait at most this long for the sweeper.
-    let Ok(lock) = locks
+    let Ok(lock) = leases
         .acquire(
             &format!("portfolio:{portfolio_id}"),
             Duration::from_secs(30),
@@ -276,7 +289,7 @@ async fn apply_locked(
                 audit::record(
                     &mut tx,
                     &Actor::System("lock-worker"),
-                    &format!("portfolio.{}.applied", row.desired.verb()),
+                    row.desired.audit(Stage::Applied),
                     Some(&Target::new("portfolio", id)),
                     json!({"version": row.desired_version}),
                 )
@@ -349,7 +362,7 @@ async fn fail(
         audit::record(
             &mut tx,
             &Actor::System("lock-worker"),
-            &format!("portfolio.{}.failed", row.desired.verb()),
+            row.desired.audit(Stage::Failed),
             Some(&Target::new("portfolio", id)),
             json!({"version": row.desired_version, "reason": reason}),
         )
@@ -380,18 +393,4 @@ pub async fn lagging(
     .await?;
     tx.commit().await?;
     Ok(ids)
-}
-
-/// Whether the school has lock requests still to apply (that have not failed for good): while
-/// it does, background Drive work such as the onward-share scan waits.
-pub async fn work_pending(pool: &PgPool, school: &School) -> Result<bool, sqlx::Error> {
-    let mut tx = begin_school_tx(pool, school).await?;
-    let pending = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM portfolios \
-             WHERE applied_version < desired_version AND NOT failed_permanently)",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(pending)
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Action, Actor, Target};
 use crate::google::drive::DriveRole;
 use crate::google::{ErrorClass, GoogleClients};
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
@@ -147,7 +147,7 @@ pub async fn record(
             audit::record(
                 &mut tx,
                 &actor,
-                "share.found",
+                Action::ShareFound,
                 Some(&Target::new("share_finding", id)),
                 json!({"portfolio": f.portfolio_id, "grantee_type": grantee_type, "role": f.role, "scan": scan_id}),
             )
@@ -166,7 +166,7 @@ pub async fn record(
     audit::record(
         &mut tx,
         &actor,
-        "share_scan.finished",
+        Action::ShareScanFinished,
         Some(&Target::new("share_scan", scan_id)),
         json!({"course": course_id, "items": items, "api_calls": api_calls, "findings": found.len(), "new": new}),
     )
@@ -236,7 +236,7 @@ pub struct Scan {
     pub id: i64,
     pub class_id: Uuid,
     pub class_name: String,
-    pub reason: super::share_scan::ScanReason,
+    pub reason: super::scan_queue::ScanReason,
     pub status: String,
     pub requested_at: chrono::DateTime<chrono::Utc>,
     pub status_at: chrono::DateTime<chrono::Utc>,
@@ -291,9 +291,9 @@ pub async fn decide(
     decision: Decision,
 ) -> Result<FindingStatus, DecideError> {
     use FindingStatus::{Kept, Open, Removing};
-    let (to, from, action): (FindingStatus, &[FindingStatus], &str) = match decision {
-        Decision::Remove => (Removing, &[Open, Kept], "share.remove.requested"),
-        Decision::Keep => (Kept, &[Open], "share.kept"),
+    let (to, from, action): (FindingStatus, &[FindingStatus], Action) = match decision {
+        Decision::Remove => (Removing, &[Open, Kept], Action::ShareRemoveRequested),
+        Decision::Keep => (Kept, &[Open], Action::ShareKept),
     };
     let updated: Option<Uuid> = sqlx::query_scalar(
         "UPDATE share_findings SET status = $2, decided_by = $3, decided_at = now(), last_error = NULL, \
@@ -367,9 +367,9 @@ pub async fn remove(
     };
     let (outcome, status, action) = match result {
         // A grant already gone is as good as removed.
-        Ok(()) => (Removal::Removed, "removed", Some("share.removed")),
+        Ok(()) => (Removal::Removed, "removed", Some(Action::ShareRemoved)),
         Err(e) if e.class() == ErrorClass::NotFound => {
-            (Removal::Removed, "removed", Some("share.removed"))
+            (Removal::Removed, "removed", Some(Action::ShareRemoved))
         }
         Err(e)
             if matches!(
@@ -380,7 +380,7 @@ pub async fn remove(
             (
                 Removal::Failed(e.to_string()),
                 "open",
-                Some("share.remove.failed"),
+                Some(Action::ShareRemoveFailed),
             )
         }
         Err(e) => (Removal::Retry(e.to_string()), "removing", None),

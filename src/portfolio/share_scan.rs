@@ -6,7 +6,8 @@
 //!
 //! - A class lock leaves a `waiting` scan in the same transaction (the row is the outbox). When
 //!   the last lock of the class is applied, or fails for good, the lock worker moves it to
-//!   `queued` and queues its job; the sweeper does the same for any it missed.
+//!   `queued` and queues its job; the sweeper does the same for any it missed (see
+//!   [`super::scan_queue`], which the lock pipeline and this module share).
 //! - The scan never delays a lock: before each Drive call it waits while the school has lock
 //!   requests not yet applied, so lock jobs have the school's quota to themselves.
 //! - It costs one listing per 40 folders per level of subfolders, plus one `permissions.list`
@@ -18,13 +19,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::scan_queue;
 use super::share_findings::{self, Found};
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Action, Actor, Target};
 use crate::google::drive::PARENTS_PER_LISTING;
 use crate::google::{DriveClient, ErrorClass, GoogleClients, GoogleError};
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
@@ -40,83 +41,6 @@ const LOCK_YIELD_BUDGET: Duration = Duration::from_secs(300);
 const LOCK_YIELD_POLL: Duration = Duration::from_millis(200);
 /// A scan still `running` after this long was cut off (a killed worker): it is run again.
 const RUNNING_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Why a scan was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-pub enum ScanReason {
-    ClassLock,
-    WindowLock,
-    Manual,
-}
-
-/// Records that a class's folders are to be scanned once its locks are applied (in the caller's
-/// transaction, with the lock requests). A scan already waiting for the class covers this one.
-pub async fn scan_after_lock(
-    tx: &mut SchoolTx,
-    course_id: Uuid,
-    reason: ScanReason,
-    requested_by: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO share_scans (course_id, reason, requested_by) VALUES ($1, $2, $3) \
-         ON CONFLICT (course_id) WHERE status IN ('waiting', 'queued') DO NOTHING",
-    )
-    .bind(course_id)
-    .bind(reason)
-    .bind(requested_by)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// A scan of a class asked for now (School Admin): queued at once, or the one already pending
-/// for the class brought forward. Returns its id; queue its job after commit.
-pub async fn request_now(
-    tx: &mut SchoolTx,
-    course_id: Uuid,
-    requested_by: Uuid,
-) -> Result<i64, sqlx::Error> {
-    // One statement, so a class lock adding its own scan at the same moment cannot collide.
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO share_scans (course_id, reason, requested_by, status) \
-         VALUES ($1, 'manual', $2, 'queued') \
-         ON CONFLICT (course_id) WHERE status IN ('waiting', 'queued') \
-         DO UPDATE SET status = 'queued', status_at = now() RETURNING id",
-    )
-    .bind(course_id)
-    .bind(requested_by)
-    .fetch_one(&mut **tx)
-    .await?;
-    audit::record(
-        tx,
-        &Actor::Staff(requested_by),
-        "share_scan.requested",
-        Some(&Target::new("share_scan", id)),
-        json!({"course": course_id}),
-    )
-    .await?;
-    Ok(id)
-}
-
-/// Moves to `queued` the waiting scans whose class has no lock left to apply — only the class
-/// of `portfolio` if given (the lock worker, after each lock), else every class (the sweeper).
-/// Returns the scans to queue after commit. Each lock commits before it asks, so the last one
-/// to ask always sees every lock of the class applied; the status guard queues each scan once.
-pub async fn ready(tx: &mut SchoolTx, portfolio: Option<Uuid>) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE share_scans s SET status = 'queued', status_at = now() \
-         WHERE s.status = 'waiting' \
-           AND ($1::uuid IS NULL OR s.course_id = (SELECT course_id FROM portfolios WHERE id = $1)) \
-           AND NOT EXISTS (SELECT 1 FROM portfolios p WHERE p.course_id = s.course_id \
-               AND p.applied_version < p.desired_version AND NOT p.failed_permanently) \
-         RETURNING s.id",
-    )
-    .bind(portfolio)
-    .fetch_all(&mut **tx)
-    .await
-}
 
 /// Scans to queue again: queued for longer than `older_than` (a lost queue), or cut off while
 /// running. A cut-off scan whose class already has another scan waiting is superseded by it;
@@ -195,7 +119,7 @@ async fn audit_failed(
     audit::record(
         tx,
         &Actor::System("share-scan"),
-        "share_scan.failed",
+        Action::ShareScanFailed,
         Some(&Target::new("share_scan", scan_id)),
         json!({"course": course_id, "reason": reason}),
     )
@@ -434,7 +358,7 @@ impl<'a> Walk<'a> {
     /// never take the quota a lock needs; gives up waiting after [`LOCK_YIELD_BUDGET`] in all.
     async fn yield_to_locks(&mut self) {
         while self.yielded < LOCK_YIELD_BUDGET {
-            match super::lock::work_pending(self.pool, self.school).await {
+            match scan_queue::locks_pending(self.pool, self.school).await {
                 Ok(false) => return,
                 Ok(true) => {}
                 Err(e) => {

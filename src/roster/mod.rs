@@ -25,9 +25,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::distributed_lock::{LockError, Locks};
 use crate::google::classroom::{ClassroomCourse, RosterMember};
 use crate::google::{ErrorClass, GoogleClients};
+use crate::lease::{LeaseError, Leases};
 use crate::tenancy::settings::{self, OutsideStudents};
 use crate::tenancy::{School, begin_school_tx};
 pub use store::Changes;
@@ -132,15 +132,15 @@ struct CourseRoster {
 }
 
 /// Syncs one school, unless another process is already doing so.
-#[tracing::instrument(skip(pool, google, locks), fields(school = %school.slug))]
+#[tracing::instrument(skip(pool, google, leases), fields(school = %school.slug))]
 pub async fn sync_school(
     pool: &PgPool,
     google: &GoogleClients,
-    locks: &Locks,
+    leases: &Leases,
     school: &School,
     trigger: Trigger,
 ) -> Result<SyncReport, SyncError> {
-    let lock = locks
+    let lock = leases
         .acquire(
             &format!("roster-sync:{}", school.id),
             SYNC_LOCK_TTL,
@@ -148,7 +148,7 @@ pub async fn sync_school(
         )
         .await
         .map_err(|e| match e {
-            LockError::Busy { .. } => SyncError::AlreadyRunning,
+            LeaseError::Busy { .. } => SyncError::AlreadyRunning,
             other => SyncError::Lock(other.to_string()),
         })?;
     lock.hold_while(SYNC_LOCK_TTL, run(pool, google, school, trigger))

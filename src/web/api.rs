@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentStaff, JsonBody};
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Action, Actor, Target};
 use crate::auth::role_admin::{self, Assigned, Revoked, RoleChangeError, RoleList};
 use crate::auth::roles::{Permission, Role};
 use crate::google::credentials::{self, CredentialStatus};
@@ -274,7 +274,7 @@ pub async fn put_settings(
     audit::record(
         &mut tx,
         &Actor::Staff(staff.staff.id),
-        "settings.changed",
+        Action::SettingsChanged,
         Some(&Target::new("school", staff.school.id)),
         json!({
             "shared_drive_id": updated.shared_drive_id,
@@ -316,7 +316,7 @@ pub async fn request_sync(
     audit::record(
         &mut tx,
         &Actor::Staff(staff.staff.id),
-        "sync.requested",
+        Action::SyncRequested,
         Some(&Target::new("school", staff.school.id)),
         json!({}),
     )

@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, PageError};
 use super::extract::CurrentStaff;
 use super::guard::CurrentSession;
-use crate::audit::{self, Actor, Target};
+use crate::audit::{self, Action, Actor, Target};
 use crate::auth::oidc::{AuthorizeRequest, Oidc};
 use crate::auth::roles::Permission;
 use crate::auth::session::{LoginAttempt, LoginPurpose, cookie_value, random_token};
@@ -325,7 +325,7 @@ async fn audit_signout(state: &AppState, session: &CurrentSession) -> Result<(),
     audit::record(
         &mut tx,
         &Actor::Staff(staff_id),
-        "signout",
+        Action::SignOut,
         Some(&Target::new("staff", staff_id)),
         json!({}),
     )

@@ -15,8 +15,8 @@ use super::portfolios::{check_body, parse_id};
 use crate::auth::ClassAccess;
 use crate::auth::roles::Permission;
 use crate::jobs::ShareJob;
+use crate::portfolio::scan_queue;
 use crate::portfolio::share_findings::{self, DecideError, Decision, Finding, FindingStatus, Scan};
-use crate::portfolio::share_scan;
 
 /// How many findings and scans one listing shows.
 const LIST_LIMIT: i64 = 500;
@@ -140,7 +140,7 @@ pub async fn request_scan(
     {
         return Err(ApiError::NotFound);
     }
-    let scan_id = share_scan::request_now(&mut tx, body.class_id, staff.staff.id).await?;
+    let scan_id = scan_queue::request_now(&mut tx, body.class_id, staff.staff.id).await?;
     tx.commit().await?;
     let job = ShareJob::Scan {
         school_id: staff.school.id,

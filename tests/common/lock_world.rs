@@ -1,8 +1,8 @@
 //! A signed-in teacher whose class has been synced into folders, with the school's Drive
 //! operator connected: the starting point of the lock and onward-share tests.
 
-use invigilator::distributed_lock::Locks;
 use invigilator::google::GoogleClients;
+use invigilator::lease::Leases;
 use invigilator::portfolio::lock::{self, Applied};
 use invigilator::roster::{self, Trigger};
 use invigilator::tenancy::School;
@@ -19,7 +19,7 @@ pub struct LockWorld {
     pub csrf: String,
     pub school: School,
     pub google: GoogleClients,
-    pub locks: Locks,
+    pub leases: Leases,
 }
 
 /// A signed-in teacher whose class has been synced and given folders.
@@ -38,7 +38,7 @@ pub async fn lock_world() -> LockWorld {
     let google = GoogleClients::new(&config, w.db.pool.clone(), redis.clone())
         .unwrap()
         .with_retry_policy(invigilator::google::RetryPolicy::quick());
-    let locks = Locks::new(redis).namespaced(&w.db.role_prefix);
+    let leases = Leases::new(redis).namespaced(&w.db.role_prefix);
     super::connect_drive_operator(&w.db, &w.emu, &school, OPERATOR).await;
     // As the School Admin sets it; the workers read it from the settings.
     sqlx::query("UPDATE platform.tenants SET shared_drive_id = $1 WHERE id = $2")
@@ -47,7 +47,7 @@ pub async fn lock_world() -> LockWorld {
         .execute(&w.db.pool)
         .await
         .unwrap();
-    roster::sync_school(&w.db.pool, &google, &locks, &school, Trigger::Cli)
+    roster::sync_school(&w.db.pool, &google, &leases, &school, Trigger::Cli)
         .await
         .unwrap();
     let folders = invigilator::portfolio::provision(&w.db.pool, &google, &school, SHARED_DRIVE)
@@ -60,7 +60,7 @@ pub async fn lock_world() -> LockWorld {
         csrf,
         school,
         google,
-        locks,
+        leases,
     }
 }
 
@@ -84,9 +84,15 @@ impl LockWorld {
     }
 
     pub async fn apply(&self, id: Uuid) -> Applied {
-        lock::apply(&self.w.db.pool, &self.google, &self.locks, &self.school, id)
-            .await
-            .unwrap()
+        lock::apply(
+            &self.w.db.pool,
+            &self.google,
+            &self.leases,
+            &self.school,
+            id,
+        )
+        .await
+        .unwrap()
     }
 
     /// Removes the student's permission on their folder directly in Drive, as a person could.

@@ -1,12 +1,16 @@
-//! Short-lived locks shared by every process through Redis: "only one of us does this now".
+//! Leases: short-lived, exclusive claims shared by every process through Redis — "only one of
+//! us does this now". (Named leases, not locks, because "lock" in this product means locking a
+//! student's portfolio.)
 //!
-//! A lock is a key set with `NX` and a time-to-live, holding a random token; releasing deletes
-//! it only if the token still matches (a Lua compare-and-delete), so a holder whose lock expired
-//! never releases someone else's. A process that dies simply lets its lock expire. Locks guard
+//! A lease is a key set with `NX` and a time-to-live, holding a random token; releasing deletes
+//! it only if the token still matches (a Lua compare-and-delete), so a holder whose lease expired
+//! never releases someone else's. A process that dies simply lets its lease expire. Leases guard
 //! work whose effects are also idempotent (folder lookup by appProperties, guarded state
 //! changes in PostgreSQL): they prevent waste and duplicates in the common case, and
-//! correctness never depends on them alone.
+//! correctness never depends on them alone. The Redis key names (`…lock:<name>`) are kept from
+//! before the rename, so processes of both versions respect each other during a rollout.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use redis::Script;
@@ -43,31 +47,36 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 ";
 
-/// Why a lock was not taken.
+// Each script is built (and its SHA-1 computed) once per process, not on every call.
+static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
+static RENEW_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RENEW));
+static TAKE_SLOT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_SLOT));
+
+/// Why a lease was not taken.
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub enum LeaseError {
     #[error("another process held {key} for longer than {waited:?}")]
     Busy { key: String, waited: Duration },
     #[error("Redis is unavailable for locking: {0}")]
     Redis(#[from] redis::RedisError),
 }
 
-/// Takes and releases named locks.
+/// Takes and releases named leases.
 #[derive(Clone)]
-pub struct Locks {
+pub struct Leases {
     redis: ConnectionManager,
     namespace: String,
 }
 
-/// A held lock; call [`Held::release`] when done (dropping it lets it expire instead).
-#[must_use = "release the lock when the work is done"]
-pub struct Held {
+/// A held lease; call [`Lease::release`] when done (dropping it lets it expire instead).
+#[must_use = "release the lease when the work is done"]
+pub struct Lease {
     redis: ConnectionManager,
     key: String,
     token: String,
 }
 
-impl Locks {
+impl Leases {
     pub fn new(redis: ConnectionManager) -> Self {
         Self {
             redis,
@@ -75,7 +84,7 @@ impl Locks {
         }
     }
 
-    /// Keeps this deployment's locks apart from another's sharing the Redis
+    /// Keeps this deployment's leases apart from another's sharing the Redis
     /// (`TENANT_ROLE_PREFIX`): otherwise one deployment's sweeper would skip its tick whenever
     /// the other's held the same name.
     pub fn namespaced(mut self, namespace: &str) -> Self {
@@ -90,7 +99,7 @@ impl Locks {
         let key = format!("invigilator:{}slots:{name}", self.namespace);
         let token = Uuid::new_v4().to_string();
         let mut conn = self.redis.clone();
-        let taken: Result<i64, _> = Script::new(TAKE_SLOT)
+        let taken: Result<i64, _> = TAKE_SLOT_SCRIPT
             .key(&key)
             .arg(&token)
             .arg(ttl.as_millis() as u64)
@@ -115,13 +124,13 @@ impl Locks {
         }
     }
 
-    /// Waits up to `wait` for the lock `name`, which then lasts at most `ttl`.
+    /// Waits up to `wait` for the lease `name`, which then lasts at most `ttl`.
     pub async fn acquire(
         &self,
         name: &str,
         ttl: Duration,
         wait: Duration,
-    ) -> Result<Held, LockError> {
+    ) -> Result<Lease, LeaseError> {
         let key = format!("invigilator:{}lock:{name}", self.namespace);
         let token = Uuid::new_v4().to_string();
         let started = Instant::now();
@@ -137,14 +146,14 @@ impl Locks {
                 .query_async(&mut conn)
                 .await?;
             if set.is_some() {
-                return Ok(Held {
+                return Ok(Lease {
                     redis: self.redis.clone(),
                     key,
                     token,
                 });
             }
             if started.elapsed() >= wait {
-                return Err(LockError::Busy { key, waited: wait });
+                return Err(LeaseError::Busy { key, waited: wait });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
@@ -152,7 +161,7 @@ impl Locks {
     }
 }
 
-/// One of a limited number of slots (see [`Locks::try_slot`]); give it back with
+/// One of a limited number of slots (see [`Leases::try_slot`]); give it back with
 /// [`Slot::release`] (dropping it lets it expire instead).
 #[must_use = "release the slot when the work is done"]
 pub struct Slot {
@@ -176,12 +185,12 @@ impl Slot {
     }
 }
 
-impl Held {
-    /// Extends the lock to `ttl` from now; `false` if it is no longer ours (it expired and
+impl Lease {
+    /// Extends the lease to `ttl` from now; `false` if it is no longer ours (it expired and
     /// someone else took it) or Redis could not be asked.
     pub async fn renew(&self, ttl: Duration) -> bool {
         let mut conn = self.redis.clone();
-        let renewed: Result<i64, _> = Script::new(RENEW)
+        let renewed: Result<i64, _> = RENEW_SCRIPT
             .key(&self.key)
             .arg(&self.token)
             .arg(ttl.as_millis() as u64)
@@ -190,8 +199,8 @@ impl Held {
         matches!(renewed, Ok(1))
     }
 
-    /// Runs `work` while keeping the lock, renewing it to `ttl` every third of `ttl`, then
-    /// releases it. The time-to-live can then be short, so a killed holder's lock frees soon,
+    /// Runs `work` while keeping the lease, renewing it to `ttl` every third of `ttl`, then
+    /// releases it. The time-to-live can then be short, so a killed holder's lease frees soon,
     /// however long the work takes while its holder lives.
     pub async fn hold_while<T>(self, ttl: Duration, work: impl Future<Output = T>) -> T {
         tokio::pin!(work);
@@ -204,23 +213,23 @@ impl Held {
                 }
                 () = tokio::time::sleep(every) => {
                     if !self.renew(ttl).await {
-                        tracing::warn!(key = %self.key, "a held lock could not be renewed");
+                        tracing::warn!(key = %self.key, "a held lease could not be renewed");
                     }
                 }
             }
         }
     }
 
-    /// Releases the lock if it is still ours.
+    /// Releases the lease if it is still ours.
     pub async fn release(self) {
         let mut conn = self.redis.clone();
-        let released: Result<i64, _> = Script::new(RELEASE)
+        let released: Result<i64, _> = RELEASE_SCRIPT
             .key(&self.key)
             .arg(&self.token)
             .invoke_async(&mut conn)
             .await;
         if let Err(e) = released {
-            tracing::warn!(key = %self.key, error = %e, "could not release a lock; it will expire");
+            tracing::warn!(key = %self.key, error = %e, "could not release a lease; it will expire");
         }
     }
 }

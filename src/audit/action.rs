@@ -1,0 +1,119 @@
+//! Every action the audit log records, in one list. The stored text (`as_str`) is part of the
+//! log's hash chain and of what auditors read, so a variant's text never changes once shipped.
+
+use std::fmt;
+
+/// Something that happened, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    // Schools and people.
+    SchoolCreated,
+    SignIn,
+    SignInRefused,
+    SignOut,
+    RoleAssigned,
+    RoleRevoked,
+    DriveOperatorConnected,
+    SettingsChanged,
+    SyncRequested,
+    // Class folders following their teachers.
+    ClassFolderShared,
+    ClassFolderUnshared,
+    // Locking and unlocking portfolios.
+    LockRequested,
+    UnlockRequested,
+    LockApplied,
+    UnlockApplied,
+    LockFailed,
+    UnlockFailed,
+    // The onward-share scan.
+    ShareScanRequested,
+    ShareScanFinished,
+    ShareScanFailed,
+    ShareFound,
+    ShareRemoveRequested,
+    ShareKept,
+    ShareRemoved,
+    ShareRemoveFailed,
+}
+
+impl Action {
+    /// Every action, for tests and for documents listing them.
+    pub const ALL: [Action; 25] = [
+        Self::SchoolCreated,
+        Self::SignIn,
+        Self::SignInRefused,
+        Self::SignOut,
+        Self::RoleAssigned,
+        Self::RoleRevoked,
+        Self::DriveOperatorConnected,
+        Self::SettingsChanged,
+        Self::SyncRequested,
+        Self::ClassFolderShared,
+        Self::ClassFolderUnshared,
+        Self::LockRequested,
+        Self::UnlockRequested,
+        Self::LockApplied,
+        Self::UnlockApplied,
+        Self::LockFailed,
+        Self::UnlockFailed,
+        Self::ShareScanRequested,
+        Self::ShareScanFinished,
+        Self::ShareScanFailed,
+        Self::ShareFound,
+        Self::ShareRemoveRequested,
+        Self::ShareKept,
+        Self::ShareRemoved,
+        Self::ShareRemoveFailed,
+    ];
+
+    /// The text stored in `audit_log.action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SchoolCreated => "school.created",
+            Self::SignIn => "signin",
+            Self::SignInRefused => "signin.refused",
+            Self::SignOut => "signout",
+            Self::RoleAssigned => "role.assigned",
+            Self::RoleRevoked => "role.revoked",
+            Self::DriveOperatorConnected => "drive_operator.connected",
+            Self::SettingsChanged => "settings.changed",
+            Self::SyncRequested => "sync.requested",
+            Self::ClassFolderShared => "class_folder.shared",
+            Self::ClassFolderUnshared => "class_folder.unshared",
+            Self::LockRequested => "portfolio.lock.requested",
+            Self::UnlockRequested => "portfolio.unlock.requested",
+            Self::LockApplied => "portfolio.lock.applied",
+            Self::UnlockApplied => "portfolio.unlock.applied",
+            Self::LockFailed => "portfolio.lock.failed",
+            Self::UnlockFailed => "portfolio.unlock.failed",
+            Self::ShareScanRequested => "share_scan.requested",
+            Self::ShareScanFinished => "share_scan.finished",
+            Self::ShareScanFailed => "share_scan.failed",
+            Self::ShareFound => "share.found",
+            Self::ShareRemoveRequested => "share.remove.requested",
+            Self::ShareKept => "share.kept",
+            Self::ShareRemoved => "share.removed",
+            Self::ShareRemoveFailed => "share.remove.failed",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_its_own_text() {
+        let mut texts: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), Action::ALL.len());
+    }
+}
