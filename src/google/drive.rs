@@ -10,17 +10,18 @@ use std::time::Duration;
 use google_drive3::DriveHub;
 use google_drive3::api::{File, Permission};
 
+use super::call::{ApiCaller, all_pages};
 use super::error::GoogleError;
 use super::rate_limit::RateLimiter;
-use super::retry::{RetryAfter, RetryPolicy, with_retry};
+use super::retry::RetryPolicy;
 use super::token::TokenSource;
-use super::{Connector, GoogleEndpoints, HyperClient, REQUEST_TIMEOUT, guard_call};
+use super::{Connector, GoogleEndpoints, HyperClient};
 use crate::lease::Leases;
 use crate::tenancy::School;
 
 pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 /// Paging stops here even if Google keeps sending page tokens.
-const MAX_PAGES: usize = 1000;
+const MAX_PAGES: u32 = 1000;
 /// What folder lookups read of each file.
 const FOLDER_FIELDS: &str = "files(id,name,mimeType,appProperties,trashed)";
 
@@ -120,9 +121,7 @@ pub const PARENTS_PER_LISTING: usize = 40;
 /// Drive, as one school's Drive operator.
 pub struct DriveClient {
     hub: DriveHub<Connector>,
-    tokens: TokenSource,
-    limiter: RateLimiter,
-    retry: RetryPolicy,
+    caller: ApiCaller,
     school: School,
     leases: Leases,
 }
@@ -143,9 +142,7 @@ impl DriveClient {
         hub.root_url(root);
         Self {
             hub,
-            tokens,
-            limiter,
-            retry,
+            caller: ApiCaller::new(tokens, limiter, super::limit_key(school.id), retry),
             school,
             leases,
         }
@@ -153,28 +150,7 @@ impl DriveClient {
 
     /// The account Drive work runs as.
     pub fn account(&self) -> &str {
-        self.tokens.account()
-    }
-
-    async fn throttle(&self) {
-        self.limiter
-            .acquire(&super::limit_key(self.school.id))
-            .await;
-    }
-
-    async fn call<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T, GoogleError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, GoogleError>>,
-    {
-        let result = with_retry(
-            &self.retry,
-            self.tokens.account(),
-            || self.tokens.invalidate(),
-            || guard_call(op, REQUEST_TIMEOUT, call()),
-        )
-        .await;
-        super::record_refusal(&self.tokens, result).await
+        self.caller.account()
     }
 
     /// A shared drive as the operator sees it: its name and whether the operator may manage
@@ -184,20 +160,15 @@ impl DriveClient {
     pub async fn shared_drive(&self, id: &str) -> Result<SharedDrive, GoogleError> {
         let op = "get shared drive";
         let drive = self
-            .call(op, || async {
-                self.throttle().await;
-                let mut retry_after = RetryAfter::default();
-                let result = self
-                    .hub
+            .caller
+            .send(op, |mut delegate| async move {
+                self.hub
                     .drives()
                     .get(id)
                     .param("fields", "id,name,capabilities(canManageMembers)")
-                    .delegate(&mut retry_after)
+                    .delegate(&mut delegate)
                     .doit()
-                    .await;
-                result
-                    .map(|(_, d)| d)
-                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                    .await
             })
             .await?;
         Ok(SharedDrive {
@@ -215,21 +186,16 @@ impl DriveClient {
     pub async fn folder(&self, id: &str) -> Result<Folder, GoogleError> {
         let op = "get folder";
         let file = self
-            .call(op, || async {
-                self.throttle().await;
-                let mut retry_after = RetryAfter::default();
-                let result = self
-                    .hub
+            .caller
+            .send(op, |mut delegate| async move {
+                self.hub
                     .files()
                     .get(id)
                     .supports_all_drives(true)
                     .param("fields", "id,name,mimeType,appProperties,trashed")
-                    .delegate(&mut retry_after)
+                    .delegate(&mut delegate)
                     .doit()
-                    .await;
-                result
-                    .map(|(_, f)| f)
-                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                    .await
             })
             .await?;
         folder_from(op, file)
@@ -281,18 +247,11 @@ impl DriveClient {
         let op = "create folder";
         let attempts = AtomicUsize::new(0);
         let app_properties = HashMap::from([(key.to_owned(), value.to_owned())]);
-        self.call(op, || async {
-            if attempts.fetch_add(1, Ordering::SeqCst) > 0
-                && let Some(made) = self
-                    .find_folders(drive_id, parent, key, value)
-                    .await?
-                    .into_iter()
-                    .next()
-            {
-                return Ok(made);
-            }
-            self.throttle().await;
-            let mut retry_after = RetryAfter::default();
+        let mime = FOLDER_MIME.parse().map_err(|_| GoogleError::Permanent {
+            op,
+            detail: "bad MIME type".into(),
+        })?;
+        let create = |mut delegate| {
             let request = File {
                 name: Some(name.to_owned()),
                 mime_type: Some(FOLDER_MIME.to_owned()),
@@ -300,25 +259,32 @@ impl DriveClient {
                 app_properties: Some(app_properties.clone()),
                 ..File::default()
             };
-            let mime = FOLDER_MIME.parse().map_err(|_| GoogleError::Permanent {
-                op,
-                detail: "bad MIME type".into(),
-            })?;
-            let result = self
-                .hub
-                .files()
-                .create(request)
-                .supports_all_drives(true)
-                .param("fields", "id,name,mimeType,appProperties,trashed")
-                .delegate(&mut retry_after)
-                .upload(Cursor::new(Vec::<u8>::new()), mime)
-                .await;
-            let file = result
-                .map(|(_, f)| f)
-                .map_err(|e| GoogleError::from_api(op, e, retry_after.0))?;
-            folder_from(op, file)
-        })
-        .await
+            let mime = Clone::clone(&mime);
+            async move {
+                self.hub
+                    .files()
+                    .create(request)
+                    .supports_all_drives(true)
+                    .param("fields", "id,name,mimeType,appProperties,trashed")
+                    .delegate(&mut delegate)
+                    .upload(Cursor::new(Vec::<u8>::new()), mime)
+                    .await
+            }
+        };
+        self.caller
+            .with_retries(|| async {
+                if attempts.fetch_add(1, Ordering::SeqCst) > 0
+                    && let Some(made) = self
+                        .find_folders(drive_id, parent, key, value)
+                        .await?
+                        .into_iter()
+                        .next()
+                {
+                    return Ok(made);
+                }
+                folder_from(op, self.caller.attempt(op, &create).await?)
+            })
+            .await
     }
 
     /// The folder under `parent` (in shared drive `drive_id`) marked `key = value`, created
@@ -446,14 +412,11 @@ impl DriveClient {
     #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
     pub async fn list_permissions(&self, item: &str) -> Result<Vec<FolderPermission>, GoogleError> {
         let op = "list permissions";
-        let mut permissions = Vec::new();
-        let mut seen = HashSet::new();
-        let mut page_token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        let (listed, _) = all_pages(op, MAX_PAGES, |token| async move {
+            let token = &token;
             let list = self
-                .call(op, || async {
-                    self.throttle().await;
-                    let mut retry_after = RetryAfter::default();
+                .caller
+                .send(op, |mut delegate| async move {
                     let mut call = self
                         .hub
                         .permissions()
@@ -463,25 +426,24 @@ impl DriveClient {
                             "fields",
                             "nextPageToken,permissions(id,role,emailAddress,domain,type,permissionDetails)",
                         );
-                    if let Some(t) = &page_token {
+                    if let Some(t) = &token {
                         call = call.page_token(t);
                     }
-                    let result = call.delegate(&mut retry_after).doit().await;
-                    result.map(|(_, l)| l).map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                    call.delegate(&mut delegate).doit().await
                 })
                 .await?;
-            for p in list.permissions.unwrap_or_default() {
-                let permission = permission_from(op, p)?;
-                if seen.insert(permission.id.clone()) {
-                    permissions.push(permission);
-                }
-            }
-            match list.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) => page_token = Some(next),
-                None => return Ok(permissions),
+            Ok((list.permissions.unwrap_or_default(), list.next_page_token))
+        })
+        .await?;
+        let mut seen = HashSet::new();
+        let mut permissions = Vec::new();
+        for p in listed {
+            let permission = permission_from(op, p)?;
+            if seen.insert(permission.id.clone()) {
+                permissions.push(permission);
             }
         }
-        Err(paging_did_not_end(op))
+        Ok(permissions)
     }
 
     /// Gives `email` a direct permission with `role` on a folder, without an email; returns its
@@ -541,29 +503,25 @@ impl DriveClient {
         role: DriveRole,
     ) -> Result<String, GoogleError> {
         let op = "share folder";
+        let role = &role;
         let created = self
-            .call(op, || async {
-                self.throttle().await;
-                let mut retry_after = RetryAfter::default();
+            .caller
+            .send(op, |mut delegate| async move {
                 let request = Permission {
                     type_: Some(kind.to_owned()),
                     role: Some(role.as_str().to_owned()),
                     email_address: Some(email.to_owned()),
                     ..Permission::default()
                 };
-                let result = self
-                    .hub
+                self.hub
                     .permissions()
                     .create(request, folder)
                     .send_notification_email(false)
                     .supports_all_drives(true)
                     .param("fields", "id,role,type,emailAddress")
-                    .delegate(&mut retry_after)
+                    .delegate(&mut delegate)
                     .doit()
-                    .await;
-                result
-                    .map(|(_, p)| p)
-                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                    .await
             })
             .await?;
         created.id.ok_or_else(|| GoogleError::Transient {
@@ -627,14 +585,12 @@ impl DriveClient {
         order_by: Option<&str>,
         page_size: i32,
     ) -> Result<(Vec<File>, u32), GoogleError> {
-        let fields = format!("nextPageToken,incompleteSearch,{files}");
-        let mut found = Vec::new();
-        let mut page_token: Option<String> = None;
-        for page in 1..=MAX_PAGES {
+        let fields = &format!("nextPageToken,incompleteSearch,{files}");
+        all_pages(op, MAX_PAGES, |token| async move {
+            let token = &token;
             let list = self
-                .call(op, || async {
-                    self.throttle().await;
-                    let mut retry_after = RetryAfter::default();
+                .caller
+                .send(op, |mut delegate| async move {
                     let mut call = self
                         .hub
                         .files()
@@ -645,17 +601,14 @@ impl DriveClient {
                         .include_items_from_all_drives(true)
                         .supports_all_drives(true)
                         .page_size(page_size)
-                        .param("fields", &fields);
+                        .param("fields", fields);
                     if let Some(order) = order_by {
                         call = call.order_by(order);
                     }
-                    if let Some(t) = &page_token {
+                    if let Some(t) = &token {
                         call = call.page_token(t);
                     }
-                    let result = call.delegate(&mut retry_after).doit().await;
-                    result
-                        .map(|(_, l)| l)
-                        .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                    call.delegate(&mut delegate).doit().await
                 })
                 .await?;
             if list.incomplete_search == Some(true) {
@@ -664,13 +617,9 @@ impl DriveClient {
                     detail: "Drive reported an incomplete search".to_owned(),
                 });
             }
-            found.extend(list.files.unwrap_or_default());
-            match list.next_page_token.filter(|t| !t.is_empty()) {
-                Some(next) => page_token = Some(next),
-                None => return Ok((found, page as u32)),
-            }
-        }
-        Err(paging_did_not_end(op))
+            Ok((list.files.unwrap_or_default(), list.next_page_token))
+        })
+        .await
     }
 
     /// Removes a permission from an item (a grant the School Admin chose to remove).
@@ -681,22 +630,18 @@ impl DriveClient {
         permission_id: &str,
     ) -> Result<(), GoogleError> {
         let op = "remove permission";
-        self.call(op, || async {
-            self.throttle().await;
-            let mut retry_after = RetryAfter::default();
-            let result = self
-                .hub
-                .permissions()
-                .delete(item, permission_id)
-                .supports_all_drives(true)
-                .delegate(&mut retry_after)
-                .doit()
-                .await;
-            result
-                .map(drop)
-                .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
-        })
-        .await
+        self.caller
+            .send(op, |mut delegate| async move {
+                self.hub
+                    .permissions()
+                    .delete(item, permission_id)
+                    .supports_all_drives(true)
+                    .delegate(&mut delegate)
+                    .doit()
+                    .await
+                    .map(|response| (response, ()))
+            })
+            .await
     }
 
     /// Switches an existing permission's role: the lock/unlock call, one request.
@@ -708,26 +653,22 @@ impl DriveClient {
         role: DriveRole,
     ) -> Result<(), GoogleError> {
         let op = "switch permission";
+        let wanted = role.as_str();
         let updated = self
-            .call(op, || async {
-                self.throttle().await;
-                let mut retry_after = RetryAfter::default();
+            .caller
+            .send(op, |mut delegate| async move {
                 let request = Permission {
-                    role: Some(role.as_str().to_owned()),
+                    role: Some(wanted.to_owned()),
                     ..Permission::default()
                 };
-                let result = self
-                    .hub
+                self.hub
                     .permissions()
                     .update(request, folder, permission_id)
                     .supports_all_drives(true)
                     .param("fields", "id,role")
-                    .delegate(&mut retry_after)
+                    .delegate(&mut delegate)
                     .doit()
-                    .await;
-                result
-                    .map(|(_, p)| p)
-                    .map_err(|e| GoogleError::from_api(op, e, retry_after.0))
+                    .await
             })
             .await?;
         match updated.role.as_deref().map(DriveRole::parse) {
@@ -746,13 +687,6 @@ impl DriveClient {
 /// Escapes a value for a single-quoted `q` literal.
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
-}
-
-fn paging_did_not_end(op: &'static str) -> GoogleError {
-    GoogleError::Transient {
-        op,
-        detail: format!("Google kept returning page tokens after {MAX_PAGES} pages"),
-    }
 }
 
 fn folder_from(op: &'static str, file: File) -> Result<Folder, GoogleError> {

@@ -7,6 +7,7 @@
 //! - [`error`]: one classification of failures, used everywhere.
 //! - [`credentials`]: the encrypted credential store; [`token`]: access tokens from it.
 
+mod call;
 pub mod classroom;
 pub mod credentials;
 pub mod drive;

@@ -4,7 +4,8 @@
 //! call at all: it needs minutes, so the caller reschedules the work and backs off the school.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -49,9 +50,21 @@ impl RetryPolicy {
 }
 
 /// Captures the `Retry-After` of a failed response (`google-apis-common` otherwise drops the
-/// headers of an error it has parsed).
-#[derive(Debug, Default)]
-pub struct RetryAfter(pub Option<Duration>);
+/// headers of an error it has parsed). Clones share what was captured, so a request can own its
+/// delegate while the caller reads the delay afterwards.
+#[derive(Debug, Clone, Default)]
+pub struct RetryAfter(Arc<AtomicU64>);
+
+impl RetryAfter {
+    /// The delay Google asked for, if it asked.
+    pub fn delay(&self) -> Option<Duration> {
+        // Stored as seconds + 1, so 0 means "none".
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_secs(n - 1)),
+        }
+    }
+}
 
 impl google_drive3::common::Delegate for RetryAfter {
     fn http_failure(
@@ -59,12 +72,15 @@ impl google_drive3::common::Delegate for RetryAfter {
         response: &google_drive3::common::Response,
         _: Option<&serde_json::Value>,
     ) -> google_drive3::common::Retry {
-        self.0 = response
+        let seconds = response
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        self.0.store(
+            seconds.map_or(0, |s| s.saturating_add(1)),
+            Ordering::Relaxed,
+        );
         google_drive3::common::Retry::Abort
     }
 }
