@@ -64,10 +64,12 @@ ensure_postgres() {
 }
 
 ensure_redis() {
-  if port_open 6379; then return 0; fi
+  # The Redis-over-TLS test starts a redis-server of its own (Debian's is built with TLS), so the
+  # binary is needed even when a Redis already answers on 6379.
   if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server
   fi
+  if port_open 6379; then return 0; fi
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
   wait_for_port 6379
 }

@@ -5,6 +5,7 @@
 //! reports every missing or malformed variable at once, not one per attempt.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub struct Config {
     pub database_url: SecretString,
     pub database_max_connections: u32,
     pub redis_url: SecretString,
+    /// The CA that signed the Redis server's certificate (`REDIS_CA_CERT`), trusted in place of
+    /// the public roots for `rediss://`. Managed Redis with a private CA (Memorystore) needs it.
+    pub redis_ca_cert: Option<CaCertificate>,
     pub port: u16,
     /// The address people use to reach the dashboard (sign-in redirects, cookie security).
     pub public_url: Url,
@@ -72,6 +76,61 @@ pub struct Config {
     /// is one). The client's address is the entry that many from the end; 0 ignores the header
     /// and uses the connection's peer.
     pub trusted_proxy_hops: usize,
+}
+
+/// A PEM file of one or more CA certificates, read and checked at start-up so that a wrong path
+/// or a file of the wrong kind is a configuration problem, not a failed connection later.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaCertificate {
+    path: PathBuf,
+    pem: Vec<u8>,
+}
+
+impl CaCertificate {
+    /// Reads `path` and checks that every certificate in it can serve as a trust anchor.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+
+        let shown = path.display();
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {shown} ({e})"))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{shown} is not valid PEM ({e})"))?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "{shown} holds no certificate (expected PEM with -----BEGIN CERTIFICATE-----)"
+            ));
+        }
+        // The same check the TLS connection makes, so what passes here is trusted there.
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|e| format!("{shown} holds a certificate that cannot be parsed ({e})"))?;
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            pem,
+        })
+    }
+
+    /// Where it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's contents, as read at start-up.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+}
+
+impl fmt::Debug for CaCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Public, not secret, but long: the path says which file it is.
+        f.debug_tuple("CaCertificate").field(&self.path).finish()
+    }
 }
 
 /// One variable that is missing or malformed.
@@ -145,6 +204,18 @@ impl Config {
                 )),
             }
         });
+        let redis_ca_cert = r.parse("REDIS_CA_CERT", None, |v| {
+            CaCertificate::read(Path::new(v)).map(Some)
+        });
+        // A CA with plain redis:// would be ignored, leaving the connection unencrypted.
+        if let (Some(Some(_)), Some(url)) = (&redis_ca_cert, &redis_url)
+            && Url::parse(url.expose_secret()).is_ok_and(|u| u.scheme() == "redis")
+        {
+            r.problem(
+                "REDIS_CA_CERT",
+                "set, but REDIS_URL is not rediss:// (TLS); use rediss:// or unset REDIS_CA_CERT",
+            );
+        }
         let port = r.parse("PORT", 8080u16, |v| {
             v.parse::<u16>()
                 .ok()
@@ -282,6 +353,7 @@ impl Config {
             database_url: database_url.ok_or_else(missing)?,
             database_max_connections: database_max_connections.ok_or_else(missing)?,
             redis_url: redis_url.ok_or_else(missing)?,
+            redis_ca_cert: redis_ca_cert.ok_or_else(missing)?,
             port: port.ok_or_else(missing)?,
             public_url: public_url.ok_or_else(missing)?,
             token_keys: std::sync::Arc::new(token_keys.ok_or_else(missing)?),
@@ -321,6 +393,7 @@ impl fmt::Debug for Config {
             )
             .field("database_max_connections", &self.database_max_connections)
             .field("redis_url", &redact_url(self.redis_url.expose_secret()))
+            .field("redis_ca_cert", &self.redis_ca_cert)
             .field("port", &self.port)
             .field("public_url", &self.public_url.as_str())
             .field("token_keys", &self.token_keys)
@@ -620,6 +693,97 @@ mod tests {
         assert!(config(&[("TENANT_ROLE_PREFIX", &"p".repeat(16))]).is_ok());
         let err = config(&[("TENANT_ROLE_PREFIX", &"p".repeat(17))]).unwrap_err();
         assert_eq!(err.problems[0].variable, "TENANT_ROLE_PREFIX");
+    }
+
+    /// A file of its own under the system's temporary directory, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(contents: &[u8]) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "invigilator-config-{}.pem",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::write(&path, contents).unwrap();
+            Self(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn ca_pem() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn a_redis_ca_is_read_at_start_up_and_shown_only_by_its_path() {
+        let pem = ca_pem();
+        let file = TempFile::new(pem.as_bytes());
+        let c = config(&[
+            ("REDIS_URL", "rediss://cache.internal:6378"),
+            ("REDIS_CA_CERT", file.path()),
+        ])
+        .unwrap();
+        let ca = c.redis_ca_cert.as_ref().unwrap();
+        assert_eq!(ca.pem(), pem.as_bytes());
+        assert_eq!(ca.path(), file.0.as_path());
+        let shown = format!("{c:?}");
+        assert!(shown.contains(file.path()), "{shown}");
+        assert!(!shown.contains("BEGIN CERTIFICATE"), "{shown}");
+        assert!(config(&[]).unwrap().redis_ca_cert.is_none());
+    }
+
+    #[test]
+    fn a_redis_ca_that_cannot_be_used_is_a_configuration_problem() {
+        let problem = |vars: &[(&str, &str)]| {
+            let err = config(vars).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{err}");
+            assert_eq!(err.problems[0].variable, "REDIS_CA_CERT");
+            err.problems[0].message.clone()
+        };
+        let tls = ("REDIS_URL", "rediss://cache.internal:6378");
+        let missing = problem(&[tls, ("REDIS_CA_CERT", "/nonexistent/server-ca.pem")]);
+        assert!(
+            missing.contains("cannot read /nonexistent/server-ca.pem"),
+            "{missing}"
+        );
+
+        let not_pem = TempFile::new(b"this is not a certificate\n");
+        let message = problem(&[tls, ("REDIS_CA_CERT", not_pem.path())]);
+        assert!(message.contains("holds no certificate"), "{message}");
+
+        let key_only = TempFile::new(
+            rcgen::KeyPair::generate()
+                .unwrap()
+                .serialize_pem()
+                .as_bytes(),
+        );
+        let message = problem(&[tls, ("REDIS_CA_CERT", key_only.path())]);
+        assert!(message.contains("holds no certificate"), "{message}");
+
+        let garbled =
+            TempFile::new(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        let message = problem(&[tls, ("REDIS_CA_CERT", garbled.path())]);
+        assert!(message.contains("cannot be parsed"), "{message}");
+
+        // Plain redis:// would ignore the CA and send everything unencrypted.
+        let ca = TempFile::new(ca_pem().as_bytes());
+        let message = problem(&[
+            ("REDIS_URL", "redis://cache.internal:6379"),
+            ("REDIS_CA_CERT", ca.path()),
+        ]);
+        assert!(message.contains("not rediss://"), "{message}");
     }
 
     #[test]

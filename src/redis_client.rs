@@ -1,19 +1,69 @@
-//! The shared Redis connection (job queue, caches, rate limits, live events).
+//! The shared Redis connection (job queue, caches, rate limits, live events), plain or over TLS.
+//!
+//! `rediss://` is TLS through rustls with the ring provider, as every other connection the
+//! binary makes. The server's certificate is checked against the public roots compiled in
+//! (webpki-roots, as for Google and PostgreSQL), or, when `REDIS_CA_CERT` names a CA, against
+//! that CA alone: Memorystore signs each instance's certificate with a CA of its own that no
+//! public root knows, and trusting only it means no other certificate can stand in for it.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, TlsCertificates};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
 
+/// A client for the configured Redis (no connection yet). Everything that opens Redis goes
+/// through here, so the queue, sessions and live status all trust the same CA.
+pub fn client(config: &Config) -> redis::RedisResult<redis::Client> {
+    // rustls needs one process-wide provider before its first handshake.
+    crate::google::install_crypto_provider();
+    let url = config.redis_url.expose_secret();
+    match &config.redis_ca_cert {
+        Some(ca) => redis::Client::build_with_tls(
+            url,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.pem().to_vec()),
+            },
+        ),
+        None => redis::Client::open(url),
+    }
+}
+
 /// Connects lazily and reconnects on its own; cheap to clone.
 pub fn lazy_connection(config: &Config) -> redis::RedisResult<ConnectionManager> {
-    let client = redis::Client::open(config.redis_url.expose_secret())?;
     // redis-rs answers after 500 ms by default; a busy Cloud Redis can take longer under load.
     let manager_config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(3)))
         .set_number_of_retries(2);
-    ConnectionManager::new_lazy_with_config(client, manager_config)
+    ConnectionManager::new_lazy_with_config(client(config)?, manager_config)
+}
+
+/// Whether a connection failed because the server's TLS certificate was not accepted (an
+/// unknown CA, a name or address it does not cover, expiry): a configuration fault to name
+/// plainly, since retrying never mends it.
+pub fn certificate_rejected(error: &RedisError) -> bool {
+    // redis-rs keeps the handshake's io::Error behind an `Arc`, and io::Error's own `source`
+    // skips the rustls error inside it, so the chain is unwrapped by hand.
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(arc) = e.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>() {
+            next = Some(arc.as_ref());
+            continue;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+        {
+            next = Some(inner);
+            continue;
+        }
+        if let Some(rustls::Error::InvalidCertificate(_)) = e.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }

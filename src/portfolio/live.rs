@@ -7,7 +7,6 @@
 
 use futures::{Stream, StreamExt};
 use redis::aio::ConnectionManager;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -71,7 +70,7 @@ impl LiveStatus {
     /// Channels of this deployment (`TENANT_ROLE_PREFIX` separates deployments sharing Redis).
     pub fn new(config: &Config) -> redis::RedisResult<Self> {
         Ok(Self {
-            client: redis::Client::open(config.redis_url.expose_secret())?,
+            client: crate::redis_client::client(config)?,
             namespace: config.tenant_role_prefix.clone(),
         })
     }

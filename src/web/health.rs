@@ -48,6 +48,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         let check = ping.query_async::<String>(&mut conn);
         match tokio::time::timeout(CHECK_TIMEOUT, check).await {
             Ok(Ok(_)) => true,
+            // Retrying never mends a certificate, so the line says what to fix.
+            Ok(Err(e)) if crate::redis_client::certificate_rejected(&e) => {
+                tracing::warn!(
+                    error = %e,
+                    "readiness: redis TLS certificate not trusted; REDIS_CA_CERT must name the CA \
+                     that signed the server's certificate, for the host in REDIS_URL"
+                );
+                false
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "readiness: redis check failed");
                 false
