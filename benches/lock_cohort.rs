@@ -46,12 +46,11 @@ use google_emulator::seed::{
 use google_emulator::{FaultPlan, Seed};
 use invigilator::audit::Actor;
 use invigilator::config::Config;
-use invigilator::google::GoogleClients;
 use invigilator::google::credentials::{Purpose, save_oauth};
-use invigilator::jobs::{self, JobContext, LockQueue};
-use invigilator::lease::Leases;
+use invigilator::jobs::{self, LockQueue};
 use invigilator::portfolio::lock::{self, LockState};
 use invigilator::roster::{self, Trigger};
+use invigilator::services::Services;
 use invigilator::tenancy::{self, NewSchool, School, TenantMigrations, begin_school_tx};
 use secrecy::SecretString;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
@@ -386,14 +385,13 @@ async fn run(
     tx.commit().await?;
 
     let redis = invigilator::redis_client::lazy_connection(setup_config)?;
-    let setup_google = GoogleClients::new(setup_config, pool.clone(), redis.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let leases = Leases::new(redis.clone());
+    let setup_services = Services::new(setup_config, pool.clone(), redis.clone())?;
+    let (setup_google, leases) = (&setup_services.google, &setup_services.leases);
 
     eprintln!("setup: roster sync and {STUDENTS} portfolio folders (not timed)…");
-    let synced = roster::sync_school(pool, &setup_google, &leases, &school, Trigger::Cli).await?;
+    let synced = roster::sync_school(pool, setup_google, leases, &school, Trigger::Cli).await?;
     anyhow::ensure!(synced.errors.is_empty(), "sync errors: {:?}", synced.errors);
-    let folders = invigilator::portfolio::provision(pool, &setup_google, &school, DRIVE).await?;
+    let folders = invigilator::portfolio::provision(pool, setup_google, &school, DRIVE).await?;
     anyhow::ensure!(
         folders.errors.is_empty() && folders.portfolio_folders as usize == STUDENTS,
         "folders: {} made, errors {:?}",
@@ -435,22 +433,11 @@ async fn run(
         per_user_per_second: Some(quota_rps),
         per_project_per_second: None,
     });
-    let google = GoogleClients::new(work_config, pool.clone(), redis.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let namespace = &work_config.tenant_role_prefix;
-    let queues = jobs::Queues::new(&redis, namespace);
-    let queue = queues.locks.clone();
-    let ctx = JobContext {
-        db: pool.clone(),
-        redis: redis.clone(),
-        google,
-        leases: leases.clone(),
-        live: invigilator::portfolio::live::LiveStatus::new(work_config)?,
-        // As the `work` command sets it.
-        sweep_after: work_config.lock_sweep_after,
-    };
+    // As the `work` command builds them.
+    let ctx = Services::new(work_config, pool.clone(), redis.clone())?;
+    let queue = ctx.queues.locks.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(jobs::run_workers(ctx, queues, concurrency, async {
+    let workers = tokio::spawn(jobs::run_workers(ctx, concurrency, async {
         let _ = stopped.await;
     }));
     // Let the workers register and start polling before the bell.

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 use google_emulator::seed::{SeedClient, SeedCourse, SeedMember, SeedSharedDrive, SeedUser};
 use google_emulator::{FaultPlan, Seed};
 use invigilator::config::Config;
-use invigilator::google::GoogleClients;
 use invigilator::google::credentials::{Purpose, save_oauth};
-use invigilator::lease::Leases;
 use invigilator::roster::{self, Trigger};
+use invigilator::services::Services;
 use invigilator::tenancy::{self, NewSchool, TenantMigrations, begin_school_tx};
 use secrecy::SecretString;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
@@ -224,9 +223,8 @@ async fn run(
     tx.commit().await?;
 
     let redis = invigilator::redis_client::lazy_connection(config)?;
-    let google = GoogleClients::new(config, pool.clone(), redis.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let leases = Leases::new(redis);
+    let services = Services::new(config, pool.clone(), redis)?;
+    let (google, leases) = (services.google, services.leases);
     emu.set_faults(
         "*",
         FaultPlan {

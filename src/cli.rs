@@ -7,18 +7,20 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::google::credentials;
+use crate::services::Services;
 use crate::tenancy::migrate::MigrateProgress;
 use crate::tenancy::{
     self, NewSchool, ProvisionError, SchoolOutcome, SchoolResult, TenantMigrations,
 };
 use crate::web::{self, AppState, HttpLimits};
-use crate::{database, redis_client, telemetry};
+use crate::{database, telemetry};
 
 /// Invigilator: lock and unlock students' Drive portfolio folders.
 #[derive(Debug, Parser)]
@@ -168,86 +170,72 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), Failure> {
-    let db = database::lazy_pool(&config, config.database_max_connections)?;
+    let services =
+        Services::connect(&config, config.database_max_connections).context("cannot start")?;
     // Refuse to start rather than fail later on a credential no key can open.
-    credentials::check_key_ring(&db, &config.token_keys)
+    services
+        .check_key_ring(&config)
         .await
-        .map_err(|e| Failure::System(anyhow::anyhow!(e)))?;
-    let redis = redis_client::lazy_connection(&config)
-        .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
-    let state =
-        AppState::new(&config, db, redis).map_err(|e| anyhow::anyhow!("cannot start: {e}"))?;
+        .context("cannot start")?;
+    let state = AppState::new(&config, &services).context("cannot start")?;
     let limits = HttpLimits {
         body_bytes: config.request_body_limit_bytes,
         timeout: config.request_timeout,
     };
     let listener = TcpListener::bind(("0.0.0.0", config.port))
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e}", config.port))?;
+        .with_context(|| format!("cannot listen on port {}", config.port))?;
     tracing::info!(port = config.port, public_url = %config.public_url, "serving");
     web::serve(listener, web::router(state, limits), web::shutdown_signal())
         .await
-        .map_err(|e| anyhow::anyhow!("server stopped: {e}"))?;
+        .context("the server stopped")?;
     Ok(())
 }
 
 async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
-    let db = database::lazy_pool(&config, config.database_max_connections)?;
-    credentials::check_key_ring(&db, &config.token_keys)
+    let services =
+        Services::connect(&config, config.database_max_connections).context("cannot start")?;
+    services
+        .check_key_ring(&config)
         .await
-        .map_err(|e| Failure::System(anyhow::anyhow!(e)))?;
-    let redis = redis_client::lazy_connection(&config)
-        .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
-    let google = crate::google::GoogleClients::new(&config, db.clone(), redis.clone())
-        .map_err(|e| anyhow::anyhow!("cannot set up Google clients: {e}"))?;
-    let queues = crate::jobs::Queues::new(&redis, &config.tenant_role_prefix);
-    let ctx = crate::jobs::JobContext {
-        db,
-        leases: crate::lease::Leases::new(redis.clone()).namespaced(&config.tenant_role_prefix),
-        redis,
-        google,
-        live: crate::portfolio::live::LiveStatus::new(&config)
-            .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?,
-        sweep_after: config.lock_sweep_after,
-    };
+        .context("cannot start")?;
     // Cloud Run asks every service to answer on $PORT: the worker answers its probes.
-    let probes = AppState::new(&config, ctx.db.clone(), ctx.redis.clone())
-        .map_err(|e| anyhow::anyhow!("cannot start: {e}"))?;
+    let probes = AppState::new(&config, &services).context("cannot start")?;
     let listener = TcpListener::bind(("0.0.0.0", config.port))
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on port {}: {e}", config.port))?;
+        .with_context(|| format!("cannot listen on port {}", config.port))?;
     let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
     let probe_server = tokio::spawn(web::serve(listener, web::probe_router(probes), async {
         let _ = probes_stopped.await;
     }));
     tracing::info!(concurrency, port = config.port, "working");
-    let result = crate::jobs::run_workers(ctx, queues, concurrency, web::shutdown_signal())
+    let result = crate::jobs::run_workers(services, concurrency, web::shutdown_signal())
         .await
-        .map_err(|e| Failure::System(anyhow::anyhow!("workers stopped: {e}")));
+        .context("the workers stopped");
     let _ = stop_probes.send(());
     let _ = probe_server.await;
-    result
+    Ok(result?)
 }
 
 async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
-    let db = database::lazy_pool(&config, 10)?;
-    let school = tenancy::find_school_by_slug(&db, slug)
+    let services = Services::connect(&config, 10).context("cannot start")?;
+    let school = tenancy::find_school_by_slug(&services.db, slug)
         .await?
         .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
-    let redis = redis_client::lazy_connection(&config)
-        .map_err(|e| anyhow::anyhow!("REDIS_URL is unusable: {e}"))?;
-    let google = crate::google::GoogleClients::new(&config, db.clone(), redis.clone())
-        .map_err(|e| anyhow::anyhow!("cannot set up Google clients: {e}"))?;
-    let leases = crate::lease::Leases::new(redis.clone()).namespaced(&config.tenant_role_prefix);
-    let report =
-        crate::roster::sync_school(&db, &google, &leases, &school, crate::roster::Trigger::Cli)
-            .await
-            .map_err(|e| match e {
-                crate::roster::SyncError::AlreadyRunning => {
-                    Failure::Input(format!("{slug}: a sync is already running"))
-                }
-                other => Failure::System(anyhow::anyhow!("{slug}: {other}")),
-            })?;
+    let report = crate::roster::sync_school(
+        &services.db,
+        &services.google,
+        &services.leases,
+        &school,
+        crate::roster::Trigger::Cli,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::roster::SyncError::AlreadyRunning => {
+            Failure::Input(format!("{slug}: a sync is already running"))
+        }
+        other => Failure::System(anyhow::Error::new(other).context(format!("syncing {slug}"))),
+    })?;
     println!(
         "{slug}: {} course(s); {} added, {} updated, {} ended; {} Classroom call(s); {} ms",
         report.courses,
@@ -272,15 +260,16 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
     for e in &report.errors {
         println!("  problem: {e}");
     }
-    let drive = crate::tenancy::settings::load(&db, &redis, school.id)
+    let drive = crate::tenancy::settings::load(&services.db, &services.redis, school.id)
         .await
-        .map_err(|e| anyhow::anyhow!("{slug}: settings: {e}"))?
+        .with_context(|| format!("reading {slug}'s settings"))?
         .shared_drive_id;
     match drive {
         Some(drive) => {
-            let folders = crate::portfolio::provision(&db, &google, &school, &drive)
-                .await
-                .map_err(|e| anyhow::anyhow!("{slug}: folders: {e}"))?;
+            let folders =
+                crate::portfolio::provision(&services.db, &services.google, &school, &drive)
+                    .await
+                    .with_context(|| format!("making {slug}'s folders"))?;
             println!(
                 "{slug}: folders made: {} subject, {} class, {} portfolio; {} permission(s); {} problem(s)",
                 folders.subject_folders,
@@ -439,7 +428,7 @@ async fn rewrap_keys(config: Config) -> Result<(), Failure> {
     let pool = database::lazy_pool(&config, 2)?;
     credentials::check_key_ring(&pool, &config.token_keys)
         .await
-        .map_err(|e| Failure::System(anyhow::anyhow!(e)))?;
+        .map_err(|e| Failure::System(e.into()))?;
     let report = credentials::rewrap_all(&pool, &config.token_keys)
         .await
         .map_err(|e| Failure::System(e.into()))?;

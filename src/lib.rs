@@ -17,6 +17,7 @@ pub mod lease;
 pub mod portfolio;
 pub mod redis_client;
 pub mod roster;
+pub mod services;
 pub mod telemetry;
 pub mod tenancy;
 pub mod web;

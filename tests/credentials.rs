@@ -174,7 +174,10 @@ async fn a_key_ring_missing_a_stored_version_is_refused_by_name() {
     let err = credentials::check_key_ring(&db.pool, &KeyRing::parse(&ring(&[2])).unwrap())
         .await
         .unwrap_err();
-    assert!(err.contains("key version 1 (used by alder)"), "{err}");
+    assert!(
+        err.to_string().contains("key version 1 (used by alder)"),
+        "{err}"
+    );
 
     // The binary: serve refuses to start, keys rewrap moves everything.
     let env = |keys: &str| {

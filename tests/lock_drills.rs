@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use google_emulator::{FaultKind, FaultPlan, Role};
 use invigilator::audit::{self, Actor};
-use invigilator::jobs::{self, JobContext};
+use invigilator::jobs;
 use invigilator::lease::Leases;
 use invigilator::portfolio::lock::{self, LockState};
 use invigilator::roster::{self, Trigger};
@@ -119,18 +119,6 @@ async fn assert_all_locked(w: &GoogleWorld, pupils: usize) {
     assert_eq!(chain.first_break, None);
 }
 
-fn job_context(w: &GoogleWorld, config: &invigilator::config::Config) -> JobContext {
-    let redis = invigilator::redis_client::lazy_connection(config).unwrap();
-    JobContext {
-        db: w.db.pool.clone(),
-        redis: redis.clone(),
-        google: w.clients.clone(),
-        leases: Leases::new(redis).namespaced(&w.db.role_prefix),
-        live: invigilator::portfolio::live::LiveStatus::new(config).unwrap(),
-        sweep_after: Duration::from_secs(60),
-    }
-}
-
 #[tokio::test]
 async fn every_lock_lands_through_server_errors_and_quota_answers() {
     let pupils = 60;
@@ -143,19 +131,12 @@ async fn every_lock_lands_through_server_errors_and_quota_answers() {
             ..FaultPlan::default()
         },
     );
-    let namespace = w.db.role_prefix.clone();
-    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
-    let queues = jobs::Queues::new(&redis, &namespace);
-    lock_class(&w, &w.school, &queues.locks).await;
+    let ctx = services(&w.db, &w.config, &w.clients);
+    lock_class(&w, &w.school, &ctx.queues.locks).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(jobs::run_workers(
-        job_context(&w, &w.config),
-        queues,
-        2,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = tokio::spawn(jobs::run_workers(ctx, 2, async {
+        let _ = stopped.await;
+    }));
     wait_until_applied(&w, Duration::from_secs(60)).await;
     let _ = stop.send(());
     workers.await.unwrap().unwrap();
@@ -177,11 +158,14 @@ async fn a_redis_that_loses_everything_loses_no_lock() {
     // A Redis database of this test's own, so wiping it touches no other test.
     let db_index = 1 + (std::process::id() % 14);
     let url = format!("{}/{db_index}", redis_url().trim_end_matches('/'));
-    let config =
-        w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url()), ("REDIS_URL", &url)]);
     let namespace = format!("{}flush_", w.db.role_prefix);
-    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
-    let queues = jobs::Queues::new(&redis, &namespace);
+    let config = w.db.config(&[
+        ("GOOGLE_API_BASE_URL", &w.emu.url()),
+        ("REDIS_URL", &url),
+        ("TENANT_ROLE_PREFIX", &namespace),
+    ]);
+    let ctx = services(&w.db, &config, &w.clients);
+    let (redis, queues) = (ctx.redis.clone(), ctx.queues.clone());
     let queue = queues.locks.clone();
     // Slow enough that the wipe lands mid-cohort.
     w.emu.set_faults(
@@ -192,9 +176,8 @@ async fn a_redis_that_loses_everything_loses_no_lock() {
         },
     );
     lock_class(&w, &w.school, &queue).await;
-    let ctx = job_context(&w, &config);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(jobs::run_workers(ctx, queues.clone(), 1, async {
+    let workers = tokio::spawn(jobs::run_workers(ctx, 1, async {
         let _ = stopped.await;
     }));
     while unapplied(&w).await > (pupils as i64) * 3 / 4 {
@@ -378,15 +361,13 @@ async fn two_schools_locking_at_once_each_use_their_own_credential_and_limit() {
         ("GOOGLE_API_BASE_URL", &w.emu.url()),
         ("GOOGLE_REQUESTS_PER_SECOND", "5"),
     ]);
-    let mut ctx = job_context(&w, &config);
-    ctx.google = invigilator::google::GoogleClients::new(&config, w.db.pool.clone(), redis.clone())
+    let google = invigilator::google::GoogleClients::new(&config, w.db.pool.clone(), redis.clone())
         .unwrap()
         .with_retry_policy(invigilator::google::RetryPolicy::quick());
-    let namespace = w.db.role_prefix.clone();
-    let queues = jobs::Queues::new(&redis, &namespace);
-    let queue = queues.locks.clone();
+    let ctx = services(&w.db, &config, &google);
+    let queue = ctx.queues.locks.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(jobs::run_workers(ctx, queues, 4, async {
+    let workers = tokio::spawn(jobs::run_workers(ctx, 4, async {
         let _ = stopped.await;
     }));
 

@@ -294,9 +294,11 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
         .execute(&l.w.db.pool)
         .await
         .unwrap();
-    let redis = invigilator::redis_client::lazy_connection(&l.w.db.config(&[])).unwrap();
+    // Queues of their own, so no earlier job of this test is in them.
     let namespace = format!("{}sweep", l.w.db.role_prefix);
-    let queues = invigilator::jobs::Queues::new(&redis, &namespace);
+    let config = l.w.db.config(&[("TENANT_ROLE_PREFIX", &namespace)]);
+    let ctx = common::services(&l.w.db, &config, &l.google);
+    let (queues, redis) = (ctx.queues.clone(), ctx.redis.clone());
     let queued = invigilator::jobs::sweep(
         &l.w.db.pool,
         &l.leases,
@@ -306,23 +308,10 @@ async fn the_sweeper_requeues_requests_whose_jobs_were_lost() {
     .await
     .unwrap();
     assert_eq!(queued, 1);
-    let ctx = invigilator::jobs::JobContext {
-        db: l.w.db.pool.clone(),
-        redis: redis.clone(),
-        google: l.google.clone(),
-        live: invigilator::portfolio::live::LiveStatus::new(&l.w.db.config(&[])).unwrap(),
-        sweep_after: std::time::Duration::from_secs(60),
-        leases: l.leases.clone(),
-    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(invigilator::jobs::run_workers(
-        ctx,
-        queues.clone(),
-        1,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, 1, async {
+        let _ = stopped.await;
+    }));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while l.w.emu.access(&folder, &pupil(1)) != Some(Role::Reader) {
         assert!(
@@ -464,28 +453,15 @@ async fn the_dashboard_sees_a_lock_pending_then_done_live() {
 
     // The worker announces what it applied.
     let config = l.w.db.config(&[("GOOGLE_API_BASE_URL", &l.w.emu.url())]);
-    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
-    let ctx = invigilator::jobs::JobContext {
-        db: l.w.db.pool.clone(),
-        redis: redis.clone(),
-        google: l.google.clone(),
-        live: invigilator::portfolio::live::LiveStatus::new(&config).unwrap(),
-        sweep_after: std::time::Duration::from_secs(60),
-        leases: l.leases.clone(),
-    };
+    let ctx = common::services(&l.w.db, &config, &l.google);
     let job = invigilator::jobs::ApplyLockJob {
         school_id: l.school.id,
         portfolio_id: id,
         version: 1,
     };
-    let queues = invigilator::jobs::Queues::new(&redis, &l.w.db.role_prefix);
-    invigilator::jobs::run_apply_lock(
-        job,
-        apalis::prelude::Data::new(std::sync::Arc::new(ctx)),
-        apalis::prelude::Data::new(queues),
-    )
-    .await
-    .unwrap();
+    invigilator::jobs::run_apply_lock(job, apalis::prelude::Data::new(std::sync::Arc::new(ctx)))
+        .await
+        .unwrap();
     let applied = wait_for_event(&mut stream, &mut buffer, |s| s["applied_version"] == 1).await;
     assert_eq!(applied["applied"], "locked");
     assert_eq!(applied["course_id"], pending["course_id"]);

@@ -116,18 +116,9 @@ async fn course(l: &LockWorld) -> Uuid {
 /// Runs `invigilator work`'s workers until the returned sender is dropped or fired.
 fn start_workers(l: &LockWorld) -> tokio::sync::oneshot::Sender<()> {
     let config = l.w.db.config(&[("GOOGLE_API_BASE_URL", &l.w.emu.url())]);
-    let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
-    let ctx = invigilator::jobs::JobContext {
-        db: l.w.db.pool.clone(),
-        redis: redis.clone(),
-        google: l.google.clone(),
-        live: invigilator::portfolio::live::LiveStatus::new(&config).unwrap(),
-        sweep_after: Duration::from_secs(60),
-        leases: l.leases.clone(),
-    };
-    let queues = invigilator::jobs::Queues::new(&redis, &l.w.db.role_prefix);
+    let ctx = common::services(&l.w.db, &config, &l.google);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(invigilator::jobs::run_workers(ctx, queues, 1, async {
+    tokio::spawn(invigilator::jobs::run_workers(ctx, 1, async {
         let _ = stopped.await;
     }));
     stop

@@ -375,22 +375,12 @@ async fn the_timer_claims_each_due_school_once_across_processes() {
 async fn a_queued_sync_runs_on_a_worker() {
     let w = GoogleWorld::new(3).await;
     w.connect_teacher().await;
-    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
-    let namespace = w.db.role_prefix.clone();
-    let queues = invigilator::jobs::Queues::new(&redis, &namespace);
-    invigilator::jobs::enqueue_sync(&queues.roster, w.school.id, Trigger::Manual)
+    let ctx = services(&w.db, &w.config, &w.clients);
+    invigilator::jobs::enqueue_sync(&ctx.queues.roster, w.school.id, Trigger::Manual)
         .await
         .unwrap();
-    let ctx = invigilator::jobs::JobContext {
-        db: w.db.pool.clone(),
-        redis: redis.clone(),
-        google: w.clients.clone(),
-        live: invigilator::portfolio::live::LiveStatus::new(&w.config).unwrap(),
-        sweep_after: std::time::Duration::from_secs(60),
-        leases: Leases::new(redis),
-    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, queues, 2, async {
+    let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, 2, async {
         let _ = stopped.await;
     }));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -79,14 +79,13 @@ impl ApiCaller {
         self.limiter.acquire(&self.limit_key).await;
         self.sent.fetch_add(1, Ordering::Relaxed);
         let retry_after = RetryAfter::default();
-        let answer = guard_call(op, REQUEST_TIMEOUT, async {
+        guard_call(op, REQUEST_TIMEOUT, async {
             request(retry_after.clone())
                 .await
                 .map(|(_, body)| body)
                 .map_err(|e| GoogleError::from_api(op, e, retry_after.delay()))
         })
-        .await;
-        answer
+        .await
     }
 
     /// Runs `attempt` under the retry policy (a fresh access token once after a 401), and

@@ -407,9 +407,21 @@ pub async fn key_versions_in_use(
     Ok(in_use)
 }
 
+/// Why the stored credentials cannot all be opened with the configured key ring.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error(
+        "TOKEN_KEYS lacks {}; add the missing key(s) back, then run `invigilator keys rewrap`",
+        .0.join("; ")
+    )]
+    MissingKeys(Vec<String>),
+    #[error("the credential store could not be read")]
+    Store(#[from] CredentialError),
+}
+
 /// Fails, naming versions and schools, if any stored secret uses a key the ring lacks.
-pub async fn check_key_ring(pool: &PgPool, keys: &KeyRing) -> Result<(), String> {
-    let in_use = key_versions_in_use(pool).await.map_err(|e| e.to_string())?;
+pub async fn check_key_ring(pool: &PgPool, keys: &KeyRing) -> Result<(), KeyRingError> {
+    let in_use = key_versions_in_use(pool).await?;
     let missing: Vec<String> = in_use
         .iter()
         .filter(|(v, _)| keys.key(**v).is_none())
@@ -423,9 +435,6 @@ pub async fn check_key_ring(pool: &PgPool, keys: &KeyRing) -> Result<(), String>
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "TOKEN_KEYS lacks {}; add the missing key(s) back, then run `invigilator keys rewrap`",
-            missing.join("; ")
-        ))
+        Err(KeyRingError::MissingKeys(missing))
     }
 }

@@ -27,16 +27,18 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::google::GoogleClients;
 use crate::lease::Leases;
 use crate::roster::{self, SyncError, Trigger};
+use crate::services::Services;
 use crate::tenancy::registry::find_school_by_id;
 use crate::tenancy::{SchoolStatus, settings};
 
+mod error;
 pub mod restarts;
 pub mod shares;
 pub mod vacuum;
 
+pub use error::JobError;
 pub use shares::{ShareJob, ShareQueue, share_queue};
 
 /// Restarts further apart than this are separate troubles (see [`restarts`]).
@@ -75,7 +77,7 @@ pub async fn enqueue_locks(
     queue: &LockQueue,
     school_id: Uuid,
     requested: &[(Uuid, i64)],
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     let mut queue = queue.clone();
     let jobs: Vec<ApplyLockJob> = requested
         .iter()
@@ -85,7 +87,7 @@ pub async fn enqueue_locks(
             version: *version,
         })
         .collect();
-    queue.push_bulk(jobs).await.map_err(|e| e.to_string())
+    Ok(queue.push_bulk(jobs).await?)
 }
 
 /// How many lock jobs of one school may run at once in all workers together: enough to keep
@@ -118,8 +120,7 @@ impl Queues {
 /// log, and the sweeper retries what is left behind.
 pub async fn run_apply_lock(
     job: ApplyLockJob,
-    ctx: Data<Arc<JobContext>>,
-    queues: Data<Queues>,
+    ctx: Data<Arc<Services>>,
 ) -> Result<(), BoxDynError> {
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
         return Ok(());
@@ -137,7 +138,7 @@ pub async fn run_apply_lock(
     else {
         // This school's quota is busy: come back when a round of its calls has gone out.
         let after = Duration::from_secs_f64(f64::from(slots) / per_second.max(0.1) / 2.0);
-        let mut queue = queues.locks.clone();
+        let mut queue = ctx.queues.locks.clone();
         let later = TaskBuilder::new(job.clone()).run_after(after).build();
         if let Err(e) = queue.push_task(later).await {
             // The request is recorded; the sweeper queues it again.
@@ -162,7 +163,7 @@ pub async fn run_apply_lock(
                         ..
                     }
                 );
-                publish_outcome(&ctx, &queues, &school, job.portfolio_id, may_start_scan).await;
+                publish_outcome(&ctx, &school, job.portfolio_id, may_start_scan).await;
             }
         }
         Err(e) => tracing::error!(portfolio = %job.portfolio_id, error = %e, "lock job failed"),
@@ -174,8 +175,7 @@ pub async fn run_apply_lock(
 /// dashboards and, if asked, starts the onward-share scans its class now allows, all read in
 /// one transaction (best effort: the sweeper starts any scan missed).
 async fn publish_outcome(
-    ctx: &JobContext,
-    queues: &Queues,
+    ctx: &Services,
     school: &crate::tenancy::School,
     portfolio_id: Uuid,
     may_start_scan: bool,
@@ -196,7 +196,7 @@ async fn publish_outcome(
         Ok((statuses, scans)) => {
             ctx.live.publish(&ctx.redis, school.id, &statuses).await;
             if !scans.is_empty() {
-                shares::queue_scans(&queues.shares, school.id, &scans).await;
+                shares::queue_scans(&ctx.queues.shares, school.id, &scans).await;
             }
         }
         Err(e) => tracing::warn!(error = %e, "live status or scans not read"),
@@ -211,7 +211,7 @@ pub async fn sweep(
     leases: &Leases,
     queues: &Queues,
     older_than: Duration,
-) -> Result<usize, String> {
+) -> Result<usize, JobError> {
     let Ok(held) = leases
         .acquire("lock-sweeper", Duration::from_secs(25), Duration::ZERO)
         .await
@@ -219,9 +219,7 @@ pub async fn sweep(
         return Ok(0);
     };
     let mut queued = 0;
-    let schools = crate::tenancy::list_schools(db)
-        .await
-        .map_err(|e| e.to_string())?;
+    let schools = crate::tenancy::list_schools(db).await?;
     for school in schools
         .into_iter()
         .filter(|s| s.status == SchoolStatus::Active)
@@ -248,10 +246,8 @@ async fn sweep_locks(
     queue: &LockQueue,
     school: &crate::tenancy::School,
     older_than: Duration,
-) -> Result<usize, String> {
-    let lagging = crate::portfolio::lock::lagging(db, school, older_than)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<usize, JobError> {
+    let lagging = crate::portfolio::lock::lagging(db, school, older_than).await?;
     if lagging.is_empty() {
         return Ok(0);
     }
@@ -266,19 +262,6 @@ async fn sweep_locks(
 pub struct RosterSyncJob {
     pub school_id: Uuid,
     pub trigger: Trigger,
-}
-
-/// What every job handler can reach.
-#[derive(Clone)]
-pub struct JobContext {
-    pub db: PgPool,
-    pub redis: ConnectionManager,
-    pub google: GoogleClients,
-    pub leases: Leases,
-    /// Where finished locks are announced to dashboards.
-    pub live: crate::portfolio::live::LiveStatus,
-    /// How long a lock request may wait unapplied before the sweeper queues it again.
-    pub sweep_after: Duration,
 }
 
 /// Where roster-sync jobs wait.
@@ -297,19 +280,16 @@ pub async fn enqueue_sync(
     queue: &RosterQueue,
     school_id: Uuid,
     trigger: Trigger,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     let mut queue = queue.clone();
-    queue
-        .push(RosterSyncJob { school_id, trigger })
-        .await
-        .map_err(|e| e.to_string())
+    Ok(queue.push(RosterSyncJob { school_id, trigger }).await?)
 }
 
 /// Runs one roster-sync job: the sync, then the folders. Never fails the job (see the module
 /// documentation); everything is logged and recorded.
 pub async fn run_roster_sync(
     job: RosterSyncJob,
-    ctx: Data<Arc<JobContext>>,
+    ctx: Data<Arc<Services>>,
 ) -> Result<(), BoxDynError> {
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
         return Ok(());
@@ -446,18 +426,18 @@ const SHARE_POLL: Duration = Duration::from_millis(500);
 /// Runs the workers and the timer until `shutdown` completes, then lets jobs in flight finish
 /// (up to 8 seconds).
 pub async fn run_workers(
-    ctx: JobContext,
-    queues: Queues,
+    ctx: Services,
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
+    let queues = ctx.queues.clone();
     let (stop_timer, timer_stopped) = tokio::sync::oneshot::channel::<()>();
     let timer = tokio::spawn(run_sync_timer(
         ctx.db.clone(),
         ctx.redis.clone(),
         ctx.leases.clone(),
         queues.clone(),
-        ctx.sweep_after,
+        ctx.lock_sweep_after,
         async {
             let _ = timer_stopped.await;
         },
@@ -488,7 +468,6 @@ pub async fn run_workers(
             WorkerBuilder::new(format!("apply-lock-{lock_process}-{run}"))
                 .backend(lock_queue.clone().poll_with_interval(LOCK_POLL))
                 .data(lock_ctx.clone())
-                .data(queues.clone())
                 .concurrency((concurrency * 4).max(1))
                 .build(run_apply_lock)
         })
@@ -530,10 +509,7 @@ pub async fn run_workers(
     let _ = stop_timer.send(());
     let _ = timer.await;
     if *gave_up.borrow() {
-        return Err(format!(
-            "job workers kept stopping for {} s (is Redis reachable?)",
-            RESTART_LIMIT.as_secs()
-        ));
+        return Err(JobError::WorkersGaveUp(RESTART_LIMIT.as_secs()));
     }
-    result.map_err(|e| e.to_string())
+    Ok(result?)
 }

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::JobContext;
+use super::JobError;
 use crate::portfolio::share_findings::{self, Removal};
 use crate::portfolio::share_scan::{self, ScanOutcome};
+use crate::services::Services;
 use crate::tenancy::registry::find_school_by_id;
 use crate::tenancy::{School, SchoolStatus, begin_school_tx, settings};
 
@@ -40,12 +41,12 @@ pub fn share_queue(redis: ConnectionManager, namespace: &str) -> ShareQueue {
 
 /// Queues these jobs. The work is recorded in the database first, so a failure here only
 /// delays it until the sweeper's next tick.
-pub async fn enqueue(queue: &ShareQueue, jobs: Vec<ShareJob>) -> Result<(), String> {
+pub async fn enqueue(queue: &ShareQueue, jobs: Vec<ShareJob>) -> Result<(), JobError> {
     if jobs.is_empty() {
         return Ok(());
     }
     let mut queue = queue.clone();
-    queue.push_bulk(jobs).await.map_err(|e| e.to_string())
+    Ok(queue.push_bulk(jobs).await?)
 }
 
 /// Queues these scans (best effort: the sweeper finds any missed).
@@ -64,7 +65,7 @@ fn scan_jobs(school_id: Uuid, scans: &[i64]) -> Vec<ShareJob> {
 
 /// Runs one onward-share job. Never fails the job: the outcome is on the scan or finding row,
 /// and the sweeper queues again what is left.
-pub async fn run_share_job(job: ShareJob, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
+pub async fn run_share_job(job: ShareJob, ctx: Data<Arc<Services>>) -> Result<(), BoxDynError> {
     let school_id = match &job {
         ShareJob::Scan { school_id, .. } | ShareJob::Remove { school_id, .. } => *school_id,
     };
@@ -130,23 +131,12 @@ pub async fn sweep_school(
     queue: &ShareQueue,
     school: &School,
     older_than: Duration,
-) -> Result<usize, String> {
-    let mut scans = async {
-        let mut tx = begin_school_tx(db, school).await?;
-        let ready = crate::portfolio::scan_queue::ready(&mut tx, None).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(ready)
-    }
-    .await
-    .map_err(|e| e.to_string())?;
-    scans.extend(
-        share_scan::stalled(db, school, older_than)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
-    let removals = share_findings::stalled_removals(db, school, older_than)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<usize, JobError> {
+    let mut tx = begin_school_tx(db, school).await?;
+    let mut scans = crate::portfolio::scan_queue::ready(&mut tx, None).await?;
+    tx.commit().await?;
+    scans.extend(share_scan::stalled(db, school, older_than).await?);
+    let removals = share_findings::stalled_removals(db, school, older_than).await?;
     let mut jobs = scan_jobs(school.id, &scans);
     jobs.extend(removals.into_iter().map(|finding_id| ShareJob::Remove {
         school_id: school.id,

@@ -11,7 +11,7 @@ use apalis_redis::RedisStorage;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use super::Queues;
+use super::{JobError, Queues};
 
 /// How long a finished job stays in Redis (to be looked at when something went wrong).
 pub const KEEP_FINISHED: Duration = Duration::from_secs(3600);
@@ -39,7 +39,7 @@ pub async fn vacuum(
     queues: &Queues,
     redis: &ConnectionManager,
     older_than: Duration,
-) -> Result<usize, String> {
+) -> Result<usize, JobError> {
     Ok(
         vacuum_queue(queues.roster.clone(), redis, older_than).await?
             + vacuum_queue(queues.locks.clone(), redis, older_than).await?
@@ -51,23 +51,18 @@ async fn vacuum_queue<Args>(
     mut queue: RedisStorage<Args>,
     redis: &ConnectionManager,
     older_than: Duration,
-) -> Result<usize, String>
+) -> Result<usize, JobError>
 where
-    RedisStorage<Args>: Vacuum,
-    <RedisStorage<Args> as apalis_core::backend::Backend>::Error: std::fmt::Display,
+    RedisStorage<Args>: Vacuum + apalis_core::backend::Backend<Error = apalis_redis::Error>,
 {
     let config = queue.get_config().clone();
-    let removed = queue
-        .vacuum_before(older_than)
-        .await
-        .map_err(|e| e.to_string())?;
+    let removed = queue.vacuum_before(older_than).await?;
     let mut conn = redis.clone();
     let _: i64 = TRIM_SETS_SCRIPT
         .key(config.job_data_hash())
         .key(config.done_jobs_set())
         .key(config.dead_jobs_set())
         .invoke_async(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(removed)
 }

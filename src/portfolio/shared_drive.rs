@@ -30,8 +30,10 @@ pub enum SharedDriveRefusal {
     /// Google did not answer; nothing was decided.
     #[error("Google did not answer the check: {0}")]
     Unavailable(GoogleError),
-    #[error("the Drive operator could not be read: {0}")]
-    Store(String),
+    #[error("the Drive operator could not be read")]
+    Database(#[from] sqlx::Error),
+    #[error("the Drive operator could not be read")]
+    Credentials(#[from] crate::google::credentials::CredentialError),
 }
 
 /// Checks that the school's Drive operator manages Shared Drive `id`.
@@ -42,12 +44,9 @@ pub async fn check(
     school: &School,
     id: &str,
 ) -> Result<CheckedSharedDrive, SharedDriveRefusal> {
-    let store = |e: &dyn std::fmt::Display| SharedDriveRefusal::Store(e.to_string());
-    let mut tx = begin_school_tx(pool, school).await.map_err(|e| store(&e))?;
-    let operator = credentials::drive_operator(&mut tx)
-        .await
-        .map_err(|e| store(&e))?;
-    tx.commit().await.map_err(|e| store(&e))?;
+    let mut tx = begin_school_tx(pool, school).await?;
+    let operator = credentials::drive_operator(&mut tx).await?;
+    tx.commit().await?;
     match operator {
         None => return Err(SharedDriveRefusal::NoOperator),
         Some(c) if c.status == CredentialStatus::NeedsReconnect => {

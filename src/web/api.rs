@@ -156,8 +156,9 @@ fn settings_error(e: SettingsError) -> ApiError {
 
 fn shared_drive_error(e: SharedDriveRefusal) -> ApiError {
     match e {
-        SharedDriveRefusal::Unavailable(g) => ApiError::GoogleUnavailable(g.to_string()),
-        SharedDriveRefusal::Store(detail) => ApiError::Internal(detail),
+        SharedDriveRefusal::Unavailable(g) => ApiError::GoogleUnavailable(g),
+        SharedDriveRefusal::Database(e) => ApiError::internal(e, "reading the Drive operator"),
+        SharedDriveRefusal::Credentials(e) => ApiError::internal(e, "reading the Drive operator"),
         refusal => ApiError::invalid_field("shared_drive_id", refusal.to_string()),
     }
 }
@@ -204,7 +205,7 @@ async fn settings_view(
     let mut tx = staff.school_tx(state).await?;
     let operator = credentials::drive_operator(&mut tx)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::internal(e, "reading the Drive operator"))?;
     tx.commit().await?;
     let drive_operator = operator.map(|c| DriveOperatorState {
         account: c.account_email,
@@ -310,8 +311,7 @@ pub async fn request_sync(
         staff.school.id,
         crate::roster::Trigger::Manual,
     )
-    .await
-    .map_err(ApiError::Internal)?;
+    .await?;
     let mut tx = staff.school_tx(&state).await?;
     audit::record(
         &mut tx,

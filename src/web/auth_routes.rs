@@ -302,7 +302,7 @@ pub async fn logout(
             .sessions
             .end(&session.id)
             .await
-            .map_err(|e| ApiError::Internal(format!("session store: {e}")))?;
+            .map_err(|e| ApiError::internal(e, "ending a session"))?;
         // The session is over whatever happens next; a failed audit entry is logged, not
         // allowed to keep anyone signed in.
         if let Err(e) = audit_signout(&state, &session).await {

@@ -32,9 +32,10 @@ pub enum ApiError {
     RateLimited(Duration),
     /// Google did not answer a check the request needed; nothing was changed.
     #[error("Google did not answer in time; nothing was changed. Please try again.")]
-    GoogleUnavailable(String),
+    GoogleUnavailable(#[source] crate::google::GoogleError),
+    /// Our fault: the cause is kept whole for the log, never shown.
     #[error("something went wrong on our side")]
-    Internal(String),
+    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
@@ -53,9 +54,46 @@ impl From<crate::input::FieldError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// Our fault, with what we were doing.
+    pub fn internal(cause: impl Into<anyhow::Error>, doing: &'static str) -> Self {
+        Self::Internal(cause.into().context(doing))
+    }
+}
+
+/// What a person is told when their request met a uniqueness rule, by the rule's name; rules
+/// not listed here are our fault (a race the code should have handled), so a 500.
+fn unique_rule_message(constraint: &str) -> Option<(&'static str, &'static str)> {
+    Some(match constraint {
+        "tenants_shared_drive_key" => (
+            "shared_drive_id",
+            "this Shared Drive is already used by another school; each school needs its own",
+        ),
+        "tenants_slug_key" => ("slug", "a school with this slug already exists"),
+        "tenants_workspace_domain_key" => {
+            ("domain", "this domain already belongs to another school")
+        }
+        "subjects_name_key" => ("name", "a subject with this name already exists"),
+        "subject_rules_position_key" => ("position", "another rule already has this position"),
+        _ => return None,
+    })
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Internal(format!("database: {e}"))
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+            && let Some((field, message)) = db.constraint().and_then(unique_rule_message)
+        {
+            return Self::invalid_field(field, message);
+        }
+        Self::internal(e, "database")
+    }
+}
+
+impl From<crate::jobs::JobError> for ApiError {
+    fn from(e: crate::jobs::JobError) -> Self {
+        Self::internal(e, "queueing work")
     }
 }
 
@@ -68,12 +106,13 @@ impl IntoResponse for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::GoogleUnavailable(detail) => {
-                tracing::warn!(%detail, "Google unavailable during a request");
+            Self::GoogleUnavailable(cause) => {
+                tracing::warn!(error = %cause, "Google unavailable during a request");
                 StatusCode::BAD_GATEWAY
             }
-            Self::Internal(detail) => {
-                tracing::error!(%detail, "request failed");
+            Self::Internal(cause) => {
+                // Logged once, here, with its whole chain; the request's span adds its id.
+                tracing::error!(error = format!("{cause:#}"), "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };

@@ -46,7 +46,7 @@ pub async fn stream(
         .live
         .subscribe(staff.school.id)
         .await
-        .map_err(|e| ApiError::Internal(format!("live status subscription: {e}")))?;
+        .map_err(|e| ApiError::internal(e, "subscribing to live status"))?;
     let events = updates.filter_map(move |batch| {
         let shown: Vec<_> = batch
             .into_iter()

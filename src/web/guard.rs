@@ -36,7 +36,7 @@ pub async fn session_and_csrf(
         Some(id) => match state.sessions.load(&id).await {
             Ok(Some(data)) => Some(CurrentSession { id, data }),
             Ok(None) => None,
-            Err(e) => return ApiError::Internal(format!("session store: {e}")).into_response(),
+            Err(e) => return ApiError::internal(e, "loading a session").into_response(),
         },
         None => None,
     };

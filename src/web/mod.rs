@@ -34,6 +34,7 @@ use crate::auth::signin::SignInService;
 use crate::config::Config;
 use crate::google::GoogleClients;
 use crate::google::rate_limit::RateLimiter;
+use crate::services::Services;
 use tracing::Level;
 
 /// The header carrying each request's id, generated when the client sends none.
@@ -71,15 +72,15 @@ pub struct WebSettings {
 }
 
 impl AppState {
-    /// Everything the server needs, from the configuration and the two connections.
-    pub fn new(config: &Config, db: PgPool, redis: ConnectionManager) -> Result<Self, String> {
-        let google =
-            GoogleClients::new(config, db.clone(), redis.clone()).map_err(|e| e.to_string())?;
+    /// Everything the server needs: the process's shared services and what only the web layer
+    /// uses (sessions, sign-in, its throttle).
+    pub fn new(config: &Config, services: &Services) -> Result<Self, AppStateError> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(15))
             .build()
-            .map_err(|e| e.to_string())?;
-        let oidc = Oidc::new(config, google.endpoints(), http).map_err(|e| e.to_string())?;
+            .map_err(AppStateError::Http)?;
+        let oidc = Oidc::new(config, services.google.endpoints(), http)?;
+        let redis = services.redis.clone();
         Ok(Self {
             web: Arc::new(WebSettings {
                 origin: config.public_url.origin().ascii_serialization(),
@@ -93,21 +94,30 @@ impl AppState {
                 &config.tenant_role_prefix,
             ),
             signin: SignInService {
-                pool: db.clone(),
+                pool: services.db.clone(),
                 keys: config.token_keys.clone(),
-                google: google.clone(),
+                google: services.google.clone(),
                 oidc: Arc::new(oidc),
             },
             // Two a second, in bursts of up to 60, per address or school: a staffroom behind
             // one school NAT address can all sign in at 8:30; a flood cannot.
             signin_limiter: RateLimiter::new(redis.clone(), 2.0, 60),
-            queues: crate::jobs::Queues::new(&redis, &config.tenant_role_prefix),
-            live: crate::portfolio::live::LiveStatus::new(config).map_err(|e| e.to_string())?,
-            google,
-            db,
+            queues: services.queues.clone(),
+            live: services.live.clone(),
+            google: services.google.clone(),
+            db: services.db.clone(),
             redis,
         })
     }
+}
+
+/// Why the web layer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum AppStateError {
+    #[error("the HTTP client for Google sign-in could not be built")]
+    Http(#[source] reqwest::Error),
+    #[error("PUBLIC_URL cannot carry the sign-in callback")]
+    Callback(#[from] url::ParseError),
 }
 
 /// Limits the server applies to every request.

@@ -35,10 +35,11 @@ pub async fn lock_world() -> LockWorld {
     let school = w.school().await;
     let config = w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url())]);
     let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
-    let google = GoogleClients::new(&config, w.db.pool.clone(), redis.clone())
-        .unwrap()
+    let services = invigilator::services::Services::new(&config, w.db.pool.clone(), redis).unwrap();
+    let google = services
+        .google
         .with_retry_policy(invigilator::google::RetryPolicy::quick());
-    let leases = Leases::new(redis).namespaced(&w.db.role_prefix);
+    let leases = services.leases;
     super::connect_drive_operator(&w.db, &w.emu, &school, OPERATOR).await;
     // As the School Admin sets it; the workers read it from the settings.
     sqlx::query("UPDATE platform.tenants SET shared_drive_id = $1 WHERE id = $2")

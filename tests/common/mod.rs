@@ -282,12 +282,8 @@ pub async fn serve_app(
     let mut all: Vec<(&str, &str)> = vec![("PUBLIC_URL", &public_url)];
     all.extend_from_slice(overrides);
     let config = db.config(&all);
-    let state = AppState::new(
-        &config,
-        invigilator::database::lazy_pool(&config, 5).unwrap(),
-        invigilator::redis_client::lazy_connection(&config).unwrap(),
-    )
-    .unwrap();
+    let services = invigilator::services::Services::connect(&config, 5).unwrap();
+    let state = AppState::new(&config, &services).unwrap();
     let limits = HttpLimits {
         body_bytes: config.request_body_limit_bytes,
         timeout: config.request_timeout,
@@ -582,6 +578,19 @@ pub async fn connect_drive_operator(
     .unwrap();
     tx.commit().await.unwrap();
     operator
+}
+
+/// The shared services of a `work` or `serve` process on this test's database, configured by
+/// `config` (its `TENANT_ROLE_PREFIX` names the queues), with `google` as its Google clients.
+pub fn services(
+    db: &TestDb,
+    config: &Config,
+    google: &invigilator::google::GoogleClients,
+) -> invigilator::services::Services {
+    let redis = invigilator::redis_client::lazy_connection(config).unwrap();
+    invigilator::services::Services::new(config, db.pool.clone(), redis)
+        .unwrap()
+        .with_google(google.clone())
 }
 
 /// An HTTP client for tests (rustls needs its crypto provider installed first).
