@@ -37,6 +37,7 @@
 //! `cargo bench --bench lock_cohort`. Uses the PostgreSQL at `TEST_DATABASE_URL` (default
 //! postgres://postgres@127.0.0.1:5432/postgres) and Redis at `TEST_REDIS_URL`, and removes its
 //! database, roles and Redis keys afterwards.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 use std::time::{Duration, Instant};
 

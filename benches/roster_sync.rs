@@ -6,6 +6,7 @@
 //! written. `cargo bench --bench roster_sync`. Uses the PostgreSQL at `TEST_DATABASE_URL`
 //! (default postgres://postgres@127.0.0.1:5432/postgres) and Redis at `TEST_REDIS_URL`, and
 //! removes its database and roles afterwards.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 use std::time::{Duration, Instant};
 

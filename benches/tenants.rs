@@ -10,6 +10,7 @@
 //! Prints a table and a final JSON line. Run with `cargo bench --bench tenants`. Uses the
 //! PostgreSQL at `TEST_DATABASE_URL` (default postgres://postgres@127.0.0.1:5432/postgres) and
 //! removes its database and roles afterwards.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,6 @@
 //! Encrypted credentials at rest: nothing readable in the database, key rotation, and start-up
 //! refusing a key ring that cannot open what is stored.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod common;
 

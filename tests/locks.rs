@@ -1,5 +1,6 @@
 //! Locking and unlocking portfolios: the API, the worker's Drive switch, coalescing, bad input,
 //! and the sweeper.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Roles: every role against every route, role administration, school settings.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Roster sync and portfolio folders against the emulator, real PostgreSQL and real Redis.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Signing in with Google, end to end through the emulator with a cookie-keeping browser, and
 //! every way a sign-in can be refused.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod common;
 

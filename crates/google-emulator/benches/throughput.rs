@@ -4,6 +4,7 @@
 //! `google-drive3` crate: `permissions.update` (the lock call) on every folder, twice, and
 //! `files.list` by parent and appProperties (the idempotent folder lookup). No quota, no latency.
 //! Prints a table and a final JSON line. `cargo bench -p google-emulator --bench throughput`.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 use std::io::Cursor;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! OAuth 2.0 / OpenID Connect: discovery, consent, code exchange with PKCE, refresh, revocation,
 //! the JWT-bearer grant, JWKS-verifiable ID tokens.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! The `google-emulator` binary with a seed file, driven through the admin API over HTTP.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod support;
 
