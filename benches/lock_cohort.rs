@@ -41,20 +41,18 @@
 
 use std::time::{Duration, Instant};
 
-use google_emulator::seed::{
-    Quotas, SeedClient, SeedCourse, SeedMember, SeedSharedDrive, SeedUser,
-};
-use google_emulator::{FaultPlan, Seed};
+use google_emulator::FaultPlan;
+use google_emulator::seed::Quotas;
 use invigilator::audit::Actor;
 use invigilator::config::Config;
-use invigilator::google::credentials::{Purpose, save_oauth};
 use invigilator::jobs::{self, LockQueue};
 use invigilator::portfolio::lock::{self, LockState};
 use invigilator::roster::{self, Trigger};
 use invigilator::services::Services;
-use invigilator::tenancy::{self, NewSchool, School, TenantMigrations, begin_school_tx};
-use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use invigilator::tenancy::{School, begin_school_tx};
+use invigilator_test_kit::TestDb;
+use invigilator_test_kit::cohort_school::CohortSchool;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 const CLASSES: usize = 40;
@@ -69,73 +67,22 @@ const SINGLE_CLICKS: usize = 10;
 const SINGLE_BUDGET: Duration = Duration::from_secs(60);
 /// The longest one single click may take before the run fails.
 const SINGLE_WAIT: Duration = Duration::from_secs(45);
-const DOMAIN: &str = "bench.sch.uk";
 const DRIVE: &str = "0ABenchPortfolios";
-const OPERATOR: &str = "operator@bench.sch.uk";
-const SCOPES: &[&str] = &[
-    "openid",
-    "email",
-    "profile",
-    "https://www.googleapis.com/auth/classroom.courses.readonly",
-    "https://www.googleapis.com/auth/classroom.rosters.readonly",
-    "https://www.googleapis.com/auth/classroom.profile.emails",
-];
 
-fn user(email: String, given: String) -> SeedUser {
-    SeedUser {
-        id: None,
-        email,
-        given_name: given,
-        family_name: "Bench".into(),
-        photo_url: None,
-        email_verified: true,
-        domain_admin: false,
-    }
-}
-
-fn teacher(i: usize) -> String {
-    format!("teacher{i:02}@{DOMAIN}")
-}
-
-fn student(i: usize) -> String {
-    format!("student{i:04}@{DOMAIN}")
-}
-
-fn seed() -> Seed {
-    let mut users: Vec<SeedUser> = (0..TEACHERS)
-        .map(|i| user(teacher(i), format!("T{i}")))
-        .collect();
-    users.extend((0..STUDENTS).map(|i| user(student(i), format!("S{i}"))));
-    users.push(user(OPERATOR.into(), "Operator".into()));
-    Seed {
-        clients: vec![SeedClient {
-            client_id: "invigilator-local".into(),
-            client_secret: "invigilator-local-secret".into(),
-            redirect_uris: vec![],
-        }],
-        domains: vec![DOMAIN.into()],
-        users,
-        courses: (0..CLASSES)
-            .map(|c| SeedCourse {
-                id: Some(format!("8{c:011}")),
-                name: format!("11{} English", (b'A' + (c % 26) as u8) as char),
-                section: Some(format!("Set {}", c % 8)),
-                owner: teacher(c % TEACHERS),
-                teachers: vec![],
-                students: (c * PER_CLASS..(c + 1) * PER_CLASS).map(student).collect(),
-                state: None,
-                teacher_group_email: Some(format!("class{c}-teachers@{DOMAIN}")),
-            })
-            .collect(),
-        shared_drives: vec![SeedSharedDrive {
-            id: Some(DRIVE.into()),
-            name: "Portfolios".into(),
-            members: vec![SeedMember {
-                email: OPERATOR.into(),
-                role: "organizer".into(),
-            }],
-        }],
-        ..Seed::default()
+fn school() -> CohortSchool {
+    CohortSchool {
+        domain: "bench.sch.uk",
+        drive: DRIVE,
+        teachers: TEACHERS,
+        students: STUDENTS,
+        classes: CLASSES,
+        class_name: |c| {
+            (
+                format!("11{} English", (b'A' + (c % 26) as u8) as char),
+                format!("Set {}", c % 8),
+            )
+        },
+        id_digit: '8',
     }
 }
 
@@ -147,11 +94,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
             .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a valid value")),
         _ => Ok(default),
     }
-}
-
-fn config(vars: &[(&str, String)]) -> anyhow::Result<Config> {
-    Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Everything measured.
@@ -203,43 +145,27 @@ async fn main() -> anyhow::Result<()> {
         (0.1..=1000.0).contains(&quota_rps),
         "LOCK_BENCH_QUOTA_RPS must be from 0.1 to 1000"
     );
-    let admin_url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let redis_url =
-        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let id = &Uuid::new_v4().simple().to_string()[..8];
-    let db_name = format!("inv_bench_{id}");
-    let prefix = format!("b{id}_");
-    let mut admin = PgConnection::connect(&admin_url).await?;
-    admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{db_name}\"")))
-        .await?;
-    let mut url = url::Url::parse(&admin_url)?;
-    url.set_path(&db_name);
+    // A database and role prefix of its own, removed when `db` is dropped.
+    let db = TestDb::with_pool_size(30).await;
+    let prefix = db.role_prefix.clone();
 
     eprintln!("seeding the emulator…");
-    let emu = google_emulator::start(&seed()).await?;
-    let vars = vec![
-        ("DATABASE_URL", url.to_string()),
-        ("REDIS_URL", redis_url),
+    let emu = google_emulator::start(&school().seed()).await?;
+    let urls = [
         ("GOOGLE_API_BASE_URL", emu.url()),
         ("GOOGLE_ISSUER_URL", emu.url()),
-        ("TENANT_ROLE_PREFIX", prefix.clone()),
-        // Setup is not measured: let it run at our own pace.
-        ("GOOGLE_REQUESTS_PER_SECOND", "1000".to_owned()),
     ];
-    let setup_config = config(&vars)?;
+    let with_rate = |rate: &str| {
+        let mut vars: Vec<(&str, &str)> = urls.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        vars.push(("GOOGLE_REQUESTS_PER_SECOND", rate));
+        db.config(&vars)
+    };
+    // Setup is not measured: let it run at our own pace.
+    let setup_config = with_rate("1000");
     // The workers' configuration: the shared limiter set to the quota, as in production.
-    let mut vars = vars;
-    vars.retain(|(k, _)| *k != "GOOGLE_REQUESTS_PER_SECOND");
-    vars.push(("GOOGLE_REQUESTS_PER_SECOND", quota_rps.to_string()));
-    let work_config = config(&vars)?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(30)
-        .connect(url.as_str())
-        .await?;
+    let work_config = with_rate(&quota_rps.to_string());
     let result = run(
-        &pool,
+        &db,
         &setup_config,
         &work_config,
         &emu,
@@ -248,22 +174,6 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
-    pool.close().await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "DROP DATABASE \"{db_name}\" WITH (FORCE)"
-        )))
-        .await?;
-    let roles: Vec<String> =
-        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
-            .bind(&prefix)
-            .fetch_all(&mut admin)
-            .await?;
-    for role in roles {
-        admin
-            .execute(AssertSqlSafe(format!("DROP ROLE \"{role}\"")))
-            .await?;
-    }
     clean_redis(&work_config, &prefix).await?;
     report(&result?);
     Ok(())
@@ -314,23 +224,16 @@ async fn clean_redis(config: &Config, prefix: &str) -> anyhow::Result<()> {
 }
 
 async fn run(
-    pool: &PgPool,
+    db: &TestDb,
     setup_config: &Config,
     work_config: &Config,
     emu: &google_emulator::RunningEmulator,
     quota_rps: f64,
     concurrency: usize,
 ) -> anyhow::Result<Figures> {
+    let pool = &db.pool;
     let setup = Instant::now();
-    tenancy::migrate_platform(pool).await?;
-    let new = NewSchool::parse("bench", "Bench School", DOMAIN)?;
-    let school = tenancy::provision_school(
-        pool,
-        &setup_config.tenant_role_prefix,
-        &TenantMigrations::embedded(),
-        &new,
-    )
-    .await?;
+    let school = school().provision(db, emu, setup_config).await;
     // No timed roster sync may start during the measurement (it would share the quota); the
     // Shared Drive is set, as the School Admin sets it.
     sqlx::query(
@@ -341,49 +244,6 @@ async fn run(
     .bind(school.id)
     .execute(pool)
     .await?;
-
-    // Every teacher and the Drive operator have connected.
-    let mut tx = begin_school_tx(pool, &school).await?;
-    for (i, email) in (0..TEACHERS)
-        .map(teacher)
-        .chain([OPERATOR.to_owned()])
-        .enumerate()
-    {
-        let staff: Uuid = sqlx::query_scalar(
-            "INSERT INTO staff (google_sub, email, display_name) VALUES ($1, $2, $2) RETURNING id",
-        )
-        .bind(
-            emu.user(&email)
-                .map(|u| u.id)
-                .unwrap_or_else(|| format!("sub{i}")),
-        )
-        .bind(&email)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (purpose, scopes): (Purpose, Vec<&str>) = if email == OPERATOR {
-            (
-                Purpose::DriveOperator,
-                vec!["https://www.googleapis.com/auth/drive"],
-            )
-        } else {
-            (Purpose::SignIn, SCOPES.to_vec())
-        };
-        let refresh = emu
-            .issue_refresh_token(&email, &scopes, "invigilator-local")
-            .ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
-        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        save_oauth(
-            &mut tx,
-            &setup_config.token_keys,
-            staff,
-            purpose,
-            &email,
-            &scopes,
-            &SecretString::from(refresh),
-        )
-        .await?;
-    }
-    tx.commit().await?;
 
     let redis = invigilator::redis_client::lazy_connection(setup_config)?;
     let setup_services = Services::new(setup_config, pool.clone(), redis.clone())?;

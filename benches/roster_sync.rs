@@ -4,97 +4,35 @@
 //! Measures the first sync (rosters), the folder provisioning that follows (reported on its
 //! own), and an unchanged re-sync: wall time, Classroom calls made against the minimum, rows
 //! written. `cargo bench --bench roster_sync`. Uses the PostgreSQL at `TEST_DATABASE_URL`
-//! (default postgres://postgres@127.0.0.1:5432/postgres) and Redis at `TEST_REDIS_URL`, and
-//! removes its database and roles afterwards.
+//! (default postgres://postgres@127.0.0.1:5432/postgres) and Redis at `TEST_REDIS_URL`, through
+//! the test kit, which removes its database and roles afterwards.
 #![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 use std::time::{Duration, Instant};
 
-use google_emulator::seed::{SeedClient, SeedCourse, SeedMember, SeedSharedDrive, SeedUser};
-use google_emulator::{FaultPlan, Seed};
+use google_emulator::FaultPlan;
 use invigilator::config::Config;
-use invigilator::google::credentials::{Purpose, save_oauth};
 use invigilator::roster::{self, Trigger};
 use invigilator::services::Services;
-use invigilator::tenancy::{self, NewSchool, TenantMigrations, begin_school_tx};
-use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use invigilator_test_kit::TestDb;
+use invigilator_test_kit::cohort_school::CohortSchool;
 
 const STUDENTS: usize = 2_000;
 const COURSES: usize = 80;
 const TEACHERS: usize = 25;
 const LATENCY_MS: u64 = 50;
 const PAGE: usize = 100;
-const DOMAIN: &str = "bench.sch.uk";
 const DRIVE: &str = "0ABenchPortfolios";
-const OPERATOR: &str = "operator@bench.sch.uk";
-const SCOPES: &[&str] = &[
-    "openid",
-    "email",
-    "profile",
-    "https://www.googleapis.com/auth/classroom.courses.readonly",
-    "https://www.googleapis.com/auth/classroom.rosters.readonly",
-    "https://www.googleapis.com/auth/classroom.profile.emails",
-];
 
-fn user(email: String, given: String) -> SeedUser {
-    SeedUser {
-        id: None,
-        email,
-        given_name: given,
-        family_name: "Bench".into(),
-        photo_url: None,
-        email_verified: true,
-        domain_admin: false,
-    }
-}
-
-fn teacher(i: usize) -> String {
-    format!("teacher{i:02}@{DOMAIN}")
-}
-
-fn student(i: usize) -> String {
-    format!("student{i:04}@{DOMAIN}")
-}
-
-fn seed() -> Seed {
-    let mut users: Vec<SeedUser> = (0..TEACHERS)
-        .map(|i| user(teacher(i), format!("T{i}")))
-        .collect();
-    users.extend((0..STUDENTS).map(|i| user(student(i), format!("S{i}"))));
-    users.push(user(OPERATOR.into(), "Operator".into()));
-    let per_course = STUDENTS / COURSES;
-    Seed {
-        clients: vec![SeedClient {
-            client_id: "invigilator-local".into(),
-            client_secret: "invigilator-local-secret".into(),
-            redirect_uris: vec![],
-        }],
-        domains: vec![DOMAIN.into()],
-        users,
-        courses: (0..COURSES)
-            .map(|c| SeedCourse {
-                id: Some(format!("7{c:011}")),
-                name: format!("Class {c}"),
-                section: Some(format!("S{}", c % 7)),
-                owner: teacher(c % TEACHERS),
-                teachers: vec![],
-                students: (c * per_course..(c + 1) * per_course)
-                    .map(student)
-                    .collect(),
-                state: None,
-                teacher_group_email: Some(format!("class{c}-teachers@{DOMAIN}")),
-            })
-            .collect(),
-        shared_drives: vec![SeedSharedDrive {
-            id: Some(DRIVE.into()),
-            name: "Portfolios".into(),
-            members: vec![SeedMember {
-                email: OPERATOR.into(),
-                role: "organizer".into(),
-            }],
-        }],
-        ..Seed::default()
+fn school() -> CohortSchool {
+    CohortSchool {
+        domain: "bench.sch.uk",
+        drive: DRIVE,
+        teachers: TEACHERS,
+        students: STUDENTS,
+        classes: COURSES,
+        class_name: |c| (format!("Class {c}"), format!("S{}", c % 7)),
+        id_digit: '7',
     }
 }
 
@@ -111,117 +49,28 @@ struct Figures {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     invigilator::google::install_crypto_provider();
-    let admin_url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let redis_url =
-        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let db_name = format!("inv_bench_{id}");
-    let prefix = format!("b{id}_");
-    let mut admin = PgConnection::connect(&admin_url).await?;
-    admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE \"{db_name}\"")))
-        .await?;
-    let mut url = url::Url::parse(&admin_url)?;
-    url.set_path(&db_name);
-
+    // A database and role prefix of its own, removed when `db` is dropped.
+    let db = TestDb::with_pool_size(20).await;
     eprintln!("seeding the emulator…");
-    let emu = google_emulator::start(&seed()).await?;
-    let vars = [
-        ("DATABASE_URL", url.to_string()),
-        ("REDIS_URL", redis_url),
-        ("GOOGLE_API_BASE_URL", emu.url()),
-        ("GOOGLE_ISSUER_URL", emu.url()),
-        ("TENANT_ROLE_PREFIX", prefix.clone()),
+    let emu = google_emulator::start(&school().seed()).await?;
+    let config = db.config(&[
+        ("GOOGLE_API_BASE_URL", &emu.url()),
+        ("GOOGLE_ISSUER_URL", &emu.url()),
         // The emulator sets no quota here: measure our own pace, not our throttle.
-        ("GOOGLE_REQUESTS_PER_SECOND", "1000".to_owned()),
-    ];
-    let config =
-        Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(20)
-        .connect(url.as_str())
-        .await?;
-    let result = run(&pool, &config, &emu).await;
-
-    pool.close().await;
-    admin
-        .execute(AssertSqlSafe(format!(
-            "DROP DATABASE \"{db_name}\" WITH (FORCE)"
-        )))
-        .await?;
-    let roles: Vec<String> =
-        sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname, $1)")
-            .bind(&prefix)
-            .fetch_all(&mut admin)
-            .await?;
-    for role in roles {
-        admin
-            .execute(AssertSqlSafe(format!("DROP ROLE \"{role}\"")))
-            .await?;
-    }
-    report(&result?);
+        ("GOOGLE_REQUESTS_PER_SECOND", "1000"),
+    ]);
+    let figures = run(&db, &config, &emu).await?;
+    report(&figures);
     Ok(())
 }
 
 async fn run(
-    pool: &PgPool,
+    db: &TestDb,
     config: &Config,
     emu: &google_emulator::RunningEmulator,
 ) -> anyhow::Result<Figures> {
-    tenancy::migrate_platform(pool).await?;
-    let new = NewSchool::parse("bench", "Bench School", DOMAIN)?;
-    let school = tenancy::provision_school(
-        pool,
-        &config.tenant_role_prefix,
-        &TenantMigrations::embedded(),
-        &new,
-    )
-    .await?;
-
-    // Every teacher and the Drive operator have connected.
-    let mut tx = begin_school_tx(pool, &school).await?;
-    for (i, email) in (0..TEACHERS)
-        .map(teacher)
-        .chain([OPERATOR.to_owned()])
-        .enumerate()
-    {
-        let staff: uuid::Uuid = sqlx::query_scalar(
-            "INSERT INTO staff (google_sub, email, display_name) VALUES ($1, $2, $2) RETURNING id",
-        )
-        .bind(
-            emu.user(&email)
-                .map(|u| u.id)
-                .unwrap_or_else(|| format!("sub{i}")),
-        )
-        .bind(&email)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (purpose, scopes): (Purpose, Vec<&str>) = if email == OPERATOR {
-            (
-                Purpose::DriveOperator,
-                vec!["https://www.googleapis.com/auth/drive"],
-            )
-        } else {
-            (Purpose::SignIn, SCOPES.to_vec())
-        };
-        let refresh = emu
-            .issue_refresh_token(&email, &scopes, "invigilator-local")
-            .ok_or_else(|| anyhow::anyhow!("no user {email}"))?;
-        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        save_oauth(
-            &mut tx,
-            &config.token_keys,
-            staff,
-            purpose,
-            &email,
-            &scopes,
-            &SecretString::from(refresh),
-        )
-        .await?;
-    }
-    tx.commit().await?;
+    let pool = &db.pool;
+    let school = school().provision(db, emu, config).await;
 
     let redis = invigilator::redis_client::lazy_connection(config)?;
     let services = Services::new(config, pool.clone(), redis)?;

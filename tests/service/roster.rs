@@ -1,7 +1,6 @@
 //! Roster sync and portfolio folders against the emulator, real PostgreSQL and real Redis.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use common::*;
 use google_emulator::{CannedResponse, FaultKind, FaultPlan, Role};

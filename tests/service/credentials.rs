@@ -1,8 +1,7 @@
 //! Encrypted credentials at rest: nothing readable in the database, key rotation, and start-up
 //! refusing a key ring that cannot open what is stored.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

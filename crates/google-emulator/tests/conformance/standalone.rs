@@ -1,7 +1,6 @@
 //! The `google-emulator` binary with a seed file, driven through the admin API over HTTP.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,8 +1,7 @@
 //! The onward-share scan: after a class is locked, grants students made on their work are
 //! reported to the School Admin, who removes or keeps each one; the scan waits for locks.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use std::time::{Duration, Instant};
 

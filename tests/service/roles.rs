@@ -1,7 +1,6 @@
 //! Roles: every role against every route, role administration, school settings.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use common::browser::{ADMIN, Browser, RequestBody, SignInWorld};
 use common::{OPERATOR, SHARED_DRIVE, TEACHER, connect_drive_operator, serve_app};

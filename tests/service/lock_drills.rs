@@ -1,9 +1,8 @@
 //! Reliability drills for the lock pipeline: a flaky Drive, a Redis that loses everything, and a
 //! worker process killed mid-cohort. Each ends by checking, in the emulator, the Drive access of
 //! every student, exactly one "applied" audit entry per request, and an unbroken audit chain.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

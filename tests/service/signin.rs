@@ -1,8 +1,7 @@
 //! Signing in with Google, end to end through the emulator with a cookie-keeping browser, and
 //! every way a sign-in can be refused.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use common::browser::{ADMIN, OUTSIDER, RequestBody, SignInWorld};
 use common::{TEACHER, pupil};

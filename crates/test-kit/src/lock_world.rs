@@ -10,8 +10,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::browser::{Browser, RequestBody, SignInWorld};
-use super::{DRIVE_SCOPE, OPERATOR, SHARED_DRIVE, TEACHER};
+use crate::browser::{Browser, RequestBody, SignInWorld};
+use crate::{DRIVE_SCOPE, OPERATOR, SHARED_DRIVE, TEACHER};
 
 pub struct LockWorld {
     pub w: SignInWorld,
@@ -40,7 +40,7 @@ pub async fn lock_world() -> LockWorld {
         .google
         .with_retry_policy(invigilator::google::RetryPolicy::quick());
     let leases = services.leases;
-    super::connect_drive_operator(&w.db, &w.emu, &school, OPERATOR).await;
+    crate::connect_drive_operator(&w.db, &w.emu, &school, OPERATOR).await;
     // As the School Admin sets it; the workers read it from the settings.
     sqlx::query("UPDATE platform.tenants SET shared_drive_id = $1 WHERE id = $2")
         .bind(SHARED_DRIVE)
@@ -77,7 +77,7 @@ impl LockWorld {
         .unwrap()
     }
 
-    pub async fn post(&mut self, path: &str) -> super::browser::Page {
+    pub async fn post(&mut self, path: &str) -> crate::browser::Page {
         let body = RequestBody::Json(json!({}), Some(self.csrf.clone()));
         self.teacher
             .request(Method::POST, &self.w.url(path), Some(body))
@@ -110,7 +110,7 @@ impl LockWorld {
             .emu
             .issue_access_token(OPERATOR, &[DRIVE_SCOPE], "invigilator-local")
             .unwrap();
-        let removed = super::http_client()
+        let removed = crate::http_client()
             .delete(format!(
                 "{}drive/v3/files/{folder}/permissions/{permission}?supportsAllDrives=true",
                 self.w.emu.url()

@@ -1,6 +1,5 @@
 //! A browser for sign-in tests: keeps cookies per host, follows redirects one at a time, and
 //! picks an account on Google's (the emulator's) consent step.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,7 +8,7 @@ use google_emulator::RunningEmulator;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 
-use super::{TestDb, google_seed, http_client, serve_app};
+use crate::{TestDb, google_seed, http_client, serve_app};
 
 /// One answer, as the browser saw it.
 #[derive(Debug)]
@@ -216,7 +215,7 @@ impl SignInWorld {
         }
         let emu = google_emulator::start(&seed).await.unwrap();
         let db = TestDb::new().await;
-        let created = super::invigilator(
+        let created = crate::invigilator(
             &db,
             &[
                 "tenant",
@@ -263,7 +262,7 @@ impl SignInWorld {
         domain: &str,
         admin: &str,
     ) -> invigilator::tenancy::School {
-        let created = super::invigilator(
+        let created = crate::invigilator(
             &self.db,
             &[
                 "tenant",

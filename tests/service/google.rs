@@ -1,8 +1,7 @@
 //! The Google client layer against the emulator, through the real Google crates, with real
 //! PostgreSQL (credential store, folder locks) and Redis (shared rate limit).
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use std::time::{Duration, Instant};
 

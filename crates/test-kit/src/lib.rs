@@ -1,8 +1,14 @@
-//! Shared test harness: a fresh PostgreSQL database per test, with a role-name prefix of its own
-//! (roles are cluster-wide), both removed when the test ends — even when it panics.
-#![allow(dead_code)]
+//! The test world Invigilator's integration tests and benchmarks share: a fresh PostgreSQL
+//! database per test, with a role-name prefix of its own (roles are cluster-wide), both removed
+//! when the test ends — even when it panics; seeded schools and Google worlds; the scripted
+//! browser ([`browser`]); a signed-in teacher with synced folders ([`lock_world`]).
+//!
+//! A crate of its own (not `tests/common`) so the benchmarks reach it too. Test support stops at
+//! the first surprise, so it unwraps freely.
+#![allow(clippy::unwrap_used)]
 
 pub mod browser;
+pub mod cohort_school;
 pub mod lock_world;
 
 use std::collections::HashMap;
@@ -295,9 +301,21 @@ pub async fn serve_app(
     (address, tx, server)
 }
 
+/// The `invigilator` binary cargo built beside the running test or benchmark (cargo tells only
+/// the test crate itself where it is, at compile time; this finds it from the running
+/// executable, which lives in the same target directory's `deps/`).
+pub fn binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("a test runs from target/<profile>/deps");
+    profile_dir.join(format!("invigilator{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// Runs the `invigilator` binary with this test's database.
 pub fn invigilator(db: &TestDb, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_invigilator"))
+    std::process::Command::new(binary())
         .args(args)
         .env_clear()
         .envs(db.env())

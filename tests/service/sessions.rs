@@ -1,7 +1,6 @@
 //! Session lifetimes: idle and absolute expiry, one-use sign-in attempts.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use chrono::Duration;
 use invigilator::auth::session::{LoginAttempt, LoginPurpose, SessionLifetimes, Sessions};

@@ -1,7 +1,6 @@
 //! One schema per school: provisioning, migrations and isolation, against real PostgreSQL.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use common::{TestDb, catalog};
 use invigilator::tenancy::{

@@ -1,7 +1,6 @@
 //! The audit log: one unbroken chain under many writers, and tampering found by verify.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use common::{TestDb, database_url, invigilator};
 use invigilator::audit::{self, Action, Actor, Target};

@@ -1,7 +1,6 @@
 //! The `invigilator` binary as an operator uses it: exit codes and what it prints.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use common::{TestDb, invigilator};
 use invigilator::tenancy::TenantMigrations;

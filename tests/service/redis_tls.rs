@@ -3,9 +3,8 @@
 //! Sessions, the job queue, the rate limiter and live status all work over it; a CA that did
 //! not sign the server's certificate makes `/readyz` answer 503 at once, with one log line
 //! saying the certificate was not trusted.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

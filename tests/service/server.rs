@@ -1,7 +1,6 @@
 //! The HTTP server: probes, request ids, limits, graceful shutdown and log format.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

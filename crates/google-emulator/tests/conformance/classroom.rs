@@ -1,7 +1,6 @@
 //! Classroom v1 conformance through the real `google-classroom1` crate.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,8 +1,7 @@
 //! Drive v3 conformance: every call goes through the real `google-drive3` crate, so its typed
 //! structs must decode what the emulator sends.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::io::Cursor;

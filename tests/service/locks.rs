@@ -1,8 +1,7 @@
 //! Locking and unlocking portfolios: the API, the worker's Drive switch, coalescing, bad input,
 //! and the sweeper.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use common::browser::RequestBody;
 use common::{OPERATOR, SHARED_DRIVE, pupil};

@@ -1,9 +1,8 @@
 //! The emulator against Google's discovery documents (`../shared/google-discovery/`): every path
 //! it serves, every parameter it reads and every field it sends must exist in Google's own
 //! description of Drive v3 and Classroom v1.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,6 @@
 //! Leases shared through Redis: renewed while their work runs, freed soon after a holder dies.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod common;
+use invigilator_test_kit as common;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! OAuth 2.0 / OpenID Connect: discovery, consent, code exchange with PKCE, refresh, revocation,
 //! the JWT-bearer grant, JWKS-verifiable ID tokens.
-#![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,0 +1,21 @@
+//! The service's integration tests, one binary: every test against real PostgreSQL and Redis
+//! and the Google emulator, each with a database and a role prefix of its own, so they run in
+//! parallel. (One binary links the whole stack once, not once per file.) The shared test world
+//! is the `invigilator-test-kit` crate, which the benchmarks use too.
+#![allow(clippy::unwrap_used)] // a test stops at the first surprise
+
+mod audit;
+mod cli;
+mod credentials;
+mod google;
+mod leases;
+mod lock_drills;
+mod locks;
+mod onward_shares;
+mod redis_tls;
+mod roles;
+mod roster;
+mod server;
+mod sessions;
+mod signin;
+mod tenancy;
