@@ -77,15 +77,17 @@ pub struct AssignRole {
     subject_id: Option<Uuid>,
 }
 
-fn role_error(e: RoleChangeError) -> ApiError {
-    match e {
-        RoleChangeError::NotFound => ApiError::NotFound,
-        RoleChangeError::LastSchoolAdmin => ApiError::Conflict(e.to_string()),
-        RoleChangeError::Database(d) => d.into(),
-        RoleChangeError::Input(f) => f.into(),
-        RoleChangeError::OtherDomain(_) => ApiError::invalid_field("email", e.to_string()),
-        RoleChangeError::SubjectMismatch | RoleChangeError::UnknownSubject => {
-            ApiError::invalid_field("subject_id", e.to_string())
+impl From<RoleChangeError> for ApiError {
+    fn from(e: RoleChangeError) -> Self {
+        match e {
+            RoleChangeError::NotFound => ApiError::NotFound,
+            RoleChangeError::LastSchoolAdmin => ApiError::Conflict(e.to_string()),
+            RoleChangeError::Database(d) => d.into(),
+            RoleChangeError::Input(f) => f.into(),
+            RoleChangeError::OtherDomain(_) => ApiError::invalid_field("email", e.to_string()),
+            RoleChangeError::SubjectMismatch | RoleChangeError::UnknownSubject => {
+                ApiError::invalid_field("subject_id", e.to_string())
+            }
         }
     }
 }
@@ -106,8 +108,7 @@ pub async fn assign_role(
         body.role,
         body.subject_id,
     )
-    .await
-    .map_err(role_error)?;
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(assigned)))
 }
@@ -120,9 +121,7 @@ pub async fn revoke_role(
 ) -> Result<StatusCode, ApiError> {
     staff.require(Permission::ManageRoles)?;
     let mut tx = staff.school_tx(&state).await?;
-    let revoked = role_admin::revoke(&mut tx, staff.staff.id, id)
-        .await
-        .map_err(role_error)?;
+    let revoked = role_admin::revoke(&mut tx, staff.staff.id, id).await?;
     tx.commit().await?;
     if let Revoked::Role {
         staff_id,
@@ -138,28 +137,34 @@ pub async fn revoke_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn settings_error(e: SettingsError) -> ApiError {
-    match e {
-        SettingsError::NotFound => ApiError::NotFound,
-        SettingsError::Database(d) => d.into(),
-        SettingsError::Retention => ApiError::invalid_field("retention_months", e.to_string()),
-        SettingsError::SyncInterval => {
-            ApiError::invalid_field("sync_interval_minutes", e.to_string())
-        }
-        SettingsError::SharedDrive
-        | SettingsError::SharedDriveNotChecked
-        | SettingsError::SharedDriveTaken => {
-            ApiError::invalid_field("shared_drive_id", e.to_string())
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::NotFound => ApiError::NotFound,
+            SettingsError::Database(d) => d.into(),
+            SettingsError::Retention => ApiError::invalid_field("retention_months", e.to_string()),
+            SettingsError::SyncInterval => {
+                ApiError::invalid_field("sync_interval_minutes", e.to_string())
+            }
+            SettingsError::SharedDrive
+            | SettingsError::SharedDriveNotChecked
+            | SettingsError::SharedDriveTaken => {
+                ApiError::invalid_field("shared_drive_id", e.to_string())
+            }
         }
     }
 }
 
-fn shared_drive_error(e: SharedDriveRefusal) -> ApiError {
-    match e {
-        SharedDriveRefusal::Unavailable(g) => ApiError::GoogleUnavailable(g),
-        SharedDriveRefusal::Database(e) => ApiError::internal(e, "reading the Drive operator"),
-        SharedDriveRefusal::Credentials(e) => ApiError::internal(e, "reading the Drive operator"),
-        refusal => ApiError::invalid_field("shared_drive_id", refusal.to_string()),
+impl From<SharedDriveRefusal> for ApiError {
+    fn from(e: SharedDriveRefusal) -> Self {
+        match e {
+            SharedDriveRefusal::Unavailable(g) => ApiError::GoogleUnavailable(g),
+            SharedDriveRefusal::Database(e) => ApiError::internal(e, "reading the Drive operator"),
+            SharedDriveRefusal::Credentials(e) => {
+                ApiError::internal(e, "reading the Drive operator")
+            }
+            refusal => ApiError::invalid_field("shared_drive_id", refusal.to_string()),
+        }
     }
 }
 
@@ -239,9 +244,7 @@ pub async fn get_settings(
     staff: CurrentStaff,
 ) -> Result<Json<SettingsView>, ApiError> {
     staff.require(Permission::ManageSettings)?;
-    let settings = settings::load(&state.db, &state.redis, staff.school.id)
-        .await
-        .map_err(settings_error)?;
+    let settings = settings::load(&state.db, &state.redis, staff.school.id).await?;
     Ok(Json(settings_view(&state, &staff, settings).await?))
 }
 
@@ -253,13 +256,9 @@ pub async fn put_settings(
     JsonBody(change): JsonBody<SettingsChange>,
 ) -> Result<Json<SettingsView>, ApiError> {
     staff.require(Permission::ManageSettings)?;
-    change.validate().map_err(settings_error)?;
+    change.validate()?;
     let checked = match change.new_shared_drive() {
-        Some(id) => Some(
-            shared_drive::check(&state.db, &state.google, &staff.school, id)
-                .await
-                .map_err(shared_drive_error)?,
-        ),
+        Some(id) => Some(shared_drive::check(&state.db, &state.google, &staff.school, id).await?),
         None => None,
     };
     let updated = settings::update(
@@ -269,8 +268,7 @@ pub async fn put_settings(
         &change,
         checked.as_ref(),
     )
-    .await
-    .map_err(settings_error)?;
+    .await?;
     let mut tx = staff.school_tx(&state).await?;
     audit::record(
         &mut tx,

@@ -36,11 +36,13 @@ pub(super) fn check_body(body: &Bytes) -> Result<(), ApiError> {
     }
 }
 
-fn request_error(e: RequestError) -> ApiError {
-    match e {
-        RequestError::NotFound => ApiError::NotFound,
-        RequestError::NoFolder => ApiError::Conflict(e.to_string()),
-        RequestError::Database(d) => d.into(),
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::NotFound => ApiError::NotFound,
+            RequestError::NoFolder => ApiError::Conflict(e.to_string()),
+            RequestError::Database(d) => d.into(),
+        }
     }
 }
 
@@ -123,9 +125,7 @@ pub async fn request_portfolio(
     check_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
     class_of(&mut tx, &staff, id, ClassAccess::Lock).await?;
-    let requested = lock::request(&mut tx, &Actor::Staff(staff.staff.id), id, desired)
-        .await
-        .map_err(request_error)?;
+    let requested = lock::request(&mut tx, &Actor::Staff(staff.staff.id), id, desired).await?;
     let requested = vec![requested];
     commit_and_enqueue(&state, &staff, tx, &requested).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
@@ -143,9 +143,8 @@ pub async fn request_class(
     check_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
     may_lock(&mut tx, &staff, course).await?;
-    let requested = lock::request_class(&mut tx, &Actor::Staff(staff.staff.id), course, desired)
-        .await
-        .map_err(request_error)?;
+    let requested =
+        lock::request_class(&mut tx, &Actor::Staff(staff.staff.id), course, desired).await?;
     commit_and_enqueue(&state, &staff, tx, &requested).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
 }

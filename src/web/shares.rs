@@ -88,13 +88,7 @@ pub async fn decide(
     let id = parse_id(&raw_id)?;
     check_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
-    share_findings::decide(&mut tx, staff.staff.id, id, decision)
-        .await
-        .map_err(|e| match e {
-            DecideError::NotFound => ApiError::NotFound,
-            DecideError::NotOpen(_) => ApiError::Conflict(e.to_string()),
-            DecideError::Database(d) => d.into(),
-        })?;
+    share_findings::decide(&mut tx, staff.staff.id, id, decision).await?;
     let finding = share_findings::get(&mut tx, id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -150,4 +144,14 @@ pub async fn request_scan(
         tracing::warn!(error = %e, "could not queue a scan; the sweeper will");
     }
     Ok((StatusCode::ACCEPTED, Json(ScanQueued { scan_id })))
+}
+
+impl From<DecideError> for ApiError {
+    fn from(e: DecideError) -> Self {
+        match e {
+            DecideError::NotFound => ApiError::NotFound,
+            DecideError::NotOpen(_) => ApiError::Conflict(e.to_string()),
+            DecideError::Database(d) => d.into(),
+        }
+    }
 }
