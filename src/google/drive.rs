@@ -291,7 +291,7 @@ impl DriveClient {
     /// (named `name`) if there is none.
     ///
     /// Idempotent across retries, crashes and processes: the folder is found by its
-    /// `appProperties`; a Redis lock on (school, parent, key, value) makes concurrent callers
+    /// `appProperties`; a Redis lease on (school, parent, key, value) makes concurrent callers
     /// take turns, so two of them do not both create it; and a create whose answer was lost
     /// looks again before creating again. Should duplicates exist anyway (made by hand in
     /// Drive), the oldest is used and the others are logged. No database connection is held

@@ -2,7 +2,7 @@
 //!
 //! - A **roster sync** job syncs one school's Classroom rosters, then (once the Drive operator
 //!   is connected and the Shared Drive set) makes any missing portfolio folders. Jobs are
-//!   idempotent: one sync per school runs at a time (a Redis lock), and folders are found by
+//!   idempotent: one sync per school runs at a time (a Redis lease), and folders are found by
 //!   their `appProperties` before any is made.
 //! - The **sync timer** ticks every 30 seconds (a cron schedule) in every `work` process; each
 //!   due school is claimed by one guarded `UPDATE` of `platform.tenants.next_sync_at`, so a tick
@@ -205,7 +205,7 @@ async fn publish_outcome(
 
 /// Re-queues every school's portfolios whose applied version has lagged for more than
 /// `older_than` (a lost queue, a killed worker), and its onward-share work left behind. Only
-/// one process sweeps per tick (a lock).
+/// one process sweeps per tick (a lease).
 pub async fn sweep(
     db: &PgPool,
     leases: &Leases,

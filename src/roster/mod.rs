@@ -5,7 +5,7 @@
 //! in its own transaction, touching only rows that changed. A teacher whose grant Google refuses
 //! is marked "reconnect needed" and the sync carries on with the others. A course is retired only
 //! when every teacher's course list was read, so one failing teacher never makes their classes
-//! look deleted. One sync per school runs at a time (a Redis lock shared by every process).
+//! look deleted. One sync per school runs at a time (a Redis lease shared by every process).
 //!
 //! A sync takes in only what belongs to the school. Classroom lets a course have co-teachers
 //! from another domain, so a teacher of this school can list another school's course: a course
