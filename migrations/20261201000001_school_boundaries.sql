@@ -15,6 +15,14 @@ ALTER TABLE platform.tenants
     ADD COLUMN shared_drive_checked_at timestamptz;
 
 -- Two live schools can never share one Shared Drive: each school's folders and grants would be
--- in reach of the other's Drive work.
+-- in reach of the other's Drive work. Should two already hold the same drive, neither keeps it:
+-- which is the rightful holder is for their School Admins to show, by saving it again through
+-- the check. (Drives saved before the check existed are checked at their school's next sync.)
+UPDATE platform.tenants SET shared_drive_id = NULL, updated_at = now()
+WHERE shared_drive_id IN (
+    SELECT shared_drive_id FROM platform.tenants
+    WHERE status <> 'deleted' AND shared_drive_id IS NOT NULL
+    GROUP BY shared_drive_id HAVING count(*) > 1
+);
 CREATE UNIQUE INDEX tenants_shared_drive_key
     ON platform.tenants (shared_drive_id) WHERE status <> 'deleted' AND shared_drive_id IS NOT NULL;

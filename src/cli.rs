@@ -260,10 +260,14 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
     for e in &report.errors {
         println!("  problem: {e}");
     }
-    let drive = crate::tenancy::settings::load(&services.db, &services.redis, school.id)
-        .await
-        .with_context(|| format!("reading {slug}'s settings"))?
-        .shared_drive_id;
+    let drive = crate::portfolio::shared_drive::verified_drive(
+        &services.db,
+        &services.redis,
+        &services.google,
+        &school,
+    )
+    .await
+    .with_context(|| format!("reading {slug}'s settings"))?;
     match drive {
         Some(drive) => {
             let folders =
@@ -279,7 +283,9 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
                 folders.errors.len()
             );
         }
-        None => println!("{slug}: no Shared Drive set, so no folders yet"),
+        None => println!(
+            "{slug}: no Shared Drive set (or it did not pass its check), so no folders yet"
+        ),
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Text that reaches the database, checked once and the same way everywhere.
 //!
-//! What a person types (an email address for a role, a name, a pattern, a reason) is refused
-//! with a clear message when it cannot be stored as it is: control characters and NUL (which
+//! What a person types (an email address for a role; names, patterns and reasons as the pages
+//! that take them arrive, through [`single_line`]) is refused with a clear message when it
+//! cannot be stored as it is: control characters and NUL (which
 //! PostgreSQL's `text` cannot hold at all), or more than the field allows (an over-long value
 //! would otherwise meet an index row limit or a `CHECK` and come back as a 500). What Google
 //! sends (names on a roster) is not refused but cleaned, since a teacher cannot fix it.
@@ -118,8 +119,7 @@ impl EmailAddress {
         self.0.rsplit_once('@').map_or("", |(_, d)| d)
     }
 
-    /// Whether the address is of `domain` or one of its subdomains (`students.school.sch.uk`
-    /// is the school's; `notschool.sch.uk` is not).
+    /// Whether the address is of exactly `domain`.
     pub fn is_in_domain(&self, domain: &str) -> bool {
         in_domain(self.domain(), domain)
     }
@@ -131,20 +131,14 @@ impl fmt::Display for EmailAddress {
     }
 }
 
-/// Whether `candidate` is `domain` or a subdomain of it, ignoring ASCII case. Only the holder
-/// of a domain's DNS can verify its subdomains in a Workspace, so a subdomain is the school's.
+/// Whether `candidate` is exactly `domain`, ignoring ASCII case. Exactly, not "or a subdomain":
+/// a multi-academy trust's domain and one of its schools' (`trust.org.uk`,
+/// `oak.trust.org.uk`) can both be schools here, and neither may take in the other's classes.
 pub fn in_domain(candidate: &str, domain: &str) -> bool {
-    let candidate = candidate.to_ascii_lowercase();
-    let domain = domain.to_ascii_lowercase();
-    !domain.is_empty()
-        && (candidate == domain
-            || candidate
-                .strip_suffix(&domain)
-                .is_some_and(|rest| rest.ends_with('.')))
+    !domain.is_empty() && candidate.eq_ignore_ascii_case(domain)
 }
 
-/// Whether an email address (as Google gives it, perhaps in capitals) is of `domain` or one of
-/// its subdomains.
+/// Whether an email address (as Google gives it, perhaps in capitals) is of exactly `domain`.
 pub fn address_in_domain(address: &str, domain: &str) -> bool {
     address
         .rsplit_once('@')
@@ -198,13 +192,18 @@ mod tests {
     }
 
     #[test]
-    fn subdomains_belong_to_their_domain_and_lookalikes_do_not() {
-        assert!(in_domain("hillside.sch.uk", "hillside.sch.uk"));
-        assert!(in_domain("students.hillside.sch.uk", "hillside.sch.uk"));
+    fn only_the_domain_itself_belongs_to_it() {
+        assert!(in_domain("Hillside.SCH.uk", "hillside.sch.uk"));
+        // A trust and one of its schools can both be schools here: neither is the other's.
+        assert!(!in_domain("oak.trust.org.uk", "trust.org.uk"));
         assert!(!in_domain("nothillside.sch.uk", "hillside.sch.uk"));
         assert!(!in_domain("hillside.sch.uk.evil.com", "hillside.sch.uk"));
         assert!(address_in_domain(
-            "Pupil@Students.Hillside.sch.uk",
+            "Pupil@Hillside.sch.uk",
+            "hillside.sch.uk"
+        ));
+        assert!(!address_in_domain(
+            "pupil@students.hillside.sch.uk",
             "hillside.sch.uk"
         ));
         assert!(!address_in_domain(

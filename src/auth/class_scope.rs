@@ -1,7 +1,7 @@
 //! Which classes a signed-in person may see or act on: one answer, one SQL predicate.
 //!
-//! Every route that takes a class or portfolio id asks the person's [`ClassScope`] — and the
-//! live status stream, the dashboard, assessment windows after them. A class outside the scope
+//! Every route that takes a class or portfolio id asks the person's [`ClassScope`], and so does
+//! the live status stream; every later page or route over classes must too. A class outside the scope
 //! and a class that does not exist look the same to the caller (a 404), so the scope never
 //! hints at another class's existence.
 

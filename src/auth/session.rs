@@ -189,12 +189,12 @@ impl Sessions {
             .iter()
             .map(|d| self.session_key_for_digest(d))
             .collect();
-        let live: u64 = if keys.is_empty() {
-            0
-        } else {
-            conn.del(keys).await?
-        };
-        let _: () = conn.del(&person).await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let live: u64 = conn.del(keys).await?;
+        // Only what was read: a session made meanwhile stays in the index, to be ended too.
+        let _: () = conn.srem(&person, &digests).await?;
         Ok(live)
     }
 

@@ -16,7 +16,7 @@ use crate::audit::{self, Action, Actor, Target};
 use crate::crypto::KeyRing;
 use crate::google::classroom::{ClassroomClient, ClassroomCourse};
 use crate::google::credentials::{self, CredentialStatus, Purpose};
-use crate::google::{DRIVE_SCOPE, GoogleClients, GoogleError};
+use crate::google::{DRIVE_SCOPE, ErrorClass, GoogleClients, GoogleError};
 use crate::input::{self, EmailAddress};
 use crate::tenancy::{School, SchoolStatus, begin_school_tx, find_school_by_domain};
 
@@ -219,6 +219,8 @@ async fn teaches_a_course_of(
         match classroom.user_email(owner).await {
             Ok(Some(email)) if crate::input::address_in_domain(&email, domain) => return Ok(true),
             Ok(_) => {}
+            // A grant Google no longer accepts will not do for the next owner either.
+            Err(e) if e.class() == ErrorClass::NeedsReconnect => return Err(e),
             // Classroom will not show this owner: not shown to be ours.
             Err(e) if !e.is_retryable() => {}
             Err(e) => return Err(e),
@@ -350,7 +352,11 @@ impl SignInService {
             .unwrap_or_else(|| email.clone());
         let given_name = input::from_google(claims.given_name.clone(), NAME_MAX_CHARS);
         let family_name = input::from_google(claims.family_name.clone(), NAME_MAX_CHARS);
-        let photo_url = input::from_google(claims.picture.clone(), PHOTO_URL_MAX_CHARS);
+        // A cut URL is a broken one: an over-long photo address is dropped instead.
+        let photo_url = claims
+            .picture
+            .clone()
+            .filter(|p| p.len() <= PHOTO_URL_MAX_CHARS && !p.chars().any(char::is_control));
         let person = staff::upsert_signed_in(
             &mut tx,
             &Profile {

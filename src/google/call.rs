@@ -76,10 +76,12 @@ impl ApiCaller {
         F: Fn(RetryAfter) -> Fut,
         Fut: Future<Output = Answer<T>>,
     {
-        self.limiter.acquire(&self.limit_key).await;
-        self.sent.fetch_add(1, Ordering::Relaxed);
         let retry_after = RetryAfter::default();
+        // The wait for the rate limit counts against the attempt's time, as the call does: a
+        // quota that stays busy ends the attempt as a transient failure, retried later.
         guard_call(op, REQUEST_TIMEOUT, async {
+            self.limiter.acquire(&self.limit_key).await;
+            self.sent.fetch_add(1, Ordering::Relaxed);
             request(retry_after.clone())
                 .await
                 .map(|(_, body)| body)

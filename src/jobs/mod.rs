@@ -30,8 +30,8 @@ use uuid::Uuid;
 use crate::lease::Leases;
 use crate::roster::{self, SyncError, Trigger};
 use crate::services::Services;
+use crate::tenancy::SchoolStatus;
 use crate::tenancy::registry::find_school_by_id;
-use crate::tenancy::{SchoolStatus, settings};
 
 mod error;
 pub mod restarts;
@@ -310,8 +310,15 @@ pub async fn run_roster_sync(
             return Ok(());
         }
     }
-    let drive_id = match settings::load(&ctx.db, &ctx.redis, school.id).await {
-        Ok(s) => s.shared_drive_id,
+    let drive_id = match crate::portfolio::shared_drive::verified_drive(
+        &ctx.db,
+        &ctx.redis,
+        &ctx.google,
+        &school,
+    )
+    .await
+    {
+        Ok(drive) => drive,
         Err(e) => {
             tracing::error!(school = %school.slug, error = %e, "settings unreadable");
             return Ok(());

@@ -7,7 +7,8 @@ use sqlx::PgPool;
 
 use crate::google::credentials::{self, CredentialStatus};
 use crate::google::{ErrorClass, GoogleClients, GoogleError};
-use crate::tenancy::settings::CheckedSharedDrive;
+use crate::input;
+use crate::tenancy::settings::{self, CheckedSharedDrive};
 use crate::tenancy::{School, begin_school_tx};
 
 /// Why a Shared Drive cannot be the school's.
@@ -27,9 +28,21 @@ pub enum SharedDriveRefusal {
         "the school's Drive account ({account}) is not a Manager of the Shared Drive \"{name}\"; make it a Manager, then save again"
     )]
     NotManager { account: String, name: String },
+    /// Google refused the question itself (the Drive API switched off for the domain, say).
+    #[error(
+        "Google refused to show the Shared Drive to the school's Drive account ({account}); check that the Drive API is allowed for it"
+    )]
+    Refused {
+        account: String,
+        #[source]
+        cause: GoogleError,
+    },
     /// Google did not answer; nothing was decided.
-    #[error("Google did not answer the check: {0}")]
-    Unavailable(GoogleError),
+    #[error("Google did not answer the check")]
+    Unavailable(#[source] GoogleError),
+    /// Our side failed to set up the Drive client (a key, the credential store).
+    #[error("the Drive client could not be set up")]
+    Setup(#[source] GoogleError),
     #[error("the Drive operator could not be read")]
     Database(#[from] sqlx::Error),
     #[error("the Drive operator could not be read")]
@@ -59,13 +72,15 @@ pub async fn check(
         Err(e) if e.class() == ErrorClass::NeedsReconnect => {
             return Err(SharedDriveRefusal::OperatorNeedsReconnect);
         }
-        Err(e) => return Err(SharedDriveRefusal::Unavailable(e)),
+        Err(e) if e.is_retryable() => return Err(SharedDriveRefusal::Unavailable(e)),
+        Err(e) => return Err(SharedDriveRefusal::Setup(e)),
     };
     let account = drive.account().to_owned();
     match drive.shared_drive(id).await {
         Ok(found) if found.operator_is_manager => Ok(CheckedSharedDrive {
             id: found.id,
-            name: found.name,
+            // Drive's words, kept within what the registry stores.
+            name: input::from_google(Some(found.name), 200).unwrap_or_default(),
         }),
         Ok(found) => Err(SharedDriveRefusal::NotManager {
             account,
@@ -74,10 +89,39 @@ pub async fn check(
         Err(e) => Err(match e.class() {
             ErrorClass::NotFound => SharedDriveRefusal::NotFound { account },
             ErrorClass::NeedsReconnect => SharedDriveRefusal::OperatorNeedsReconnect,
-            // Google refusing the request itself (a malformed id it rejects, say) is an answer
-            // about the id, not an outage.
-            ErrorClass::Permanent => SharedDriveRefusal::NotFound { account },
+            ErrorClass::Permanent => SharedDriveRefusal::Refused { account, cause: e },
             _ => SharedDriveRefusal::Unavailable(e),
         }),
+    }
+}
+
+/// The Shared Drive the school's folders may be made and shared in: the one in its settings,
+/// once the Drive operator has been found to manage it. A drive saved before that check
+/// existed is checked here, once, and the result recorded; one that fails it is not used
+/// (logged, and left for the School Admin to put right in the settings).
+#[tracing::instrument(skip(pool, redis, google), fields(school = %school.slug))]
+pub async fn verified_drive(
+    pool: &PgPool,
+    redis: &redis::aio::ConnectionManager,
+    google: &GoogleClients,
+    school: &School,
+) -> Result<Option<String>, settings::SettingsError> {
+    // Fresh from the database, not the cache: this decides where folders are shared.
+    let current = settings::read(pool, school.id).await?;
+    let Some(id) = current.shared_drive_id else {
+        return Ok(None);
+    };
+    if current.shared_drive_checked_at.is_some() {
+        return Ok(Some(id));
+    }
+    match check(pool, google, school, &id).await {
+        Ok(checked) => {
+            settings::record_drive_check(pool, redis, school.id, &checked).await?;
+            Ok(Some(id))
+        }
+        Err(refusal) => {
+            tracing::warn!(reason = %refusal, "the Shared Drive did not pass its check; no folders are made in it");
+            Ok(None)
+        }
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! A sync takes in only what belongs to the school. Classroom lets a course have co-teachers
 //! from another domain, so a teacher of this school can list another school's course: a course
-//! whose owner is not of the school's Workspace domain (or a subdomain of it) is skipped and
+//! whose owner is not of the school's Workspace domain is skipped and
 //! counted, never written. Students of the school's courses whose address is outside its domain
 //! are skipped too (counted, and named by Classroom id) unless the School Admin chose to take
 //! them in.
@@ -225,7 +225,8 @@ async fn run(
     }
 
     // Rosters, several courses at once; a course that cannot be read is left as it was.
-    let fetched: Vec<Result<(CourseRoster, u64), (String, u64)>> =
+    let domain = school.workspace_domain.as_str();
+    let fetched: Vec<Result<(Option<CourseRoster>, u64), (String, u64)>> =
         futures::stream::iter(courses.into_values())
             .map(|(course, via)| async move {
                 let classroom = google
@@ -236,16 +237,21 @@ async fn run(
                     .list_teachers(&course.id)
                     .await
                     .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
+                // Another school's class: its pupils are not even fetched.
+                if !is_schools_course(&teachers, course.owner_id.as_deref(), domain) {
+                    tracing::info!(course = %course.id, "skipped: another domain's course");
+                    return Ok((None, classroom.calls()));
+                }
                 let students = classroom
                     .list_students(&course.id)
                     .await
                     .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
                 Ok((
-                    CourseRoster {
+                    Some(CourseRoster {
                         course,
                         teachers,
                         students,
-                    },
+                    }),
                     classroom.calls(),
                 ))
             })
@@ -261,27 +267,25 @@ async fn run(
             tracing::warn!(error = %e, "settings unreadable; outside students are skipped");
             OutsideStudents::Skip
         });
-    let domain = school.workspace_domain.as_str();
     let mut seen: Vec<String> = Vec::new();
     let mut every_course_read = true;
     for result in fetched {
         match result {
-            Ok((mut roster, pages)) => {
+            Ok((None, pages)) => {
+                // Not seen either: a course of another school written by an earlier version
+                // is marked inactive below like any course that is gone.
                 report.api_calls += pages;
-                if !is_schools_course(&roster.teachers, roster.course.owner_id.as_deref(), domain) {
-                    // Not seen either: a course of another school written by an earlier
-                    // version is retired below like any course that is gone.
-                    tracing::info!(course = %roster.course.id, "skipped: another domain's course");
-                    report.skipped.other_domain_courses += 1;
-                    continue;
-                }
+                report.skipped.other_domain_courses += 1;
+            }
+            Ok((Some(mut roster), pages)) => {
+                report.api_calls += pages;
                 if outside_students == OutsideStudents::Skip {
+                    // Nothing shows a student without an address to be the school's either.
                     roster.students.retain(|s| {
-                        // No address: Classroom hid it; the course is the school's, so kept.
                         let ours = s
                             .email
                             .as_deref()
-                            .is_none_or(|e| crate::input::address_in_domain(e, domain));
+                            .is_some_and(|e| crate::input::address_in_domain(e, domain));
                         if !ours {
                             report.skipped.outside_students.insert(s.user_id.clone());
                         }

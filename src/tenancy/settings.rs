@@ -35,7 +35,7 @@ pub struct SchoolSettings {
 }
 
 /// What a roster sync does with a student in one of the school's classes whose address is not
-/// of the school's Workspace domain (or one of its subdomains).
+/// of the school's Workspace domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
@@ -164,6 +164,27 @@ pub async fn load(
     Ok(settings)
 }
 
+/// Records that the school's Drive operator was just found to manage its Shared Drive (one
+/// saved before drives were checked), unless the drive has changed meanwhile.
+pub async fn record_drive_check(
+    pool: &PgPool,
+    redis: &ConnectionManager,
+    school: Uuid,
+    checked: &CheckedSharedDrive,
+) -> Result<(), SettingsError> {
+    sqlx::query(
+        "UPDATE platform.tenants SET shared_drive_name = $3, shared_drive_checked_at = now() \
+         WHERE id = $1 AND shared_drive_id = $2",
+    )
+    .bind(school)
+    .bind(&checked.id)
+    .bind(&checked.name)
+    .execute(pool)
+    .await?;
+    invalidate(redis, school).await;
+    Ok(())
+}
+
 /// Every [`SchoolSettings`] column of `platform.tenants`.
 const SETTINGS_COLUMNS: &str = "shared_drive_id, shared_drive_name, shared_drive_checked_at, \
      retention_months, sync_interval_minutes, outside_domain_students";
@@ -224,10 +245,15 @@ pub async fn update(
         _ => SettingsError::Database(e),
     })?
     .ok_or(SettingsError::NotFound)?;
+    invalidate(redis, school).await;
+    Ok(settings)
+}
+
+/// Makes every process read the settings afresh.
+async fn invalidate(redis: &ConnectionManager, school: Uuid) {
     let mut conn = redis.clone();
     if let Err(e) = conn.incr::<_, _, u64>(generation_key(school), 1).await {
         // Readers then keep the old copy until its five-minute TTL ends; say so loudly.
         tracing::error!(error = %e, "could not invalidate cached school settings");
     }
-    Ok(settings)
 }

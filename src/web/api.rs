@@ -159,6 +159,7 @@ impl From<SharedDriveRefusal> for ApiError {
     fn from(e: SharedDriveRefusal) -> Self {
         match e {
             SharedDriveRefusal::Unavailable(g) => ApiError::GoogleUnavailable(g),
+            SharedDriveRefusal::Setup(g) => ApiError::internal(g, "setting up the Drive client"),
             SharedDriveRefusal::Database(e) => ApiError::internal(e, "reading the Drive operator"),
             SharedDriveRefusal::Credentials(e) => {
                 ApiError::internal(e, "reading the Drive operator")

@@ -192,6 +192,13 @@ async fn a_sync_through_server_errors_and_quota_answers_completes() {
 #[tokio::test]
 async fn odd_rosters_are_handled_with_a_warning_not_a_failure() {
     let w = GoogleWorld::new(2).await;
+    // A student without an address is kept only by a school that takes in students it cannot
+    // show to be its own (by default they are skipped: see the school boundary tests).
+    sqlx::query("UPDATE platform.tenants SET outside_domain_students = 'include' WHERE id = $1")
+        .bind(w.school.id)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
     let teacher_staff = w.connect_teacher().await;
     let _ = teacher_staff;
     let teacher_id = w.emu.user(TEACHER).unwrap().id;
@@ -670,5 +677,57 @@ async fn a_course_taken_in_before_the_boundary_is_retired_at_the_next_sync() {
         .await,
         ["9R Physics"],
         "no folders are made or kept for another school's class"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_drive_saved_before_drives_were_checked_is_checked_before_folders_are_made() {
+    let w = GoogleWorld::new(1).await;
+    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
+    let set_unchecked = |drive: &'static str| {
+        let pool = w.db.pool.clone();
+        let school = w.school.id;
+        async move {
+            sqlx::query(
+                "UPDATE platform.tenants SET shared_drive_id = $1, shared_drive_checked_at = NULL \
+                 WHERE id = $2",
+            )
+            .bind(drive)
+            .bind(school)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    let verified = || {
+        invigilator::portfolio::shared_drive::verified_drive(
+            &w.db.pool, &redis, &w.clients, &w.school,
+        )
+    };
+    // Another school's drive, which this school's operator cannot see: not used.
+    w.emu.create_shared_drive(
+        Some("0AOtherSchool".into()),
+        "Riverside Portfolios",
+        &[("operator@riverside.sch.uk".into(), Role::Organizer)],
+    );
+    set_unchecked("0AOtherSchool").await;
+    assert_eq!(verified().await.unwrap(), None);
+    // The school's own: checked once, and the check recorded.
+    set_unchecked(SHARED_DRIVE).await;
+    assert_eq!(verified().await.unwrap().as_deref(), Some(SHARED_DRIVE));
+    let (name, checked): (Option<String>, bool) = sqlx::query_as(
+        "SELECT shared_drive_name, shared_drive_checked_at IS NOT NULL FROM platform.tenants WHERE id = $1",
+    )
+    .bind(w.school.id)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((name.as_deref(), checked), (Some("Portfolios"), true));
+    w.emu.reset_stats();
+    assert_eq!(verified().await.unwrap().as_deref(), Some(SHARED_DRIVE));
+    assert_eq!(
+        w.emu.calls("drive.drives.get"),
+        0,
+        "checked once, not at every sync"
     );
 }
