@@ -125,6 +125,10 @@ type TeacherCourses = (
     u64,
 );
 
+/// One course as fetched, with the Classroom calls it took: its roster, or `None` for another
+/// school's course; or why it could not be read.
+type Fetched = Result<(Option<CourseRoster>, u64), (String, u64)>;
+
 struct CourseRoster {
     course: ClassroomCourse,
     teachers: Vec<RosterMember>,
@@ -226,38 +230,37 @@ async fn run(
 
     // Rosters, several courses at once; a course that cannot be read is left as it was.
     let domain = school.workspace_domain.as_str();
-    let fetched: Vec<Result<(Option<CourseRoster>, u64), (String, u64)>> =
-        futures::stream::iter(courses.into_values())
-            .map(|(course, via)| async move {
-                let classroom = google
-                    .classroom(school, via)
-                    .await
-                    .map_err(|e| (format!("course {}: {e}", course.id), 0))?;
-                let teachers = classroom
-                    .list_teachers(&course.id)
-                    .await
-                    .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
-                // Another school's class: its pupils are not even fetched.
-                if !is_schools_course(&teachers, course.owner_id.as_deref(), domain) {
-                    tracing::info!(course = %course.id, "skipped: another domain's course");
-                    return Ok((None, classroom.calls()));
-                }
-                let students = classroom
-                    .list_students(&course.id)
-                    .await
-                    .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
-                Ok((
-                    Some(CourseRoster {
-                        course,
-                        teachers,
-                        students,
-                    }),
-                    classroom.calls(),
-                ))
-            })
-            .buffer_unordered(COURSE_CONCURRENCY)
-            .collect()
-            .await;
+    let fetched: Vec<Fetched> = futures::stream::iter(courses.into_values())
+        .map(|(course, via)| async move {
+            let classroom = google
+                .classroom(school, via)
+                .await
+                .map_err(|e| (format!("course {}: {e}", course.id), 0))?;
+            let teachers = classroom
+                .list_teachers(&course.id)
+                .await
+                .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
+            // Another school's class: its pupils are not even fetched.
+            if !is_schools_course(&teachers, course.owner_id.as_deref(), domain) {
+                tracing::info!(course = %course.id, "skipped: another domain's course");
+                return Ok((None, classroom.calls()));
+            }
+            let students = classroom
+                .list_students(&course.id)
+                .await
+                .map_err(|e| (format!("course {}: {e}", course.id), classroom.calls()))?;
+            Ok((
+                Some(CourseRoster {
+                    course,
+                    teachers,
+                    students,
+                }),
+                classroom.calls(),
+            ))
+        })
+        .buffer_unordered(COURSE_CONCURRENCY)
+        .collect()
+        .await;
 
     let outside_students = settings::read(pool, school.id)
         .await
