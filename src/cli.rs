@@ -304,8 +304,12 @@ async fn migrate(config: Config, concurrency: Option<u16>) -> Result<(), Failure
     progress.finish();
 
     let failed: Vec<&SchoolOutcome> = report.failed().collect();
+    let adopted = match report.adopted() {
+        0 => String::new(),
+        n => format!(", checksums recorded for {n} school(s) provisioned before they were kept"),
+    };
     println!(
-        "platform up to date; {} school(s) upgraded to version {}, {} failed ({} ms)",
+        "platform up to date; {} school(s) upgraded to version {}, {} failed{adopted} ({} ms)",
         report.upgraded(),
         report.target_version,
         failed.len(),
@@ -524,13 +528,26 @@ impl MigrateProgress for MigrateDisplay {
     }
 
     fn finished(&self, outcome: &SchoolOutcome) {
+        // A school provisioned before checksums were kept has this build's recorded for it.
+        let adopted = if outcome.checksums_adopted {
+            format!(
+                "; checksums of versions 1–{} recorded from this build",
+                outcome.from_version
+            )
+        } else {
+            String::new()
+        };
         let line = match &outcome.result {
             SchoolResult::Upgraded => format!(
-                "{}: version {} → {} ({} ms)",
+                "{}: version {} → {} ({} ms){adopted}",
                 outcome.slug,
                 outcome.from_version,
                 outcome.to_version,
                 outcome.elapsed.as_millis()
+            ),
+            SchoolResult::ChecksumsRecorded => format!(
+                "{}: at version {}{adopted}",
+                outcome.slug, outcome.to_version
             ),
             SchoolResult::AlreadyCurrent => {
                 format!(

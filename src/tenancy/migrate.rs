@@ -4,6 +4,11 @@
 //! A school whose change fails stays at its old version (its transaction rolls back); the others
 //! carry on. Each attempt is recorded in `platform.tenant_migration_runs`. When every school is
 //! current, the whole school phase is one query.
+//!
+//! Every version applied to a school is recorded with the SHA-256 of its text in
+//! `platform.tenant_applied_migrations`, and a digest of those in the school's registry row. A
+//! school whose recorded text of some version differs from this build's is refused, named with
+//! that version, and left as it is: its schema may differ from what this build would make.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +17,7 @@ use futures::StreamExt;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
-use super::schema::{TenantMigrations, grants_sql};
+use super::schema::{TenantMigrations, VersionChecksum, grants_sql, short_hex};
 use super::school_tx::begin_owner_tx;
 
 /// The control-plane migrations in `migrations/`, kept in `platform._sqlx_migrations`.
@@ -35,6 +40,9 @@ pub async fn migrate_platform(pool: &PgPool) -> Result<(), sqlx::migrate::Migrat
 pub enum SchoolResult {
     /// Moved from `from_version` to the target.
     Upgraded,
+    /// Already at the target, from before checksums were kept: this run recorded the checksums
+    /// of the versions it had applied, and changed nothing else.
+    ChecksumsRecorded,
     /// Another process upgraded it first.
     AlreadyCurrent,
     /// Left at `from_version`; the reason is recorded.
@@ -48,6 +56,10 @@ pub struct SchoolOutcome {
     pub from_version: i32,
     pub to_version: i32,
     pub result: SchoolResult,
+    /// The school had no checksums recorded (it was provisioned before they were kept), so this
+    /// run recorded this build's checksums for versions 1 to `from_version`, trusting that those
+    /// are the texts it had applied.
+    pub checksums_adopted: bool,
     pub elapsed: Duration,
 }
 
@@ -73,6 +85,11 @@ impl MigrateReport {
             .filter(|o| o.result == SchoolResult::Upgraded)
             .count()
     }
+
+    /// Schools whose checksums this run recorded for the first time.
+    pub fn adopted(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.checksums_adopted).count()
+    }
 }
 
 /// Receives progress while schools are migrated (a progress bar, log lines, nothing).
@@ -95,7 +112,8 @@ struct BehindSchool {
     schema_version: i32,
 }
 
-/// Moves every live school to `migrations.latest_version()`, `concurrency` schools at a time.
+/// Moves every live school to `migrations.latest_version()`, `concurrency` schools at a time,
+/// after checking that the migrations each school has applied are the texts this build carries.
 ///
 /// Fails only if the list of schools cannot be read; a failing school is reported in the result.
 #[tracing::instrument(skip(pool, migrations, progress))]
@@ -106,12 +124,17 @@ pub async fn migrate_schools(
     progress: &dyn MigrateProgress,
 ) -> Result<MigrateReport, sqlx::Error> {
     let target = migrations.latest_version();
-    // The "nothing to do" path is this one query.
+    // The "nothing to do" path is this one query: a school at the target version whose digest
+    // is this build's was built from exactly this build's texts. A school with no digest yet
+    // (provisioned before checksums were kept) is picked up once, to record them.
     let behind: Vec<BehindSchool> = sqlx::query_as(
         "SELECT id, slug, schema_name, role_name, schema_version FROM platform.tenants \
-         WHERE status <> 'deleted' AND schema_version <> $1 ORDER BY slug",
+         WHERE status <> 'deleted' \
+           AND (schema_version <> $1 OR schema_checksum IS DISTINCT FROM $2) \
+         ORDER BY slug",
     )
     .bind(target)
+    .bind(migrations.schema_checksum(target).as_slice())
     .fetch_all(pool)
     .await?;
     progress.started(behind.len());
@@ -147,15 +170,16 @@ async fn migrate_school(
     } else {
         upgrade(pool, migrations, &school, started_at).await
     };
-    let result = match result {
-        Ok(true) => SchoolResult::Upgraded,
-        Ok(false) => SchoolResult::AlreadyCurrent,
+    let (result, checksums_adopted) = match result {
+        Ok(Upgrade::Done { adopted }) => (SchoolResult::Upgraded, adopted),
+        Ok(Upgrade::Recorded) => (SchoolResult::ChecksumsRecorded, true),
+        Ok(Upgrade::AlreadyCurrent) => (SchoolResult::AlreadyCurrent, false),
         Err(reason) => {
             tracing::error!(school = %school.slug, %reason, "school schema upgrade failed");
             if let Err(e) = record_failure(pool, &school, target, started_at, &reason).await {
                 tracing::error!(school = %school.slug, error = %e, "could not record the failed upgrade");
             }
-            SchoolResult::Failed(reason)
+            (SchoolResult::Failed(reason), false)
         }
     };
     SchoolOutcome {
@@ -163,34 +187,105 @@ async fn migrate_school(
         from_version: school.schema_version,
         to_version: target,
         result,
+        checksums_adopted,
         elapsed: clock.elapsed(),
     }
 }
 
-/// Applies the pending changes in one transaction. `Ok(false)` when another process got there
-/// first (the registry row is locked, so two `migrate` runs never apply a change twice).
+/// What [`upgrade`] did.
+enum Upgrade {
+    /// Applied the pending changes; `adopted` if it first recorded checksums for the first time.
+    Done { adopted: bool },
+    /// Nothing to apply; recorded checksums for the first time.
+    Recorded,
+    /// Another process got there first.
+    AlreadyCurrent,
+}
+
+/// A version recorded for a school, as read back from `platform.tenant_applied_migrations`.
+#[derive(Debug, sqlx::FromRow)]
+struct RecordedVersion {
+    version: i32,
+    name: String,
+    checksum: Vec<u8>,
+}
+
+/// Checks what a school has applied against this build, then applies the pending changes, all
+/// in one transaction. The registry row is locked first, so two `migrate` runs never apply a
+/// change twice.
 #[tracing::instrument(skip_all, fields(school = %school.slug))]
 async fn upgrade(
     pool: &PgPool,
     migrations: &TenantMigrations,
     school: &BehindSchool,
     started_at: DateTime<Utc>,
-) -> Result<bool, String> {
+) -> Result<Upgrade, String> {
     let db = |e: sqlx::Error| e.to_string();
     let mut tx = begin_owner_tx(pool, &school.schema_name)
         .await
         .map_err(db)?;
-    let current: i32 =
-        sqlx::query_scalar("SELECT schema_version FROM platform.tenants WHERE id = $1 FOR UPDATE")
-            .bind(school.id)
-            .fetch_one(&mut *tx)
+    let (current, digest): (i32, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT schema_version, schema_checksum FROM platform.tenants WHERE id = $1 FOR UPDATE",
+    )
+    .bind(school.id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    let target = migrations.latest_version();
+    let target_digest = migrations.schema_checksum(target);
+    if current == target && digest.as_deref() == Some(target_digest.as_slice()) {
+        return Ok(Upgrade::AlreadyCurrent);
+    }
+    if current > target {
+        return Err(format!(
+            "school is at version {current} but this build knows only up to {target}; \
+             deploy the newer build"
+        ));
+    }
+
+    let recorded: Vec<RecordedVersion> = sqlx::query_as(
+        "SELECT version, name, checksum FROM platform.tenant_applied_migrations \
+         WHERE tenant_id = $1 AND version <= $2 ORDER BY version",
+    )
+    .bind(school.id)
+    .bind(current)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    let ours = migrations.checksums_up_to(current);
+    // A school with neither a digest nor any recorded version was provisioned before checksums
+    // were kept: it has applied versions 1 to `current`, and nothing can tell which texts. We
+    // trust they were this build's and record them, so that from now on a change is caught.
+    let adopt = digest.is_none() && recorded.is_empty();
+    if adopt {
+        record_versions(&mut tx, school, &ours, "adopted")
             .await
             .map_err(db)?;
-    let target = migrations.latest_version();
-    if current >= target {
-        return Ok(false);
+        tracing::info!(
+            version = current,
+            "no checksums were recorded for this school; recorded this build's"
+        );
+    } else {
+        check_unchanged(&recorded, &ours)?;
     }
-    for m in migrations.after(current) {
+
+    let pending: Vec<_> = migrations.after(current).collect();
+    if pending.is_empty() {
+        // Already at the target: only the record needed writing (or the digest repairing).
+        sqlx::query("UPDATE platform.tenants SET schema_checksum = $2 WHERE id = $1")
+            .bind(school.id)
+            .bind(target_digest.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        return Ok(if adopt {
+            Upgrade::Recorded
+        } else {
+            Upgrade::AlreadyCurrent
+        });
+    }
+    for m in &pending {
         sqlx::raw_sql(AssertSqlSafe(m.sql.as_ref()))
             .execute(&mut *tx)
             .await
@@ -203,8 +298,17 @@ async fn upgrade(
     .execute(&mut *tx)
     .await
     .map_err(db)?;
+    let applied: Vec<VersionChecksum> = migrations
+        .checksums_up_to(target)
+        .into_iter()
+        .filter(|v| v.version > current)
+        .collect();
+    record_versions(&mut tx, school, &applied, "applied")
+        .await
+        .map_err(db)?;
     sqlx::query(
-        "WITH moved AS (UPDATE platform.tenants SET schema_version = $3, updated_at = now() \
+        "WITH moved AS (UPDATE platform.tenants \
+                        SET schema_version = $3, schema_checksum = $5, updated_at = now() \
                         WHERE id = $1) \
          INSERT INTO platform.tenant_migration_runs \
              (tenant_id, from_version, to_version, started_at, succeeded) \
@@ -214,11 +318,64 @@ async fn upgrade(
     .bind(current)
     .bind(target)
     .bind(started_at)
+    .bind(target_digest.as_slice())
     .execute(&mut *tx)
     .await
     .map_err(db)?;
     tx.commit().await.map_err(db)?;
-    Ok(true)
+    Ok(Upgrade::Done { adopted: adopt })
+}
+
+/// Refuses a school whose record of some version differs from this build: the text of that
+/// migration was edited after it ran there, so the school's schema may not be what this
+/// build's text makes. The message names the version for `migrate`'s output.
+fn check_unchanged(recorded: &[RecordedVersion], ours: &[VersionChecksum]) -> Result<(), String> {
+    for v in ours {
+        let Some(found) = recorded.iter().find(|r| r.version == v.version) else {
+            return Err(format!(
+                "version {} ({}) has no checksum recorded for this school, so what it applied \
+                 cannot be checked; see platform.tenant_applied_migrations",
+                v.version, v.name
+            ));
+        };
+        if found.checksum != v.checksum {
+            return Err(format!(
+                "version {} ({}) has changed since it was applied to this school \
+                 (checksum then {}…, in this build {}…); restore the text it had and make the \
+                 change in a new migration",
+                v.version,
+                found.name,
+                short_hex(&found.checksum),
+                short_hex(&v.checksum)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Records versions applied to a school (or, `adopted`, assumed applied before checksums were
+/// kept).
+async fn record_versions(
+    conn: &mut sqlx::PgConnection,
+    school: &BehindSchool,
+    versions: &[VersionChecksum],
+    how: &str,
+) -> Result<(), sqlx::Error> {
+    let checksums: Vec<Vec<u8>> = versions.iter().map(|v| v.checksum.to_vec()).collect();
+    sqlx::query(
+        "INSERT INTO platform.tenant_applied_migrations \
+             (tenant_id, version, name, checksum, recorded) \
+         SELECT $1, v.version, v.name, v.checksum, $5 \
+         FROM unnest($2::int[], $3::text[], $4::bytea[]) AS v (version, name, checksum)",
+    )
+    .bind(school.id)
+    .bind(versions.iter().map(|v| v.version).collect::<Vec<_>>())
+    .bind(versions.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
+    .bind(checksums)
+    .bind(how)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 async fn record_failure(

@@ -4,7 +4,8 @@
 //! - [`registry`]: the schools in `platform.tenants`.
 //! - [`provision`]: creating a school in one transaction.
 //! - [`school_tx`]: the one function that opens a transaction scoped to a school.
-//! - [`schema`]: the template, the numbered changes after it, and the school role's grants.
+//! - [`schema`]: the template, the numbered changes after it with the checksum of each, and the
+//!   school role's grants.
 //! - [`migrate`]: bringing the platform and every school up to date.
 
 pub mod migrate;

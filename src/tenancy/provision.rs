@@ -1,13 +1,12 @@
-//! Creating a school: registry row, schema, role, grants, template and every tenant migration,
-//! in one transaction, so a failure at any step leaves nothing behind.
+//! Creating a school: registry row, the checksums of what it is built from, schema, role,
+//! grants, template and every tenant migration, in one transaction, so a failure at any step
+//! leaves nothing behind.
 
 use sqlx::{AssertSqlSafe, PgPool};
 
-use super::names::{
-    DomainError, SchoolName, SchoolNameError, Slug, SlugError, WorkspaceDomain, quote_ident,
-};
+use super::names::{DomainError, SchoolName, SchoolNameError, Slug, SlugError, WorkspaceDomain};
 use super::registry::{School, school_columns};
-use super::schema::{TEMPLATE_SQL, TEMPLATE_VERSION, TenantMigrations, grants_sql};
+use super::schema::{TenantMigrations, build_school_sql, schema_checksum_of};
 use super::school_tx::begin_owner_tx;
 
 /// A school to be created, with every field already validated.
@@ -85,16 +84,26 @@ pub async fn provision_school(
     let role = new.slug.role_name(role_prefix);
     let mut tx = begin_owner_tx(pool, &schema).await?;
 
-    // The registry row goes in only if no role or schema of these names exists yet, so the
-    // common path needs no separate check.
+    // The registry row, with a row per version recording the checksum of the text this school
+    // is built from, goes in only if no role or schema of these names exists yet, so the common
+    // path needs no separate check. One statement: the checksums cost no extra round trip.
+    let versions = migrations.checksums_up_to(migrations.latest_version());
     let inserted = sqlx::query_as::<_, School>(concat!(
-        "INSERT INTO platform.tenants \
-         (slug, name, workspace_domain, schema_name, role_name, schema_version) \
-         SELECT $1, $2, $3, $4, $5, $6 \
-         WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $5) \
-           AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4) \
-         RETURNING ",
-        school_columns!()
+        "WITH school AS ( \
+           INSERT INTO platform.tenants \
+             (slug, name, workspace_domain, schema_name, role_name, schema_version, schema_checksum) \
+           SELECT $1, $2, $3, $4, $5, $6, $7 \
+           WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $5) \
+             AND NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4) \
+           RETURNING ",
+        school_columns!(),
+        "), applied AS ( \
+           INSERT INTO platform.tenant_applied_migrations (tenant_id, version, name, checksum) \
+           SELECT school.id, v.version, v.name, v.checksum \
+           FROM school, unnest($8::int[], $9::text[], $10::bytea[]) AS v (version, name, checksum)) \
+         SELECT ",
+        school_columns!(),
+        " FROM school"
     ))
     .bind(new.slug.as_str())
     .bind(new.name.as_str())
@@ -102,6 +111,10 @@ pub async fn provision_school(
     .bind(&schema)
     .bind(&role)
     .bind(migrations.latest_version())
+    .bind(schema_checksum_of(&versions).as_slice())
+    .bind(versions.iter().map(|v| v.version).collect::<Vec<_>>())
+    .bind(versions.iter().map(|v| v.name.clone()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|v| v.checksum.to_vec()).collect::<Vec<_>>())
     .fetch_optional(&mut *tx)
     .await
     .map_err(|e| registry_conflict(e, new, &role))?;
@@ -112,14 +125,7 @@ pub async fn provision_school(
     // One round trip for everything else: schema, role, the service's membership of the role,
     // version 1, every later change, and the grants. Only a race with another process creating
     // the same role or schema at this moment fails here as a duplicate.
-    let (s, r) = (quote_ident(&schema), quote_ident(&role));
-    let mut build = format!(
-        "CREATE SCHEMA {s};\nCREATE ROLE {r} NOLOGIN;\nGRANT {r} TO CURRENT_USER;\n{TEMPLATE_SQL}\n"
-    );
-    for m in migrations.after(TEMPLATE_VERSION) {
-        build.push_str(&format!("-- {}\n{}\n", m.name, m.sql));
-    }
-    build.push_str(&grants_sql(&schema, &role));
+    let build = build_school_sql(&schema, &role, migrations);
     sqlx::raw_sql(AssertSqlSafe(build))
         .execute(&mut *tx)
         .await

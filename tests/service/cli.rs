@@ -212,3 +212,67 @@ async fn configuration_errors_name_every_bad_variable() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn migrate_refuses_a_school_whose_applied_migration_has_changed() {
+    let db = TestDb::new().await;
+    // Alder ran 0002 as it read before someone edited the file this build carries.
+    let mut list = TenantMigrations::embedded().as_slice().to_vec();
+    list[0].sql = format!("{}-- as first written\n", list[0].sql).into();
+    let as_first_written = TenantMigrations::new(list).unwrap();
+    db.school_with("alder", &as_first_written).await;
+    db.school("birch").await;
+
+    let out = invigilator(&db, &["migrate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("schema upgrade failed for 1 school(s): alder"),
+        "{err}"
+    );
+    let latest = TenantMigrations::embedded().latest_version();
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("alder: "))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(
+        line.starts_with(&format!("alder: FAILED, stays at version {latest}: version 2 (0002_staff_last_signed_in.sql) has changed since it was applied")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !stdout(&out).contains("birch"),
+        "birch is current and unchanged"
+    );
+}
+
+#[tokio::test]
+async fn migrate_records_checksums_for_schools_from_before_they_were_kept() {
+    let db = TestDb::new().await;
+    db.school("alder").await;
+    sqlx::query("DELETE FROM platform.tenant_applied_migrations")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE platform.tenants SET schema_checksum = NULL")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let latest = TenantMigrations::embedded().latest_version();
+
+    let first = invigilator(&db, &["migrate"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = stdout(&first);
+    assert!(
+        out.contains(&format!(
+            "alder: at version {latest}; checksums of versions 1–{latest} recorded from this build"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("checksums recorded for 1 school(s)"), "{out}");
+
+    let second = invigilator(&db, &["migrate"]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stdout(&second).contains("every school is at the latest schema version"));
+}

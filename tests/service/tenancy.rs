@@ -118,6 +118,12 @@ async fn a_fresh_school_and_an_upgraded_school_have_identical_catalogs() {
         only_upgraded.is_empty() && only_fresh.is_empty(),
         "upgraded only: {only_upgraded:#?}\nfresh only: {only_fresh:#?}"
     );
+    // Both record the same texts, so `migrate` treats them alike from now on.
+    assert_eq!(applied(&db, "upgraded").await, applied(&db, "fresh").await);
+    assert_eq!(
+        schema_checksum(&db, "upgraded").await,
+        schema_checksum(&db, "fresh").await
+    );
 }
 
 #[tokio::test]
@@ -496,4 +502,206 @@ async fn a_school_newer_than_this_build_is_reported_not_skipped() {
         "{:?}",
         failed[0]
     );
+}
+
+/// What `platform.tenant_applied_migrations` holds for a school: version, name, checksum and
+/// how it was recorded.
+async fn applied(db: &TestDb, slug: &str) -> Vec<(i32, String, Vec<u8>, String)> {
+    sqlx::query_as(
+        "SELECT m.version, m.name, m.checksum, m.recorded \
+         FROM platform.tenant_applied_migrations m JOIN platform.tenants t ON t.id = m.tenant_id \
+         WHERE t.slug = $1 ORDER BY m.version",
+    )
+    .bind(slug)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+async fn schema_checksum(db: &TestDb, slug: &str) -> Option<Vec<u8>> {
+    sqlx::query_scalar("SELECT schema_checksum FROM platform.tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_school_records_the_checksum_of_every_version_it_is_built_from() {
+    let db = TestDb::new().await;
+    let migrations = TenantMigrations::embedded();
+    let latest = migrations.latest_version();
+    db.school("alder").await;
+
+    let rows = applied(&db, "alder").await;
+    let expected: Vec<_> = migrations
+        .checksums_up_to(latest)
+        .into_iter()
+        .map(|v| (v.version, v.name, v.checksum.to_vec(), "applied".to_owned()))
+        .collect();
+    assert_eq!(rows, expected);
+    assert_eq!(rows[0].1, "tenant_template.sql");
+    assert_eq!(rows.len() as i32, latest);
+    assert_eq!(
+        schema_checksum(&db, "alder").await,
+        Some(migrations.schema_checksum(latest).to_vec())
+    );
+    // The grants were made per schema while building, and nothing of that is left behind.
+    let defaults: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_default_acl")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(defaults, 0);
+}
+
+#[tokio::test]
+async fn a_changed_migration_is_refused_naming_the_school_and_the_version() {
+    let db = TestDb::new().await;
+    let base = TenantMigrations::embedded();
+    let next = base.latest_version() + 1;
+    let first = base.with_next(
+        "9999_test_notes.sql",
+        "ALTER TABLE students ADD COLUMN note text;",
+    );
+    // Alder got the change as first written; birch is a version behind and never ran it.
+    db.school_with("alder", &first).await;
+    db.school("birch").await;
+    // Then someone edits the change that already ran on alder.
+    let edited = base.with_next(
+        "9999_test_notes.sql",
+        "ALTER TABLE students ADD COLUMN note text NOT NULL DEFAULT '';",
+    );
+
+    for _ in 0..2 {
+        let report = tenancy::migrate_schools(&db.pool, &edited, 2, &())
+            .await
+            .unwrap();
+        let failed: Vec<_> = report.failed().collect();
+        assert_eq!(failed.len(), 1, "{:?}", report.outcomes);
+        assert_eq!(failed[0].slug, "alder");
+        let SchoolResult::Failed(reason) = &failed[0].result else {
+            unreachable!()
+        };
+        assert!(
+            reason.contains(&format!("version {next} (9999_test_notes.sql) has changed")),
+            "{reason}"
+        );
+        // Every run says so again: alder is never quietly taken for current.
+        if report.upgraded() == 1 {
+            let birch = report.outcomes.iter().find(|o| o.slug == "birch").unwrap();
+            assert_eq!(
+                birch.to_version, next,
+                "birch takes the change as it now is"
+            );
+        }
+    }
+    // Alder's schema is as it was, and each refusal was recorded for operators.
+    let nullable: String = sqlx::query_scalar(
+        "SELECT is_nullable::text FROM information_schema.columns \
+         WHERE table_schema = 'tenant_alder' AND table_name = 'students' AND column_name = 'note'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(nullable, "YES");
+    let refusals: Vec<String> = sqlx::query_scalar(
+        "SELECT r.error FROM platform.tenant_migration_runs r \
+         JOIN platform.tenants t ON t.id = r.tenant_id WHERE t.slug = 'alder' AND NOT r.succeeded",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(refusals.len(), 2);
+    assert!(refusals[0].contains("has changed"), "{}", refusals[0]);
+
+    // An older version edited is caught too, on a school already at the latest version.
+    let mut list = edited.as_slice().to_vec();
+    list[0].sql = format!("{}-- tidied\n", list[0].sql).into();
+    let older_edited = TenantMigrations::new(list).unwrap();
+    let report = tenancy::migrate_schools(&db.pool, &older_edited, 2, &())
+        .await
+        .unwrap();
+    let failed: Vec<_> = report
+        .failed()
+        .map(|o| match &o.result {
+            SchoolResult::Failed(reason) => (o.slug.as_str(), reason.clone()),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    for (slug, reason) in failed {
+        assert!(
+            reason.contains("version 2 (0002_staff_last_signed_in.sql) has changed"),
+            "{slug}: {reason}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn schools_from_before_checksums_have_them_recorded_once() {
+    let db = TestDb::new().await;
+    let migrations = TenantMigrations::embedded();
+    let latest = migrations.latest_version();
+    db.school("alder").await;
+    db.school_with("birch", &TenantMigrations::none()).await;
+    // As the platform migration leaves schools provisioned before checksums were kept.
+    sqlx::query("DELETE FROM platform.tenant_applied_migrations")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE platform.tenants SET schema_checksum = NULL")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    let report = tenancy::migrate_schools(&db.pool, &migrations, 2, &())
+        .await
+        .unwrap();
+    assert_eq!(report.failed().count(), 0, "{:?}", report.outcomes);
+    assert_eq!(report.adopted(), 2);
+    let result = |slug: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| o.slug == slug)
+            .map(|o| o.result.clone())
+    };
+    assert_eq!(result("alder"), Some(SchoolResult::ChecksumsRecorded));
+    assert_eq!(result("birch"), Some(SchoolResult::Upgraded));
+
+    let ours: Vec<_> = migrations
+        .checksums_up_to(latest)
+        .into_iter()
+        .map(|v| (v.version, v.name, v.checksum.to_vec()))
+        .collect();
+    let without_how = |rows: Vec<(i32, String, Vec<u8>, String)>| {
+        rows.into_iter()
+            .map(|(v, n, c, _)| (v, n, c))
+            .collect::<Vec<_>>()
+    };
+    let alder = applied(&db, "alder").await;
+    assert!(alder.iter().all(|r| r.3 == "adopted"));
+    assert_eq!(without_how(alder), ours);
+    // Birch vouched only for the template it had; the rest it applied now.
+    let birch = applied(&db, "birch").await;
+    let how: Vec<&str> = birch.iter().map(|r| r.3.as_str()).collect();
+    assert_eq!(how[0], "adopted");
+    assert!(how[1..].iter().all(|h| *h == "applied"));
+    assert_eq!(without_how(birch), ours);
+    for slug in ["alder", "birch"] {
+        assert_eq!(
+            schema_checksum(&db, slug).await,
+            Some(migrations.schema_checksum(latest).to_vec())
+        );
+    }
+
+    let again = tenancy::migrate_schools(&db.pool, &migrations, 2, &())
+        .await
+        .unwrap();
+    assert!(again.outcomes.is_empty(), "{:?}", again.outcomes);
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.tenant_migration_runs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, 1, "recording checksums is not an upgrade; birch's is");
 }
