@@ -163,10 +163,10 @@ async fn migrate_school(
     let clock = Instant::now();
     let target = migrations.latest_version();
     let result = if school.schema_version > target {
-        Err(format!(
-            "school is at version {} but this build knows only up to {target}; deploy the newer build",
-            school.schema_version
-        ))
+        Err(UpgradeError::TooNew {
+            current: school.schema_version,
+            target,
+        })
     } else {
         upgrade(pool, migrations, &school, started_at).await
     };
@@ -174,7 +174,8 @@ async fn migrate_school(
         Ok(Upgrade::Done { adopted }) => (SchoolResult::Upgraded, adopted),
         Ok(Upgrade::Recorded) => (SchoolResult::ChecksumsRecorded, true),
         Ok(Upgrade::AlreadyCurrent) => (SchoolResult::AlreadyCurrent, false),
-        Err(reason) => {
+        Err(e) => {
+            let reason = e.to_string();
             tracing::error!(school = %school.slug, %reason, "school schema upgrade failed");
             if let Err(e) = record_failure(pool, &school, target, started_at, &reason).await {
                 tracing::error!(school = %school.slug, error = %e, "could not record the failed upgrade");
@@ -190,6 +191,41 @@ async fn migrate_school(
         checksums_adopted,
         elapsed: clock.elapsed(),
     }
+}
+
+/// Why a school's schema was not upgraded. Its text is what `migrate` prints and what
+/// `platform.tenant_migration_runs.error` keeps.
+#[derive(Debug, thiserror::Error)]
+enum UpgradeError {
+    #[error(
+        "school is at version {current} but this build knows only up to {target}; deploy the newer build"
+    )]
+    TooNew { current: i32, target: i32 },
+    #[error(
+        "version {version} ({name}) has no checksum recorded for this school, so what it applied \
+         cannot be checked; see platform.tenant_applied_migrations"
+    )]
+    Unrecorded { version: i32, name: String },
+    #[error(
+        "version {version} ({name}) has changed since it was applied to this school \
+         (checksum then {then}…, in this build {now}…); restore the text it had and make the \
+         change in a new migration"
+    )]
+    Changed {
+        version: i32,
+        name: String,
+        then: String,
+        now: String,
+    },
+    #[error("{name} (version {version}): {source}")]
+    Migration {
+        name: String,
+        version: i32,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{0}")]
+    Database(#[from] sqlx::Error),
 }
 
 /// What [`upgrade`] did.
@@ -219,28 +255,21 @@ async fn upgrade(
     migrations: &TenantMigrations,
     school: &BehindSchool,
     started_at: DateTime<Utc>,
-) -> Result<Upgrade, String> {
-    let db = |e: sqlx::Error| e.to_string();
-    let mut tx = begin_owner_tx(pool, &school.schema_name)
-        .await
-        .map_err(db)?;
+) -> Result<Upgrade, UpgradeError> {
+    let mut tx = begin_owner_tx(pool, &school.schema_name).await?;
     let (current, digest): (i32, Option<Vec<u8>>) = sqlx::query_as(
         "SELECT schema_version, schema_checksum FROM platform.tenants WHERE id = $1 FOR UPDATE",
     )
     .bind(school.id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
+    .await?;
     let target = migrations.latest_version();
     let target_digest = migrations.schema_checksum(target);
     if current == target && digest.as_deref() == Some(target_digest.as_slice()) {
         return Ok(Upgrade::AlreadyCurrent);
     }
     if current > target {
-        return Err(format!(
-            "school is at version {current} but this build knows only up to {target}; \
-             deploy the newer build"
-        ));
+        return Err(UpgradeError::TooNew { current, target });
     }
 
     let recorded: Vec<RecordedVersion> = sqlx::query_as(
@@ -250,17 +279,14 @@ async fn upgrade(
     .bind(school.id)
     .bind(current)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
+    .await?;
     let ours = migrations.checksums_up_to(current);
     // A school with neither a digest nor any recorded version was provisioned before checksums
     // were kept: it has applied versions 1 to `current`, and nothing can tell which texts. We
     // trust they were this build's and record them, so that from now on a change is caught.
     let adopt = digest.is_none() && recorded.is_empty();
     if adopt {
-        record_versions(&mut tx, school, &ours, "adopted")
-            .await
-            .map_err(db)?;
+        record_versions(&mut tx, school, &ours, "adopted").await?;
         tracing::info!(
             version = current,
             "no checksums were recorded for this school; recorded this build's"
@@ -276,9 +302,8 @@ async fn upgrade(
             .bind(school.id)
             .bind(target_digest.as_slice())
             .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+            .await?;
+        tx.commit().await?;
         return Ok(if adopt {
             Upgrade::Recorded
         } else {
@@ -289,23 +314,24 @@ async fn upgrade(
         sqlx::raw_sql(AssertSqlSafe(m.sql.as_ref()))
             .execute(&mut *tx)
             .await
-            .map_err(|e| format!("{} (version {}): {e}", m.name, m.version))?;
+            .map_err(|source| UpgradeError::Migration {
+                name: m.name.to_string(),
+                version: m.version,
+                source,
+            })?;
     }
     sqlx::raw_sql(AssertSqlSafe(grants_sql(
         &school.schema_name,
         &school.role_name,
     )))
     .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    .await?;
     let applied: Vec<VersionChecksum> = migrations
         .checksums_up_to(target)
         .into_iter()
         .filter(|v| v.version > current)
         .collect();
-    record_versions(&mut tx, school, &applied, "applied")
-        .await
-        .map_err(db)?;
+    record_versions(&mut tx, school, &applied, "applied").await?;
     sqlx::query(
         "WITH moved AS (UPDATE platform.tenants \
                         SET schema_version = $3, schema_checksum = $5, updated_at = now() \
@@ -320,34 +346,32 @@ async fn upgrade(
     .bind(started_at)
     .bind(target_digest.as_slice())
     .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    .await?;
+    tx.commit().await?;
     Ok(Upgrade::Done { adopted: adopt })
 }
 
 /// Refuses a school whose record of some version differs from this build: the text of that
 /// migration was edited after it ran there, so the school's schema may not be what this
 /// build's text makes. The message names the version for `migrate`'s output.
-fn check_unchanged(recorded: &[RecordedVersion], ours: &[VersionChecksum]) -> Result<(), String> {
+fn check_unchanged(
+    recorded: &[RecordedVersion],
+    ours: &[VersionChecksum],
+) -> Result<(), UpgradeError> {
     for v in ours {
         let Some(found) = recorded.iter().find(|r| r.version == v.version) else {
-            return Err(format!(
-                "version {} ({}) has no checksum recorded for this school, so what it applied \
-                 cannot be checked; see platform.tenant_applied_migrations",
-                v.version, v.name
-            ));
+            return Err(UpgradeError::Unrecorded {
+                version: v.version,
+                name: v.name.to_string(),
+            });
         };
         if found.checksum != v.checksum {
-            return Err(format!(
-                "version {} ({}) has changed since it was applied to this school \
-                 (checksum then {}…, in this build {}…); restore the text it had and make the \
-                 change in a new migration",
-                v.version,
-                found.name,
-                short_hex(&found.checksum),
-                short_hex(&v.checksum)
-            ));
+            return Err(UpgradeError::Changed {
+                version: v.version,
+                name: found.name.clone(),
+                then: short_hex(&found.checksum),
+                now: short_hex(&v.checksum),
+            });
         }
     }
     Ok(())
