@@ -257,6 +257,11 @@ async fn upgrade(
     started_at: DateTime<Utc>,
 ) -> Result<Upgrade, UpgradeError> {
     let mut tx = begin_owner_tx(pool, &school.schema_name).await?;
+    // A change that would wait behind a long school transaction gives up (recorded as failed,
+    // retried by the next `migrate`) rather than holding that school's requests behind it.
+    sqlx::query("SET LOCAL lock_timeout = '10s'")
+        .execute(&mut *tx)
+        .await?;
     let (current, digest): (i32, Option<Vec<u8>>) = sqlx::query_as(
         "SELECT schema_version, schema_checksum FROM platform.tenants WHERE id = $1 FOR UPDATE",
     )
