@@ -122,29 +122,7 @@ async fn a_revoked_teacher_is_marked_and_the_others_still_sync() {
     w.emu
         .add_course("Computing", None, other, &[pupil(1)])
         .unwrap();
-    let grace = add_google_staff(&w.db, &w.school, &w.emu, other).await;
-    let refresh = w
-        .emu
-        .issue_refresh_token(other, TEACHER_SCOPES, "invigilator-local")
-        .unwrap();
-    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &w.school)
-        .await
-        .unwrap();
-    invigilator::google::credentials::save_oauth(
-        &mut tx,
-        &w.config.token_keys,
-        grace,
-        invigilator::google::credentials::Purpose::SignIn,
-        other,
-        &TEACHER_SCOPES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>(),
-        &secrecy::SecretString::from(refresh),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    connect_signed_in_staff(&w.db, &w.emu, &w.school, other).await;
     sync(&w).await;
     assert_eq!(
         count(&w, "SELECT count(*) FROM {s}.courses WHERE active").await,

@@ -493,7 +493,6 @@ async fn insert_staff(db: &TestDb, school: &School, sub: &str, email: &str) -> U
 
 impl GoogleWorld {
     pub async fn new(pupils: usize) -> Self {
-        use invigilator::google::credentials::{Purpose, save_oauth};
         let emu = google_emulator::start(&google_seed(pupils)).await.unwrap();
         let db = TestDb::new().await;
         let school = db.school("hillside").await;
@@ -503,22 +502,16 @@ impl GoogleWorld {
             .unwrap()
             .with_retry_policy(invigilator::google::RetryPolicy::quick());
         let operator = add_staff(&db, &school, OPERATOR).await;
-        let refresh = emu
-            .issue_refresh_token(OPERATOR, &[DRIVE_SCOPE], "invigilator-local")
-            .unwrap();
-        let mut tx = tenancy::begin_school_tx(&db.pool, &school).await.unwrap();
-        let operator_credential = save_oauth(
-            &mut tx,
-            &config.token_keys,
+        let operator_credential = store_grant(
+            &db,
+            &emu,
+            &school,
             operator,
-            Purpose::DriveOperator,
             OPERATOR,
-            &[DRIVE_SCOPE.to_owned()],
-            &secrecy::SecretString::from(refresh),
+            invigilator::google::credentials::Purpose::DriveOperator,
+            &[DRIVE_SCOPE],
         )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        .await;
         Self {
             db,
             emu,
@@ -543,28 +536,18 @@ pub async fn connect_signed_in_staff(
     school: &School,
     email: &str,
 ) -> Uuid {
-    use invigilator::google::credentials::{Purpose, save_oauth};
-    let config = db.config(&[]);
+    use invigilator::google::credentials::Purpose;
     let staff = add_google_staff(db, school, emu, email).await;
-    let refresh = emu
-        .issue_refresh_token(email, TEACHER_SCOPES, "invigilator-local")
-        .unwrap();
-    let mut tx = tenancy::begin_school_tx(&db.pool, school).await.unwrap();
-    save_oauth(
-        &mut tx,
-        &config.token_keys,
+    store_grant(
+        db,
+        emu,
+        school,
         staff,
-        Purpose::SignIn,
         email,
-        &TEACHER_SCOPES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>(),
-        &secrecy::SecretString::from(refresh),
+        Purpose::SignIn,
+        TEACHER_SCOPES,
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     staff
 }
 
@@ -576,26 +559,51 @@ pub async fn connect_drive_operator(
     school: &School,
     email: &str,
 ) -> Uuid {
-    use invigilator::google::credentials::{Purpose, save_oauth};
-    let config = db.config(&[]);
+    use invigilator::google::credentials::Purpose;
     let operator = add_staff(db, school, email).await;
+    store_grant(
+        db,
+        emu,
+        school,
+        operator,
+        email,
+        Purpose::DriveOperator,
+        &[DRIVE_SCOPE],
+    )
+    .await;
+    operator
+}
+
+/// Stores, encrypted as the service does, a Google grant of `scopes` that the emulator issued
+/// to `email`, for staff member `staff`; returns the credential's id.
+pub async fn store_grant(
+    db: &TestDb,
+    emu: &google_emulator::Emulator,
+    school: &School,
+    staff: Uuid,
+    email: &str,
+    purpose: invigilator::google::credentials::Purpose,
+    scopes: &[&str],
+) -> Uuid {
+    let config = db.config(&[]);
     let refresh = emu
-        .issue_refresh_token(email, &[DRIVE_SCOPE], "invigilator-local")
+        .issue_refresh_token(email, scopes, "invigilator-local")
         .unwrap();
+    let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
     let mut tx = tenancy::begin_school_tx(&db.pool, school).await.unwrap();
-    save_oauth(
+    let credential = invigilator::google::credentials::save_oauth(
         &mut tx,
         &config.token_keys,
-        operator,
-        Purpose::DriveOperator,
+        staff,
+        purpose,
         email,
-        &[DRIVE_SCOPE.to_owned()],
+        &scopes,
         &secrecy::SecretString::from(refresh),
     )
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    operator
+    credential
 }
 
 /// The shared services of a `work` or `serve` process on this test's database, configured by
