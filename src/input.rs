@@ -25,6 +25,9 @@ pub enum InputError {
     ControlCharacter,
     #[error("is not an email address like name@school.sch.uk")]
     NotAnEmail,
+    /// Any other shape the field does not take; the text says what it must be.
+    #[error("{0}")]
+    Malformed(&'static str),
 }
 
 /// A refused value and the field it was given for, so an API answer can name the field.

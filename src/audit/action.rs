@@ -16,6 +16,13 @@ pub enum Action {
     DriveOperatorConnected,
     SettingsChanged,
     SyncRequested,
+    // Where classes belong (subject and year group).
+    ClassRuleAdded,
+    ClassRuleChanged,
+    ClassRuleRemoved,
+    ClassRulesReordered,
+    ClassRulesApplied,
+    ClassPlacementSet,
     // Class folders following their teachers.
     ClassFolderShared,
     ClassFolderUnshared,
@@ -39,7 +46,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for tests and for documents listing them.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 31] = [
         Self::SchoolCreated,
         Self::SignIn,
         Self::SignInRefused,
@@ -49,6 +56,12 @@ impl Action {
         Self::DriveOperatorConnected,
         Self::SettingsChanged,
         Self::SyncRequested,
+        Self::ClassRuleAdded,
+        Self::ClassRuleChanged,
+        Self::ClassRuleRemoved,
+        Self::ClassRulesReordered,
+        Self::ClassRulesApplied,
+        Self::ClassPlacementSet,
         Self::ClassFolderShared,
         Self::ClassFolderUnshared,
         Self::LockRequested,
@@ -79,6 +92,12 @@ impl Action {
             Self::DriveOperatorConnected => "drive_operator.connected",
             Self::SettingsChanged => "settings.changed",
             Self::SyncRequested => "sync.requested",
+            Self::ClassRuleAdded => "class_rule.added",
+            Self::ClassRuleChanged => "class_rule.changed",
+            Self::ClassRuleRemoved => "class_rule.removed",
+            Self::ClassRulesReordered => "class_rules.reordered",
+            Self::ClassRulesApplied => "class_rules.applied",
+            Self::ClassPlacementSet => "class.placement_set",
             Self::ClassFolderShared => "class_folder.shared",
             Self::ClassFolderUnshared => "class_folder.unshared",
             Self::LockRequested => "portfolio.lock.requested",

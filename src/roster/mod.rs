@@ -14,6 +14,7 @@
 //! are skipped too (counted, and named by Classroom id) unless the School Admin chose to take
 //! them in.
 
+pub mod placement;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};

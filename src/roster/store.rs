@@ -30,21 +30,6 @@ impl std::ops::AddAssign for Changes {
     }
 }
 
-/// The subject a course belongs under: the first rule matching its name or section, else
-/// "Unsorted".
-async fn subject_for(tx: &mut SchoolTx, course: &ClassroomCourse) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT coalesce( \
-             (SELECT subject_id FROM subject_rules \
-              WHERE $1 ILIKE pattern OR coalesce($2, '') ILIKE pattern ORDER BY position LIMIT 1), \
-             (SELECT id FROM subjects WHERE name = 'Unsorted'))",
-    )
-    .bind(&course.name)
-    .bind(&course.section)
-    .fetch_one(&mut **tx)
-    .await
-}
-
 /// Upserts one course with its teachers and students. `name` falls back to the course id when
 /// Classroom sent none.
 pub async fn write_course(
@@ -54,7 +39,8 @@ pub async fn write_course(
     students: &[RosterMember],
 ) -> Result<Changes, sqlx::Error> {
     let mut changes = Changes::default();
-    let subject = subject_for(tx, course).await?;
+    let (subject, year_group) =
+        super::placement::place(tx, &course.id, &course.name, course.section.as_deref()).await?;
     let name = if course.name.trim().is_empty() {
         tracing::warn!(course = %course.id, "a course without a name; shown by its id");
         format!("Course {}", course.id)
@@ -64,14 +50,16 @@ pub async fn write_course(
     // Insert, or update only what changed (the WHERE keeps unchanged rows untouched).
     let row: Option<(Uuid, bool)> = sqlx::query_as(
         "INSERT INTO courses AS c (classroom_id, name, section, subject_id, teacher_group_email, \
-                                   classroom_state, active, last_synced_at) \
-         VALUES ($1, $2, $3, $4, $5, 'ACTIVE', true, now()) \
+                                   classroom_state, active, last_synced_at, year_group) \
+         VALUES ($1, $2, $3, $4, $5, 'ACTIVE', true, now(), $6) \
          ON CONFLICT (classroom_id) DO UPDATE SET name = EXCLUDED.name, section = EXCLUDED.section, \
              subject_id = EXCLUDED.subject_id, teacher_group_email = EXCLUDED.teacher_group_email, \
-             classroom_state = 'ACTIVE', active = true, updated_at = now() \
-         WHERE (c.name, c.section, c.subject_id, c.teacher_group_email, c.classroom_state, c.active) \
+             classroom_state = 'ACTIVE', active = true, year_group = EXCLUDED.year_group, \
+             updated_at = now() \
+         WHERE (c.name, c.section, c.subject_id, c.teacher_group_email, c.classroom_state, c.active, \
+                c.year_group) \
                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.section, EXCLUDED.subject_id, \
-                                 EXCLUDED.teacher_group_email, 'ACTIVE', true) \
+                                 EXCLUDED.teacher_group_email, 'ACTIVE', true, EXCLUDED.year_group) \
          RETURNING id, (xmax = 0)",
     )
     .bind(&course.id)
@@ -79,6 +67,7 @@ pub async fn write_course(
     .bind(&course.section)
     .bind(subject)
     .bind(&course.teacher_group_email)
+    .bind(year_group)
     .fetch_optional(&mut **tx)
     .await?;
     let course_id = match row {

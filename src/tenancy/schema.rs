@@ -57,6 +57,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0008_sync_skipped.sql",
         include_str!("../../migrations/tenant/0008_sync_skipped.sql"),
     ),
+    (
+        "0009_class_placement.sql",
+        include_str!("../../migrations/tenant/0009_class_placement.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth_routes;
+mod class_rules;
 pub mod error;
 mod events;
 pub mod extract;
@@ -167,7 +168,23 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             "/api/portfolios/{id}/{verb}",
             post(portfolios::request_portfolio),
         )
+        .route("/api/classes", get(class_rules::classes))
+        .route(
+            "/api/classes/{id}/placement",
+            axum::routing::put(class_rules::set_placement),
+        )
         .route("/api/classes/{id}/{verb}", post(portfolios::request_class))
+        .route("/api/class-rules", get(class_rules::list))
+        .route("/api/class-rules/apply", post(class_rules::apply))
+        .route("/api/class-rules/{kind}", post(class_rules::add))
+        .route(
+            "/api/class-rules/{kind}/order",
+            axum::routing::put(class_rules::reorder),
+        )
+        .route(
+            "/api/class-rules/{kind}/{id}",
+            axum::routing::put(class_rules::change).delete(class_rules::remove),
+        )
         .route("/api/shares", get(shares::list))
         .route("/api/shares/scans", post(shares::request_scan))
         .route("/api/shares/{id}/{verb}", post(shares::decide))

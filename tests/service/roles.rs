@@ -117,6 +117,49 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
             Some(json!({})),
             Some(Permission::ConnectDrive),
         ),
+        (Method::GET, "/api/classes", None, None),
+        (
+            Method::GET,
+            "/api/class-rules",
+            None,
+            Some(Permission::ManageSettings),
+        ),
+        (
+            Method::POST,
+            "/api/class-rules/year-groups",
+            Some(json!({"pattern": "10%", "year_group": 10})),
+            Some(Permission::ManageSettings),
+        ),
+        (
+            Method::PUT,
+            "/api/class-rules/subjects/order",
+            Some(json!({"ids": []})),
+            Some(Permission::ManageSettings),
+        ),
+        (
+            Method::PUT,
+            "/api/class-rules/subjects/00000000-0000-0000-0000-000000000000",
+            Some(json!({"pattern": "x%"})),
+            Some(Permission::ManageSettings),
+        ),
+        (
+            Method::DELETE,
+            "/api/class-rules/year-groups/00000000-0000-0000-0000-000000000000",
+            Some(json!({})),
+            Some(Permission::ManageSettings),
+        ),
+        (
+            Method::POST,
+            "/api/class-rules/apply",
+            Some(json!({})),
+            Some(Permission::ManageSettings),
+        ),
+        (
+            Method::PUT,
+            "/api/classes/00000000-0000-0000-0000-000000000000/placement",
+            Some(json!({"year_group": 10})),
+            Some(Permission::ManageSettings),
+        ),
     ]
 }
 
@@ -720,4 +763,167 @@ async fn each_role_reaches_exactly_its_classes_including_a_head_of_subjects_subj
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_school_admin_places_classes_by_subject_and_year_rules_and_overrides() {
+    let w = SignInWorld::new().await;
+    let (mut admin, token) = admin_of(&w).await;
+    let unsorted: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenant_hillside.subjects WHERE name = 'Unsorted'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    let (chemistry, _) = class_with_portfolio(&w, "11A Chemistry", unsorted, None).await;
+    let (physics, _) = class_with_portfolio(&w, "10B Physics", unsorted, None).await;
+    let send = |method: Method, path: &str, body: Value| {
+        let url = w.url(path);
+        let token = token.clone();
+        (method, url, RequestBody::Json(body, Some(token)))
+    };
+    let mut call = async |method: Method, path: &str, body: Value| {
+        let (method, url, body) = send(method, path, body);
+        let page = admin.request(method, &url, Some(body)).await;
+        (
+            page.status,
+            serde_json::from_str::<Value>(&page.body).unwrap_or(Value::Null),
+        )
+    };
+    let placed = |list: &Value, id: uuid::Uuid| -> (Value, Value) {
+        let class = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id.to_string())
+            .unwrap()
+            .clone();
+        (class["subject"].clone(), class["year_group"].clone())
+    };
+
+    for (kind, body) in [
+        (
+            "subjects",
+            json!({"pattern": "%Chemistry%", "subject": "Chemistry"}),
+        ),
+        ("year-groups", json!({"pattern": "11%", "year_group": 11})),
+        ("year-groups", json!({"pattern": "1_B%", "year_group": 10})),
+    ] {
+        let (status, answer) = call(Method::POST, &format!("/api/class-rules/{kind}"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let (_, list) = call(Method::GET, "/api/classes", Value::Null).await;
+    assert_eq!(placed(&list, chemistry), (json!("Chemistry"), json!(11)));
+    assert_eq!(placed(&list, physics), (json!("Unsorted"), json!(10)));
+
+    // A catch-all put first wins over everything after it.
+    let (_, answer) = call(
+        Method::POST,
+        "/api/class-rules/subjects",
+        json!({"pattern": "%", "subject": "General"}),
+    )
+    .await;
+    let (_, rules) = call(Method::GET, "/api/class-rules", Value::Null).await;
+    let ids: Vec<Value> = rules["subject_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .rev()
+        .collect();
+    assert_eq!(ids[0], answer["id"]);
+    let (status, _) = call(
+        Method::PUT,
+        "/api/class-rules/subjects/order",
+        json!({"ids": ids}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, list) = call(Method::GET, "/api/classes", Value::Null).await;
+    assert_eq!(placed(&list, chemistry).0, json!("General"));
+
+    // A class's own placement beats the rules; clearing it returns to them.
+    let path = format!("/api/classes/{physics}/placement");
+    let (status, class) = call(
+        Method::PUT,
+        &path,
+        json!({"subject": "Physics", "year_group": 9}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{class}");
+    assert_eq!(
+        (class["subject"].clone(), class["year_group"].clone()),
+        (json!("Physics"), json!(9))
+    );
+    assert_eq!(class["year_group_overridden"], true);
+    let (_, class) = call(Method::PUT, &path, json!({"year_group": null})).await;
+    assert_eq!(
+        (class["subject"].clone(), class["year_group"].clone()),
+        (json!("Physics"), json!(10))
+    );
+
+    // Bad input names its field and changes nothing.
+    for (method, path, body, field) in [
+        (
+            Method::POST,
+            "/api/class-rules/subjects".to_owned(),
+            json!({"pattern": "a\\", "subject": "X"}),
+            "pattern",
+        ),
+        (
+            Method::POST,
+            "/api/class-rules/subjects".to_owned(),
+            json!({"pattern": "x%", "subject": " "}),
+            "subject",
+        ),
+        (
+            Method::POST,
+            "/api/class-rules/year-groups".to_owned(),
+            json!({"pattern": "x%", "year_group": 14}),
+            "year_group",
+        ),
+        (
+            Method::POST,
+            "/api/class-rules/year-groups".to_owned(),
+            json!({"pattern": "x%"}),
+            "year_group",
+        ),
+        (
+            Method::PUT,
+            "/api/class-rules/subjects/order".to_owned(),
+            json!({"ids": [ids[0]]}),
+            "ids",
+        ),
+        (
+            Method::PUT,
+            path.clone(),
+            json!({"year_group": 0}),
+            "year_group",
+        ),
+    ] {
+        let (status, answer) = call(method, &path, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["field"], field, "{body}");
+    }
+    let (_, after) = call(Method::GET, "/api/class-rules", Value::Null).await;
+    assert_eq!(after["subject_rules"].as_array().unwrap().len(), 2);
+    assert_eq!(after["year_group_rules"].as_array().unwrap().len(), 2);
+
+    let actions: Vec<String> = w
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "class_rule.added").count(),
+        4
+    );
+    assert!(actions.contains(&"class_rules.reordered".to_owned()));
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "class.placement_set")
+            .count(),
+        2
+    );
 }

@@ -709,3 +709,54 @@ async fn a_shared_drive_saved_before_drives_were_checked_is_checked_before_folde
         "checked once, not at every sync"
     );
 }
+
+#[tokio::test]
+async fn a_sync_places_classes_by_the_rules_and_keeps_a_class_s_own_placement() {
+    use invigilator::roster::placement::{self, Override, Placement};
+    let w = GoogleWorld::new(1).await;
+    w.connect_teacher().await;
+    let admin = add_staff(&w.db, &w.school, "head.of.it@hillside.sch.uk").await;
+    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &w.school)
+        .await
+        .unwrap();
+    for (pattern, placement) in [
+        ("%Chemistry%", Placement::Subject("Chemistry".into())),
+        ("10%", Placement::YearGroup(10)),
+    ] {
+        placement::add_rule(&mut tx, admin, pattern, &placement)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    sync(&w).await;
+    let placed = || async {
+        sqlx::query_as::<_, (String, Option<i16>)>(
+            "SELECT s.name, c.year_group FROM tenant_hillside.courses c \
+             JOIN tenant_hillside.subjects s ON s.id = c.subject_id",
+        )
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(placed().await, ("Chemistry".to_owned(), Some(10)));
+
+    // The class's own year group survives the next sync; an unchanged class writes nothing.
+    let course: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenant_hillside.courses")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    let mut tx = invigilator::tenancy::begin_school_tx(&w.db.pool, &w.school)
+        .await
+        .unwrap();
+    let own = Override {
+        subject: None,
+        year_group: Some(Some(11)),
+    };
+    placement::set_override(&mut tx, admin, course, &own)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let again = sync(&w).await;
+    assert_eq!(placed().await, ("Chemistry".to_owned(), Some(11)));
+    assert_eq!(again.rows_written(), 0, "{again:?}");
+}
