@@ -21,3 +21,4 @@ pub mod services;
 pub mod telemetry;
 pub mod tenancy;
 pub mod web;
+pub mod windows;
