@@ -263,6 +263,7 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
     let drive = crate::portfolio::shared_drive::verified_drive(
         &services.db,
         &services.redis,
+        &services.namespace,
         &services.google,
         &school,
     )

@@ -28,6 +28,8 @@ pub struct Services {
     pub live: LiveStatus,
     /// How long a lock request may wait unapplied before the sweeper queues it again.
     pub lock_sweep_after: Duration,
+    /// This deployment's part of Redis (`TENANT_ROLE_PREFIX`), for names built elsewhere.
+    pub namespace: String,
 }
 
 /// Why the services could not be built.
@@ -62,6 +64,7 @@ impl Services {
             queues: Queues::new(&redis, namespace),
             live: LiveStatus::new(config).map_err(StartError::Redis)?,
             lock_sweep_after: config.lock_sweep_after,
+            namespace: namespace.clone(),
             google,
             db,
             redis,

@@ -313,6 +313,7 @@ pub async fn run_roster_sync(
     let drive_id = match crate::portfolio::shared_drive::verified_drive(
         &ctx.db,
         &ctx.redis,
+        &ctx.namespace,
         &ctx.google,
         &school,
     )

@@ -77,7 +77,9 @@ pub async fn run_share_job(job: ShareJob, ctx: Data<Arc<Services>>) -> Result<()
     }
     match job {
         ShareJob::Scan { scan_id, .. } => {
-            let drive_id = match settings::load(&ctx.db, &ctx.redis, school.id).await {
+            let drive_id = match settings::load(&ctx.db, &ctx.redis, &ctx.namespace, school.id)
+                .await
+            {
                 Ok(s) => s.shared_drive_id,
                 Err(e) => {
                     tracing::warn!(school = %school.slug, error = %e, "settings unreadable; scan left for the sweeper");

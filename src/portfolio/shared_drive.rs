@@ -99,10 +99,11 @@ pub async fn check(
 /// once the Drive operator has been found to manage it. A drive saved before that check
 /// existed is checked here, once, and the result recorded; one that fails it is not used
 /// (logged, and left for the School Admin to put right in the settings).
-#[tracing::instrument(skip(pool, redis, google), fields(school = %school.slug))]
+#[tracing::instrument(skip(pool, redis, namespace, google), fields(school = %school.slug))]
 pub async fn verified_drive(
     pool: &PgPool,
     redis: &redis::aio::ConnectionManager,
+    namespace: &str,
     google: &GoogleClients,
     school: &School,
 ) -> Result<Option<String>, settings::SettingsError> {
@@ -116,7 +117,7 @@ pub async fn verified_drive(
     }
     match check(pool, google, school, &id).await {
         Ok(checked) => {
-            settings::record_drive_check(pool, redis, school.id, &checked).await?;
+            settings::record_drive_check(pool, redis, namespace, school.id, &checked).await?;
             Ok(Some(id))
         }
         Err(refusal) => {

@@ -131,24 +131,32 @@ pub enum SettingsError {
     Database(#[from] sqlx::Error),
 }
 
-fn generation_key(school: Uuid) -> String {
-    format!("invigilator:school-settings-generation:{school}")
+// Under the deployment's namespace, as every Redis name is: a staging copy of a database
+// shares its schools' ids, and must not read production's cached settings.
+fn generation_key(namespace: &str, school: Uuid) -> String {
+    format!("invigilator:{namespace}school-settings-generation:{school}")
 }
 
-fn cache_key(school: Uuid, generation: u64) -> String {
-    format!("invigilator:school-settings:{school}:{generation}")
+fn cache_key(namespace: &str, school: Uuid, generation: u64) -> String {
+    format!("invigilator:{namespace}school-settings:{school}:{generation}")
 }
 
 /// The school's settings, from the cache when fresh.
 pub async fn load(
     pool: &PgPool,
     redis: &ConnectionManager,
+    namespace: &str,
     school: Uuid,
 ) -> Result<SchoolSettings, SettingsError> {
     let mut conn = redis.clone();
-    let generation: Option<u64> = conn.get(generation_key(school)).await.ok().flatten();
+    let generation: Option<u64> = conn
+        .get(generation_key(namespace, school))
+        .await
+        .ok()
+        .flatten();
     let generation = generation.unwrap_or(0);
-    let cached: Result<Option<String>, _> = conn.get(cache_key(school, generation)).await;
+    let cached: Result<Option<String>, _> =
+        conn.get(cache_key(namespace, school, generation)).await;
     if let Ok(Some(json)) = cached
         && let Ok(settings) = serde_json::from_str(&json)
     {
@@ -158,7 +166,11 @@ pub async fn load(
     if let Ok(json) = serde_json::to_string(&settings) {
         // A cache failure only costs a database read next time.
         let _: Result<(), _> = conn
-            .set_ex(cache_key(school, generation), json, CACHE_TTL_SECS)
+            .set_ex(
+                cache_key(namespace, school, generation),
+                json,
+                CACHE_TTL_SECS,
+            )
             .await;
     }
     Ok(settings)
@@ -169,6 +181,7 @@ pub async fn load(
 pub async fn record_drive_check(
     pool: &PgPool,
     redis: &ConnectionManager,
+    namespace: &str,
     school: Uuid,
     checked: &CheckedSharedDrive,
 ) -> Result<(), SettingsError> {
@@ -181,7 +194,7 @@ pub async fn record_drive_check(
     .bind(&checked.name)
     .execute(pool)
     .await?;
-    invalidate(redis, school).await;
+    invalidate(redis, namespace, school).await;
     Ok(())
 }
 
@@ -206,6 +219,7 @@ pub async fn read(pool: &PgPool, school: Uuid) -> Result<SchoolSettings, Setting
 pub async fn update(
     pool: &PgPool,
     redis: &ConnectionManager,
+    namespace: &str,
     school: Uuid,
     change: &SettingsChange,
     checked: Option<&CheckedSharedDrive>,
@@ -245,14 +259,17 @@ pub async fn update(
         _ => SettingsError::Database(e),
     })?
     .ok_or(SettingsError::NotFound)?;
-    invalidate(redis, school).await;
+    invalidate(redis, namespace, school).await;
     Ok(settings)
 }
 
 /// Makes every process read the settings afresh.
-async fn invalidate(redis: &ConnectionManager, school: Uuid) {
+async fn invalidate(redis: &ConnectionManager, namespace: &str, school: Uuid) {
     let mut conn = redis.clone();
-    if let Err(e) = conn.incr::<_, _, u64>(generation_key(school), 1).await {
+    if let Err(e) = conn
+        .incr::<_, _, u64>(generation_key(namespace, school), 1)
+        .await
+    {
         // Readers then keep the old copy until its five-minute TTL ends; say so loudly.
         tracing::error!(error = %e, "could not invalidate cached school settings");
     }

@@ -245,7 +245,13 @@ pub async fn get_settings(
     staff: CurrentStaff,
 ) -> Result<Json<SettingsView>, ApiError> {
     staff.require(Permission::ManageSettings)?;
-    let settings = settings::load(&state.db, &state.redis, staff.school.id).await?;
+    let settings = settings::load(
+        &state.db,
+        &state.redis,
+        &state.web.namespace,
+        staff.school.id,
+    )
+    .await?;
     Ok(Json(settings_view(&state, &staff, settings).await?))
 }
 
@@ -265,6 +271,7 @@ pub async fn put_settings(
     let updated = settings::update(
         &state.db,
         &state.redis,
+        &state.web.namespace,
         staff.school.id,
         &change,
         checked.as_ref(),

@@ -679,7 +679,11 @@ async fn a_shared_drive_saved_before_drives_were_checked_is_checked_before_folde
     };
     let verified = || {
         invigilator::portfolio::shared_drive::verified_drive(
-            &w.db.pool, &redis, &w.clients, &w.school,
+            &w.db.pool,
+            &redis,
+            &w.db.role_prefix,
+            &w.clients,
+            &w.school,
         )
     };
     // Another school's drive, which this school's operator cannot see: not used.

@@ -705,3 +705,36 @@ async fn schools_from_before_checksums_have_them_recorded_once() {
         .unwrap();
     assert_eq!(runs, 1, "recording checksums is not an upgrade; birch's is");
 }
+
+#[tokio::test]
+async fn cached_settings_are_kept_apart_per_deployment() {
+    use invigilator::tenancy::settings;
+    let db = TestDb::new().await;
+    let school = db.school("alder").await;
+    let redis = invigilator::redis_client::lazy_connection(&db.config(&[])).unwrap();
+    let (ours, theirs) = (
+        format!("{}a_", db.role_prefix),
+        format!("{}b_", db.role_prefix),
+    );
+    let cached = settings::load(&db.pool, &redis, &ours, school.id)
+        .await
+        .unwrap();
+    assert_eq!(cached.retention_months, 36);
+    // Changed behind the cache's back (as by a copy of the database another deployment uses).
+    sqlx::query("UPDATE platform.tenants SET retention_months = 24 WHERE id = $1")
+        .bind(school.id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let again = settings::load(&db.pool, &redis, &ours, school.id)
+        .await
+        .unwrap();
+    assert_eq!(again.retention_months, 36, "our cached copy");
+    let other = settings::load(&db.pool, &redis, &theirs, school.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        other.retention_months, 24,
+        "never ours: its own names in Redis"
+    );
+}
