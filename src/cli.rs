@@ -199,6 +199,7 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
         .check_key_ring(&config)
         .await
         .context("cannot start")?;
+    refuse_untrusted_redis(&services).await?;
     // Cloud Run asks every service to answer on $PORT: the worker answers its probes.
     let probes = AppState::new(&config, &services).context("cannot start")?;
     let listener = TcpListener::bind(("0.0.0.0", config.port))
@@ -215,6 +216,24 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
     let _ = stop_probes.send(());
     let _ = probe_server.await;
     Ok(result?)
+}
+
+/// Stops `work` at once, with one clear line, when Redis's TLS certificate is not trusted:
+/// retrying never mends that, and the job workers would otherwise restart (and log) in a quick
+/// loop for minutes. Redis merely being down is left to the workers' own restarts.
+async fn refuse_untrusted_redis(services: &Services) -> Result<(), Failure> {
+    let mut conn = services.redis.clone();
+    let cmd = redis::cmd("PING");
+    let ping = cmd.query_async::<String>(&mut conn);
+    match tokio::time::timeout(std::time::Duration::from_secs(5), ping).await {
+        Ok(Err(e)) if crate::redis_client::certificate_rejected(&e) => {
+            Err(Failure::System(anyhow::Error::new(e).context(
+                "Redis's TLS certificate is not trusted; REDIS_CA_CERT must name the CA that \
+                 signed it",
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn sync(config: Config, slug: &str) -> Result<(), Failure> {

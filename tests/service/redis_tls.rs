@@ -436,3 +436,36 @@ async fn an_unreadable_redis_ca_stops_start_up_naming_the_variable() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn work_with_the_wrong_ca_stops_at_once_with_one_clear_line() {
+    let server = TlsRedis::start().await;
+    let db = common::TestDb::new().await;
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_invigilator"))
+        .arg("work")
+        .env_clear()
+        .envs(db.env())
+        .env("REDIS_URL", server.url())
+        .env("REDIS_CA_CERT", &server.other_ca_file)
+        .env("PORT", free_port().to_string())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    // Not two minutes of restarts: the certificate is refused before any worker starts.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TLS certificate is not trusted"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("restarting"),
+        "no worker restarted: {stderr}"
+    );
+}
