@@ -43,6 +43,9 @@ pub enum GoogleError {
         account: String,
         reason: String,
     },
+    /// The school has no Drive operator connected at all: a School Admin must connect one.
+    #[error("{op}: no Drive operator is connected for this school")]
+    NoDriveOperator { op: &'static str },
     #[error("{op}: not found in Google: {detail}")]
     NotFound { op: &'static str, detail: String },
     #[error("{op}: Google refused the request: {detail}")]
@@ -64,7 +67,9 @@ impl GoogleError {
             Self::Transient { .. } | Self::Unauthorized { .. } => ErrorClass::Transient,
             Self::RateLimited { .. } => ErrorClass::RateLimited,
             Self::SharingRateLimited { .. } => ErrorClass::SharingRateLimited,
-            Self::NeedsReconnect { .. } => ErrorClass::NeedsReconnect,
+            Self::NeedsReconnect { .. } | Self::NoDriveOperator { .. } => {
+                ErrorClass::NeedsReconnect
+            }
             Self::NotFound { .. } => ErrorClass::NotFound,
             Self::Permanent { .. } => ErrorClass::Permanent,
         }
@@ -138,6 +143,7 @@ impl GoogleError {
                 account,
                 reason,
             },
+            Self::NoDriveOperator { .. } => Self::NoDriveOperator { op: new_op },
             Self::NotFound { detail, .. } => Self::NotFound { op: new_op, detail },
             Self::Permanent { detail, .. } => Self::Permanent { op: new_op, detail },
             Self::Unauthorized { .. } => Self::Unauthorized { op: new_op },

@@ -295,11 +295,7 @@ impl GoogleClients {
             .await
             .map_err(|e| db(&e))?;
         tx.commit().await.map_err(|e| db(&e))?;
-        let operator = operator.ok_or_else(|| GoogleError::NeedsReconnect {
-            op,
-            account: "(none)".to_owned(),
-            reason: "no Drive operator is connected for this school".to_owned(),
-        })?;
+        let operator = operator.ok_or(GoogleError::NoDriveOperator { op })?;
         if operator.status == CredentialStatus::NeedsReconnect {
             return Err(GoogleError::NeedsReconnect {
                 op,

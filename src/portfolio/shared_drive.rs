@@ -5,11 +5,10 @@
 
 use sqlx::PgPool;
 
-use crate::google::credentials::{self, CredentialStatus};
 use crate::google::{ErrorClass, GoogleClients, GoogleError};
 use crate::input;
+use crate::tenancy::School;
 use crate::tenancy::settings::{self, CheckedSharedDrive};
-use crate::tenancy::{School, begin_school_tx};
 
 /// Why a Shared Drive cannot be the school's.
 #[derive(Debug, thiserror::Error)]
@@ -43,32 +42,20 @@ pub enum SharedDriveRefusal {
     /// Our side failed to set up the Drive client (a key, the credential store).
     #[error("the Drive client could not be set up")]
     Setup(#[source] GoogleError),
-    #[error("the Drive operator could not be read")]
-    Database(#[from] sqlx::Error),
-    #[error("the Drive operator could not be read")]
-    Credentials(#[from] crate::google::credentials::CredentialError),
 }
 
 /// Checks that the school's Drive operator manages Shared Drive `id`.
-#[tracing::instrument(skip(pool, google), fields(school = %school.slug))]
+#[tracing::instrument(skip(google), fields(school = %school.slug))]
 pub async fn check(
-    pool: &PgPool,
     google: &GoogleClients,
     school: &School,
     id: &str,
 ) -> Result<CheckedSharedDrive, SharedDriveRefusal> {
-    let mut tx = begin_school_tx(pool, school).await?;
-    let operator = credentials::drive_operator(&mut tx).await?;
-    tx.commit().await?;
-    match operator {
-        None => return Err(SharedDriveRefusal::NoOperator),
-        Some(c) if c.status == CredentialStatus::NeedsReconnect => {
-            return Err(SharedDriveRefusal::OperatorNeedsReconnect);
-        }
-        Some(_) => {}
-    }
+    // One read of the operator's credential: the Drive client's own, whose errors say whether
+    // none is connected or it needs connecting again.
     let drive = match google.drive(school).await {
         Ok(drive) => drive,
+        Err(GoogleError::NoDriveOperator { .. }) => return Err(SharedDriveRefusal::NoOperator),
         Err(e) if e.class() == ErrorClass::NeedsReconnect => {
             return Err(SharedDriveRefusal::OperatorNeedsReconnect);
         }
@@ -115,7 +102,7 @@ pub async fn verified_drive(
     if current.shared_drive_checked_at.is_some() {
         return Ok(Some(id));
     }
-    match check(pool, google, school, &id).await {
+    match check(google, school, &id).await {
         Ok(checked) => {
             settings::record_drive_check(pool, redis, namespace, school.id, &checked).await?;
             Ok(Some(id))

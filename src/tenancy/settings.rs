@@ -100,13 +100,14 @@ pub struct CheckedSharedDrive {
 }
 
 /// `null` clears a field; absence leaves it.
-mod double_option {
+pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    /// With `#[serde(default)]`: absent is `None`, `null` is `Some(None)`.
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(d).map(Some)
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
     }
 }
 

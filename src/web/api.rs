@@ -160,10 +160,6 @@ impl From<SharedDriveRefusal> for ApiError {
         match e {
             SharedDriveRefusal::Unavailable(g) => ApiError::GoogleUnavailable(g),
             SharedDriveRefusal::Setup(g) => ApiError::internal(g, "setting up the Drive client"),
-            SharedDriveRefusal::Database(e) => ApiError::internal(e, "reading the Drive operator"),
-            SharedDriveRefusal::Credentials(e) => {
-                ApiError::internal(e, "reading the Drive operator")
-            }
             refusal => ApiError::invalid_field("shared_drive_id", refusal.to_string()),
         }
     }
@@ -265,7 +261,7 @@ pub async fn put_settings(
     staff.require(Permission::ManageSettings)?;
     change.validate()?;
     let checked = match change.new_shared_drive() {
-        Some(id) => Some(shared_drive::check(&state.db, &state.google, &staff.school, id).await?),
+        Some(id) => Some(shared_drive::check(&state.google, &staff.school, id).await?),
         None => None,
     };
     let updated = settings::update(

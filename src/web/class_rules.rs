@@ -196,20 +196,10 @@ pub async fn apply(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideBody {
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::tenancy::settings::double_option")]
     subject: Option<Option<String>>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "crate::tenancy::settings::double_option")]
     year_group: Option<Option<i16>>,
-}
-
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(d).map(Some)
-    }
 }
 
 /// `PUT /api/classes/{id}/placement`: the class's own subject and/or year group.

@@ -508,7 +508,6 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
         .await;
     connect_drive_operator(&w.db, &w.emu, &other, OPERATOR).await;
     let checked = invigilator::portfolio::shared_drive::check(
-        &w.db.pool,
         &invigilator::google::GoogleClients::new(
             &w.db.config(&[("GOOGLE_API_BASE_URL", &w.emu.url())]),
             w.db.pool.clone(),
