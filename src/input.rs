@@ -28,14 +28,26 @@ pub enum InputError {
     /// Any other shape the field does not take; the text says what it must be.
     #[error("{0}")]
     Malformed(&'static str),
+    /// The same, where the explanation is built from the value (a time that does not exist).
+    #[error("{0}")]
+    Explained(String),
 }
 
 /// A refused value and the field it was given for, so an API answer can name the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {error}")]
 pub struct FieldError {
     pub field: &'static str,
     pub error: InputError,
+}
+
+/// "name is empty"; an explanation that is a sentence of its own stands alone.
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            InputError::Explained(_) => write!(f, "{}", self.error),
+            other => write!(f, "{} {other}", self.field),
+        }
+    }
 }
 
 impl InputError {

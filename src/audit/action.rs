@@ -42,11 +42,27 @@ pub enum Action {
     ShareKept,
     ShareRemoved,
     ShareRemoveFailed,
+    // Assessment windows and the officers' calendar feed.
+    WindowCreated,
+    WindowChanged,
+    WindowCancelled,
+    WindowReleased,
+    WindowStarted,
+    WindowEnded,
+    WindowHeld,
+    WindowClassAdded,
+    WindowOverridden,
+    WindowsListed,
+    WindowViewed,
+    WindowPreviewed,
+    CalendarFeedCreated,
+    CalendarFeedRevoked,
+    CalendarFeedRead,
 }
 
 impl Action {
     /// Every action, for tests and for documents listing them.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 46] = [
         Self::SchoolCreated,
         Self::SignIn,
         Self::SignInRefused,
@@ -78,6 +94,21 @@ impl Action {
         Self::ShareKept,
         Self::ShareRemoved,
         Self::ShareRemoveFailed,
+        Self::WindowCreated,
+        Self::WindowChanged,
+        Self::WindowCancelled,
+        Self::WindowReleased,
+        Self::WindowStarted,
+        Self::WindowEnded,
+        Self::WindowHeld,
+        Self::WindowClassAdded,
+        Self::WindowOverridden,
+        Self::WindowsListed,
+        Self::WindowViewed,
+        Self::WindowPreviewed,
+        Self::CalendarFeedCreated,
+        Self::CalendarFeedRevoked,
+        Self::CalendarFeedRead,
     ];
 
     /// The text stored in `audit_log.action`.
@@ -114,6 +145,21 @@ impl Action {
             Self::ShareKept => "share.kept",
             Self::ShareRemoved => "share.removed",
             Self::ShareRemoveFailed => "share.remove.failed",
+            Self::WindowCreated => "window.created",
+            Self::WindowChanged => "window.changed",
+            Self::WindowCancelled => "window.cancelled",
+            Self::WindowReleased => "window.released",
+            Self::WindowStarted => "window.started",
+            Self::WindowEnded => "window.ended",
+            Self::WindowHeld => "window.held",
+            Self::WindowClassAdded => "window.class_added",
+            Self::WindowOverridden => "window.overridden",
+            Self::WindowsListed => "windows.listed",
+            Self::WindowViewed => "window.viewed",
+            Self::WindowPreviewed => "window.previewed",
+            Self::CalendarFeedCreated => "calendar_feed.created",
+            Self::CalendarFeedRevoked => "calendar_feed.revoked",
+            Self::CalendarFeedRead => "calendar_feed.read",
         }
     }
 }

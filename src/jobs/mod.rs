@@ -37,9 +37,11 @@ mod error;
 pub mod restarts;
 pub mod shares;
 pub mod vacuum;
+pub mod windows;
 
 pub use error::JobError;
 pub use shares::{ShareJob, ShareQueue, share_queue};
+pub use windows::{WindowJob, WindowQueue, window_queue};
 
 /// Restarts further apart than this are separate troubles (see [`restarts`]).
 const RESTART_GAP: Duration = Duration::from_secs(5);
@@ -103,6 +105,7 @@ pub struct Queues {
     pub roster: RosterQueue,
     pub locks: LockQueue,
     pub shares: ShareQueue,
+    pub windows: WindowQueue,
 }
 
 impl Queues {
@@ -112,6 +115,7 @@ impl Queues {
             roster: roster_queue(redis.clone(), namespace),
             locks: lock_queue(redis.clone(), namespace),
             shares: share_queue(redis.clone(), namespace),
+            windows: window_queue(redis.clone(), namespace),
         }
     }
 }
@@ -363,16 +367,10 @@ async fn unclaim_sync(db: &PgPool, school: Uuid) -> Result<(), sqlx::Error> {
         .map(drop)
 }
 
-/// The timer: on every tick of [`SYNC_TIMER`], enqueue the due school syncs and sweep lagging
-/// lock requests. Runs until `shutdown` completes.
-pub async fn run_sync_timer(
-    db: PgPool,
-    redis: ConnectionManager,
-    leases: Leases,
-    queues: Queues,
-    sweep_after: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
+/// The timer: on every tick of [`SYNC_TIMER`], enqueue the due school syncs, sweep lagging
+/// lock requests, and catch up on assessment windows. Runs until `shutdown` completes.
+pub async fn run_sync_timer(ctx: Arc<Services>, shutdown: impl std::future::Future<Output = ()>) {
+    let (db, redis, leases, queues) = (&ctx.db, &ctx.redis, &ctx.leases, &ctx.queues);
     let schedule = match cron::Schedule::from_str(SYNC_TIMER) {
         Ok(s) => s,
         Err(e) => {
@@ -391,13 +389,17 @@ pub async fn run_sync_timer(
             () = &mut shutdown => return,
             () = tokio::time::sleep(wait) => {}
         }
-        match claim_due_syncs(&db).await {
+        // Windows first: a start that a lost job missed is the most urgent thing here.
+        if let Err(e) = windows::tick(&ctx).await {
+            tracing::error!(error = %e, "the window timer failed");
+        }
+        match claim_due_syncs(db).await {
             Ok(due) => {
                 for school in due {
                     if let Err(e) = enqueue_sync(&queues.roster, school, Trigger::Timer).await {
                         tracing::error!(%school, error = %e, "could not enqueue a timed sync");
                         // Claimed but not queued: due again on the next tick, not an interval later.
-                        if let Err(e) = unclaim_sync(&db, school).await {
+                        if let Err(e) = unclaim_sync(db, school).await {
                             tracing::error!(%school, error = %e, "could not release a claimed sync");
                         }
                     }
@@ -405,7 +407,7 @@ pub async fn run_sync_timer(
             }
             Err(e) => tracing::error!(error = %e, "could not claim due syncs"),
         }
-        match sweep(&db, &leases, &queues, sweep_after).await {
+        match sweep(db, leases, queues, ctx.lock_sweep_after).await {
             Ok(queued) => tracing::debug!(queued, "lock sweep done"),
             Err(e) => tracing::error!(error = %e, "the lock sweeper failed"),
         }
@@ -414,7 +416,7 @@ pub async fn run_sync_timer(
             .acquire("job-vacuum", VACUUM_EVERY, Duration::ZERO)
             .await
         {
-            match vacuum::vacuum(&queues, &redis, vacuum::KEEP_FINISHED).await {
+            match vacuum::vacuum(queues, redis, vacuum::KEEP_FINISHED).await {
                 Ok(removed) => tracing::info!(removed, "finished jobs removed from Redis"),
                 Err(e) => tracing::warn!(error = %e, "could not remove finished jobs"),
             }
@@ -430,6 +432,9 @@ const LOCK_POLL: Duration = Duration::from_millis(25);
 const ROSTER_POLL: Duration = Duration::from_secs(1);
 /// Onward-share work is background work; half a second keeps a School Admin's removal prompt.
 const SHARE_POLL: Duration = Duration::from_millis(500);
+/// A window's start must be on time to within a second: its job is promoted and picked up by
+/// the next poll after its second begins.
+const WINDOW_POLL: Duration = Duration::from_millis(100);
 
 /// Runs the workers and the timer until `shutdown` completes, then lets jobs in flight finish
 /// (up to 8 seconds).
@@ -440,23 +445,19 @@ pub async fn run_workers(
 ) -> Result<(), JobError> {
     let queues = ctx.queues.clone();
     let (stop_timer, timer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let timer = tokio::spawn(run_sync_timer(
-        ctx.db.clone(),
-        ctx.redis.clone(),
-        ctx.leases.clone(),
-        queues.clone(),
-        ctx.lock_sweep_after,
-        async {
-            let _ = timer_stopped.await;
-        },
-    ));
     let ctx = Arc::new(ctx);
+    let timer = tokio::spawn(run_sync_timer(ctx.clone(), async {
+        let _ = timer_stopped.await;
+    }));
     // A unique name per process: apalis keeps a worker's registration after it stops.
     let process = Uuid::new_v4().simple().to_string();
     let lock_ctx = ctx.clone();
     let lock_process = process.clone();
     let share_ctx = ctx.clone();
     let share_process = process.clone();
+    let window_ctx = ctx.clone();
+    let window_process = process.clone();
+    let window_queue = queues.windows.clone();
     let budget = restarts::RestartStreak::new(RESTART_GAP, RESTART_LIMIT);
     let (give_up, gave_up) = tokio::sync::watch::channel(false);
     let mut gave_up_signal = gave_up.clone();
@@ -486,6 +487,14 @@ pub async fn run_workers(
                 .data(share_ctx.clone())
                 .concurrency(1)
                 .build(shares::run_share_job)
+        })
+        .register(move |run| {
+            // A window's instant may not wait for a busy worker: two at once, polled often.
+            WorkerBuilder::new(format!("assessment-windows-{window_process}-{run}"))
+                .backend(window_queue.clone().poll_with_interval(WINDOW_POLL))
+                .data(window_ctx.clone())
+                .concurrency(2)
+                .build(windows::run_window_job)
         })
         // A lost Redis (restart, FLUSHALL) stops a worker: start it again, unless it has
         // kept failing for minutes.

@@ -43,7 +43,8 @@ pub async fn vacuum(
     Ok(
         vacuum_queue(queues.roster.clone(), redis, older_than).await?
             + vacuum_queue(queues.locks.clone(), redis, older_than).await?
-            + vacuum_queue(queues.shares.clone(), redis, older_than).await?,
+            + vacuum_queue(queues.shares.clone(), redis, older_than).await?
+            + vacuum_queue(queues.windows.clone(), redis, older_than).await?,
     )
 }
 

@@ -46,6 +46,11 @@ impl LockState {
         }
     }
 
+    /// The audit log's name for this state reaching Drive.
+    pub fn applied_action(self) -> Action {
+        self.audit(Stage::Applied)
+    }
+
     /// The audit log's name for a request for this state reaching `stage`.
     fn audit(self, stage: Stage) -> Action {
         match (self, stage) {
@@ -86,24 +91,59 @@ pub enum RequestError {
     Database(#[from] sqlx::Error),
 }
 
-/// Records a lock or unlock of one portfolio (in the caller's transaction).
+/// Why a lock or unlock is asked for: it decides whether the request becomes the folder's
+/// standing lock by hand, and what the audit entry says.
+#[derive(Debug, Clone, Copy)]
+pub enum Cause<'a> {
+    /// A click by staff: it becomes (or clears) the standing lock by hand, which a window's end
+    /// returns the folder to.
+    Staff,
+    /// An assessment window starting, ending or taking in a student. Asks only for a change
+    /// (a folder already in that state is left alone, so two workers never both ask) and may
+    /// be recorded before the folder exists: the folder is then made in that state.
+    Window(Uuid),
+    /// An Examinations Officer letting one student out of the windows holding their folder.
+    Override { windows: &'a [Uuid], reason: &'a str },
+}
+
+/// Records a lock or unlock of one portfolio by staff (in the caller's transaction).
 pub async fn request(
     tx: &mut SchoolTx,
     actor: &Actor,
     portfolio_id: Uuid,
     desired: LockState,
 ) -> Result<Requested, RequestError> {
-    let row: Option<(i64, Option<String>)> = sqlx::query_as(
+    request_because(tx, actor, portfolio_id, desired, Cause::Staff)
+        .await?
+        .ok_or(RequestError::NoFolder)
+}
+
+/// Records a lock or unlock of one portfolio for `cause`. `None`: a window asked for the state
+/// the folder is already in, so nothing was recorded.
+pub async fn request_because(
+    tx: &mut SchoolTx,
+    actor: &Actor,
+    portfolio_id: Uuid,
+    desired: LockState,
+    cause: Cause<'_>,
+) -> Result<Option<Requested>, RequestError> {
+    let by_window = matches!(cause, Cause::Window(_));
+    let version: Option<i64> = sqlx::query_scalar(
         "UPDATE portfolios SET desired = $2, desired_version = desired_version + 1, desired_at = now(), \
-             attempts = 0, failed_permanently = false, last_error = NULL, updated_at = now() \
-         WHERE id = $1 AND drive_folder_id IS NOT NULL \
-         RETURNING desired_version, drive_folder_id",
+             attempts = 0, failed_permanently = false, last_error = NULL, updated_at = now(), \
+             locked_by_staff = CASE WHEN $3 THEN locked_by_staff ELSE $2 = 'locked' END \
+         WHERE id = $1 AND (drive_folder_id IS NOT NULL OR $3) AND (desired <> $2 OR NOT $3) \
+         RETURNING desired_version",
     )
     .bind(portfolio_id)
     .bind(desired)
+    .bind(by_window)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((version, _)) = row else {
+    let Some(version) = version else {
+        if by_window {
+            return Ok(None);
+        }
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM portfolios WHERE id = $1)")
                 .bind(portfolio_id)
@@ -115,19 +155,26 @@ pub async fn request(
             RequestError::NotFound
         });
     };
+    let details = match cause {
+        Cause::Staff => json!({"version": version}),
+        Cause::Window(window) => json!({"version": version, "window": window}),
+        Cause::Override { windows, reason } => {
+            json!({"version": version, "override_of": windows, "reason": reason})
+        }
+    };
     audit::record(
         tx,
         actor,
         desired.audit(Stage::Requested),
         Some(&Target::new("portfolio", portfolio_id)),
-        json!({"version": version}),
+        details,
     )
     .await?;
-    Ok(Requested {
+    Ok(Some(Requested {
         portfolio_id,
         version,
         desired,
-    })
+    }))
 }
 
 /// Records a lock or unlock of every current student's portfolio in a class that has a folder;
@@ -386,7 +433,7 @@ pub async fn lagging(
     let mut tx = begin_school_tx(pool, school).await?;
     let ids = sqlx::query_scalar(
         "SELECT id FROM portfolios WHERE applied_version < desired_version AND NOT failed_permanently \
-             AND desired_at < now() - make_interval(secs => $1) ORDER BY desired_at LIMIT 5000",
+             AND drive_folder_id IS NOT NULL AND desired_at < now() - make_interval(secs => $1) ORDER BY desired_at LIMIT 5000",
     )
     .bind(older_than.as_secs_f64())
     .fetch_all(&mut *tx)

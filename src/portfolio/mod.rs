@@ -19,9 +19,11 @@ use std::collections::HashMap;
 
 use futures::StreamExt;
 use serde::Serialize;
+use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, Target};
 use crate::google::{DriveClient, GoogleClients, GoogleError};
 use crate::portfolio::lock::LockState;
 use crate::tenancy::{School, begin_school_tx};
@@ -119,6 +121,8 @@ pub async fn provision(
     )
     .execute(&mut *tx)
     .await?;
+    // A student who joined a class a window holds gets a folder that is locked from the start.
+    crate::windows::coverage::hold_before_folders(&mut tx).await?;
     let classes = sqlx::query_as::<_, ClassRow>(
         "SELECT c.id AS course_id, c.name, c.section, c.drive_folder_id, c.teacher_group_email, \
                 s.id AS subject_id, s.name AS subject_name, s.drive_folder_id AS subject_folder_id \
@@ -315,9 +319,10 @@ async fn provision_class(
         match granted {
             Ok(permission) => {
                 let mut tx = begin_school_tx(pool, school).await?;
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE portfolios SET permission_id = $2, applied = $3, applied_version = $4, \
-                         applied_at = now(), last_error = NULL, updated_at = now() \
+                         applied_at = now(), last_error = NULL, attempts = 0, \
+                         failed_permanently = false, updated_at = now() \
                      WHERE id = $1 AND applied_version <= $4",
                 )
                 .bind(p.id)
@@ -325,7 +330,20 @@ async fn provision_class(
                 .bind(p.desired)
                 .bind(p.desired_version)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                // A request made before the folder existed (a window holding the class) is
+                // applied by this first grant: the log says so, as the lock worker would.
+                if updated == 1 && p.desired_version > 0 {
+                    audit::record(
+                        &mut tx,
+                        &Actor::System("lock-worker"),
+                        p.desired.applied_action(),
+                        Some(&Target::new("portfolio", p.id)),
+                        json!({"version": p.desired_version, "first_grant": true}),
+                    )
+                    .await?;
+                }
                 tx.commit().await?;
                 report.permissions += 1;
             }

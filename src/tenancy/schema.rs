@@ -61,6 +61,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0009_class_placement.sql",
         include_str!("../../migrations/tenant/0009_class_placement.sql"),
     ),
+    (
+        "0010_assessment_windows.sql",
+        include_str!("../../migrations/tenant/0010_assessment_windows.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

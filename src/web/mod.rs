@@ -11,6 +11,7 @@ mod health;
 mod pages;
 mod portfolios;
 mod shares;
+mod windows;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -165,6 +166,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/sync", post(api::request_sync))
         .route("/api/portfolios/{id}", get(portfolios::portfolio))
         .route(
+            "/api/portfolios/{id}/override",
+            post(windows::override_unlock),
+        )
+        .route(
             "/api/portfolios/{id}/{verb}",
             post(portfolios::request_portfolio),
         )
@@ -185,6 +190,21 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             "/api/class-rules/{kind}/{id}",
             axum::routing::put(class_rules::change).delete(class_rules::remove),
         )
+        .route("/api/windows", get(windows::list).post(windows::create))
+        .route("/api/windows/preview", post(windows::preview_new))
+        .route(
+            "/api/windows/calendar-feed",
+            get(windows::feed_status)
+                .post(windows::new_feed)
+                .delete(windows::revoke_feed),
+        )
+        .route(
+            "/api/windows/{id}",
+            get(windows::get).put(windows::edit),
+        )
+        .route("/api/windows/{id}/preview", post(windows::preview_edit))
+        .route("/api/windows/{id}/{verb}", post(windows::finish))
+        .route("/calendar/{school}/{file}", get(windows::feed))
         .route("/api/shares", get(shares::list))
         .route("/api/shares/scans", post(shares::request_scan))
         .route("/api/shares/{id}/{verb}", post(shares::decide))

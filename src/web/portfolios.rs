@@ -17,6 +17,7 @@ use crate::auth::ClassAccess;
 use crate::portfolio::live;
 use crate::portfolio::lock::{self, LockState, RequestError, Requested};
 use crate::tenancy::SchoolTx;
+use crate::windows::{Holding, coverage};
 
 /// An id from the path; anything that is not one is simply not found.
 pub(super) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -113,6 +114,19 @@ async fn class_of(
         .ok_or(ApiError::NotFound)
 }
 
+/// An unlock during an assessment window is refused for everyone, naming the window; an
+/// Examinations Officer lets one student out with a reason (`…/override`) instead.
+fn refuse_while_held(holding: Vec<Holding>) -> Result<(), ApiError> {
+    match holding.first() {
+        None => Ok(()),
+        Some(window) => Err(ApiError::Conflict(format!(
+            "This work cannot be unlocked now: {}. An Examinations Officer can unlock one \
+             student, giving a reason.",
+            window.describe()
+        ))),
+    }
+}
+
 /// `POST /api/portfolios/{id}/lock` and `…/unlock`
 pub async fn request_portfolio(
     State(state): State<AppState>,
@@ -125,6 +139,9 @@ pub async fn request_portfolio(
     check_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
     class_of(&mut tx, &staff, id, ClassAccess::Lock).await?;
+    if desired == LockState::Unlocked {
+        refuse_while_held(coverage::holding(&mut tx, id).await?)?;
+    }
     let requested = lock::request(&mut tx, &Actor::Staff(staff.staff.id), id, desired).await?;
     let requested = vec![requested];
     commit_and_enqueue(&state, &staff, tx, &requested).await?;
@@ -143,6 +160,9 @@ pub async fn request_class(
     check_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
     may_lock(&mut tx, &staff, course).await?;
+    if desired == LockState::Unlocked {
+        refuse_while_held(coverage::holding_class(&mut tx, course).await?)?;
+    }
     let requested =
         lock::request_class(&mut tx, &Actor::Staff(staff.staff.id), course, desired).await?;
     commit_and_enqueue(&state, &staff, tx, &requested).await?;
