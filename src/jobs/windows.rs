@@ -89,7 +89,9 @@ pub async fn hand_over(ctx: &Services, school: &School, requests: Requests, done
         // Recorded in the database: the sweeper queues them again shortly.
         tracing::warn!(school = %school.slug, error = %e, "could not queue a window's lock jobs");
     }
-    ctx.live.publish(&ctx.redis, school.id, &done.statuses).await;
+    ctx.live
+        .publish(&ctx.redis, school.id, &done.statuses)
+        .await;
 }
 
 /// Runs one window job. Never fails the job: a transition not made here is made by the tick.
@@ -100,8 +102,7 @@ pub async fn run_window_job(job: WindowJob, ctx: Data<Arc<Services>>) -> Result<
     if school.status != SchoolStatus::Active {
         return Ok(());
     }
-    let Some(wait) =
-        transitions::wait_for(&ctx.db, &school, job.window_id, job.transition).await?
+    let Some(wait) = transitions::wait_for(&ctx.db, &school, job.window_id, job.transition).await?
     else {
         return Ok(()); // cancelled, edited into another state, or done by someone else
     };
@@ -118,17 +119,15 @@ pub async fn run_window_job(job: WindowJob, ctx: Data<Arc<Services>>) -> Result<
         })
         .await
         .map(|s| s.map(|s| s.delay)),
-        Transition::End => {
-            match transitions::end(&ctx.db, &school, job.window_id).await {
-                Ok(Some(e)) => {
-                    let delay = e.delay;
-                    hand_over(&ctx, &school, e.requests, e.done).await;
-                    Ok(Some(delay))
-                }
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
+        Transition::End => match transitions::end(&ctx.db, &school, job.window_id).await {
+            Ok(Some(e)) => {
+                let delay = e.delay;
+                hand_over(&ctx, &school, e.requests, e.done).await;
+                Ok(Some(delay))
             }
-        }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(Some(delay)) => tracing::info!(

@@ -103,7 +103,10 @@ pub enum Cause<'a> {
     /// be recorded before the folder exists: the folder is then made in that state.
     Window(Uuid),
     /// An Examinations Officer letting one student out of the windows holding their folder.
-    Override { windows: &'a [Uuid], reason: &'a str },
+    Override {
+        windows: &'a [Uuid],
+        reason: &'a str,
+    },
 }
 
 /// Records a lock or unlock of one portfolio by staff (in the caller's transaction).

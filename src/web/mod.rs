@@ -198,10 +198,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
                 .post(windows::new_feed)
                 .delete(windows::revoke_feed),
         )
-        .route(
-            "/api/windows/{id}",
-            get(windows::get).put(windows::edit),
-        )
+        .route("/api/windows/{id}", get(windows::get).put(windows::edit))
         .route("/api/windows/{id}/preview", post(windows::preview_edit))
         .route("/api/windows/{id}/{verb}", post(windows::finish))
         .route("/calendar/{school}/{file}", get(windows::feed))

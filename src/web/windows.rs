@@ -289,8 +289,7 @@ async fn commit_requests(
     tx.commit().await?;
     if !ids.is_empty() {
         if let Err(e) =
-            crate::jobs::enqueue_locks(&state.queues.locks, staff.school.id, &requests.jobs())
-                .await
+            crate::jobs::enqueue_locks(&state.queues.locks, staff.school.id, &requests.jobs()).await
         {
             tracing::warn!(error = %e, "could not queue unlock jobs; the sweeper will");
         }

@@ -147,7 +147,10 @@ fn check_note(raw: Option<&str>) -> Result<Option<String>, FieldError> {
         .on("note"));
     }
     // A note may run over several lines; nothing else that cannot be shown is kept.
-    if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if raw
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(InputError::ControlCharacter.on("note"));
     }
     Ok(Some(raw.replace("\r\n", "\n")))
@@ -173,11 +176,15 @@ fn selections(raw: &[SelectionFields]) -> Result<Vec<Selection>, FieldError> {
             .as_deref()
             .map(|r| Uuid::parse_str(r.trim()))
             .transpose()
-            .map_err(|_| InputError::Malformed("must give subject_id as a subject's id").on("selections"))?;
+            .map_err(|_| {
+                InputError::Malformed("must give subject_id as a subject's id").on("selections")
+            })?;
         if let Some(year) = s.year_group
             && !(1..=13).contains(&year)
         {
-            return Err(InputError::Malformed("must give year groups from 1 to 13").on("selections"));
+            return Err(
+                InputError::Malformed("must give year groups from 1 to 13").on("selections")
+            );
         }
         if subject_id.is_none() && s.year_group.is_none() {
             return Err(

@@ -293,7 +293,14 @@ pub async fn cancel(
             before.state.label()
         )));
     }
-    finish(tx, officer, before, WindowState::Cancelled, Action::WindowCancelled).await
+    finish(
+        tx,
+        officer,
+        before,
+        WindowState::Cancelled,
+        Action::WindowCancelled,
+    )
+    .await
 }
 
 /// Ends an "until released" window (active or held): its folders are unlocked.
@@ -316,7 +323,14 @@ pub async fn release(
             before.state.label()
         )));
     }
-    finish(tx, officer, before, WindowState::Ended, Action::WindowReleased).await
+    finish(
+        tx,
+        officer,
+        before,
+        WindowState::Ended,
+        Action::WindowReleased,
+    )
+    .await
 }
 
 async fn finish(

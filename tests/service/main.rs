@@ -19,3 +19,4 @@ mod server;
 mod sessions;
 mod signin;
 mod tenancy;
+mod windows;
