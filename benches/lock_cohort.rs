@@ -34,6 +34,12 @@
 //!   scan calls in all, the time from the last lock applied to the last scan done, and findings
 //!   (target: exactly the grants the students made).
 //!
+//! - an assessment window over all 40 classes, after the teachers have unlocked them again: it
+//!   starts a few seconds ahead, scheduled as an Examinations Officer schedules it (saved, its
+//!   jobs queued), and the workers start it. Measured from its start instant: the first lock
+//!   request, the first lock reaching Drive (`window_start_to_first_applied_s`, target ≤ 1.5 s),
+//!   and the last (`window_to_locked_s`, target ≤ 1.1 × the cohort click's wall time).
+//!
 //! `cargo bench --bench lock_cohort`. Uses the PostgreSQL at `TEST_DATABASE_URL` (default
 //! postgres://postgres@127.0.0.1:5432/postgres) and Redis at `TEST_REDIS_URL`, and removes its
 //! database, roles and Redis keys afterwards.
@@ -121,6 +127,20 @@ struct Figures {
     /// Grants the students made before the bell.
     shares_made: u64,
     scan: ScanFigures,
+    window: WindowFigures,
+}
+
+/// The assessment window over every class.
+#[derive(Default)]
+struct WindowFigures {
+    /// Start instant → first lock request recorded.
+    first_request_s: f64,
+    /// Start instant → first lock applied in Drive.
+    first_applied_s: f64,
+    /// Start instant → last lock applied.
+    locked_s: f64,
+    locked: u64,
+    failed: u64,
 }
 
 /// The onward-share scans after the cohort.
@@ -297,6 +317,7 @@ async fn run(
     // As the `work` command builds them.
     let ctx = Services::new(work_config, pool.clone(), redis.clone())?;
     let queue = ctx.queues.locks.clone();
+    let window_queue = ctx.queues.windows.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(jobs::run_workers(ctx, concurrency, async {
         let _ = stopped.await;
@@ -305,7 +326,13 @@ async fn run(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let setup_s = setup.elapsed().as_secs_f64();
 
-    let measured = measure(pool, &school, &queue, emu, &classes, quota_rps).await;
+    let mut measured = measure(pool, &school, &queue, emu, &classes, quota_rps).await;
+    if let Ok(figures) = &mut measured {
+        match measure_window(pool, &school, &queue, &window_queue, &classes, quota_rps).await {
+            Ok(window) => figures.window = window,
+            Err(e) => measured = Err(e),
+        }
+    }
 
     let _ = stop.send(());
     match tokio::time::timeout(Duration::from_secs(45), workers).await {
@@ -727,6 +754,113 @@ async fn measure(
             items: items as u64,
             findings: findings as u64,
         },
+        window: WindowFigures::default(),
+    })
+}
+
+/// Waits until no lock request is waiting (or `within` has passed); returns those given up on.
+async fn wait_all_applied(pool: &PgPool, school: &School, within: Duration) -> anyhow::Result<i64> {
+    let deadline = Instant::now() + within;
+    loop {
+        let (waiting, failed) = pending(pool, school).await?;
+        if waiting == 0 {
+            return Ok(failed);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{waiting} locks still waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The teachers unlock every class again; then an Examinations Officer's window over all of
+/// them starts a few seconds ahead, and the workers lock them at its instant.
+async fn measure_window(
+    pool: &PgPool,
+    school: &School,
+    queue: &LockQueue,
+    window_queue: &jobs::WindowQueue,
+    classes: &[(Uuid, Uuid)],
+    quota_rps: f64,
+) -> anyhow::Result<WindowFigures> {
+    eprintln!("the teachers unlock every class again…");
+    let patience = Duration::from_secs_f64((STUDENTS as f64 / quota_rps) * 3.0 + 60.0);
+    wait_all_applied(pool, school, patience).await?;
+    for (course, staff) in classes {
+        let mut tx = begin_school_tx(pool, school).await?;
+        let requested =
+            lock::request_class(&mut tx, &Actor::Staff(*staff), *course, LockState::Unlocked)
+                .await?;
+        tx.commit().await?;
+        let pairs: Vec<(Uuid, i64)> = requested
+            .iter()
+            .map(|r| (r.portfolio_id, r.version))
+            .collect();
+        jobs::enqueue_locks(queue, school.id, &pairs)
+            .await
+            .map_err(|e| anyhow::anyhow!("enqueue: {e}"))?;
+    }
+    wait_all_applied(pool, school, patience).await?;
+    // Let the unlocks' last jobs settle, so the window's first lock is the window's.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let officer = classes[0].1;
+    let now = chrono::Utc::now();
+    let start = chrono::DateTime::from_timestamp(now.timestamp() + 4, 0)
+        .ok_or_else(|| anyhow::anyhow!("no such time"))?;
+    let fields = invigilator::windows::draft::WindowFields {
+        name: Some("Year 11 English mock".to_owned()),
+        classes: Some(classes.iter().map(|(c, _)| c.to_string()).collect()),
+        starts_at: Some(invigilator::windows::london_time::utc_to_london(start)),
+        ends_at: Some(invigilator::windows::london_time::utc_to_london(
+            start + chrono::Duration::hours(2),
+        )),
+        ..Default::default()
+    };
+    let mut tx = begin_school_tx(pool, school).await?;
+    let window = invigilator::windows::store::create(&mut tx, officer, &fields, now).await?;
+    tx.commit().await?;
+    jobs::windows::schedule(window_queue, school.id, &window)
+        .await
+        .map_err(|e| anyhow::anyhow!("schedule: {e}"))?;
+    eprintln!("a window over every class starts at {start}…");
+    tokio::time::sleep((start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    let started = Instant::now();
+    loop {
+        let mut tx = begin_school_tx(pool, school).await?;
+        let locked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM portfolios WHERE desired = 'locked' AND applied_version = desired_version",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if locked as usize == STUDENTS {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < patience,
+            "the window locked only {locked}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut tx = begin_school_tx(pool, school).await?;
+    let (first, last, failed): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>, i64) =
+        sqlx::query_as(
+            "SELECT min(applied_at), max(applied_at), count(*) FILTER (WHERE failed_permanently)              FROM portfolios",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+    let first_request: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT min(at) FROM audit_log WHERE action = 'portfolio.lock.requested'          AND details->>'window' = $1",
+    )
+    .bind(window.id.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(WindowFigures {
+        first_request_s: (first_request - start).as_seconds_f64(),
+        first_applied_s: (first - start).as_seconds_f64(),
+        locked_s: (last - start).as_seconds_f64(),
+        locked: STUDENTS as u64,
+        failed: failed as u64,
     })
 }
 
@@ -884,11 +1018,35 @@ fn report(f: &Figures) {
         &format!("{} made by students", f.shares_made),
         verdict(s.findings == f.shares_made),
     );
+    let w = &f.window;
+    let window_target = 1.1 * f.wall_s;
+    row(
+        "window: start → first lock request",
+        format!("{:.2} s", w.first_request_s),
+        "",
+        "",
+    );
+    row(
+        "window: start → first lock applied",
+        format!("{:.2} s", w.first_applied_s),
+        "≤ 1.5 s",
+        verdict(w.first_applied_s <= 1.5),
+    );
+    row(
+        &format!("window: start → all {} locked", w.locked),
+        format!("{:.1} s", w.locked_s),
+        &format!("≤ {window_target:.1} s (1.1 × cohort)"),
+        verdict(w.locked_s <= window_target && w.failed == 0),
+    );
     println!();
     println!(
         "{}",
         serde_json::json!({
             "bench": "lock_cohort",
+            "window_start_to_first_request_s": round(w.first_request_s, 3),
+            "window_start_to_first_applied_s": round(w.first_applied_s, 3),
+            "window_to_locked_s": round(w.locked_s, 2),
+            "window_failed": w.failed,
             "folders": f.portfolios,
             "classes": CLASSES,
             "latency_ms": LATENCY_MS,
@@ -927,6 +1085,8 @@ fn report(f: &Figures) {
                 "single_click": single <= single_target,
                 "scan_yields_to_locks": s.calls_during_locks == 0,
                 "scan_findings": s.findings == f.shares_made,
+                "window_start_to_first_applied": w.first_applied_s <= 1.5,
+                "window_to_locked": w.locked_s <= window_target && w.failed == 0,
             },
             "cores": cores,
         })
