@@ -54,12 +54,16 @@ pub struct Accepted {
 
 /// Commits the requests, then queues their jobs and shows them as pending on every dashboard
 /// watching the school.
-async fn commit_and_enqueue(
+pub(super) async fn commit_and_enqueue(
     state: &AppState,
     staff: &CurrentStaff,
     mut tx: SchoolTx,
     requested: &[Requested],
 ) -> Result<(), ApiError> {
+    if requested.is_empty() {
+        tx.commit().await?;
+        return Ok(());
+    }
     let ids: Vec<Uuid> = requested.iter().map(|r| r.portfolio_id).collect();
     let statuses = live::statuses(&mut tx, &ids).await?;
     tx.commit().await?;

@@ -16,13 +16,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentStaff, JsonBody};
-use super::portfolios::{check_body, parse_id};
+use super::portfolios::{check_body, commit_and_enqueue, parse_id};
 use crate::audit::{self, Action, Actor, Target};
 use crate::auth::{ClassAccess, ClassScope, Permission};
-use crate::portfolio::live;
 use crate::portfolio::lock::Requested;
 use crate::tenancy::SchoolTx;
-use crate::windows::coverage::{self, Requests};
+use crate::windows::coverage;
 use crate::windows::draft::WindowFields;
 use crate::windows::london_time::london_to_utc;
 use crate::windows::preview::{self, Preview};
@@ -277,30 +276,6 @@ pub async fn edit(
     Ok(Json(edited.window))
 }
 
-/// Commits window requests, queues their lock jobs and shows them on the dashboards.
-async fn commit_requests(
-    state: &AppState,
-    staff: &CurrentStaff,
-    mut tx: SchoolTx,
-    requests: &Requests,
-) -> Result<(), ApiError> {
-    let ids: Vec<Uuid> = requests.to_apply.iter().map(|r| r.portfolio_id).collect();
-    let statuses = live::statuses(&mut tx, &ids).await?;
-    tx.commit().await?;
-    if !ids.is_empty() {
-        if let Err(e) =
-            crate::jobs::enqueue_locks(&state.queues.locks, staff.school.id, &requests.jobs()).await
-        {
-            tracing::warn!(error = %e, "could not queue unlock jobs; the sweeper will");
-        }
-        state
-            .live
-            .publish(&state.redis, staff.school.id, &statuses)
-            .await;
-    }
-    Ok(())
-}
-
 #[derive(Serialize)]
 pub struct Finished {
     window: Window,
@@ -324,7 +299,7 @@ pub async fn finish(
         "release" => store::release(&mut tx, staff.staff.id, id).await?,
         _ => return Err(ApiError::NotFound),
     };
-    commit_requests(&state, &staff, tx, &requests).await?;
+    commit_and_enqueue(&state, &staff, tx, &requests.to_apply).await?;
     Ok(Json(Finished {
         window,
         requested: requests.recorded,
@@ -356,11 +331,7 @@ pub async fn override_unlock(
     let reason = body.reason.unwrap_or_default();
     let requested: Requested =
         coverage::override_unlock(&mut tx, staff.staff.id, id, &reason).await?;
-    let requests = Requests {
-        recorded: 1,
-        to_apply: vec![requested.clone()],
-    };
-    commit_requests(&state, &staff, tx, &requests).await?;
+    commit_and_enqueue(&state, &staff, tx, std::slice::from_ref(&requested)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"requested": [requested]})),

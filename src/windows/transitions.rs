@@ -257,7 +257,7 @@ pub async fn release_classes(
 }
 
 /// The timer's safety net for one school: every due transition, then every held folder not yet
-/// locked. Returns the requests to queue (each start's are handed to `on_class` as it goes).
+/// locked. Each set of committed requests is handed to `on_requests` to queue as it goes.
 pub async fn catch_up<F, Fut>(
     pool: &PgPool,
     school: &School,
