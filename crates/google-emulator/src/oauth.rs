@@ -408,7 +408,9 @@ fn consent_page(emu: &Emulator, p: &AuthorizeParams, requested: &BTreeSet<String
         body.push_str("<p>No accounts in this domain.</p>");
     }
     for u in users {
-        body.push_str("<form method=\"post\" action=\"approve\">");
+        // An absolute path: relative to `/o/oauth2/v2/auth`, "approve" would resolve to
+        // `/o/oauth2/v2/approve`, which is not a route.
+        body.push_str("<form method=\"post\" action=\"/o/oauth2/v2/auth/approve\">");
         body.push_str(&format!(
             "<h2>{} <small>{}</small></h2>",
             html_escape(&u.full_name()),

@@ -465,6 +465,18 @@ async fn the_consent_page_lets_a_person_pick_an_account_and_untick_scopes() {
     let html = page.text().await.unwrap();
     assert!(html.contains(TEACHER) && html.contains(OPERATOR));
     assert!(html.contains(DRIVE_SCOPE), "optional scopes get a checkbox");
+    // The form posts where a browser would send it: its action resolved against the page.
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    let page_url = url::Url::parse(&format!("{}o/oauth2/v2/auth", emu.url())).unwrap();
+    assert_eq!(
+        page_url.join(action).unwrap().path(),
+        "/o/oauth2/v2/auth/approve",
+        "the consent form must post to the approve route"
+    );
     // Submit the form for the teacher with the Drive box unticked.
     let request = html
         .split("name=\"request\" value=\"")
