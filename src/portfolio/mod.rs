@@ -10,6 +10,7 @@
 pub mod class_access;
 pub mod live;
 pub mod lock;
+pub mod overview;
 pub mod scan_queue;
 pub mod share_findings;
 pub mod share_scan;

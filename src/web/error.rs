@@ -6,7 +6,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// An API failure.
@@ -16,6 +16,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("you do not have permission to do that")]
     Forbidden,
+    /// A state-changing request without this session's CSRF token.
+    #[error("this page has expired: reload it and try again (nothing was changed)")]
+    ExpiredPage,
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -27,6 +30,14 @@ pub enum ApiError {
     InvalidField {
         field: &'static str,
         message: String,
+    },
+    /// The page acted on a class whose students have changed since it was loaded: nothing was
+    /// done, and the answer says who joined and who left.
+    #[error("{message}")]
+    Stale {
+        message: String,
+        joined: Vec<String>,
+        left: Vec<String>,
     },
     #[error("too many attempts; try again in {} seconds", .0.as_secs().max(1))]
     RateLimited(Duration),
@@ -97,27 +108,42 @@ impl From<crate::jobs::JobError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
+impl ApiError {
+    /// The status this failure answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::ExpiredPage => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Stale { .. } => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::GoogleUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
             Self::GoogleUnavailable(cause) => {
                 tracing::warn!(error = %cause, "Google unavailable during a request");
-                StatusCode::BAD_GATEWAY
             }
             Self::Internal(cause) => {
                 // Logged once, here, with its whole chain; the request's span adds its id.
                 tracing::error!(error = format!("{cause:#}"), "request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
             }
-        };
+            _ => {}
+        }
         let body = match &self {
             Self::InvalidField { field, message } => json!({"error": message, "field": field}),
+            Self::Stale {
+                message,
+                joined,
+                left,
+            } => json!({"error": message, "joined": joined, "left": left}),
             other => json!({"error": other.to_string()}),
         };
         let mut response = (status, Json(body)).into_response();
@@ -131,13 +157,38 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A page explaining what went wrong, with a way forward.
+/// A page explaining what went wrong, with a way forward and the request's id (which our logs
+/// carry too, so a school's IT lead can quote it to us).
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage {
+    pub layout: super::pages::Layout,
     pub heading: String,
     pub message: String,
     pub action: Option<(String, String)>,
+    pub request_id: Option<String>,
+}
+
+/// What an error page says; rendered by [`render_error_pages`], which knows the request's id.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub heading: String,
+    pub message: String,
+    pub action: Option<(String, String)>,
+}
+
+impl ErrorPage {
+    fn render(self, request_id: Option<String>) -> String {
+        let page = MessagePage {
+            layout: super::pages::Layout::anonymous(),
+            heading: self.heading,
+            message: self.message,
+            action: self.action,
+            request_id,
+        };
+        page.render()
+            .unwrap_or_else(|_| "Something went wrong. Please try again.".to_owned())
+    }
 }
 
 /// A page-level failure.
@@ -170,23 +221,76 @@ impl PageError {
         )
     }
 
+    /// The one "not found" page: a missing page and one out of reach look the same.
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "We could not find that page. Check the address, or go back to your classes.",
+        )
+    }
+
+    /// A form or button sent without this session's CSRF token, or with another's.
+    pub fn expired_form() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "This page has expired",
+            "Nothing was changed. The page you came from is out of date (or you signed in again \
+             since it was opened): reload it and try again.",
+        )
+    }
+
     pub fn with_action(mut self, href: &'static str, label: &'static str) -> Self {
         self.action = Some((href, label));
         self
     }
 }
 
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::NotFound => Self::not_found(),
+            ApiError::Unauthenticated => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "Sign in first",
+                "You are not signed in, or your session has ended. Sign in to continue.",
+            ),
+            ApiError::Forbidden => Self::new(
+                StatusCode::FORBIDDEN,
+                "You cannot do that",
+                "Your roles in this school do not allow this. Ask your School Admin if you need it.",
+            ),
+            ApiError::ExpiredPage => Self::expired_form(),
+            ApiError::Internal(cause) => Self::internal(format!("{cause:#}")),
+            other => Self::new(
+                match other.status() {
+                    s if s.is_client_error() || s.is_server_error() => s,
+                    _ => StatusCode::BAD_REQUEST,
+                },
+                "That could not be done",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let page = MessagePage {
+        let page = ErrorPage {
             heading: self.heading.to_owned(),
             message: self.message,
             action: self.action.map(|(h, l)| (h.to_owned(), l.to_owned())),
         };
-        let body = page
-            .render()
-            .unwrap_or_else(|_| "Something went wrong. Please try again.".to_owned());
-        let mut response = (self.status, Html(body)).into_response();
+        // Without the renderer (a router that lacks it), the page still says something.
+        let fallback = format!("{}: {}", page.heading, page.message);
+        let mut response = (self.status, fallback).into_response();
+        response.extensions_mut().insert(page);
         if let Some(wait) = self.retry_after {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -195,4 +299,63 @@ impl IntoResponse for PageError {
         }
         response
     }
+}
+
+/// Whether `path` is one of the dashboard's pages (not the JSON API, a feed, an asset or a
+/// probe), whose bare errors should be pages too.
+fn is_page_path(path: &str) -> bool {
+    !["/api/", "/calendar/", "/static/", "/healthz", "/readyz"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
+/// Renders every [`PageError`] with the request's id, and gives the dashboard's bare 4xx/5xx
+/// answers (an unknown address, a method a page does not take) the same friendly page.
+pub async fn render_error_pages(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let request_id = request
+        .headers()
+        .get(super::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let page_path = is_page_path(request.uri().path());
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let page = match response.extensions_mut().remove::<ErrorPage>() {
+        Some(page) => page,
+        None if page_path
+            && (status.is_client_error() || status.is_server_error())
+            && !response.headers().contains_key(header::CONTENT_TYPE) =>
+        {
+            let PageError {
+                heading,
+                message,
+                action,
+                ..
+            } = if status == StatusCode::NOT_FOUND {
+                PageError::not_found()
+            } else {
+                PageError::new(
+                    status,
+                    "That could not be done",
+                    "The page could not handle that request. Go back and try again.",
+                )
+            };
+            ErrorPage {
+                heading: heading.to_owned(),
+                message,
+                action: action.map(|(h, l)| (h.to_owned(), l.to_owned())),
+            }
+        }
+        None => return response,
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(page.render(request_id)))
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, PageError};
 use crate::auth::session::{SessionData, cookie_value};
 
 /// The signed-in session, if any, found by the guard.
@@ -55,7 +55,12 @@ pub async fn session_and_csrf(
                 Ok(body) => body,
                 Err(()) => {
                     tracing::warn!(path = %parts.uri.path(), "request without a valid CSRF token refused");
-                    return ApiError::Forbidden.into_response();
+                    // A form of ours gets a page; the dashboard's script shows the message.
+                    return if parts.uri.path().starts_with("/api/") {
+                        ApiError::ExpiredPage.into_response()
+                    } else {
+                        PageError::expired_form().into_response()
+                    };
                 }
             },
         }

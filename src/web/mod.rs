@@ -1,6 +1,7 @@
 //! The HTTP server: router, middleware and graceful shutdown.
 
 mod api;
+mod assets;
 mod auth_routes;
 mod class_rules;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod guard;
 mod health;
 mod pages;
 mod portfolios;
+mod security_headers;
 mod shares;
 mod windows;
 
@@ -71,6 +73,11 @@ pub struct WebSettings {
     pub namespace: String,
     /// Proxies whose `X-Forwarded-For` entries are believed (`TRUSTED_PROXY_HOPS`).
     pub trusted_proxy_hops: usize,
+    /// Sent with every answer; see [`security_headers`].
+    pub content_security_policy: String,
+    /// A Drive folder's id appended to this opens it in a browser (Google's Drive, or the
+    /// emulator's view of its files).
+    pub drive_folder_url: String,
 }
 
 impl AppState {
@@ -88,6 +95,10 @@ impl AppState {
                 origin: config.public_url.origin().ascii_serialization(),
                 namespace: config.tenant_role_prefix.clone(),
                 trusted_proxy_hops: config.trusted_proxy_hops,
+                content_security_policy: security_headers::content_security_policy(
+                    &config.google_issuer_url.origin().ascii_serialization(),
+                ),
+                drive_folder_url: drive_folder_url(&config.google_api_base_url),
             }),
             sessions: Sessions::new(
                 redis.clone(),
@@ -110,6 +121,17 @@ impl AppState {
             db: services.db.clone(),
             redis,
         })
+    }
+}
+
+/// Where a folder opens for a person: Google Drive itself, unless the APIs are somewhere else
+/// (the emulator), whose own view of a file is the nearest thing.
+fn drive_folder_url(api_base: &url::Url) -> String {
+    if api_base.host_str() == Some("www.googleapis.com") {
+        "https://drive.google.com/drive/folders/".to_owned()
+    } else {
+        let base = api_base.as_str().trim_end_matches('/');
+        format!("{base}/emulator/files/")
     }
 }
 
@@ -151,6 +173,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .layer(RequestBodyLimitLayer::new(limits.body_bytes));
     Router::new()
         .route("/", get(pages::home))
+        .route("/classes", get(pages::classes_page))
+        .route("/classes/{id}", get(pages::class_page))
+        .route("/classes/{id}/rows", get(pages::class_rows))
+        .route("/portfolios/{id}", get(pages::portfolio_page))
+        .route("/static/{file}", get(assets::serve))
         .route("/auth/login", get(auth_routes::login))
         .route("/auth/callback", get(auth_routes::callback))
         .route("/auth/logout", post(auth_routes::logout))
@@ -208,12 +235,28 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/events", get(events::stream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::session_and_csrf,
         ))
+        .layer(axum::middleware::from_fn(error::render_error_pages))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::add,
+        ))
         .with_state(state)
         .layer(middleware)
+}
+
+/// Any address we do not serve: JSON for the API, the friendly page for the rest.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::NotFound.into_response()
+    } else {
+        error::PageError::not_found().into_response()
+    }
 }
 
 /// Only the probes, for the worker service (Cloud Run needs every service to answer HTTP).

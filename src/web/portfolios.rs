@@ -5,7 +5,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Serialize;
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -14,8 +16,8 @@ use super::error::ApiError;
 use super::extract::CurrentStaff;
 use crate::audit::{self, Actor, AuditEntry, Target};
 use crate::auth::ClassAccess;
-use crate::portfolio::live;
 use crate::portfolio::lock::{self, LockState, RequestError, Requested};
+use crate::portfolio::{live, overview};
 use crate::tenancy::SchoolTx;
 use crate::windows::{Holding, coverage};
 
@@ -152,6 +154,66 @@ pub async fn request_portfolio(
     Ok((StatusCode::ACCEPTED, Json(Accepted { requested })))
 }
 
+/// What a class action may carry: the portfolios the page showed, so a page that is out of date
+/// (a student joined or left since it was loaded) does not act on a class it no longer shows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassActionBody {
+    expected_portfolios: Option<Vec<Uuid>>,
+}
+
+fn class_action_body(body: &Bytes) -> Result<ClassActionBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ClassActionBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::Invalid(format!(
+            "send no body, or {{\"expected_portfolios\": [portfolio ids]}}: {e}"
+        ))
+    })
+}
+
+/// Refuses, saying who joined and who left, when the class's students are not the ones the
+/// page showed.
+async fn refuse_if_roster_changed(
+    tx: &mut SchoolTx,
+    course: Uuid,
+    expected: &[Uuid],
+) -> Result<(), ApiError> {
+    let students = overview::class_students(tx, course).await?;
+    let current: HashSet<Uuid> = students.iter().filter_map(|s| s.portfolio_id).collect();
+    let expected: HashSet<Uuid> = expected.iter().copied().collect();
+    let joined: Vec<String> = students
+        .iter()
+        .filter(|s| s.portfolio_id.is_some_and(|p| !expected.contains(&p)))
+        .map(|s| s.display_name())
+        .collect();
+    let gone: Vec<Uuid> = expected.difference(&current).copied().collect();
+    if joined.is_empty() && gone.is_empty() {
+        return Ok(());
+    }
+    let left = overview::names_of(tx, course, &gone).await?;
+    let mut changes = Vec::new();
+    if !joined.is_empty() {
+        changes.push(format!("{} joined", joined.join(", ")));
+    }
+    if !left.is_empty() {
+        changes.push(format!("{} left", left.join(", ")));
+    }
+    if left.len() < gone.len() {
+        changes.push("a student left".to_owned());
+    }
+    Err(ApiError::Stale {
+        message: format!(
+            "The class has changed since this page was loaded: {}. Nothing was changed; check \
+             the list (now up to date) and try again.",
+            changes.join("; ")
+        ),
+        joined,
+        left,
+    })
+}
+
 /// `POST /api/classes/{id}/lock` and `…/unlock`: every current student with a folder.
 pub async fn request_class(
     State(state): State<AppState>,
@@ -161,9 +223,12 @@ pub async fn request_class(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let desired = desired_from(&verb)?;
     let course = parse_id(&raw_id)?;
-    check_body(&body)?;
+    let body = class_action_body(&body)?;
     let mut tx = staff.school_tx(&state).await?;
     may_lock(&mut tx, &staff, course).await?;
+    if let Some(expected) = &body.expected_portfolios {
+        refuse_if_roster_changed(&mut tx, course, expected).await?;
+    }
     if desired == LockState::Unlocked {
         refuse_while_held(coverage::holding_class(&mut tx, course).await?)?;
     }

@@ -7,6 +7,7 @@
 mod audit;
 mod cli;
 mod credentials;
+mod dashboard;
 mod google;
 mod leases;
 mod lock_drills;

@@ -16,13 +16,10 @@ async fn a_teacher_signs_in_and_sees_who_they_are() {
     let mut browser = w.browser();
     let page = w.sign_in(&mut browser, TEACHER).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(
-        page.body
-            .contains("Signed in as <strong>Ada Lovelace</strong>"),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains("Teacher"));
+    // A teacher lands on their classes, their name in the header.
+    assert!(page.url.ends_with("/classes"), "{}", page.url);
+    assert!(page.body.contains("My classes"), "{}", page.body);
+    assert!(page.body.contains("Ada Lovelace"), "{}", page.body);
 
     let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
     assert_eq!(me["email"], TEACHER);

@@ -1,0 +1,191 @@
+//! A class: its students, each folder's state (unlocked, locked, in progress, failed with what
+//! to do), lock and unlock per student and for the class, and a progress bar. The script keeps
+//! it current from the live status stream by fetching the rows again (`/classes/{id}/rows`), so
+//! every state is worded in one place: here.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use uuid::Uuid;
+
+use super::classes::ClassCard;
+use super::{Layout, PageStaff, Section, render};
+use crate::auth::ClassAccess;
+use crate::portfolio::lock::LockState;
+use crate::portfolio::overview::{self, StudentFolder};
+use crate::web::error::PageError;
+use crate::web::extract::CurrentStaff;
+use crate::web::{AppState, WebSettings};
+
+/// One student's row.
+pub struct Row {
+    /// The portfolio id, or the student's when there is no portfolio yet: keeps rows apart.
+    pub key: String,
+    pub portfolio_id: Option<String>,
+    pub name: String,
+    pub email: Option<String>,
+    pub folder_url: Option<String>,
+    /// `unlocked`, `locked`, `locking`, `unlocking`, `failed` or `none`: for the stylesheet and
+    /// the script (which counts `locked` rows for the progress bar).
+    pub state: &'static str,
+    pub state_label: &'static str,
+    /// Why it failed and what to do, or what holds it.
+    pub detail: Option<String>,
+    /// The button: verb for the API and its label.
+    pub action: Option<(&'static str, &'static str)>,
+}
+
+/// What to do about a failed change, from the failure's wording.
+fn advice(reason: &str) -> &'static str {
+    if reason.contains("reconnect") {
+        "The school's Drive account must be reconnected: ask your School Admin, then try again."
+    } else if reason.contains("missing") {
+        "The student has no folder or email address yet; it is made at the next sync with Classroom."
+    } else if reason.contains("rate limit") || reason.contains("temporarily") {
+        "Google was busy. Try again in a minute."
+    } else {
+        "Try again. If it fails again, tell your School Admin."
+    }
+}
+
+impl Row {
+    pub(super) fn new(s: &StudentFolder, can_lock: bool, web: &WebSettings) -> Self {
+        let name = s.display_name();
+        let has_folder = s.drive_folder_id.is_some();
+        let desired = s.desired.unwrap_or(LockState::Unlocked);
+        let (state, state_label) = if s.portfolio_id.is_none() || !has_folder {
+            ("none", "No folder yet")
+        } else if s.failed {
+            ("failed", "Failed")
+        } else if s.is_pending() {
+            match desired {
+                LockState::Locked => ("locking", "Locking…"),
+                LockState::Unlocked => ("unlocking", "Unlocking…"),
+            }
+        } else {
+            match s.applied.unwrap_or(LockState::Unlocked) {
+                LockState::Locked => ("locked", "Locked"),
+                LockState::Unlocked => ("unlocked", "Unlocked"),
+            }
+        };
+        let detail = if state == "failed" {
+            let reason = s
+                .last_error
+                .as_deref()
+                .unwrap_or("Google refused the change");
+            Some(format!("{reason}. {}", advice(reason)))
+        } else if s.held && desired == LockState::Locked {
+            Some("Held by an assessment window".to_owned())
+        } else if state == "none" {
+            Some("It is made at the next sync with Classroom".to_owned())
+        } else {
+            None
+        };
+        let action = match (can_lock && has_folder, desired, state) {
+            (false, _, _) => None,
+            (true, LockState::Locked, "failed") => Some(("lock", "Try again")),
+            (true, LockState::Unlocked, "failed") => Some(("unlock", "Try again")),
+            (true, LockState::Locked, _) if s.held => None,
+            (true, LockState::Locked, _) => Some(("unlock", "Unlock")),
+            (true, LockState::Unlocked, _) => Some(("lock", "Lock")),
+        };
+        Self {
+            key: s.portfolio_id.unwrap_or(s.student_id).to_string(),
+            portfolio_id: s.portfolio_id.map(|id| id.to_string()),
+            name,
+            email: s.email.clone(),
+            folder_url: s
+                .drive_folder_id
+                .as_ref()
+                .map(|id| format!("{}{id}", web.drive_folder_url)),
+            state,
+            state_label,
+            detail,
+            action,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "class.html")]
+pub struct ClassPage {
+    pub layout: Layout,
+    pub class: ClassCard,
+    pub can_lock: bool,
+    pub locked: usize,
+    pub pending: usize,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "class_rows.html")]
+pub struct ClassRows {
+    pub rows: Vec<Row>,
+}
+
+/// The class, whether this person may lock in it, and its rows; "not found" for a class out of
+/// reach exactly as for one that does not exist.
+async fn load(
+    state: &AppState,
+    staff: &CurrentStaff,
+    raw_id: &str,
+) -> Result<(ClassCard, bool, Vec<Row>), PageError> {
+    let course = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
+    let mut tx = staff.school_tx(state).await?;
+    if !staff
+        .class_scope(ClassAccess::View)
+        .includes(&mut tx, course)
+        .await?
+    {
+        return Err(PageError::not_found());
+    }
+    let can_lock = staff
+        .class_scope(ClassAccess::Lock)
+        .includes(&mut tx, course)
+        .await?;
+    let summary = overview::class_summary(&mut tx, course)
+        .await?
+        .ok_or_else(PageError::not_found)?;
+    let students = overview::class_students(&mut tx, course).await?;
+    tx.commit().await?;
+    let rows = students
+        .iter()
+        .map(|s| Row::new(s, can_lock, &state.web))
+        .collect();
+    Ok((ClassCard::from(summary), can_lock, rows))
+}
+
+/// `GET /classes/{id}`
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn class_page(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Path(raw_id): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let (class, can_lock, rows) = load(&state, &staff, &raw_id).await?;
+    render(&ClassPage {
+        layout: Layout::for_staff(&staff, Section::Classes),
+        locked: rows.iter().filter(|r| r.state == "locked").count(),
+        pending: rows
+            .iter()
+            .filter(|r| matches!(r.state, "locking" | "unlocking"))
+            .count(),
+        class,
+        can_lock,
+        rows,
+    })
+}
+
+/// `GET /classes/{id}/rows`: the table's rows alone, for the script to bring a page up to date.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn class_rows(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Path(raw_id): Path<String>,
+) -> Result<Response, PageError> {
+    let (_, _, rows) = load(&state, &staff, &raw_id).await?;
+    let html = render(&ClassRows { rows })?;
+    // Always fresh: this is the live view.
+    Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
+}

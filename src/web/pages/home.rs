@@ -1,0 +1,74 @@
+//! The start page: sign in, or (signed in) who you are, your roles and where to go. A teacher
+//! goes straight to their classes.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::{Layout, Section, render};
+use crate::auth::ClassAccess;
+use crate::auth::roles::Permission;
+use crate::google::credentials::{self, CredentialStatus};
+use crate::web::AppState;
+use crate::web::error::PageError;
+use crate::web::extract::MaybeStaff;
+
+pub struct SignedIn {
+    pub school_name: String,
+    pub display_name: String,
+    pub email: String,
+    pub roles: String,
+    pub csrf_token: String,
+    pub sees_classes: bool,
+    pub can_connect_drive: bool,
+    pub drive_connected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home {
+    pub layout: Layout,
+    pub signed_in: Option<SignedIn>,
+}
+
+/// `GET /`: the sign-in page; signed in, the classes (for whoever only teaches) or the home
+/// page with what the person's roles offer.
+pub async fn home(
+    State(state): State<AppState>,
+    MaybeStaff(staff): MaybeStaff,
+) -> Result<Response, PageError> {
+    let Some(staff) = staff else {
+        return Ok(render(&Home {
+            layout: Layout::anonymous(),
+            signed_in: None,
+        })?
+        .into_response());
+    };
+    let sees_classes = !staff.class_scope(ClassAccess::View).is_empty();
+    let can_connect_drive = staff.can(Permission::ConnectDrive);
+    if sees_classes && !can_connect_drive {
+        return Ok(Redirect::to("/classes").into_response());
+    }
+    let mut tx = staff.school_tx(&state).await?;
+    let operator = credentials::drive_operator(&mut tx)
+        .await
+        .map_err(PageError::internal)?;
+    tx.commit().await?;
+    let mut roles: Vec<&str> = staff.roles.iter().map(|r| r.role.label()).collect();
+    roles.dedup();
+    let signed_in = SignedIn {
+        school_name: staff.school.name.clone(),
+        display_name: staff.staff.display_name.clone(),
+        email: staff.staff.email.clone(),
+        roles: roles.join(", "),
+        csrf_token: staff.csrf_token.clone(),
+        sees_classes,
+        can_connect_drive,
+        drive_connected: operator.is_some_and(|o| o.status == CredentialStatus::Active),
+    };
+    Ok(render(&Home {
+        layout: Layout::for_staff(&staff, Section::Home),
+        signed_in: Some(signed_in),
+    })?
+    .into_response())
+}

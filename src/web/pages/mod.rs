@@ -1,0 +1,120 @@
+//! The dashboard's pages: server-rendered (askama) over one layout, one stylesheet and one small
+//! script. Every page asks the same class scope and permission table as the JSON API, and shows
+//! only what the person may do.
+
+mod class;
+mod classes;
+mod home;
+mod portfolio;
+
+pub use class::{class_page, class_rows};
+pub use classes::classes_page;
+pub use home::home;
+pub use portfolio::portfolio_page;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+
+use super::AppState;
+use super::error::{ApiError, PageError};
+use super::extract::CurrentStaff;
+use crate::auth::ClassAccess;
+
+/// What the layout needs: the asset addresses and, when someone is signed in, who they are and
+/// where they may go.
+pub struct Layout {
+    pub css: String,
+    pub js: String,
+    pub chrome: Option<Chrome>,
+}
+
+/// The signed-in part of the layout.
+pub struct Chrome {
+    pub school_name: String,
+    pub display_name: String,
+    pub csrf_token: String,
+    pub nav: Vec<NavLink>,
+}
+
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// The sections of the dashboard, for marking the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Home,
+    Classes,
+}
+
+impl Layout {
+    /// The layout for someone not signed in (sign-in and error pages).
+    pub fn anonymous() -> Self {
+        Self {
+            css: super::assets::css_url(),
+            js: super::assets::js_url(),
+            chrome: None,
+        }
+    }
+
+    /// The layout for `staff`, with the links their roles allow.
+    pub fn for_staff(staff: &CurrentStaff, section: Section) -> Self {
+        let mut nav = vec![NavLink {
+            href: "/",
+            label: "Home",
+            current: section == Section::Home,
+        }];
+        if !staff.class_scope(ClassAccess::View).is_empty() {
+            nav.push(NavLink {
+                href: "/classes",
+                label: "My classes",
+                current: section == Section::Classes,
+            });
+        }
+        Self {
+            chrome: Some(Chrome {
+                school_name: staff.school.name.clone(),
+                display_name: staff.staff.display_name.clone(),
+                csrf_token: staff.csrf_token.clone(),
+                nav,
+            }),
+            ..Self::anonymous()
+        }
+    }
+}
+
+/// A time as people in the school read it: Europe/London, e.g. "14:05 on 3 March 2027".
+pub fn london_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::London)
+        .format("%H:%M on %-d %B %Y")
+        .to_string()
+}
+
+/// Renders a page.
+fn render(page: &impl askama::Template) -> Result<axum::response::Html<String>, PageError> {
+    page.render()
+        .map(axum::response::Html)
+        .map_err(PageError::internal)
+}
+
+/// A signed-in member of staff, for pages: anyone else is sent to the sign-in page.
+pub struct PageStaff(pub CurrentStaff);
+
+impl FromRequestParts<AppState> for PageStaff {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match CurrentStaff::from_request_parts(parts, state).await {
+            Ok(staff) => Ok(Self(staff)),
+            Err(ApiError::Unauthenticated) => Err(Redirect::to("/").into_response()),
+            Err(e) => Err(PageError::from(e).into_response()),
+        }
+    }
+}
