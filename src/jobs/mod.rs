@@ -34,6 +34,7 @@ use crate::tenancy::SchoolStatus;
 use crate::tenancy::registry::find_school_by_id;
 
 mod error;
+mod polling;
 pub mod restarts;
 pub mod shares;
 pub mod vacuum;
@@ -467,7 +468,11 @@ pub async fn run_workers(
     let monitor = Monitor::new()
         .register(move |run| {
             WorkerBuilder::new(format!("roster-sync-{process}-{run}"))
-                .backend(roster_queue.clone().poll_with_interval(ROSTER_POLL))
+                .backend(
+                    roster_queue
+                        .clone()
+                        .poll_with_strategy(polling::EveryInterval::new(ROSTER_POLL)),
+                )
                 .data(ctx.clone())
                 .concurrency(concurrency.max(1))
                 .build(run_roster_sync)
@@ -475,7 +480,11 @@ pub async fn run_workers(
         .register(move |run| {
             // Lock jobs are short Drive calls: more of them at once, within the school's quota.
             WorkerBuilder::new(format!("apply-lock-{lock_process}-{run}"))
-                .backend(lock_queue.clone().poll_with_interval(LOCK_POLL))
+                .backend(
+                    lock_queue
+                        .clone()
+                        .poll_with_strategy(polling::EveryInterval::new(LOCK_POLL)),
+                )
                 .data(lock_ctx.clone())
                 .concurrency((concurrency * 4).max(1))
                 .build(run_apply_lock)
@@ -483,7 +492,11 @@ pub async fn run_workers(
         .register(move |run| {
             // One at a time per process: scans yield to locks and share the school's quota.
             WorkerBuilder::new(format!("onward-shares-{share_process}-{run}"))
-                .backend(share_queue.clone().poll_with_interval(SHARE_POLL))
+                .backend(
+                    share_queue
+                        .clone()
+                        .poll_with_strategy(polling::EveryInterval::new(SHARE_POLL)),
+                )
                 .data(share_ctx.clone())
                 .concurrency(1)
                 .build(shares::run_share_job)
@@ -491,7 +504,11 @@ pub async fn run_workers(
         .register(move |run| {
             // A window's instant may not wait for a busy worker: two at once, polled often.
             WorkerBuilder::new(format!("assessment-windows-{window_process}-{run}"))
-                .backend(window_queue.clone().poll_with_interval(WINDOW_POLL))
+                .backend(
+                    window_queue
+                        .clone()
+                        .poll_with_strategy(polling::EveryInterval::new(WINDOW_POLL)),
+                )
                 .data(window_ctx.clone())
                 .concurrency(2)
                 .build(windows::run_window_job)

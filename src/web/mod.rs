@@ -178,6 +178,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/classes/{id}/rows", get(pages::class_rows))
         .route("/portfolios/{id}", get(pages::portfolio_page))
         .route("/static/{file}", get(assets::serve))
+        // Browsers ask for it on every site; nothing to show, and no 404 in the log.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/auth/login", get(auth_routes::login))
         .route("/auth/callback", get(auth_routes::callback))
         .route("/auth/logout", post(auth_routes::logout))

@@ -31,6 +31,12 @@ pub struct Home {
     pub signed_in: Option<SignedIn>,
 }
 
+/// Whether the home page has something of its own for `staff` (for now: the Drive connection);
+/// if not, it sends them to their classes.
+pub(super) fn has_own_page(staff: &crate::web::extract::CurrentStaff) -> bool {
+    staff.can(Permission::ConnectDrive) || staff.class_scope(ClassAccess::View).is_empty()
+}
+
 /// `GET /`: the sign-in page; signed in, the classes (for whoever only teaches) or the home
 /// page with what the person's roles offer.
 pub async fn home(
@@ -46,7 +52,7 @@ pub async fn home(
     };
     let sees_classes = !staff.class_scope(ClassAccess::View).is_empty();
     let can_connect_drive = staff.can(Permission::ConnectDrive);
-    if sees_classes && !can_connect_drive {
+    if !has_own_page(&staff) {
         return Ok(Redirect::to("/classes").into_response());
     }
     let mut tx = staff.school_tx(&state).await?;

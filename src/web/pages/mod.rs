@@ -63,12 +63,17 @@ impl Layout {
 
     /// The layout for `staff`, with the links their roles allow.
     pub fn for_staff(staff: &CurrentStaff, section: Section) -> Self {
-        let mut nav = vec![NavLink {
-            href: "/",
-            label: "Home",
-            current: section == Section::Home,
-        }];
-        if !staff.class_scope(ClassAccess::View).is_empty() {
+        let sees_classes = !staff.class_scope(ClassAccess::View).is_empty();
+        let mut nav = Vec::new();
+        // The home page only sends someone who just teaches on to their classes.
+        if home::has_own_page(staff) {
+            nav.push(NavLink {
+                href: "/",
+                label: "Home",
+                current: section == Section::Home,
+            });
+        }
+        if sees_classes {
             nav.push(NavLink {
                 href: "/classes",
                 label: "My classes",

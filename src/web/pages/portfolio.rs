@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::Html;
 use uuid::Uuid;
 
-use super::{Layout, PageStaff, Section, london_time, render};
+use super::{Layout, PageStaff, Section, render};
 use crate::audit::{self, AuditEntry, Target};
 use crate::auth::ClassAccess;
 use crate::portfolio::overview;
@@ -118,7 +118,11 @@ pub async fn portfolio_page(
     let lines = history
         .iter()
         .map(|e| HistoryLine {
-            when: london_time(e.at),
+            when: e
+                .at
+                .with_timezone(&chrono_tz::Europe::London)
+                .format("%H:%M:%S on %-d %B %Y")
+                .to_string(),
             what: describe(e),
             who: names.get(&e.actor).cloned().unwrap_or_else(|| {
                 match e.actor.as_str() {
