@@ -86,3 +86,12 @@ ensure_rust() {
     fi
   fi
 }
+
+# Debian's Chromium and Node.js for the browser tests (e2e/); never a downloaded browser.
+ensure_browser() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `tenant create|list`.
+//! The command line: `serve`, `work`, `migrate`, `tenant create|list`, `demo` and the rest.
 //!
 //! Exit codes: 0 success; 1 the system failed (database down, a school's upgrade failed);
 //! 2 the input was wrong (bad slug, duplicate domain, malformed configuration).
@@ -66,6 +66,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Try Invigilator with no Google project: a local Google, a demo school in a database of
+    /// its own (reset every run), and `serve` and `work` in this process on $PORT.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,7 +127,12 @@ impl From<sqlx::Error> for Failure {
 
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    let config = match Config::from_env() {
+    // The demo reads the same environment but owns its database, Google and key.
+    let config = match cli.command {
+        Command::Demo => crate::demo::config::from_env(),
+        _ => Config::from_env(),
+    };
+    let config = match config {
         Ok(config) => config,
         Err(e) => {
             eprintln!("error: {e}");
@@ -155,6 +163,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { slug },
         } => verify_audit(config, &slug).await,
+        Command::Demo => demo(config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -177,18 +186,95 @@ async fn serve(config: Config) -> Result<(), Failure> {
         .check_key_ring(&config)
         .await
         .context("cannot start")?;
-    let state = AppState::new(&config, &services).context("cannot start")?;
+    let listener = listen(config.port).await?;
+    serve_http(&config, &services, listener, web::shutdown_signal()).await
+}
+
+async fn listen(port: u16) -> Result<TcpListener, Failure> {
+    Ok(TcpListener::bind(("0.0.0.0", port))
+        .await
+        .with_context(|| format!("cannot listen on port {port}"))?)
+}
+
+/// The dashboard and JSON API on `listener` until `shutdown`: `serve`, and the demo's server.
+async fn serve_http(
+    config: &Config,
+    services: &Services,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    let state = AppState::new(config, services).context("cannot start")?;
     let limits = HttpLimits {
         body_bytes: config.request_body_limit_bytes,
         timeout: config.request_timeout,
     };
-    let listener = TcpListener::bind(("0.0.0.0", config.port))
-        .await
-        .with_context(|| format!("cannot listen on port {}", config.port))?;
     tracing::info!(port = config.port, public_url = %config.public_url, "serving");
-    web::serve(listener, web::router(state, limits), web::shutdown_signal())
+    web::serve(listener, web::router(state, limits), shutdown)
         .await
         .context("the server stopped")?;
+    Ok(())
+}
+
+/// `demo`: the demo's Google, its school built afresh, then the server and the job workers
+/// (what `serve` and `work` run) in this process, until Ctrl-C or SIGTERM stops both.
+async fn demo(config: Config) -> Result<(), Failure> {
+    // Both ports before anything is reset: a second demo stops here, leaving the first alone.
+    let listener = listen(config.port).await?;
+    let google = crate::demo::start_google(&config).await?;
+    let crate::demo::Demo {
+        services,
+        built,
+        took,
+        running,
+    } = crate::demo::prepare(&config, google.emulator(), &mut |line| {
+        println!("{line}");
+    })
+    .await?;
+
+    // One stop for both halves: the signal, or either half ending (failing) stops the other.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop);
+    let until_stopped = || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let signal = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            web::shutdown_signal().await;
+            stop.send_replace(true);
+        })
+    };
+    let server = async {
+        let served = serve_http(&config, &services, listener, until_stopped()).await;
+        stop.send_replace(true);
+        served
+    };
+    let workers = async {
+        let worked = crate::jobs::run_workers(services.clone(), 4, until_stopped())
+            .await
+            .context("the workers stopped");
+        stop.send_replace(true);
+        worked
+    };
+    print!(
+        "{}",
+        crate::demo::banner::banner(&config, &google.url(), &built, took)
+    );
+    println!("{}", crate::demo::banner::ready_line(&config));
+    // Held while both run, so a second demo cannot reset this one's data under it.
+    let (served, worked) = running
+        .hold_while(crate::demo::RUNNING_TTL, async {
+            tokio::join!(server, workers)
+        })
+        .await;
+    signal.abort();
+    google.stop().await;
+    served?;
+    worked?;
+    println!("demo stopped");
     Ok(())
 }
 
@@ -475,7 +561,7 @@ async fn rewrap_keys(config: Config) -> Result<(), Failure> {
 }
 
 /// Left-aligned columns separated by two spaces, widths from the widest cell.
-fn render_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+pub(crate) fn render_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod database;
+pub mod demo;
 pub mod google;
 pub mod input;
 pub mod jobs;

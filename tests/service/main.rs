@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod credentials;
 mod dashboard;
+mod demo;
 mod google;
 mod leases;
 mod lock_drills;
