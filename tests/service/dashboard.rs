@@ -284,3 +284,48 @@ async fn pages_allow_only_our_own_scripts_and_styles() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_role_gets_the_pages_its_permissions_give_and_nothing_else() {
+    use invigilator::auth::roles::{Permission, allows};
+    let w = invigilator_test_kit::browser::SignInWorld::new().await;
+    for (role, mut browser) in crate::roles::one_of_each(&w).await {
+        let sees_classes =
+            allows(role, Permission::ViewOwnClasses) || allows(role, Permission::ViewAllClasses);
+        let list = browser.get(&w.url("/classes")).await;
+        let home = browser.get(&w.url("/")).await;
+        if sees_classes {
+            assert_eq!(list.status, StatusCode::OK, "{role:?}");
+            assert!(
+                list.body.contains("href=\"/classes\""),
+                "{role:?}: the nav offers classes"
+            );
+        } else {
+            assert_eq!(
+                list.status,
+                StatusCode::FORBIDDEN,
+                "{role:?}: {}",
+                list.body
+            );
+            assert!(list.body.contains("You cannot do that"));
+            assert_eq!(home.status, StatusCode::OK);
+            assert!(
+                !home.body.contains("href=\"/classes\""),
+                "{role:?}: no link to a page refused"
+            );
+        }
+        let connect = home.body.contains("/auth/connect-drive");
+        assert_eq!(connect, allows(role, Permission::ConnectDrive), "{role:?}");
+    }
+    // Nobody signed in: every page sends them to sign in.
+    let mut anonymous = w.browser();
+    for path in [
+        "/classes",
+        "/classes/00000000-0000-0000-0000-000000000000",
+        "/portfolios/x",
+    ] {
+        let page = anonymous.get(&w.url(path)).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.headers["location"], "/");
+    }
+}

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// Staff holding exactly one role each.
-async fn one_of_each(w: &SignInWorld) -> Vec<(Role, Browser)> {
+pub(crate) async fn one_of_each(w: &SignInWorld) -> Vec<(Role, Browser)> {
     let subject: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO tenant_hillside.subjects (name) VALUES ('Chemistry') RETURNING id",
     )
