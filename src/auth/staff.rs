@@ -43,6 +43,47 @@ pub async fn by_id(tx: &mut SchoolTx, id: Uuid) -> Result<Option<Staff>, sqlx::E
     .await
 }
 
+/// A staff member and their roles in one round trip (every signed-in request asks).
+#[tracing::instrument(skip(tx))]
+pub async fn with_roles(
+    tx: &mut SchoolTx,
+    id: Uuid,
+) -> Result<Option<(Staff, Vec<RoleAssignment>)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Joined {
+        #[sqlx(flatten)]
+        staff: Staff,
+        role_id: Option<Uuid>,
+        role: Option<Role>,
+        subject_id: Option<Uuid>,
+    }
+    let rows: Vec<Joined> = sqlx::query_as(
+        "SELECT s.id, s.google_sub, s.email, s.display_name, s.photo_url, \
+             r.id AS role_id, r.role, r.subject_id \
+         FROM staff s LEFT JOIN role_assignments r ON r.staff_id = s.id \
+         WHERE s.id = $1 ORDER BY r.role, r.subject_id",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let staff = first.staff.clone();
+    let roles = rows
+        .iter()
+        .filter_map(|r| {
+            Some(RoleAssignment {
+                id: r.role_id?,
+                staff_id: staff.id,
+                role: r.role?,
+                subject_id: r.subject_id,
+            })
+        })
+        .collect();
+    Ok(Some((staff, roles)))
+}
+
 pub async fn by_email(tx: &mut SchoolTx, email: &str) -> Result<Option<Staff>, sqlx::Error> {
     sqlx::query_as::<_, Staff>(
         "SELECT id, google_sub, email, display_name, photo_url FROM staff WHERE lower(email) = lower($1) \

@@ -67,20 +67,6 @@ pub async fn class_summaries(
     .await
 }
 
-/// One class's summary (active or not), if it exists.
-#[tracing::instrument(skip(tx))]
-pub async fn class_summary(
-    tx: &mut SchoolTx,
-    course: Uuid,
-) -> Result<Option<ClassSummary>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SUMMARY} WHERE c.id = $1 GROUP BY c.id, s.name, w.name, w.ends_at"
-    )))
-    .bind(course)
-    .fetch_optional(&mut **tx)
-    .await
-}
-
 /// One student of a class and their folder.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StudentFolder {
@@ -118,29 +104,88 @@ impl StudentFolder {
     }
 }
 
-/// The class's current students with their folders, by family and given name.
+/// A class and its current students' folders: what a class page shows.
+#[derive(Debug, Clone)]
+pub struct ClassView {
+    pub summary: ClassSummary,
+    pub students: Vec<StudentFolder>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClassFacts {
+    id: Uuid,
+    name: String,
+    section: Option<String>,
+    subject: Option<String>,
+    year_group: Option<i16>,
+}
+
+/// The class `course` (active or not) with its students by family and given name, or `None`
+/// if there is no such class.
+///
+/// Simple queries on purpose, and the counts worked out here from the rows: each school's
+/// transaction has its own search_path, so PostgreSQL plans every statement afresh, and on a
+/// busy morning planning, not running, is what a page costs.
 #[tracing::instrument(skip(tx))]
-pub async fn class_students(
-    tx: &mut SchoolTx,
-    course: Uuid,
-) -> Result<Vec<StudentFolder>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn class_view(tx: &mut SchoolTx, course: Uuid) -> Result<Option<ClassView>, sqlx::Error> {
+    let Some(facts) = sqlx::query_as::<_, ClassFacts>(
+        "SELECT c.id, c.name, c.section, s.name AS subject, c.year_group \
+         FROM courses c LEFT JOIN subjects s ON s.id = c.subject_id WHERE c.id = $1",
+    )
+    .bind(course)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let mut students: Vec<StudentFolder> = sqlx::query_as(
         "SELECT st.id AS student_id, st.given_name, st.family_name, st.email, \
              p.id AS portfolio_id, p.drive_folder_id, p.desired, \
              coalesce(p.desired_version, 0) AS desired_version, p.applied, \
              coalesce(p.applied_version, 0) AS applied_version, \
-             coalesce(p.failed_permanently, false) AS failed, p.last_error, \
-             (p.id IS NOT NULL AND {HELD}) AS held \
+             coalesce(p.failed_permanently, false) AS failed, p.last_error, false AS held \
          FROM enrolments e \
          JOIN students st ON st.id = e.student_id \
          LEFT JOIN portfolios p ON p.course_id = e.course_id AND p.student_id = e.student_id \
          WHERE e.course_id = $1 AND e.ended_at IS NULL \
          ORDER BY lower(st.family_name), lower(st.given_name), st.email, st.id",
-        HELD = crate::windows::coverage::HELD
-    )))
+    )
     .bind(course)
     .fetch_all(&mut **tx)
-    .await
+    .await?;
+    // The same rule as `windows::coverage::HELD`, for rows that are all current students: held
+    // while some window over the class has not let this student out.
+    let windows = crate::windows::coverage::holding_class(tx, course).await?;
+    if !windows.is_empty() {
+        let ids: Vec<Uuid> = windows.iter().map(|w| w.id).collect();
+        let overrides: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT window_id, portfolio_id FROM window_overrides WHERE window_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?;
+        for student in &mut students {
+            if let Some(portfolio) = student.portfolio_id {
+                student.held = ids.iter().any(|w| !overrides.contains(&(*w, portfolio)));
+            }
+        }
+    }
+    let count =
+        |f: &dyn Fn(&StudentFolder) -> bool| students.iter().filter(|s| f(s)).count() as i64;
+    let summary = ClassSummary {
+        id: facts.id,
+        name: facts.name,
+        section: facts.section,
+        subject: facts.subject,
+        year_group: facts.year_group,
+        students: students.len() as i64,
+        locked: count(&|s| s.portfolio_id.is_some() && s.applied == Some(LockState::Locked)),
+        pending: count(&|s| s.is_pending()),
+        failed: count(&|s| s.portfolio_id.is_some() && s.failed),
+        window: windows.first().map(|w| w.name.clone()),
+        window_ends_at: windows.first().map(|w| w.ends_at),
+    };
+    Ok(Some(ClassView { summary, students }))
 }
 
 /// "Given Family", or the email, or the id: never blank.

@@ -65,10 +65,9 @@ impl FromRequestParts<AppState> for CurrentStaff {
             .filter(|s| s.status == SchoolStatus::Active)
             .ok_or(ApiError::Unauthenticated)?;
         let mut tx = begin_school_tx(&state.db, &school).await?;
-        let person = staff::by_id(&mut tx, session.data.staff_id)
+        let (person, roles) = staff::with_roles(&mut tx, session.data.staff_id)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        let roles = staff::roles(&mut tx, person.id).await?;
         tx.commit().await?;
         if roles.is_empty() {
             // Every role was taken away since sign-in: the session ends here (revoking the last

@@ -180,7 +180,10 @@ async fn refuse_if_roster_changed(
     course: Uuid,
     expected: &[Uuid],
 ) -> Result<(), ApiError> {
-    let students = overview::class_students(tx, course).await?;
+    let students = overview::class_view(tx, course)
+        .await?
+        .map(|v| v.students)
+        .unwrap_or_default();
     let current: HashSet<Uuid> = students.iter().filter_map(|s| s.portfolio_id).collect();
     let expected: HashSet<Uuid> = expected.iter().copied().collect();
     let joined: Vec<String> = students

@@ -19,7 +19,7 @@ use crate::tenancy::SchoolTx;
 
 /// `p` (a `portfolios` row) is held by at least one window: its class is in an active or
 /// held window that has not let this student out, and the student is still in the class.
-pub const HELD: &str = "(EXISTS (SELECT 1 FROM window_classes wc \
+pub(super) const HELD: &str = "(EXISTS (SELECT 1 FROM window_classes wc \
          JOIN assessment_windows w ON w.id = wc.window_id \
          WHERE wc.course_id = p.course_id AND w.state IN ('active', 'held') \
            AND NOT EXISTS (SELECT 1 FROM window_overrides o \

@@ -329,3 +329,80 @@ async fn every_role_gets_the_pages_its_permissions_give_and_nothing_else() {
         assert_eq!(page.headers["location"], "/");
     }
 }
+
+#[tokio::test]
+async fn a_class_in_an_assessment_window_says_so_and_offers_no_unlock_but_for_who_was_let_out() {
+    let mut l = lock_world().await;
+    let course = class_id(&l).await;
+    let (held, _) = l.portfolio_of(&pupil(0)).await;
+    let (let_out, _) = l.portfolio_of(&pupil(1)).await;
+    let window: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.assessment_windows (name, starts_at, ends_at, state) \
+         VALUES ('Mock exam', now() - interval '1 hour', now() + interval '1 hour', 'active') \
+         RETURNING id",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tenant_hillside.window_classes (window_id, course_id, chosen) VALUES ($1, $2, true)",
+    )
+    .bind(window)
+    .bind(course)
+    .execute(&l.w.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tenant_hillside.window_overrides (window_id, portfolio_id, reason) \
+         VALUES ($1, $2, 'access arrangement')",
+    )
+    .bind(window)
+    .bind(let_out)
+    .execute(&l.w.db.pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tenant_hillside.portfolios SET desired = 'locked' WHERE id = ANY($1)")
+        .bind([held, let_out])
+        .execute(&l.w.db.pool)
+        .await
+        .unwrap();
+
+    let page = l.teacher.get(&l.w.url(&format!("/classes/{course}"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Assessment window “Mock exam” until"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("Unlock the class"),
+        "no class unlock during a window"
+    );
+    let row = |id: Uuid| {
+        page.body
+            .split(&format!("data-portfolio=\"{id}\""))
+            .nth(1)
+            .unwrap()
+            .split("</tr>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(row(held).contains("Held by an assessment window"));
+    assert!(
+        !row(held).contains("data-action=\"unlock\""),
+        "{}",
+        row(held)
+    );
+    assert!(
+        row(let_out).contains("data-action=\"unlock\""),
+        "{}",
+        row(let_out)
+    );
+    let list = l.teacher.get(&l.w.url("/classes")).await;
+    assert!(
+        list.body.contains("Assessment window “Mock exam”"),
+        "{}",
+        list.body
+    );
+}

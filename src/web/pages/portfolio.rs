@@ -103,15 +103,15 @@ pub async fn portfolio_page(
         .class_of_portfolio(&mut tx, id)
         .await?
         .ok_or_else(PageError::not_found)?;
-    let class = overview::class_summary(&mut tx, course)
+    let class = overview::class_view(&mut tx, course)
         .await?
         .ok_or_else(PageError::not_found)?;
-    let students = overview::class_students(&mut tx, course).await?;
     let history = audit::history(&mut tx, &Target::new("portfolio", id), HISTORY_LIMIT).await?;
     let names = actor_names(&mut tx, &history).await?;
     tx.commit().await?;
     // A student who has left the class keeps their history, shown without a current state.
-    let row = students
+    let row = class
+        .students
         .iter()
         .find(|s| s.portfolio_id == Some(id))
         .map(|s| super::class::Row::new(s, false, &state.web));
@@ -140,7 +140,7 @@ pub async fn portfolio_page(
             .as_ref()
             .map_or_else(|| "Former student".to_owned(), |r| r.name.clone()),
         class_id: course,
-        class_name: class.name,
+        class_name: class.summary.name.clone(),
         folder_url: row.as_ref().and_then(|r| r.folder_url.clone()),
         state: row.as_ref().map_or("none", |r| r.state),
         state_label: row
