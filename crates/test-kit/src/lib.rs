@@ -627,3 +627,47 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Removes a benchmark run's keys (its queues, and apalis's note of them) from Redis, by the
+/// run's role prefix; rate-limit and lease keys expire on their own.
+pub async fn clean_redis(config: &Config, prefix: &str) -> redis::RedisResult<()> {
+    let mut redis = invigilator::redis_client::lazy_connection(config)?;
+    let pattern = format!("invigilator:{prefix}*");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut redis)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let queues: Vec<String> = redis::cmd("ZRANGE")
+        .arg("core:apalis:queues:list")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis)
+        .await
+        .unwrap_or_default();
+    let ours: Vec<&String> = queues
+        .iter()
+        .filter(|q| q.starts_with(&format!("invigilator:{prefix}")))
+        .collect();
+    if !ours.is_empty() {
+        let _: () = redis::cmd("ZREM")
+            .arg("core:apalis:queues:list")
+            .arg(ours)
+            .query_async(&mut redis)
+            .await?;
+    }
+    Ok(())
+}
