@@ -160,6 +160,48 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
             Some(json!({"year_group": 10})),
             Some(Permission::ManageSettings),
         ),
+        (
+            Method::POST,
+            "/api/windows/preview",
+            Some(json!({})),
+            Some(Permission::ManageWindows),
+        ),
+        (
+            Method::POST,
+            "/api/windows",
+            Some(json!({})),
+            Some(Permission::ManageWindows),
+        ),
+        (
+            Method::PUT,
+            "/api/windows/00000000-0000-0000-0000-000000000000",
+            Some(json!({})),
+            Some(Permission::ManageWindows),
+        ),
+        (
+            Method::POST,
+            "/api/windows/00000000-0000-0000-0000-000000000000/cancel",
+            Some(json!({})),
+            Some(Permission::ManageWindows),
+        ),
+        (
+            Method::POST,
+            "/api/portfolios/00000000-0000-0000-0000-000000000000/override",
+            Some(json!({"reason": "access arrangement"})),
+            Some(Permission::ManageWindows),
+        ),
+        (
+            Method::GET,
+            "/api/windows/calendar-feed",
+            None,
+            Some(Permission::ManageWindows),
+        ),
+        (
+            Method::POST,
+            "/api/windows/calendar-feed",
+            Some(json!({})),
+            Some(Permission::ManageWindows),
+        ),
     ]
 }
 
