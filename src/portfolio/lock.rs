@@ -78,6 +78,10 @@ pub struct Requested {
     pub portfolio_id: Uuid,
     pub version: i64,
     pub desired: LockState,
+    /// Where the folder stands now the request is recorded, for live status (read back by the
+    /// same `UPDATE`, so publishing it costs no further query).
+    #[serde(skip)]
+    pub status: super::live::PortfolioStatus,
 }
 
 /// Why a request was refused.
@@ -131,19 +135,20 @@ pub async fn request_because(
     cause: Cause<'_>,
 ) -> Result<Option<Requested>, RequestError> {
     let by_window = matches!(cause, Cause::Window(_));
-    let version: Option<i64> = sqlx::query_scalar(
+    let status: Option<super::live::PortfolioStatus> = sqlx::query_as(
         "UPDATE portfolios SET desired = $2, desired_version = desired_version + 1, desired_at = now(), \
              attempts = 0, failed_permanently = false, last_error = NULL, updated_at = now(), \
              locked_by_staff = CASE WHEN $3 THEN locked_by_staff ELSE $2 = 'locked' END \
          WHERE id = $1 AND (drive_folder_id IS NOT NULL OR $3) AND (desired <> $2 OR NOT $3) \
-         RETURNING desired_version",
+         RETURNING id AS portfolio_id, course_id, desired, desired_version, applied, \
+             applied_version, failed_permanently AS failed, last_error",
     )
     .bind(portfolio_id)
     .bind(desired)
     .bind(by_window)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(version) = version else {
+    let Some(status) = status else {
         if by_window {
             return Ok(None);
         }
@@ -158,6 +163,7 @@ pub async fn request_because(
             RequestError::NotFound
         });
     };
+    let version = status.desired_version;
     let details = match cause {
         Cause::Staff => json!({"version": version}),
         Cause::Window(window) => json!({"version": version, "window": window}),
@@ -177,6 +183,7 @@ pub async fn request_because(
         portfolio_id,
         version,
         desired,
+        status,
     }))
 }
 

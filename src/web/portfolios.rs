@@ -17,7 +17,7 @@ use super::extract::CurrentStaff;
 use crate::audit::{self, Actor, AuditEntry, Target};
 use crate::auth::ClassAccess;
 use crate::portfolio::lock::{self, LockState, RequestError, Requested};
-use crate::portfolio::{live, overview};
+use crate::portfolio::overview;
 use crate::tenancy::SchoolTx;
 use crate::windows::{Holding, coverage};
 
@@ -59,15 +59,14 @@ pub struct Accepted {
 pub(super) async fn commit_and_enqueue(
     state: &AppState,
     staff: &CurrentStaff,
-    mut tx: SchoolTx,
+    tx: SchoolTx,
     requested: &[Requested],
 ) -> Result<(), ApiError> {
     if requested.is_empty() {
         tx.commit().await?;
         return Ok(());
     }
-    let ids: Vec<Uuid> = requested.iter().map(|r| r.portfolio_id).collect();
-    let statuses = live::statuses(&mut tx, &ids).await?;
+    let statuses: Vec<_> = requested.iter().map(|r| r.status.clone()).collect();
     tx.commit().await?;
     let pairs: Vec<(Uuid, i64)> = requested
         .iter()
