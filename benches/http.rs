@@ -39,7 +39,7 @@
 //! Targets on the 2-core development machine: p99 ≤ 20 ms, no errors, peak RSS ≤ 120 MB, page
 //! ≤ 100 KB. The last line is one JSON object.
 //!
-//! Before the measured load, the same load runs for `HTTP_BENCH_WARMUP_S` (default 20 s) and
+//! Before the measured load, the same load runs for `HTTP_BENCH_WARMUP_S` (default 30 s) and
 //! is reported apart: a server just started meets each school's tables for the first time on
 //! every pooled connection, which is start-up, not steady state.
 //!
@@ -458,7 +458,7 @@ async fn run(
     let warmup_s: u64 = std::env::var("HTTP_BENCH_WARMUP_S")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(30);
     let warmup = if warmup_s > 0 {
         eprintln!("warm-up: the same load for {warmup_s} s, not measured…");
         Some(run_load(load_dir, &targets, Some(warmup_s)).await?)
