@@ -115,15 +115,7 @@ fn client_address(s: usize) -> String {
 /// One emulated Google for every school: each its own Workspace domain, Shared Drive and
 /// classes.
 fn seed(schools: usize) -> Seed {
-    let user = |email: String, given: String| SeedUser {
-        id: None,
-        email,
-        given_name: given,
-        family_name: "Bench".into(),
-        photo_url: None,
-        email_verified: true,
-        domain_admin: false,
-    };
+    let user = |email: String, given: String| SeedUser::person(email, given, "Bench");
     let mut seed = Seed {
         clients: vec![SeedClient {
             client_id: "invigilator-local".into(),

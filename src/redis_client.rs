@@ -67,3 +67,32 @@ pub fn certificate_rejected(error: &RedisError) -> bool {
     }
     false
 }
+
+/// Deletes every key matching `pattern` (a `SCAN` glob), a page at a time so a large keyspace
+/// never blocks Redis; returns how many went. For clearing one deployment's keys by their
+/// namespace (the demo's reset, benchmarks' clean-up), never for a bare `*`.
+pub async fn delete_matching(redis: &ConnectionManager, pattern: &str) -> redis::RedisResult<u64> {
+    let mut conn = redis.clone();
+    let mut deleted = 0;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            deleted += redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<u64>(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}

@@ -122,33 +122,11 @@ pub async fn reset_redis(redis: &ConnectionManager, namespace: &str) -> anyhow::
     {
         bail!("refusing to clear Redis for the namespace {namespace:?}");
     }
-    let mut conn = redis.clone();
     let mut deleted = 0;
     for pattern in redis_patterns(namespace) {
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .context("cannot reach Redis at REDIS_URL (scripts/run starts a local one)")?;
-            if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .context("cannot delete the demo's keys from Redis")?;
-                deleted += n;
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        deleted += crate::redis_client::delete_matching(redis, &pattern)
+            .await
+            .context("cannot clear the demo's keys in Redis at REDIS_URL (scripts/run starts a local one)")?;
     }
     Ok(deleted)
 }

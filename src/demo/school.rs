@@ -297,15 +297,7 @@ pub fn teacher_group(class: &Class) -> String {
 /// The emulator's world: the OAuth client (its one redirect URI, as a Google Cloud project
 /// registers it), the domain, every account, the classes and the Shared Drive.
 pub fn seed(redirect_uri: &str) -> Seed {
-    let user = |email: &str, given: &str, family: &str| SeedUser {
-        id: None,
-        email: email.to_owned(),
-        given_name: given.to_owned(),
-        family_name: family.to_owned(),
-        photo_url: None,
-        email_verified: true,
-        domain_admin: false,
-    };
+    let user = |email: &str, given: &str, family: &str| SeedUser::person(email, given, family);
     let mut users: Vec<SeedUser> = STAFF
         .iter()
         .map(|s| user(s.email, s.given_name, s.family_name))

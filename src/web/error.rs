@@ -262,14 +262,7 @@ impl From<ApiError> for PageError {
             ),
             ApiError::ExpiredPage => Self::expired_form(),
             ApiError::Internal(cause) => Self::internal(format!("{cause:#}")),
-            other => Self::new(
-                match other.status() {
-                    s if s.is_client_error() || s.is_server_error() => s,
-                    _ => StatusCode::BAD_REQUEST,
-                },
-                "That could not be done",
-                other.to_string(),
-            ),
+            other => Self::new(other.status(), "That could not be done", other.to_string()),
         }
     }
 }

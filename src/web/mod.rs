@@ -74,7 +74,7 @@ pub struct WebSettings {
     /// Proxies whose `X-Forwarded-For` entries are believed (`TRUSTED_PROXY_HOPS`).
     pub trusted_proxy_hops: usize,
     /// Sent with every answer; see [`security_headers`].
-    pub content_security_policy: String,
+    pub content_security_policy: axum::http::HeaderValue,
     /// A Drive folder's id appended to this opens it in a browser (Google's Drive, or the
     /// emulator's view of its files).
     pub drive_folder_url: String,

@@ -10,21 +10,25 @@ use axum::response::Response;
 use super::AppState;
 
 /// The Content-Security-Policy for a deployment whose Google sign-in lives at `google_origin`
-/// (forms may post to us, and the Drive connection form is redirected on to Google).
-pub fn content_security_policy(google_origin: &str) -> String {
-    format!(
+/// (forms may post to us, and the Drive connection form is redirected on to Google). Built
+/// once at start-up; an origin that could not be a header (it comes from a parsed URL, so it
+/// cannot) would get the strictest policy of all.
+pub fn content_security_policy(google_origin: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'; font-src 'self'; form-action 'self' {google_origin}; \
          frame-ancestors 'none'; base-uri 'none'"
-    )
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 }
 
 pub async fn add(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&state.web.content_security_policy) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        state.web.content_security_policy.clone(),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

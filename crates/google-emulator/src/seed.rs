@@ -48,6 +48,25 @@ pub struct SeedUser {
     pub domain_admin: bool,
 }
 
+impl SeedUser {
+    /// An ordinary account with a verified address: what nearly every seed needs.
+    pub fn person(
+        email: impl Into<String>,
+        given: impl Into<String>,
+        family: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: None,
+            email: email.into(),
+            given_name: given.into(),
+            family_name: family.into(),
+            photo_url: None,
+            email_verified: true,
+            domain_admin: false,
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -203,15 +203,9 @@ impl SignInWorld {
     /// The same, on `seed` (the School Admin and the member of staff are added to it).
     pub async fn with_seed(mut seed: google_emulator::Seed) -> Self {
         for (email, given) in [(ADMIN, "Head"), (OUTSIDER, "Rec")] {
-            seed.users.push(google_emulator::seed::SeedUser {
-                id: None,
-                email: email.to_owned(),
-                given_name: given.to_owned(),
-                family_name: "Staff".to_owned(),
-                photo_url: None,
-                email_verified: true,
-                domain_admin: false,
-            });
+            seed.users.push(google_emulator::seed::SeedUser::person(
+                email, given, "Staff",
+            ));
         }
         let emu = google_emulator::start(&seed).await.unwrap();
         let db = TestDb::new().await;

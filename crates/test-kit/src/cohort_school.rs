@@ -40,15 +40,7 @@ impl CohortSchool {
     /// The emulator's world: class `c` is owned by teacher `c % teachers` and holds an equal
     /// share of the students, in order.
     pub fn seed(&self) -> Seed {
-        let user = |email: String, given: String| SeedUser {
-            id: None,
-            email,
-            given_name: given,
-            family_name: "Bench".into(),
-            photo_url: None,
-            email_verified: true,
-            domain_admin: false,
-        };
+        let user = |email: String, given: String| SeedUser::person(email, given, "Bench");
         let mut users: Vec<SeedUser> = (0..self.teachers)
             .map(|i| user(self.teacher(i), format!("T{i}")))
             .collect();

@@ -417,15 +417,7 @@ pub fn pupil(i: usize) -> String {
 /// the shared drive.
 pub fn google_seed(pupils: usize) -> google_emulator::Seed {
     use google_emulator::seed::*;
-    let person = |email: &str, given: &str, family: &str| SeedUser {
-        id: None,
-        email: email.to_owned(),
-        given_name: given.to_owned(),
-        family_name: family.to_owned(),
-        photo_url: None,
-        email_verified: true,
-        domain_admin: false,
-    };
+    let person = |email: &str, given: &str, family: &str| SeedUser::person(email, given, family);
     let mut users = vec![
         person(TEACHER, "Ada", "Lovelace"),
         person(OPERATOR, "Drive", "Operator"),
@@ -632,25 +624,7 @@ pub fn http_client() -> reqwest::Client {
 /// run's role prefix; rate-limit and lease keys expire on their own.
 pub async fn clean_redis(config: &Config, prefix: &str) -> redis::RedisResult<()> {
     let mut redis = invigilator::redis_client::lazy_connection(config)?;
-    let pattern = format!("invigilator:{prefix}*");
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut redis)
-            .await?;
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut redis).await?;
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    invigilator::redis_client::delete_matching(&redis, &format!("invigilator:{prefix}*")).await?;
     let queues: Vec<String> = redis::cmd("ZRANGE")
         .arg("core:apalis:queues:list")
         .arg(0)

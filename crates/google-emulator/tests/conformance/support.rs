@@ -31,15 +31,7 @@ pub fn student(i: usize) -> String {
 }
 
 fn user(email: &str, given: &str, family: &str) -> SeedUser {
-    SeedUser {
-        id: None,
-        email: email.to_owned(),
-        given_name: given.to_owned(),
-        family_name: family.to_owned(),
-        photo_url: None,
-        email_verified: true,
-        domain_admin: false,
-    }
+    SeedUser::person(email, given, family)
 }
 
 /// A school with one teacher, `students` students split over two classes, and a shared drive
