@@ -93,6 +93,31 @@ pub async fn enqueue_locks(
     Ok(queue.push_bulk(jobs).await?)
 }
 
+/// Hands committed lock requests to the workers: queues their jobs and shows their folders as
+/// pending on the school's dashboards (each request carries the status its `UPDATE` read back).
+/// A queue that cannot be reached is only logged: the requests are recorded, and the sweeper
+/// queues them again shortly.
+pub async fn hand_over_locks(
+    locks: &LockQueue,
+    live: &crate::portfolio::live::LiveStatus,
+    redis: &ConnectionManager,
+    school_id: Uuid,
+    requested: &[crate::portfolio::lock::Requested],
+) {
+    if requested.is_empty() {
+        return;
+    }
+    let jobs: Vec<(Uuid, i64)> = requested
+        .iter()
+        .map(|r| (r.portfolio_id, r.version))
+        .collect();
+    if let Err(e) = enqueue_locks(locks, school_id, &jobs).await {
+        tracing::warn!(%school_id, error = %e, "could not queue lock jobs; the sweeper will");
+    }
+    let statuses: Vec<_> = requested.iter().map(|r| r.status.clone()).collect();
+    live.publish(redis, school_id, &statuses).await;
+}
+
 /// How many lock jobs of one school may run at once in all workers together: enough to keep
 /// its Google quota busy (half a second of calls, plus a little), and no more, so that a
 /// worker never sits waiting on one school's quota while another school's locks queue behind.

@@ -21,7 +21,7 @@ use crate::services::Services;
 use crate::tenancy::registry::find_school_by_id;
 use crate::tenancy::{School, SchoolStatus};
 use crate::windows::coverage::Requests;
-use crate::windows::transitions::{self, SchoolTxDone, Transition};
+use crate::windows::transitions::{self, Transition};
 
 /// A window's start or end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,17 +81,15 @@ async fn push_at(
 
 /// Queues the lock jobs of committed window requests and shows the folders as pending on the
 /// school's dashboards.
-pub async fn hand_over(ctx: &Services, school: &School, requests: Requests, done: SchoolTxDone) {
-    if requests.to_apply.is_empty() {
-        return;
-    }
-    if let Err(e) = super::enqueue_locks(&ctx.queues.locks, school.id, &requests.jobs()).await {
-        // Recorded in the database: the sweeper queues them again shortly.
-        tracing::warn!(school = %school.slug, error = %e, "could not queue a window's lock jobs");
-    }
-    ctx.live
-        .publish(&ctx.redis, school.id, &done.statuses)
-        .await;
+pub async fn hand_over(ctx: &Services, school: &School, requests: Requests) {
+    super::hand_over_locks(
+        &ctx.queues.locks,
+        &ctx.live,
+        &ctx.redis,
+        school.id,
+        &requests.to_apply,
+    )
+    .await;
 }
 
 /// Runs one window job. Never fails the job: a transition not made here is made by the tick.
@@ -114,15 +112,15 @@ pub async fn run_window_job(job: WindowJob, ctx: Data<Arc<Services>>) -> Result<
         tokio::time::sleep(wait).await;
     }
     let result = match job.transition {
-        Transition::Start => transitions::start(&ctx.db, &school, job.window_id, |r, done| {
-            hand_over(&ctx, &school, r, done)
+        Transition::Start => transitions::start(&ctx.db, &school, job.window_id, |r| {
+            hand_over(&ctx, &school, r)
         })
         .await
         .map(|s| s.map(|s| s.delay)),
         Transition::End => match transitions::end(&ctx.db, &school, job.window_id).await {
             Ok(Some(e)) => {
                 let delay = e.delay;
-                hand_over(&ctx, &school, e.requests, e.done).await;
+                hand_over(&ctx, &school, e.requests).await;
                 Ok(Some(delay))
             }
             Ok(None) => Ok(None),
@@ -159,9 +157,9 @@ pub async fn tick(ctx: &Services) -> Result<(), JobError> {
         .into_iter()
         .filter(|s| s.status == SchoolStatus::Active)
     {
-        let result = transitions::catch_up(&ctx.db, &school, |r, done| {
+        let result = transitions::catch_up(&ctx.db, &school, |r| {
             let school = school.clone();
-            async move { hand_over(ctx, &school, r, done).await }
+            async move { hand_over(ctx, &school, r).await }
         })
         .await;
         if let Err(e) = result {

@@ -62,24 +62,15 @@ pub(super) async fn commit_and_enqueue(
     tx: SchoolTx,
     requested: &[Requested],
 ) -> Result<(), ApiError> {
-    if requested.is_empty() {
-        tx.commit().await?;
-        return Ok(());
-    }
-    let statuses: Vec<_> = requested.iter().map(|r| r.status.clone()).collect();
     tx.commit().await?;
-    let pairs: Vec<(Uuid, i64)> = requested
-        .iter()
-        .map(|r| (r.portfolio_id, r.version))
-        .collect();
-    if let Err(e) = crate::jobs::enqueue_locks(&state.queues.locks, staff.school.id, &pairs).await {
-        // The requests are recorded; the sweeper queues them again shortly.
-        tracing::warn!(error = %e, "could not queue lock jobs; the sweeper will");
-    }
-    state
-        .live
-        .publish(&state.redis, staff.school.id, &statuses)
-        .await;
+    crate::jobs::hand_over_locks(
+        &state.queues.locks,
+        &state.live,
+        &state.redis,
+        staff.school.id,
+        requested,
+    )
+    .await;
     Ok(())
 }
 

@@ -101,7 +101,7 @@ pub async fn start<F, Fut>(
     mut on_class: F,
 ) -> Result<Option<Started>, WindowError>
 where
-    F: FnMut(Requests, SchoolTxDone) -> Fut,
+    F: FnMut(Requests) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let mut tx = begin_school_tx(pool, school).await?;
@@ -147,10 +147,10 @@ where
             scan_queue::scan_after_lock(&mut tx, *class, ScanReason::WindowLock, created_by)
                 .await?;
         }
-        let done = SchoolTxDone::commit(tx, &requests).await?;
+        tx.commit().await?;
         all.recorded += requests.recorded;
         all.to_apply.extend(requests.to_apply.iter().cloned());
-        on_class(requests, done).await;
+        on_class(requests).await;
     }
     Ok(Some(Started {
         delay: chrono::Duration::microseconds((delay_s * 1e6) as i64),
@@ -159,34 +159,12 @@ where
     }))
 }
 
-/// A committed set of requests, with the live status of their folders read just before the
-/// commit (for the dashboards).
-#[derive(Debug, Default)]
-pub struct SchoolTxDone {
-    pub statuses: Vec<crate::portfolio::live::PortfolioStatus>,
-}
-
-impl SchoolTxDone {
-    /// Reads the requests' statuses and commits `tx`.
-    pub async fn commit(mut tx: SchoolTx, requests: &Requests) -> Result<Self, sqlx::Error> {
-        let ids: Vec<Uuid> = requests.to_apply.iter().map(|r| r.portfolio_id).collect();
-        let statuses = if ids.is_empty() {
-            Vec::new()
-        } else {
-            crate::portfolio::live::statuses(&mut tx, &ids).await?
-        };
-        tx.commit().await?;
-        Ok(Self { statuses })
-    }
-}
-
 /// What an end did.
 #[derive(Debug)]
 pub struct Ended {
     pub state: WindowState,
     pub delay: chrono::Duration,
     pub requests: Requests,
-    pub done: SchoolTxDone,
 }
 
 /// Ends `window` if its end has come and nobody has ended it: an ordinary window unlocks what
@@ -231,13 +209,12 @@ pub async fn end(
     } else {
         Requests::default()
     };
-    let done = SchoolTxDone::commit(tx, &requests).await?;
+    tx.commit().await?;
     tracing::info!(school = %school.slug, %window, ?state, delay_s, unlocks = requests.recorded, "window ended");
     Ok(Some(Ended {
         state,
         delay: chrono::Duration::microseconds((delay_s * 1e6) as i64),
         requests,
-        done,
     }))
 }
 
@@ -264,7 +241,7 @@ pub async fn catch_up<F, Fut>(
     mut on_requests: F,
 ) -> Result<(), WindowError>
 where
-    F: FnMut(Requests, SchoolTxDone) -> Fut,
+    F: FnMut(Requests) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     for (window, transition) in due(pool, school).await? {
@@ -277,7 +254,7 @@ where
             }
             Transition::End => {
                 if let Some(e) = end(pool, school, window).await? {
-                    on_requests(e.requests, e.done).await;
+                    on_requests(e.requests).await;
                 }
             }
         }
@@ -295,9 +272,9 @@ where
         .await?;
     }
     let requests = coverage::hold(&mut tx, false).await?;
-    let done = SchoolTxDone::commit(tx, &requests).await?;
+    tx.commit().await?;
     if requests.recorded > 0 {
-        on_requests(requests, done).await;
+        on_requests(requests).await;
     }
     Ok(())
 }
