@@ -61,10 +61,22 @@ pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Co
                 )
             })?,
     };
+    // Another prefix lets a second demo run beside the first (with its own DATABASE_URL name
+    // and Redis database); it must still start `demo_`, which no real deployment uses.
+    let role_prefix = match set(&lookup, "DEMO_ROLE_PREFIX") {
+        None => ROLE_PREFIX.to_owned(),
+        Some(p) if p.starts_with(ROLE_PREFIX) => p,
+        Some(_) => {
+            return Err(problem(
+                "DEMO_ROLE_PREFIX",
+                format!("must start with `{ROLE_PREFIX}`"),
+            ));
+        }
+    };
     for_google(
         lookup,
         &format!("http://127.0.0.1:{google_port}/"),
-        ROLE_PREFIX,
+        &role_prefix,
     )
 }
 

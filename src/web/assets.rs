@@ -12,8 +12,19 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-const CSS: &str = include_str!("../../static/app.css");
-const JS: &str = include_str!("../../static/app.js");
+// Each area's styles and script live in their own file and are served as one of each.
+const CSS: &str = concat!(
+    include_str!("../../static/app.css"),
+    include_str!("../../static/windows.css"),
+    include_str!("../../static/heads.css"),
+    include_str!("../../static/admin.css"),
+);
+const JS: &str = concat!(
+    include_str!("../../static/app.js"),
+    include_str!("../../static/windows.js"),
+    include_str!("../../static/heads.js"),
+    include_str!("../../static/admin.js"),
+);
 
 /// One served file.
 struct Asset {

@@ -177,6 +177,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/classes/{id}", get(pages::class_page))
         .route("/classes/{id}/rows", get(pages::class_rows))
         .route("/portfolios/{id}", get(pages::portfolio_page))
+        .merge(pages::area_routes())
         .route("/static/{file}", get(assets::serve))
         // Browsers ask for it on every site; nothing to show, and no 404 in the log.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))

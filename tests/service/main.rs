@@ -4,12 +4,14 @@
 //! is the `invigilator-test-kit` crate, which the benchmarks use too.
 #![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
+mod admin_pages;
 mod audit;
 mod cli;
 mod credentials;
 mod dashboard;
 mod demo;
 mod google;
+mod head_pages;
 mod leases;
 mod lock_drills;
 mod locks;
@@ -21,4 +23,5 @@ mod server;
 mod sessions;
 mod signin;
 mod tenancy;
+mod window_pages;
 mod windows;

@@ -2,16 +2,23 @@
 //! script. Every page asks the same class scope and permission table as the JSON API, and shows
 //! only what the person may do.
 
+mod admin;
+mod audit;
 mod class;
 mod classes;
+pub mod form;
 mod home;
 mod portfolio;
+mod school;
+mod setup;
+mod windows;
 
 pub use class::{class_page, class_rows};
 pub use classes::classes_page;
 pub use home::home;
 pub use portfolio::portfolio_page;
 
+use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,6 +28,18 @@ use super::AppState;
 use super::error::{ApiError, PageError};
 use super::extract::CurrentStaff;
 use crate::auth::ClassAccess;
+use crate::auth::roles::Permission;
+
+/// The pages of the exams officers', heads' and School Admins' areas (the teachers' pages are
+/// routed in [`super::router`]).
+pub fn area_routes() -> Router<AppState> {
+    Router::new()
+        .merge(windows::routes())
+        .merge(school::routes())
+        .merge(audit::routes())
+        .merge(setup::routes())
+        .merge(admin::routes())
+}
 
 /// What the layout needs: the asset addresses and, when someone is signed in, who they are and
 /// where they may go.
@@ -49,6 +68,14 @@ pub struct NavLink {
 pub enum Section {
     Home,
     Classes,
+    /// Every class at a glance (Headteacher, Examinations Officer).
+    School,
+    /// Assessment windows.
+    Windows,
+    /// The audit log (School Admin, Headteacher).
+    Audit,
+    /// The School Admin's pages: set-up checklist, settings, rules, people, sync, sharing.
+    Admin,
 }
 
 impl Layout {
@@ -73,12 +100,27 @@ impl Layout {
                 current: section == Section::Home,
             });
         }
-        if sees_classes {
+        let mut link = |href, label, of: Section| {
             nav.push(NavLink {
-                href: "/classes",
-                label: "My classes",
-                current: section == Section::Classes,
-            });
+                href,
+                label,
+                current: section == of,
+            })
+        };
+        if sees_classes {
+            link("/classes", "My classes", Section::Classes);
+        }
+        if staff.can(Permission::ViewAllClasses) {
+            link("/school", "Whole school", Section::School);
+        }
+        if sees_classes {
+            link("/windows", "Assessment windows", Section::Windows);
+        }
+        if staff.can(Permission::ReadAuditLog) {
+            link("/audit", "Audit log", Section::Audit);
+        }
+        if staff.can(Permission::ManageSettings) {
+            link("/setup", "School set-up", Section::Admin);
         }
         Self {
             chrome: Some(Chrome {
@@ -121,5 +163,61 @@ impl FromRequestParts<AppState> for PageStaff {
             Err(ApiError::Unauthenticated) => Err(Redirect::to("/").into_response()),
             Err(e) => Err(PageError::from(e).into_response()),
         }
+    }
+}
+
+/// The School Admin's pages, for the tabs along their top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminTab {
+    Setup,
+    Settings,
+    Rules,
+    People,
+    Sync,
+    Sharing,
+}
+
+impl AdminTab {
+    const ALL: [AdminTab; 6] = [
+        Self::Setup,
+        Self::Settings,
+        Self::Rules,
+        Self::People,
+        Self::Sync,
+        Self::Sharing,
+    ];
+
+    fn href(self) -> &'static str {
+        match self {
+            Self::Setup => "/setup",
+            Self::Settings => "/admin/settings",
+            Self::Rules => "/admin/rules",
+            Self::People => "/admin/people",
+            Self::Sync => "/admin/sync",
+            Self::Sharing => "/admin/sharing",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Setup => "Checklist",
+            Self::Settings => "Settings",
+            Self::Rules => "Subjects and years",
+            Self::People => "Staff and roles",
+            Self::Sync => "Classroom sync",
+            Self::Sharing => "Sharing",
+        }
+    }
+
+    /// The tabs, this one marked current (`templates/admin_tabs.html` shows them).
+    pub fn tabs(self) -> Vec<NavLink> {
+        Self::ALL
+            .into_iter()
+            .map(|tab| NavLink {
+                href: tab.href(),
+                label: tab.label(),
+                current: tab == self,
+            })
+            .collect()
     }
 }

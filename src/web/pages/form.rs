@@ -1,0 +1,162 @@
+//! Forms on pages: reading what was sent, and when it cannot be used, showing the same form
+//! again with each error beside its field and everything typed kept. Nothing is saved on any
+//! error: a page handler calls the same domain code as the JSON API, which refuses before it
+//! writes, and turns the refusal into [`FormErrors`] with [`FormErrors::from_refusal`].
+//!
+//! In a template (`errors` is a [`FormErrors`]; the input's `id` is the field's name, so the
+//! summary at the top links to it):
+//!
+//! ```text
+//! {% include "form_errors.html" %}
+//! <div class="field{% if errors.field("name").is_some() %} field-invalid{% endif %}">
+//!   <label for="name">Name</label>
+//!   {% if let Some(e) = errors.field("name") %}<p class="field-error" id="name-error"><span class="visually-hidden">Error: </span>{{ e }}</p>{% endif %}
+//!   <input id="name" name="name" value="{{ form.name }}"{% if errors.field("name").is_some() %} aria-invalid="true" aria-describedby="name-error"{% endif %}>
+//! </div>
+//! ```
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::web::error::{ApiError, PageError};
+
+/// What was wrong with a form: messages by field, and messages about the whole form.
+#[derive(Debug, Default, Clone)]
+pub struct FormErrors {
+    fields: Vec<(&'static str, String)>,
+    general: Vec<String>,
+}
+
+impl FormErrors {
+    /// No errors (a form shown for the first time).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.general.is_empty()
+    }
+
+    /// Adds a message beside `field`.
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.fields.push((field, message.into()));
+    }
+
+    /// Adds a message about the whole form.
+    pub fn add_general(&mut self, message: impl Into<String>) {
+        self.general.push(message.into());
+    }
+
+    /// The first message for `field`, to show beside it.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// Every message for the summary at the top: with its field (to link to) where it has one.
+    pub fn summary(&self) -> Vec<(Option<&'static str>, &str)> {
+        self.general
+            .iter()
+            .map(|m| (None, m.as_str()))
+            .chain(self.fields.iter().map(|(f, m)| (Some(*f), m.as_str())))
+            .collect()
+    }
+
+    /// Sorts a refusal from the domain code: what the person can fix by changing the form
+    /// (a field's value, a conflict, a stale page) becomes a message on it; the rest (not
+    /// found, forbidden, Google down, our fault) is an error page.
+    pub fn from_refusal(error: ApiError) -> Result<Self, PageError> {
+        let mut errors = Self::none();
+        match error {
+            ApiError::InvalidField { field, message } => errors.add(field, capitalised(message)),
+            ApiError::Invalid(message) | ApiError::Conflict(message) => {
+                errors.add_general(capitalised(message))
+            }
+            ApiError::Stale { message, .. } => errors.add_general(capitalised(message)),
+            unavailable @ ApiError::GoogleUnavailable(_) => {
+                errors.add_general(unavailable.to_string())
+            }
+            other => return Err(other.into()),
+        }
+        Ok(errors)
+    }
+}
+
+/// "name is empty" → "Name is empty": a message shown on its own reads as a sentence.
+fn capitalised(message: String) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => message,
+    }
+}
+
+/// A form shown again because of `errors`: 422, so scripts and tests can tell it from a
+/// first showing.
+pub fn reshow(page: Html<String>) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+}
+
+/// A form sent by a page (`application/x-www-form-urlencoded`), read with `serde_html_form`
+/// so a field sent several times (ticked checkboxes) fills a `Vec`. A body that cannot be read
+/// is a page saying so, not a bare 4xx.
+pub struct PageForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for PageForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(unreadable(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| unreadable(StatusCode::BAD_REQUEST))?;
+        serde_html_form::from_bytes(&bytes).map(Self).map_err(|e| {
+            tracing::info!(error = %e, "a form could not be read");
+            unreadable(StatusCode::UNPROCESSABLE_ENTITY)
+        })
+    }
+}
+
+fn unreadable(status: StatusCode) -> PageError {
+    PageError::new(
+        status,
+        "That form could not be read",
+        "Nothing was changed. Go back, reload the page and try again.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_refusal_sits_beside_its_field() {
+        let errors =
+            FormErrors::from_refusal(ApiError::invalid_field("name", "name is empty")).unwrap();
+        assert_eq!(errors.field("name"), Some("Name is empty"));
+        assert_eq!(errors.summary(), vec![(Some("name"), "Name is empty")]);
+    }
+
+    #[test]
+    fn a_conflict_is_about_the_whole_form_and_not_found_is_a_page() {
+        let errors = FormErrors::from_refusal(ApiError::Conflict("already ended".into())).unwrap();
+        assert_eq!(errors.summary(), vec![(None, "Already ended")]);
+        let page = FormErrors::from_refusal(ApiError::NotFound).unwrap_err();
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+    }
+}

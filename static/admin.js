@@ -1,0 +1,2 @@
+// The admin pages' behaviour, appended to app.js when served (one script for the browser).
+'use strict';

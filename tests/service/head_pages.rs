@@ -1,0 +1,1 @@
+//! Browser-free tests of the head pages through HTTP, as the signed-in roles.
