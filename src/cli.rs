@@ -226,6 +226,7 @@ async fn demo(config: Config) -> Result<(), Failure> {
         built,
         took,
         running,
+        ..
     } = crate::demo::prepare(&config, google.emulator(), &mut |line| {
         println!("{line}");
     })

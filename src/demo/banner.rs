@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::new_school;
 use super::school::{self, STAFF, StaffMember};
 use super::setup::Built;
 use crate::auth::roles::Role;
@@ -45,8 +46,15 @@ pub fn banner(config: &Config, google_url: &str, built: &Built, took: Duration) 
          Google  {google_url}  (the demo's own Google: no passwords)\n\n\
          Sign in as any of these (pick the account on Google's \"Choose an account\" page):\n\n\
          {table}\n\
-         Students ({students}{example}) never sign in: their folders are what is locked.\n\
+         Students ({students}{example}) never sign in: their folders are what is locked.\n\n\
+         {new_name} was created a moment ago and is not set up: sign in as {new_admin} \
+         (its School Admin) to walk the set-up checklist. Its Shared Drive's id is \
+         {new_drive}; {new_teacher} teaches its classes.\n\n\
          Every run starts afresh. Ctrl-C stops the demo.\n",
+        new_name = new_school::NAME,
+        new_admin = new_school::SCHOOL_ADMIN.email,
+        new_drive = new_school::SHARED_DRIVE_ID,
+        new_teacher = new_school::TEACHER.email,
         name = built.school.name,
         classes = built.classes,
         students = built.students,
@@ -108,6 +116,11 @@ mod tests {
             text.contains("10A Art and Design, 11A Art and Design"),
             "{text}"
         );
+        assert!(
+            text.contains("sign in as r.shah@northfield.example"),
+            "{text}"
+        );
+        assert!(text.contains("0ANorthfieldPortfolios"), "{text}");
         assert_eq!(ready_line(&config), "demo ready: http://localhost:18080");
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod banner;
 pub mod config;
+pub mod new_school;
 pub mod reset;
 pub mod school;
 pub mod setup;
@@ -36,6 +37,8 @@ pub const RUNNING_TTL: Duration = Duration::from_secs(15);
 pub struct Demo {
     pub services: Services,
     pub built: setup::Built,
+    /// The second school, created but not set up (for the School Admin's checklist).
+    pub new_school: crate::tenancy::School,
     /// From the start of [`prepare`] to the last folder.
     pub took: Duration,
     /// This demo's claim on its database and Redis keys: keep it with [`Lease::hold_while`]
@@ -80,6 +83,9 @@ pub async fn prepare(
     google
         .apply_seed(&school::seed(callback.as_str()))
         .context("the demo's Google world")?;
+    google
+        .apply_seed(&new_school::seed())
+        .context("the new demo school's Google world")?;
     for class in &school::CLASSES {
         // Classroom's teacher group holds the class's teachers; its class folder is shared
         // with the group, so the teacher reaches it in Drive.
@@ -101,9 +107,11 @@ pub async fn prepare(
 
     progress(&format!("building {}…", school::NAME));
     let built = setup::build(config, &services, google, progress).await?;
+    let new_school = new_school::build(config, &services, google).await?;
     Ok(Demo {
         services,
         built,
+        new_school,
         took: clock.elapsed(),
         running,
     })

@@ -119,7 +119,11 @@ pub async fn build(
 }
 
 /// The first School Admin, as `invigilator tenant create --admin-email` names them.
-async fn invite_first_admin(tx: &mut SchoolTx, school: &School, email: &str) -> anyhow::Result<()> {
+pub(super) async fn invite_first_admin(
+    tx: &mut SchoolTx,
+    school: &School,
+    email: &str,
+) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO role_invitations (email, role) VALUES ($1, 'school_admin')")
         .bind(email)
         .execute(&mut **tx)
@@ -138,7 +142,7 @@ async fn invite_first_admin(tx: &mut SchoolTx, school: &School, email: &str) -> 
 /// What a completed sign-in leaves behind, without the browser: the staff row under Google's
 /// id, the invitations accepted (or, for someone who teaches, the Teacher role), the encrypted
 /// grant the roster sync reads Classroom with, and the audit entry. Returns the staff id.
-async fn sign_in(
+pub(super) async fn sign_in(
     tx: &mut SchoolTx,
     config: &Config,
     google: &google_emulator::Emulator,

@@ -10,7 +10,7 @@ use common::browser::{Browser, RequestBody};
 use common::{TestDb, database_url, redis_url};
 use invigilator::auth::roles::Role;
 use invigilator::config::Config;
-use invigilator::demo::{self, school};
+use invigilator::demo::{self, new_school, school};
 use invigilator::tenancy::{School, begin_school_tx};
 use invigilator::web::{self, AppState, HttpLimits};
 use reqwest::header::LOCATION;
@@ -216,6 +216,33 @@ async fn assert_school_is_full(
     assert_eq!(with_folders.len(), 150, "every student has a folder");
 }
 
+/// The second school is as `tenant create --admin-email` leaves it, with one teacher signed
+/// in: nothing of its set-up done, for the School Admin's checklist.
+async fn assert_school_is_new(pool: &sqlx::PgPool, school: &School) {
+    assert_eq!(school.name, "Northfield School");
+    let facts = [
+        (
+            "SELECT count(*) FROM role_invitations WHERE role = 'school_admin'",
+            1,
+        ),
+        ("SELECT count(*) FROM staff", 1),
+        ("SELECT count(*) FROM google_credentials", 1),
+        ("SELECT count(*) FROM sync_runs", 0),
+        ("SELECT count(*) FROM subject_rules", 0),
+        ("SELECT count(*) FROM courses", 0),
+    ];
+    for (sql, expected) in facts {
+        assert_eq!(count(pool, school, sql).await, expected, "{sql}");
+    }
+    let drive: Option<String> =
+        sqlx::query_scalar("SELECT shared_drive_id FROM platform.tenants WHERE id = $1")
+            .bind(school.id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(drive, None);
+}
+
 /// Serves the app as `invigilator demo` does, and signs every demo account in through the
 /// account chooser (which lists the staff before any student): each holds its role and sees
 /// the classes it should, and a teacher not another teacher's class.
@@ -262,6 +289,14 @@ async fn assert_every_account_signs_in(
         };
         assert_eq!(names, reach, "{}'s classes", person.email);
     }
+    // The new school's first School Admin, invited when it was created, signs in for the first
+    // time and is its School Admin.
+    let mut browser = Browser::new(&app);
+    sign_in_by_chooser(&mut browser, &app, new_school::SCHOOL_ADMIN.email).await;
+    let me = browser.get(&format!("{app}/api/me")).await;
+    let me: Value = serde_json::from_str(&me.body).unwrap();
+    assert_eq!(me["school"]["slug"], "northfield");
+    assert_eq!(me["roles"], json!(["school_admin"]));
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
@@ -290,6 +325,7 @@ async fn the_demo_school_is_full_every_account_gets_its_role_and_a_rerun_starts_
         services,
         built,
         running,
+        new_school: new,
         ..
     } = demo::prepare(&config, &google, &mut |l| lines.push(l.to_owned()))
         .await
@@ -304,6 +340,7 @@ async fn the_demo_school_is_full_every_account_gets_its_role_and_a_rerun_starts_
         (6, 150, 180)
     );
     assert_school_is_full(&pool, riverside, &google).await;
+    assert_school_is_new(&pool, &new).await;
 
     // While this demo runs (its claim renewed as the command keeps it), a second demo on the
     // same servers stops before touching anything, after waiting out the claim as it would
@@ -335,8 +372,9 @@ async fn the_demo_school_is_full_every_account_gets_its_role_and_a_rerun_starts_
     let second = demo::prepare(&config, &google, &mut |_| {}).await.unwrap();
     let pool = second.services.db.clone();
     let schools = invigilator::tenancy::list_schools(&pool).await.unwrap();
-    assert_eq!(schools.len(), 1);
+    assert_eq!(schools.len(), 2, "Riverside and the new school");
     let riverside = &second.built.school;
+    assert_school_is_new(&pool, &second.new_school).await;
     assert_school_is_full(&pool, riverside, &google).await;
     // The invitations wait again; only the staff who "signed in" during set-up are known.
     let invited = count(&pool, riverside, "SELECT count(*) FROM role_invitations").await;
@@ -347,7 +385,15 @@ async fn the_demo_school_is_full_every_account_gets_its_role_and_a_rerun_starts_
     );
     let sessions = redis_keys(&format!("invigilator:{namespace}session:*")).await;
     assert!(sessions.is_empty(), "the first run's sessions are gone");
-    assert_eq!(db.roles().await, [format!("{namespace}tenant_riverside")]);
+    let mut roles = db.roles().await;
+    roles.sort();
+    assert_eq!(
+        roles,
+        [
+            format!("{namespace}tenant_northfield"),
+            format!("{namespace}tenant_riverside")
+        ]
+    );
 
     second.running.release().await;
     google.stop().await;
