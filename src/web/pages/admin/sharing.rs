@@ -70,10 +70,10 @@ impl From<Finding> for FindingRow {
             _ => "has access",
         };
         let (status, status_class) = match f.status {
-            FindingStatus::Open => ("Waiting for your decision", "state-failed"),
+            FindingStatus::Open => ("Waiting for your decision", "admin-state-open"),
             FindingStatus::Removing => ("Being removed", "state-locking"),
             FindingStatus::Removed => ("Removed", "state-locked"),
-            FindingStatus::Kept => ("Kept", "state-unlocked"),
+            FindingStatus::Kept => ("Kept", "admin-state-kept"),
             FindingStatus::Gone => ("Gone: removed in Drive", "state-none"),
         };
         let detail = match (&f.last_error, f.status, f.decided_at) {
