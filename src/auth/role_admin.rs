@@ -1,6 +1,7 @@
 //! School Admins assigning and revoking roles: audited, and never leaving a school without a
 //! School Admin.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -18,6 +19,7 @@ pub struct RoleList {
     pub invitations: Vec<InvitationView>,
 }
 
+/// A role someone holds.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AssignmentView {
     pub id: Uuid,
@@ -26,14 +28,25 @@ pub struct AssignmentView {
     pub display_name: String,
     pub role: Role,
     pub subject_id: Option<Uuid>,
+    /// The subject's name, for a Head of Subject.
+    pub subject: Option<String>,
+    /// When they last signed in; none for someone known only from Classroom.
+    pub last_signed_in_at: Option<DateTime<Utc>>,
 }
 
+/// A role waiting for someone's first sign-in.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct InvitationView {
     pub id: Uuid,
     pub email: String,
     pub role: Role,
     pub subject_id: Option<Uuid>,
+    /// The subject's name, for a Head of Subject.
+    pub subject: Option<String>,
+    pub invited_at: DateTime<Utc>,
+    /// Who invited them (their name, else their address); none for the first School Admin,
+    /// named when the school was registered, or an inviter since removed.
+    pub invited_by: Option<String>,
 }
 
 /// What an assignment did.
@@ -65,15 +78,21 @@ pub enum RoleChangeError {
     Database(#[from] sqlx::Error),
 }
 
+/// Every role held and every invitation, by email.
 pub async fn list(tx: &mut SchoolTx) -> Result<RoleList, sqlx::Error> {
     let assignments = sqlx::query_as::<_, AssignmentView>(
-        "SELECT r.id, r.staff_id, s.email, s.display_name, r.role, r.subject_id \
-         FROM role_assignments r JOIN staff s ON s.id = r.staff_id ORDER BY s.email, r.role",
+        "SELECT r.id, r.staff_id, s.email, s.display_name, r.role, r.subject_id, \
+                sub.name AS subject, s.last_signed_in_at \
+         FROM role_assignments r JOIN staff s ON s.id = r.staff_id \
+         LEFT JOIN subjects sub ON sub.id = r.subject_id ORDER BY s.email, r.role",
     )
     .fetch_all(&mut **tx)
     .await?;
     let invitations = sqlx::query_as::<_, InvitationView>(
-        "SELECT id, email, role, subject_id FROM role_invitations ORDER BY email, role",
+        "SELECT i.id, i.email, i.role, i.subject_id, sub.name AS subject, i.created_at AS invited_at, \
+                nullif(coalesce(nullif(btrim(by_whom.display_name), ''), by_whom.email), '') AS invited_by \
+         FROM role_invitations i LEFT JOIN subjects sub ON sub.id = i.subject_id \
+         LEFT JOIN staff by_whom ON by_whom.id = i.invited_by ORDER BY i.email, i.role",
     )
     .fetch_all(&mut **tx)
     .await?;

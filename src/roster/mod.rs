@@ -15,6 +15,7 @@
 //! them in.
 
 pub mod placement;
+pub mod runs;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -40,24 +40,35 @@ impl RuleKind {
     }
 }
 
+/// Whether a class whose name and section are the SQL expressions `name` and `section` matches
+/// the pattern expression `pattern`: the one matching rule, used by placement and by the preview
+/// of a rule not yet saved alike.
+fn matches_sql(name: &str, section: &str, pattern: &str) -> String {
+    format!("({name} ILIKE {pattern} OR coalesce({section}, '') ILIKE {pattern})")
+}
+
+/// `column` of the first rule of `kind` (by position) matching a class whose name and section
+/// are the SQL expressions given, or NULL.
+fn first_rule_sql(kind: RuleKind, column: &str, name: &str, section: &str) -> String {
+    format!(
+        "(SELECT r.{column} FROM {} r WHERE {} ORDER BY r.position LIMIT 1)",
+        kind.table(),
+        matches_sql(name, section, "r.pattern"),
+    )
+}
+
 /// The subject (a uuid) of a class whose name and section are the SQL expressions given: its
 /// first matching rule, else "Unsorted".
 fn subject_sql(name: &str, section: &str) -> String {
     format!(
-        "coalesce((SELECT r.subject_id FROM subject_rules r \
-                   WHERE {name} ILIKE r.pattern OR coalesce({section}, '') ILIKE r.pattern \
-                   ORDER BY r.position LIMIT 1), \
-                  (SELECT id FROM subjects WHERE name = 'Unsorted'))"
+        "coalesce({}, (SELECT id FROM subjects WHERE name = 'Unsorted'))",
+        first_rule_sql(RuleKind::Subject, "subject_id", name, section)
     )
 }
 
 /// The year group (or NULL) of a class whose name and section are the SQL expressions given.
 fn year_sql(name: &str, section: &str) -> String {
-    format!(
-        "(SELECT r.year_group FROM year_group_rules r \
-          WHERE {name} ILIKE r.pattern OR coalesce({section}, '') ILIKE r.pattern \
-          ORDER BY r.position LIMIT 1)"
-    )
+    first_rule_sql(RuleKind::YearGroup, "year_group", name, section)
 }
 
 /// Where a class Classroom calls `name`/`section` (id `classroom_id`) belongs now: its override,
@@ -94,6 +105,72 @@ pub async fn apply_to_all(tx: &mut SchoolTx) -> Result<u64, sqlx::Error> {
     .execute(&mut **tx)
     .await?
     .rows_affected())
+}
+
+/// Places every class again now, as a School Admin asked (each rule change does this too),
+/// audited with how many classes moved; returns that number.
+pub async fn apply_now(tx: &mut SchoolTx, by: Uuid) -> Result<u64, sqlx::Error> {
+    let moved = apply_to_all(tx).await?;
+    audit::record(
+        tx,
+        &Actor::Staff(by),
+        Action::ClassRulesApplied,
+        None,
+        json!({"classes_moved": moved}),
+    )
+    .await?;
+    Ok(moved)
+}
+
+/// A class that a rule not yet saved would match, and whether it would decide where the class
+/// belongs once added after the others.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Caught {
+    pub id: Uuid,
+    pub name: String,
+    pub section: Option<String>,
+    pub active: bool,
+    /// Where the class is now.
+    pub subject: Option<String>,
+    pub year_group: Option<i16>,
+    /// The class has its own subject or year (of the rule's kind), which wins over every rule.
+    pub overridden: bool,
+    /// The pattern of an existing rule that matches first, and so keeps the class.
+    pub earlier_rule: Option<String>,
+}
+
+impl Caught {
+    /// The new rule would place this class: nothing ahead of it claims the class.
+    pub fn placed_by_new_rule(&self) -> bool {
+        !self.overridden && self.earlier_rule.is_none()
+    }
+}
+
+/// The classes a new rule of `kind` with `pattern` would catch, by the same matching as
+/// placement, without saving anything. A new rule goes after the others, so a class an existing
+/// rule matches (or with an override of its own) is listed but stays where it is.
+pub async fn preview_new_rule(
+    tx: &mut SchoolTx,
+    kind: RuleKind,
+    pattern: &str,
+) -> Result<Vec<Caught>, PlacementError> {
+    let pattern = parse_pattern(pattern)?;
+    let override_column = match kind {
+        RuleKind::Subject => "subject_override",
+        RuleKind::YearGroup => "year_group_override",
+    };
+    Ok(sqlx::query_as::<_, Caught>(sqlx::AssertSqlSafe(format!(
+        "SELECT c.id, c.name, c.section, c.active, s.name AS subject, c.year_group, \
+                c.{override_column} IS NOT NULL AS overridden, {} AS earlier_rule \
+         FROM courses c LEFT JOIN subjects s ON s.id = c.subject_id \
+         WHERE {} \
+         ORDER BY NOT c.active, c.name",
+        first_rule_sql(kind, "pattern", "c.name", "c.section"),
+        matches_sql("c.name", "c.section", "$1"),
+    )))
+    .bind(&pattern)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 /// One rule as the School Admin sees it.
@@ -202,6 +279,20 @@ async fn subject_named(tx: &mut SchoolTx, name: &str) -> Result<Uuid, PlacementE
     .bind(&name)
     .fetch_one(&mut **tx)
     .await?)
+}
+
+/// A subject of the school.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Subject {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The school's subjects by name ("Unsorted", where classes no rule places sit, among them).
+pub async fn subjects(tx: &mut SchoolTx) -> Result<Vec<Subject>, sqlx::Error> {
+    sqlx::query_as::<_, Subject>("SELECT id, name FROM subjects ORDER BY name")
+        .fetch_all(&mut **tx)
+        .await
 }
 
 /// Adds a rule after the others; places every class again. Returns its id.
@@ -474,6 +565,42 @@ pub async fn classes(
          ORDER BY s.name, c.year_group, c.name",
     )
     .bind(ids)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// A class with where it belongs and why: the rule of each kind that placed it (none when an
+/// override decides, or no rule matches).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ExplainedClass {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub class: PlacedClass,
+    pub subject_rule_id: Option<Uuid>,
+    pub subject_rule: Option<String>,
+    pub year_group_rule_id: Option<Uuid>,
+    pub year_group_rule: Option<String>,
+}
+
+/// Every class, by subject, year and name, with the rule that placed it, by the same matching
+/// as placement.
+pub async fn explained_classes(tx: &mut SchoolTx) -> Result<Vec<ExplainedClass>, sqlx::Error> {
+    let rule = |kind, column| first_rule_sql(kind, column, "c.name", "c.section");
+    sqlx::query_as::<_, ExplainedClass>(sqlx::AssertSqlSafe(format!(
+        "SELECT c.id, c.name, c.section, c.active, c.subject_id, s.name AS subject, c.year_group, \
+                c.subject_override IS NOT NULL AS subject_overridden, \
+                c.year_group_override IS NOT NULL AS year_group_overridden, \
+                CASE WHEN c.subject_override IS NULL THEN {} END AS subject_rule_id, \
+                CASE WHEN c.subject_override IS NULL THEN {} END AS subject_rule, \
+                CASE WHEN c.year_group_override IS NULL THEN {} END AS year_group_rule_id, \
+                CASE WHEN c.year_group_override IS NULL THEN {} END AS year_group_rule \
+         FROM courses c LEFT JOIN subjects s ON s.id = c.subject_id \
+         ORDER BY NOT c.active, s.name, c.year_group, c.name",
+        rule(RuleKind::Subject, "id"),
+        rule(RuleKind::Subject, "pattern"),
+        rule(RuleKind::YearGroup, "id"),
+        rule(RuleKind::YearGroup, "pattern"),
+    )))
     .fetch_all(&mut **tx)
     .await
 }

@@ -119,8 +119,20 @@ pub async fn revoke_role(
     staff: CurrentStaff,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    revoke(&state, &staff, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a role or an invitation away, as `DELETE /api/roles/{id}` and the people page do:
+/// audited, never the last School Admin, and someone left with no role is signed out
+/// everywhere.
+pub(crate) async fn revoke(
+    state: &AppState,
+    staff: &CurrentStaff,
+    id: Uuid,
+) -> Result<Revoked, ApiError> {
     staff.require(Permission::ManageRoles)?;
-    let mut tx = staff.school_tx(&state).await?;
+    let mut tx = staff.school_tx(state).await?;
     let revoked = role_admin::revoke(&mut tx, staff.staff.id, id).await?;
     tx.commit().await?;
     if let Revoked::Role {
@@ -134,7 +146,7 @@ pub async fn revoke_role(
             tracing::error!(error = %e, "could not end the sessions of someone with no role left");
         }
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(revoked)
 }
 
 impl From<SettingsError> for ApiError {
@@ -169,37 +181,41 @@ impl From<SharedDriveRefusal> for ApiError {
 #[derive(Serialize)]
 pub struct SettingsView {
     #[serde(flatten)]
-    settings: SchoolSettings,
-    setup: SetupState,
+    pub settings: SchoolSettings,
+    pub setup: SetupState,
 }
 
 /// What is still needed before portfolio folders can be made.
 #[derive(Serialize)]
-struct SetupState {
+pub struct SetupState {
     /// The account Drive work runs as, and whether its grant still works.
-    drive_operator: Option<DriveOperatorState>,
+    pub drive_operator: Option<DriveOperatorState>,
     /// The Shared Drive, its name and when the operator was found to manage it.
-    shared_drive: Option<SharedDriveState>,
+    pub shared_drive: Option<SharedDriveState>,
     /// Both are in place: syncs make and share folders.
-    ready: bool,
+    pub ready: bool,
 }
 
+/// The school's Drive operator account.
 #[derive(Serialize)]
-struct DriveOperatorState {
-    account: String,
-    needs_reconnect: bool,
+pub struct DriveOperatorState {
+    pub account: String,
+    pub needs_reconnect: bool,
 }
 
+/// The saved Shared Drive.
 #[derive(Serialize)]
-struct SharedDriveState {
-    id: String,
-    name: Option<String>,
-    checked_at: Option<chrono::DateTime<chrono::Utc>>,
+pub struct SharedDriveState {
+    pub id: String,
+    pub name: Option<String>,
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The check passed when the drive was saved (a drive is only saved after it has).
-    check: &'static str,
+    pub check: &'static str,
 }
 
-async fn settings_view(
+/// The settings with how far set-up has got, as `GET /api/settings` and the settings page
+/// show them.
+pub(crate) async fn settings_view(
     state: &AppState,
     staff: &CurrentStaff,
     settings: SchoolSettings,
@@ -240,6 +256,15 @@ pub async fn get_settings(
     State(state): State<AppState>,
     staff: CurrentStaff,
 ) -> Result<Json<SettingsView>, ApiError> {
+    Ok(Json(read_settings(&state, &staff).await?))
+}
+
+/// The saved settings and how far set-up has got, as `GET /api/settings` and the settings page
+/// show them.
+pub(crate) async fn read_settings(
+    state: &AppState,
+    staff: &CurrentStaff,
+) -> Result<SettingsView, ApiError> {
     staff.require(Permission::ManageSettings)?;
     let settings = settings::load(
         &state.db,
@@ -248,7 +273,7 @@ pub async fn get_settings(
         staff.school.id,
     )
     .await?;
-    Ok(Json(settings_view(&state, &staff, settings).await?))
+    settings_view(state, staff, settings).await
 }
 
 /// `PUT /api/settings`. A new Shared Drive is checked through the school's Drive operator
@@ -258,6 +283,18 @@ pub async fn put_settings(
     staff: CurrentStaff,
     JsonBody(change): JsonBody<SettingsChange>,
 ) -> Result<Json<SettingsView>, ApiError> {
+    let updated = change_settings(&state, &staff, &change).await?;
+    Ok(Json(settings_view(&state, &staff, updated).await?))
+}
+
+/// Applies a settings change, as `PUT /api/settings` and the settings page do: values checked
+/// first, a new Shared Drive checked live through the school's Drive operator, and only then
+/// saved and audited. On any refusal nothing is saved.
+pub(crate) async fn change_settings(
+    state: &AppState,
+    staff: &CurrentStaff,
+    change: &SettingsChange,
+) -> Result<SchoolSettings, ApiError> {
     staff.require(Permission::ManageSettings)?;
     change.validate()?;
     let checked = match change.new_shared_drive() {
@@ -269,11 +306,11 @@ pub async fn put_settings(
         &state.redis,
         &state.web.namespace,
         staff.school.id,
-        &change,
+        change,
         checked.as_ref(),
     )
     .await?;
-    let mut tx = staff.school_tx(&state).await?;
+    let mut tx = staff.school_tx(state).await?;
     audit::record(
         &mut tx,
         &Actor::Staff(staff.staff.id),
@@ -289,7 +326,7 @@ pub async fn put_settings(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(settings_view(&state, &staff, updated).await?))
+    Ok(updated)
 }
 
 /// `GET /api/audit/verify`
@@ -307,6 +344,12 @@ pub async fn request_sync(
     State(state): State<AppState>,
     staff: CurrentStaff,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    queue_sync(&state, &staff).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))))
+}
+
+/// Queues a roster sync now, as `POST /api/sync` and the sync page do, and audits the request.
+pub(crate) async fn queue_sync(state: &AppState, staff: &CurrentStaff) -> Result<(), ApiError> {
     staff.require(Permission::SyncRosters)?;
     crate::jobs::enqueue_sync(
         &state.queues.roster,
@@ -314,7 +357,7 @@ pub async fn request_sync(
         crate::roster::Trigger::Manual,
     )
     .await?;
-    let mut tx = staff.school_tx(&state).await?;
+    let mut tx = staff.school_tx(state).await?;
     audit::record(
         &mut tx,
         &Actor::Staff(staff.staff.id),
@@ -324,5 +367,5 @@ pub async fn request_sync(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))))
+    Ok(())
 }

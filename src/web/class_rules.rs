@@ -12,7 +12,6 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{CurrentStaff, JsonBody};
 use super::portfolios::parse_id;
-use crate::audit::{self, Action, Actor};
 use crate::auth::{ClassAccess, ClassScope, Permission};
 use crate::roster::placement::{
     self, Override, PlacedClass, Placement, PlacementError, RuleKind, Rules,
@@ -30,7 +29,7 @@ impl From<PlacementError> for ApiError {
 }
 
 /// `subjects` or `year-groups` from the path; any other word is not a route.
-fn kind_from(word: &str) -> Result<RuleKind, ApiError> {
+pub(crate) fn kind_from(word: &str) -> Result<RuleKind, ApiError> {
     match word {
         "subjects" => Ok(RuleKind::Subject),
         "year-groups" => Ok(RuleKind::YearGroup),
@@ -73,6 +72,24 @@ impl RuleBody {
     }
 }
 
+/// What a new rule of `kind` gives, from what was sent (a subject or a year group, at most one
+/// of them): the API's and the rules page's one refusal of a rule that gives nothing, or the
+/// other kind's value.
+pub(crate) fn new_rule_placement(
+    kind: RuleKind,
+    sent: Option<Placement>,
+) -> Result<Placement, ApiError> {
+    match (kind, sent) {
+        (RuleKind::Subject, Some(p @ Placement::Subject(_)))
+        | (RuleKind::YearGroup, Some(p @ Placement::YearGroup(_))) => Ok(p),
+        (RuleKind::Subject, _) => Err(ApiError::invalid_field("subject", "subject is needed")),
+        (RuleKind::YearGroup, _) => Err(ApiError::invalid_field(
+            "year_group",
+            "year_group is needed",
+        )),
+    }
+}
+
 #[derive(Serialize)]
 pub struct Added {
     id: Uuid,
@@ -91,19 +108,7 @@ pub async fn add(
         .pattern
         .as_deref()
         .ok_or_else(|| ApiError::invalid_field("pattern", "pattern is needed"))?;
-    let placement = match (kind, body.placement()?) {
-        (RuleKind::Subject, Some(p @ Placement::Subject(_)))
-        | (RuleKind::YearGroup, Some(p @ Placement::YearGroup(_))) => p,
-        (RuleKind::Subject, _) => {
-            return Err(ApiError::invalid_field("subject", "subject is needed"));
-        }
-        (RuleKind::YearGroup, _) => {
-            return Err(ApiError::invalid_field(
-                "year_group",
-                "year_group is needed",
-            ));
-        }
-    };
+    let placement = new_rule_placement(kind, body.placement()?)?;
     let mut tx = staff.school_tx(&state).await?;
     let id = placement::add_rule(&mut tx, staff.staff.id, pattern, &placement).await?;
     tx.commit().await?;
@@ -179,15 +184,7 @@ pub async fn apply(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     staff.require(Permission::ManageSettings)?;
     let mut tx = staff.school_tx(&state).await?;
-    let moved = placement::apply_to_all(&mut tx).await?;
-    audit::record(
-        &mut tx,
-        &Actor::Staff(staff.staff.id),
-        Action::ClassRulesApplied,
-        None,
-        json!({"classes_moved": moved}),
-    )
-    .await?;
+    let moved = placement::apply_now(&mut tx, staff.staff.id).await?;
     tx.commit().await?;
     Ok(Json(json!({"classes_moved": moved})))
 }

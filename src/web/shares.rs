@@ -18,9 +18,9 @@ use crate::jobs::ShareJob;
 use crate::portfolio::scan_queue;
 use crate::portfolio::share_findings::{self, DecideError, Decision, Finding, FindingStatus, Scan};
 
-/// How many findings and scans one listing shows.
-const LIST_LIMIT: i64 = 500;
-const SCAN_LIMIT: i64 = 50;
+/// How many findings and scans one listing shows (the sharing page shows the same).
+pub(crate) const LIST_LIMIT: i64 = 500;
+pub(crate) const SCAN_LIMIT: i64 = 50;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -87,24 +87,41 @@ pub async fn decide(
     staff.require(Permission::ReviewShares)?;
     let id = parse_id(&raw_id)?;
     check_body(&body)?;
-    let mut tx = staff.school_tx(&state).await?;
+    let finding = decide_finding(&state, &staff, id, decision).await?;
+    let status = match decision {
+        Decision::Keep => StatusCode::OK,
+        Decision::Remove => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(Decided { finding })))
+}
+
+/// Records the School Admin's decision on a finding, as the API and the sharing page do
+/// (audited by the domain), and for a removal queues the job that deletes the grant in Drive.
+/// Returns the finding as it stands now.
+pub(crate) async fn decide_finding(
+    state: &AppState,
+    staff: &CurrentStaff,
+    id: Uuid,
+    decision: Decision,
+) -> Result<Finding, ApiError> {
+    staff.require(Permission::ReviewShares)?;
+    let mut tx = staff.school_tx(state).await?;
     share_findings::decide(&mut tx, staff.staff.id, id, decision).await?;
     let finding = share_findings::get(&mut tx, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     tx.commit().await?;
-    if decision == Decision::Keep {
-        return Ok((StatusCode::OK, Json(Decided { finding })));
+    if decision == Decision::Remove {
+        let job = ShareJob::Remove {
+            school_id: staff.school.id,
+            finding_id: id,
+        };
+        if let Err(e) = crate::jobs::shares::enqueue(&state.queues.shares, vec![job]).await {
+            // The decision is recorded; the sweeper queues the removal.
+            tracing::warn!(error = %e, "could not queue a removal; the sweeper will");
+        }
     }
-    let job = ShareJob::Remove {
-        school_id: staff.school.id,
-        finding_id: id,
-    };
-    if let Err(e) = crate::jobs::shares::enqueue(&state.queues.shares, vec![job]).await {
-        // The decision is recorded; the sweeper queues the removal.
-        tracing::warn!(error = %e, "could not queue a removal; the sweeper will");
-    }
-    Ok((StatusCode::ACCEPTED, Json(Decided { finding })))
+    Ok(finding)
 }
 
 #[derive(Deserialize)]
@@ -125,16 +142,27 @@ pub async fn request_scan(
     staff: CurrentStaff,
     JsonBody(body): JsonBody<ScanRequest>,
 ) -> Result<(StatusCode, Json<ScanQueued>), ApiError> {
+    let scan_id = queue_scan(&state, &staff, body.class_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(ScanQueued { scan_id })))
+}
+
+/// Scans a class's folders now, as the API and the sharing page do: a class out of reach is
+/// not found; the request is audited by the domain and its job queued. Returns the scan's id.
+pub(crate) async fn queue_scan(
+    state: &AppState,
+    staff: &CurrentStaff,
+    class_id: Uuid,
+) -> Result<i64, ApiError> {
     staff.require(Permission::ReviewShares)?;
-    let mut tx = staff.school_tx(&state).await?;
+    let mut tx = staff.school_tx(state).await?;
     if !staff
         .class_scope(ClassAccess::ReviewShares)
-        .includes(&mut tx, body.class_id)
+        .includes(&mut tx, class_id)
         .await?
     {
         return Err(ApiError::NotFound);
     }
-    let scan_id = scan_queue::request_now(&mut tx, body.class_id, staff.staff.id).await?;
+    let scan_id = scan_queue::request_now(&mut tx, class_id, staff.staff.id).await?;
     tx.commit().await?;
     let job = ShareJob::Scan {
         school_id: staff.school.id,
@@ -143,7 +171,7 @@ pub async fn request_scan(
     if let Err(e) = crate::jobs::shares::enqueue(&state.queues.shares, vec![job]).await {
         tracing::warn!(error = %e, "could not queue a scan; the sweeper will");
     }
-    Ok((StatusCode::ACCEPTED, Json(ScanQueued { scan_id })))
+    Ok(scan_id)
 }
 
 impl From<DecideError> for ApiError {

@@ -1,0 +1,216 @@
+//! `/admin/settings`: the Shared Drive, retention, the sync interval and students from outside
+//! the school's domain, saved as `PUT /api/settings` saves them (a new Shared Drive checked live
+//! through the Drive operator first); and the Drive operator account, with Connect/Reconnect.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::{Done, done};
+use crate::auth::roles::Permission;
+use crate::tenancy::settings::{OutsideStudents, SettingsChange, SettingsError};
+use crate::web::AppState;
+use crate::web::api::{self, SettingsView};
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::CurrentStaff;
+use crate::web::pages::form::{FormErrors, PageForm, reshow};
+use crate::web::pages::{AdminTab, Layout, NavLink, PageStaff, Section, london_time, render};
+
+/// The page's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/admin/settings", get(show).post(save))
+}
+
+/// What the form holds: as saved, or as typed when it comes back with an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SettingsForm {
+    shared_drive_id: String,
+    retention_months: String,
+    sync_interval_minutes: String,
+    outside_domain_students: String,
+}
+
+impl SettingsForm {
+    fn from_saved(view: &SettingsView) -> Self {
+        let s = &view.settings;
+        Self {
+            shared_drive_id: s.shared_drive_id.clone().unwrap_or_default(),
+            retention_months: s.retention_months.to_string(),
+            sync_interval_minutes: s.sync_interval_minutes.to_string(),
+            outside_domain_students: outside_word(s.outside_domain_students).to_owned(),
+        }
+    }
+}
+
+fn outside_word(choice: OutsideStudents) -> &'static str {
+    match choice {
+        OutsideStudents::Skip => "skip",
+        OutsideStudents::Include => "include",
+    }
+}
+
+/// The saved settings, in words.
+pub struct Saved {
+    pub shared_drive: Option<String>,
+    pub retention: String,
+    pub interval: String,
+    pub outside: &'static str,
+}
+
+/// The Drive operator as the page shows it.
+pub struct Operator {
+    pub account: String,
+    pub connected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_settings.html")]
+pub struct SettingsPage {
+    pub layout: Layout,
+    pub tabs: Vec<NavLink>,
+    pub csrf_token: String,
+    pub notice: Option<&'static str>,
+    pub errors: FormErrors,
+    pub form: SettingsForm,
+    pub saved: Saved,
+    pub operator: Option<Operator>,
+    pub can_connect: bool,
+    pub ready: bool,
+}
+
+fn page(
+    staff: &CurrentStaff,
+    view: SettingsView,
+    form: SettingsForm,
+    errors: FormErrors,
+    notice: Option<&'static str>,
+) -> SettingsPage {
+    let s = &view.settings;
+    let shared_drive = s.shared_drive_id.as_ref().map(|id| {
+        let name = s
+            .shared_drive_name
+            .as_deref()
+            .unwrap_or("name not known yet");
+        match s.shared_drive_checked_at {
+            Some(at) => format!(
+                "{name} ({id}), checked through the Drive account at {}",
+                london_time(at)
+            ),
+            None => format!("{name} ({id}), not checked yet"),
+        }
+    });
+    let saved = Saved {
+        shared_drive,
+        retention: format!("{} months", s.retention_months),
+        interval: format!("every {} minutes", s.sync_interval_minutes),
+        outside: match s.outside_domain_students {
+            OutsideStudents::Skip => "left out of the school's classes",
+            OutsideStudents::Include => "taken in like the school's own students",
+        },
+    };
+    SettingsPage {
+        layout: Layout::for_staff(staff, Section::Admin),
+        tabs: AdminTab::Settings.tabs(),
+        csrf_token: staff.csrf_token.clone(),
+        notice,
+        errors,
+        form,
+        saved,
+        operator: view.setup.drive_operator.as_ref().map(|o| Operator {
+            account: o.account.clone(),
+            connected: !o.needs_reconnect,
+        }),
+        can_connect: staff.can(Permission::ConnectDrive),
+        ready: view.setup.ready,
+    }
+}
+
+/// `GET /admin/settings`
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+async fn show(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Query(query): Query<Done>,
+) -> Result<Response, PageError> {
+    let view = api::read_settings(&state, &staff).await?;
+    let notice = match query.done.as_deref() {
+        Some("saved") => Some("Settings saved."),
+        _ => None,
+    };
+    let form = SettingsForm::from_saved(&view);
+    Ok(render(&page(&staff, view, form, FormErrors::none(), notice))?.into_response())
+}
+
+/// A whole number typed into a field, or the domain's own refusal of that field.
+fn whole_number(typed: &str, refusal: SettingsError, errors: &mut FormErrors) -> Option<i32> {
+    match typed.trim().parse::<i32>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            if let Ok(field_errors) = FormErrors::from_refusal(ApiError::from(refusal)) {
+                for (field, message) in field_errors.summary() {
+                    if let Some(field) = field {
+                        errors.add(field, message);
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+/// `POST /admin/settings`
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+async fn save(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    PageForm(form): PageForm<SettingsForm>,
+) -> Result<Response, PageError> {
+    let view = api::read_settings(&state, &staff).await?;
+    let mut errors = FormErrors::none();
+    let retention = whole_number(
+        &form.retention_months,
+        SettingsError::Retention,
+        &mut errors,
+    );
+    let interval = whole_number(
+        &form.sync_interval_minutes,
+        SettingsError::SyncInterval,
+        &mut errors,
+    );
+    let outside = match form.outside_domain_students.as_str() {
+        "skip" => Some(OutsideStudents::Skip),
+        "include" => Some(OutsideStudents::Include),
+        _ => {
+            errors.add(
+                "outside_domain_students",
+                "Choose whether students from outside the school's domain are left out or taken in",
+            );
+            None
+        }
+    };
+    if errors.is_empty() {
+        // The drive is checked (and audited as checked) only when it changes.
+        let typed = form.shared_drive_id.trim();
+        let saved = view.settings.shared_drive_id.as_deref().unwrap_or("");
+        let shared_drive_id = match (typed == saved, typed.is_empty()) {
+            (true, _) => None,
+            (false, true) => Some(None),
+            (false, false) => Some(Some(typed.to_owned())),
+        };
+        let change = SettingsChange {
+            shared_drive_id,
+            retention_months: retention,
+            sync_interval_minutes: interval,
+            outside_domain_students: outside,
+        };
+        match api::change_settings(&state, &staff, &change).await {
+            Ok(_) => return Ok(done("/admin/settings", "saved")),
+            Err(refusal) => errors = FormErrors::from_refusal(refusal)?,
+        }
+    }
+    Ok(reshow(render(&page(&staff, view, form, errors, None))?))
+}
