@@ -380,7 +380,8 @@ async fn every_bad_input_shows_the_form_again_beside_its_field_and_saves_nothing
     let unknown = Uuid::new_v4().to_string();
     let long_name = "x".repeat(201);
     // (what changes, the field, what the message says)
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'static str, &'static str);
+    let cases: Vec<Case> = vec![
         (
             vec![("ends_at", "2031-03-25T09:00")],
             "ends_at",

@@ -267,8 +267,8 @@ impl ClassChoices {
             let all = subject_id.map(|id| choice(format!("{id}/"), format!("All {name}")));
             let mut ticked = usize::from(all.as_ref().is_some_and(|c| c.checked));
             let mut years = Vec::new();
-            for ((_, year), in_year) in years_of {
-                let year = in_year.first().and_then(|c| c.year_group).map(|_| year);
+            for ((no_year, year), in_year) in years_of {
+                let year = (!no_year).then_some(year);
                 let all = match (subject_id, year) {
                     (Some(id), Some(y)) => {
                         Some(choice(format!("{id}/{y}"), format!("All Year {y} {name}")))
@@ -374,7 +374,7 @@ pub struct FormPage {
 enum Purpose {
     New,
     /// An edit of a saved window (its state says how much of it).
-    Edit(Window),
+    Edit(Box<Window>),
 }
 
 impl FormPage {
@@ -480,7 +480,7 @@ pub async fn edit_form(
     let page = FormPage::new(
         &mut tx,
         &staff,
-        &Purpose::Edit(window),
+        &Purpose::Edit(Box::new(window)),
         form,
         FormErrors::none(),
         None,
@@ -503,7 +503,7 @@ pub async fn edit_submit(
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     tx.commit().await?;
-    submit(&state, &staff, Purpose::Edit(window), form).await
+    submit(&state, &staff, Purpose::Edit(Box::new(window)), form).await
 }
 
 /// The page for a window that is held, over or cancelled (the domain refuses any edit).
@@ -614,7 +614,9 @@ async fn submit(
             let mut tx = staff.school_tx(state).await?;
             // A window that started while the form was open is shown as it is now.
             let purpose = match purpose {
-                Purpose::Edit(w) => Purpose::Edit(visible_window(&mut tx, staff, w.id).await?),
+                Purpose::Edit(w) => {
+                    Purpose::Edit(Box::new(visible_window(&mut tx, staff, w.id).await?))
+                }
                 new => new,
             };
             let page = FormPage::new(&mut tx, staff, &purpose, form, errors, None).await?;

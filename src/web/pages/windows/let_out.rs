@@ -65,45 +65,56 @@ pub struct LetOutPage {
     pub csrf_token: String,
 }
 
-/// The student's class (asked as the API asks: the lock scope), their name and what holds them.
-async fn load(
-    tx: &mut SchoolTx,
-    staff: &CurrentStaff,
-    raw_id: &str,
-) -> Result<(Uuid, Uuid, String, String, Vec<Holding>), PageError> {
+/// The student the form is about.
+struct Student {
+    portfolio_id: Uuid,
+    class_id: Uuid,
+    class_name: String,
+    name: String,
+    /// The windows holding their folder now.
+    holding: Vec<Holding>,
+}
+
+/// The student, their class (asked as the API asks: the lock scope, "not found" for one out of
+/// reach) and what holds them.
+async fn load(tx: &mut SchoolTx, staff: &CurrentStaff, raw_id: &str) -> Result<Student, PageError> {
     staff.require(Permission::ManageWindows)?;
-    let id = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
-    let course = staff
+    let portfolio_id = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
+    let class_id = staff
         .class_scope(ClassAccess::Lock)
-        .class_of_portfolio(tx, id)
+        .class_of_portfolio(tx, portfolio_id)
         .await?
         .ok_or_else(PageError::not_found)?;
-    let class = overview::class_view(tx, course)
+    let class = overview::class_view(tx, class_id)
         .await?
         .ok_or_else(PageError::not_found)?;
-    let student = class
+    let name = class
         .students
         .iter()
-        .find(|s| s.portfolio_id == Some(id))
+        .find(|s| s.portfolio_id == Some(portfolio_id))
         .map_or_else(|| "This student".to_owned(), |s| s.display_name());
-    let holding = coverage::holding(tx, id).await?;
-    Ok((id, course, class.summary.name, student, holding))
+    Ok(Student {
+        portfolio_id,
+        class_id,
+        class_name: class.summary.name,
+        name,
+        holding: coverage::holding(tx, portfolio_id).await?,
+    })
 }
 
 fn page(
     staff: &CurrentStaff,
-    loaded: (Uuid, Uuid, String, String, Vec<Holding>),
+    student: Student,
     form: LetOutForm,
     errors: FormErrors,
 ) -> LetOutPage {
-    let (portfolio_id, class_id, class_name, student, holding) = loaded;
     LetOutPage {
         layout: Layout::for_staff(staff, Section::Classes),
-        portfolio_id,
-        student,
-        class_id,
-        class_name,
-        holding: holding.iter().map(HoldingLine::from).collect(),
+        portfolio_id: student.portfolio_id,
+        student: student.name,
+        class_id: student.class_id,
+        class_name: student.class_name,
+        holding: student.holding.iter().map(HoldingLine::from).collect(),
         form,
         errors,
         csrf_token: staff.csrf_token.clone(),
@@ -118,11 +129,11 @@ pub async fn let_out_form(
     Path(raw_id): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let mut tx = staff.school_tx(&state).await?;
-    let loaded = load(&mut tx, &staff, &raw_id).await?;
+    let student = load(&mut tx, &staff, &raw_id).await?;
     tx.commit().await?;
     render(&page(
         &staff,
-        loaded,
+        student,
         LetOutForm::default(),
         FormErrors::none(),
     ))
@@ -137,24 +148,31 @@ pub async fn let_out(
     PageForm(form): PageForm<LetOutForm>,
 ) -> Result<Response, PageError> {
     let mut tx = staff.school_tx(&state).await?;
-    let loaded = load(&mut tx, &staff, &raw_id).await?;
-    let (id, course) = (loaded.0, loaded.1);
-    match coverage::override_unlock(&mut tx, staff.staff.id, id, &form.reason).await {
+    let student = load(&mut tx, &staff, &raw_id).await?;
+    let refused = match coverage::override_unlock(
+        &mut tx,
+        staff.staff.id,
+        student.portfolio_id,
+        &form.reason,
+    )
+    .await
+    {
         Ok(requested) => {
             commit_and_enqueue(&state, &staff, tx, std::slice::from_ref(&requested)).await?;
-            Ok(Redirect::to(&format!("/classes/{course}?done=let-out")).into_response())
+            let class = student.class_id;
+            return Ok(Redirect::to(&format!("/classes/{class}?done=let-out")).into_response());
         }
-        Err(refused) => {
-            drop(tx);
-            let errors = match refused {
-                WindowError::Input(f) => {
-                    let mut errors = FormErrors::none();
-                    errors.add(f.field, field_message(&f, form.reason.trim().is_empty()));
-                    errors
-                }
-                other => FormErrors::from_refusal(ApiError::from(other))?,
-            };
-            Ok(reshow(render(&page(&staff, loaded, form, errors))?))
+        Err(refused) => refused,
+    };
+    // Nothing was written: the transaction is dropped, so rolled back.
+    drop(tx);
+    let errors = match refused {
+        WindowError::Input(f) => {
+            let mut errors = FormErrors::none();
+            errors.add(f.field, field_message(&f, form.reason.trim().is_empty()));
+            errors
         }
-    }
+        other => FormErrors::from_refusal(ApiError::from(other))?,
+    };
+    Ok(reshow(render(&page(&staff, student, form, errors))?))
 }

@@ -150,6 +150,12 @@ fn entry(w: &Window, date: NaiveDate, today: NaiveDate) -> Option<DayEntry> {
     } else {
         "all day".to_owned()
     };
+    // The deadline of an "until released" window is not its end.
+    let when = if w.until_released && date == end_day {
+        format!("{when}, then until released")
+    } else {
+        when
+    };
     Some(DayEntry {
         id: w.id,
         name: w.name.clone(),
@@ -251,7 +257,10 @@ mod tests {
         assert_eq!(day(&weeks, 26).entries[0].when, "until 12:00");
         assert!(day(&weeks, 27).entries.is_empty());
         // After the clocks go forward on the 28th, times are still London's (BST).
-        assert_eq!(day(&weeks, 29).entries[0].when, "09:00–17:00");
+        assert_eq!(
+            day(&weeks, 29).entries[0].when,
+            "09:00–17:00, then until released"
+        );
         assert_eq!(day(&weeks, 30).entries[0].when, "until released");
         assert_eq!(day(&weeks, 31).entries[0].when, "until released");
         assert_eq!(day(&weeks, 5).entries[0].when, "22:00–00:00");

@@ -11,7 +11,7 @@ pub struct PreviewClass {
     pub name: String,
     /// "Chemistry · Year 10"
     pub placement: String,
-    /// "Ticked" or "In a group".
+    /// "Chosen" or "In a group".
     pub how: &'static str,
     pub students: usize,
     pub will_lock: usize,
@@ -103,7 +103,7 @@ impl PreviewView {
                     PreviewClass {
                         name: c.name.clone(),
                         placement: placement.join(" · "),
-                        how: if c.chosen { "Ticked" } else { "In a group" },
+                        how: if c.chosen { "Chosen" } else { "In a group" },
                         students: c.students,
                         will_lock: c.will_lock,
                         problems: c

@@ -29,7 +29,7 @@ pub struct ClassLink {
     pub name: String,
     /// The class page, when the reader may open it.
     pub href: Option<String>,
-    /// "Ticked" or "In a group".
+    /// "Chosen" or "In a group".
     pub how: &'static str,
 }
 
@@ -134,7 +134,7 @@ pub async fn window_page(
         .map(|c| ClassLink {
             name: c.name.clone(),
             href: may_open(&c.id).then(|| format!("/classes/{}", c.id)),
-            how: if c.chosen { "Ticked" } else { "In a group" },
+            how: if c.chosen { "Chosen" } else { "In a group" },
         })
         .collect();
     // While the window can still lock, what it covers and overlaps is worked out as the
@@ -170,7 +170,7 @@ pub async fn window_page(
         &staff,
         Action::WindowViewed,
         Some(id),
-        json!({"page": true}),
+        json!({"page": "window"}),
     )
     .await?;
     tx.commit().await?;
