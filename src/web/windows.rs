@@ -39,8 +39,9 @@ impl From<WindowError> for ApiError {
     }
 }
 
-/// The classes whose windows this person may see: `None` for every class.
-async fn visible_classes(
+/// The classes whose windows this person may see: `None` for every class. (The pages ask it
+/// too.)
+pub(crate) async fn visible_classes(
     tx: &mut SchoolTx,
     staff: &CurrentStaff,
 ) -> Result<Option<Vec<Uuid>>, ApiError> {
@@ -51,8 +52,8 @@ async fn visible_classes(
     }
 }
 
-/// Records a read or a change of windows in the audit log.
-async fn record(
+/// Records a read or a change of windows in the audit log (the pages record theirs with it).
+pub(crate) async fn record(
     tx: &mut SchoolTx,
     staff: &CurrentStaff,
     action: Action,
@@ -125,6 +126,7 @@ impl ListQuery {
                 .transpose()?,
             class,
             state,
+            states: Vec::new(),
         })
     }
 }
@@ -153,7 +155,7 @@ pub async fn list(
 }
 
 /// A window this person may see, or "not found".
-async fn visible_window(
+pub(crate) async fn visible_window(
     tx: &mut SchoolTx,
     staff: &CurrentStaff,
     id: Uuid,
@@ -237,7 +239,7 @@ pub async fn preview_edit(
 
 /// Queues a saved window's start and end jobs. A window saved but not queued still starts: the
 /// timer's tick catches it (late by up to a tick), so this never fails the request.
-async fn schedule(state: &AppState, staff: &CurrentStaff, window: &Window) {
+pub(crate) async fn schedule(state: &AppState, staff: &CurrentStaff, window: &Window) {
     if let Err(e) =
         crate::jobs::windows::schedule(&state.queues.windows, staff.school.id, window).await
     {
@@ -370,10 +372,7 @@ pub async fn new_feed(
     let token = calendar::new_feed(&mut tx, staff.staff.id).await?;
     let feed = calendar::status(&mut tx, staff.staff.id).await?;
     tx.commit().await?;
-    let url = format!(
-        "{}/calendar/{}/{token}.ics",
-        state.web.origin, staff.school.slug
-    );
+    let url = feed_url(&state, &staff, &token);
     Ok((
         StatusCode::CREATED,
         Json(FeedAnswer {
@@ -381,6 +380,14 @@ pub async fn new_feed(
             feed,
         }),
     ))
+}
+
+/// The feed's address for a token just made (served by [`feed`]).
+pub(crate) fn feed_url(state: &AppState, staff: &CurrentStaff, token: &str) -> String {
+    format!(
+        "{}/calendar/{}/{token}.ics",
+        state.web.origin, staff.school.slug
+    )
 }
 
 /// `DELETE /api/windows/calendar-feed`: the address stops working.

@@ -159,19 +159,46 @@ pub async fn catch_classes(
     .await
 }
 
+/// The windows holding folders `p` now (the rule of [`HELD`], one row per folder and window):
+/// `FROM` and `WHERE` for the two questions below, which add which folders.
+const HOLDING: &str = "FROM portfolios p \
+     JOIN window_classes wc ON wc.course_id = p.course_id \
+     JOIN assessment_windows w ON w.id = wc.window_id \
+     JOIN enrolments e ON e.course_id = p.course_id AND e.student_id = p.student_id \
+     WHERE w.state IN ('active', 'held') AND e.ended_at IS NULL \
+       AND NOT EXISTS (SELECT 1 FROM window_overrides o \
+                       WHERE o.window_id = w.id AND o.portfolio_id = p.id)";
+
 /// The windows holding one student's folder now, soonest end first.
 pub async fn holding(tx: &mut SchoolTx, portfolio: Uuid) -> Result<Vec<Holding>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT w.id, w.name, w.ends_at, w.until_released, w.state FROM portfolios p \
-         JOIN window_classes wc ON wc.course_id = p.course_id \
-         JOIN assessment_windows w ON w.id = wc.window_id \
-         JOIN enrolments e ON e.course_id = p.course_id AND e.student_id = p.student_id \
-         WHERE p.id = $1 AND w.state IN ('active', 'held') AND e.ended_at IS NULL \
-           AND NOT EXISTS (SELECT 1 FROM window_overrides o \
-                           WHERE o.window_id = w.id AND o.portfolio_id = p.id) \
-         ORDER BY w.ends_at",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT w.id, w.name, w.ends_at, w.until_released, w.state {HOLDING} \
+         AND p.id = $1 ORDER BY w.ends_at, w.id"
+    )))
     .bind(portfolio)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// One folder held by one window.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HeldFolder {
+    pub portfolio_id: Uuid,
+    #[sqlx(flatten)]
+    pub window: Holding,
+}
+
+/// Every folder of class `course` that windows hold now, with each window holding it (soonest
+/// end first): what a class page says instead of an Unlock button. One query for the class.
+pub async fn holding_in_class(
+    tx: &mut SchoolTx,
+    course: Uuid,
+) -> Result<Vec<HeldFolder>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT p.id AS portfolio_id, w.id, w.name, w.ends_at, w.until_released, w.state \
+         {HOLDING} AND p.course_id = $1 ORDER BY p.id, w.ends_at, w.id"
+    )))
+    .bind(course)
     .fetch_all(&mut **tx)
     .await
 }

@@ -48,6 +48,20 @@ impl WindowState {
         matches!(self, Self::Active | Self::Held)
     }
 
+    /// Whether a window in this state may still be called off.
+    pub fn cancellable(self) -> bool {
+        matches!(self, Self::Scheduled | Self::Active | Self::Held)
+    }
+
+    /// What an edit may change in a window in this state.
+    pub fn editable(self) -> Editable {
+        match self {
+            Self::Scheduled => Editable::Everything,
+            Self::Active => Editable::EndOnly,
+            Self::Held | Self::Ended | Self::Cancelled => Editable::Nothing,
+        }
+    }
+
     /// The word for this state in messages.
     pub fn label(self) -> &'static str {
         match self {
@@ -58,6 +72,15 @@ impl WindowState {
             Self::Cancelled => "cancelled",
         }
     }
+}
+
+/// What an edit may change, by the window's state: everything before the start, only the end
+/// while it runs, nothing once it is held, over or cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Editable {
+    Everything,
+    EndOnly,
+    Nothing,
 }
 
 /// A saved window, as the API shows it.
@@ -86,6 +109,14 @@ pub struct Window {
     pub classes: Vec<WindowClass>,
     #[sqlx(skip)]
     pub selections: Vec<draft::Selection>,
+}
+
+impl Window {
+    /// Whether an officer may release it now: an "until released" window that holds its
+    /// folders (active, or held past its deadline).
+    pub fn releasable(&self) -> bool {
+        self.until_released && self.state.holds()
+    }
 }
 
 /// One class of a window.

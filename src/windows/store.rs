@@ -9,7 +9,7 @@ use super::coverage::Requests;
 use super::draft::{Draft, Selection, WindowFields};
 use super::london_time::utc_to_london;
 use super::transitions::release_classes;
-use super::{Window, WindowClass, WindowError, WindowState};
+use super::{Editable, Window, WindowClass, WindowError, WindowState};
 use crate::audit::{self, Action, Actor, Target};
 use crate::input::{FieldError, InputError};
 use crate::tenancy::SchoolTx;
@@ -84,6 +84,35 @@ pub async fn selected_classes(
     .await
 }
 
+/// Each selection in words, for people: "All Year 11 Chemistry", "All of Year 10", "All
+/// Geography" (a subject since deleted is "a subject that no longer exists").
+pub async fn selection_labels(
+    tx: &mut SchoolTx,
+    selections: &[Selection],
+) -> Result<Vec<String>, sqlx::Error> {
+    let ids: Vec<Uuid> = selections.iter().filter_map(|s| s.subject_id).collect();
+    let names: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM subjects WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    let name_of = |id: Uuid| {
+        names
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map_or("a subject that no longer exists", |(_, n)| n.as_str())
+    };
+    Ok(selections
+        .iter()
+        .map(|s| match (s.subject_id, s.year_group) {
+            (Some(subject), Some(year)) => format!("All Year {year} {}", name_of(subject)),
+            (Some(subject), None) => format!("All {}", name_of(subject)),
+            (None, Some(year)) => format!("All of Year {year}"),
+            (None, None) => "Every class".to_owned(),
+        })
+        .collect())
+}
+
 /// Saves the window's chosen classes and selections (replacing any before).
 async fn save_classes(tx: &mut SchoolTx, id: Uuid, draft: &Draft) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM window_classes WHERE window_id = $1")
@@ -127,6 +156,20 @@ fn plan(draft: &Draft) -> serde_json::Value {
     })
 }
 
+/// Checks a window as [`create`] (with no `base`) or an edit before the start (laid over
+/// `base`) would, saving nothing: the fields, then that every class and subject named is this
+/// school's. The pages' preview asks it, so a preview refuses what saving would.
+pub async fn check(
+    tx: &mut SchoolTx,
+    fields: &WindowFields,
+    base: Option<&Draft>,
+    now: DateTime<Utc>,
+) -> Result<Draft, WindowError> {
+    let draft = fields.check(base, now)?;
+    check_references(tx, &draft).await?;
+    Ok(draft)
+}
+
 /// Saves a new window for `officer`.
 pub async fn create(
     tx: &mut SchoolTx,
@@ -134,8 +177,7 @@ pub async fn create(
     fields: &WindowFields,
     now: DateTime<Utc>,
 ) -> Result<Window, WindowError> {
-    let draft = fields.check(None, now)?;
-    check_references(tx, &draft).await?;
+    let draft = check(tx, fields, None, now).await?;
     let id: Uuid = sqlx::query_scalar(
         "INSERT INTO assessment_windows (name, note, starts_at, ends_at, until_released, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -205,11 +247,10 @@ pub async fn edit(
 ) -> Result<Edited, WindowError> {
     let before = get_for_update(tx, id).await?;
     let actor = Actor::Staff(officer);
-    match before.state {
-        WindowState::Scheduled => {
+    match before.state.editable() {
+        Editable::Everything => {
             let base = draft_of(tx, &before).await?;
-            let draft = fields.check(Some(&base), now)?;
-            check_references(tx, &draft).await?;
+            let draft = check(tx, fields, Some(&base), now).await?;
             sqlx::query(
                 "UPDATE assessment_windows SET name = $2, note = $3, starts_at = $4, ends_at = $5, \
                      until_released = $6, updated_at = now() WHERE id = $1",
@@ -232,7 +273,7 @@ pub async fn edit(
             )
             .await?;
         }
-        WindowState::Active => {
+        Editable::EndOnly => {
             if fields.changes_more_than_the_end() {
                 return Err(WindowError::WrongState(format!(
                     "“{}” has started: only its end can move now",
@@ -262,11 +303,11 @@ pub async fn edit(
             )
             .await?;
         }
-        state => {
+        Editable::Nothing => {
             return Err(WindowError::WrongState(format!(
                 "“{}” is {}: it can no longer be changed",
                 before.name,
-                state.label()
+                before.state.label()
             )));
         }
     }
@@ -283,10 +324,7 @@ pub async fn cancel(
     id: Uuid,
 ) -> Result<(Window, Requests), WindowError> {
     let before = get_for_update(tx, id).await?;
-    if !matches!(
-        before.state,
-        WindowState::Scheduled | WindowState::Active | WindowState::Held
-    ) {
+    if !before.state.cancellable() {
         return Err(WindowError::WrongState(format!(
             "“{}” is already {}",
             before.name,
@@ -310,18 +348,19 @@ pub async fn release(
     id: Uuid,
 ) -> Result<(Window, Requests), WindowError> {
     let before = get_for_update(tx, id).await?;
-    if !before.until_released {
-        return Err(WindowError::WrongState(format!(
-            "“{}” ends by itself at its end time; to end it now, cancel it",
-            before.name
-        )));
-    }
-    if !before.state.holds() {
-        return Err(WindowError::WrongState(format!(
-            "“{}” is {}: there is nothing to release",
-            before.name,
-            before.state.label()
-        )));
+    if !before.releasable() {
+        return Err(WindowError::WrongState(if before.until_released {
+            format!(
+                "“{}” is {}: there is nothing to release",
+                before.name,
+                before.state.label()
+            )
+        } else {
+            format!(
+                "“{}” ends by itself at its end time; to end it now, cancel it",
+                before.name
+            )
+        }));
     }
     finish(
         tx,
@@ -431,6 +470,9 @@ pub struct ListFilter {
     /// Windows covering this class (or, before their start, whose selections catch it).
     pub class: Option<Uuid>,
     pub state: Option<WindowState>,
+    /// Any of these states (none: any state); the pages split what is to come from what is
+    /// over with it.
+    pub states: Vec<WindowState>,
 }
 
 /// The windows matching `filter`, soonest start first, among those touching `visible` classes
@@ -456,6 +498,7 @@ pub async fn list(
            AND ($4::uuid IS NULL OR {class_filter}) \
            AND ($5::uuid[] IS NULL OR {visible_filter}) \
            AND ($6::uuid IS NULL OR w.id = $6) \
+           AND (cardinality($7::text[]) = 0 OR w.state = ANY($7)) \
          ORDER BY w.starts_at, w.id LIMIT 1000"
     )))
     .bind(filter.from)
@@ -464,6 +507,7 @@ pub async fn list(
     .bind(filter.class)
     .bind(visible)
     .bind(filter.id)
+    .bind(&filter.states)
     .fetch_all(&mut **tx)
     .await?;
     fill(tx, &mut windows).await?;

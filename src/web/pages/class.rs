@@ -2,21 +2,27 @@
 //! to do), lock and unlock per student and for the class, and a progress bar. The script keeps
 //! it current from the live status stream by fetching the rows again (`/classes/{id}/rows`), so
 //! every state is worded in one place: here.
+//!
+//! During an assessment window the page names the window, and each student it holds says why
+//! there is no Unlock button (which window, until when, who can let them out); an Examinations
+//! Officer gets "Let out of this window" on those rows instead.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use uuid::Uuid;
 
 use super::classes::ClassCard;
-use super::{Layout, PageStaff, Section, render};
-use crate::auth::ClassAccess;
+use super::windows::{DoneQuery, notice};
+use super::{Layout, PageStaff, Section, london_time, render};
+use crate::auth::{ClassAccess, Permission};
 use crate::portfolio::lock::LockState;
 use crate::portfolio::overview::{self, StudentFolder};
 use crate::web::error::PageError;
 use crate::web::extract::CurrentStaff;
 use crate::web::{AppState, WebSettings};
+use crate::windows::{Holding, WindowState, coverage};
 
 /// One student's row.
 pub struct Row {
@@ -34,6 +40,10 @@ pub struct Row {
     pub detail: Option<String>,
     /// The button: verb for the API and its label.
     pub action: Option<(&'static str, &'static str)>,
+    /// An Examinations Officer may let this student out of the windows holding them.
+    pub let_out: bool,
+    /// A window holds the folder locked (so there is no Unlock button).
+    held: bool,
 }
 
 /// What to do about a failed change, from the failure's wording.
@@ -103,6 +113,72 @@ impl Row {
             state_label,
             detail,
             action,
+            let_out: false,
+            held: s.held && desired == LockState::Locked,
+        }
+    }
+
+    /// Says which windows hold this folder and until when (`windows`: those holding this
+    /// student, soonest end first), and who can let the student out; `can_let_out` (an
+    /// Examinations Officer who may lock here) offers the way out instead.
+    pub(super) fn held_by(mut self, windows: &[&Holding], can_let_out: bool) -> Self {
+        if !self.held || windows.is_empty() || self.state == "failed" {
+            return self;
+        }
+        let each: Vec<String> = windows
+            .iter()
+            .map(|w| match (w.state, w.until_released) {
+                (WindowState::Held, _) => {
+                    format!("“{}”, until an Examinations Officer releases it", w.name)
+                }
+                (_, true) => format!(
+                    "“{}”, until {} and then until it is released",
+                    w.name,
+                    london_time(w.ends_at)
+                ),
+                _ => format!("“{}”, until {}", w.name, london_time(w.ends_at)),
+            })
+            .collect();
+        let mut detail = format!("Held by an assessment window: {}.", each.join("; "));
+        if can_let_out {
+            self.let_out = self.portfolio_id.is_some();
+        } else {
+            detail.push_str(" Only an Examinations Officer can let one student out.");
+        }
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// A window over the class, for the panel above the students.
+pub struct WindowNote {
+    pub id: String,
+    /// "Assessment window “Mock exam” until 11:30 on 3 March 2027"
+    pub text: String,
+}
+
+impl From<&Holding> for WindowNote {
+    fn from(w: &Holding) -> Self {
+        let text = match (w.state, w.until_released) {
+            (WindowState::Held, _) => format!(
+                "Assessment window “{}” is past its deadline and keeps the work locked until an \
+                 Examinations Officer releases it",
+                w.name
+            ),
+            (_, true) => format!(
+                "Assessment window “{}” until {}, then until it is released",
+                w.name,
+                london_time(w.ends_at)
+            ),
+            _ => format!(
+                "Assessment window “{}” until {}",
+                w.name,
+                london_time(w.ends_at)
+            ),
+        };
+        Self {
+            id: w.id.to_string(),
+            text,
         }
     }
 }
@@ -111,7 +187,10 @@ impl Row {
 #[template(path = "class.html")]
 pub struct ClassPage {
     pub layout: Layout,
+    pub notice: Option<&'static str>,
     pub class: ClassCard,
+    /// The assessment windows holding the class now.
+    pub windows: Vec<WindowNote>,
     pub can_lock: bool,
     pub locked: usize,
     pub pending: usize,
@@ -124,13 +203,17 @@ pub struct ClassRows {
     pub rows: Vec<Row>,
 }
 
-/// The class, whether this person may lock in it, and its rows; "not found" for a class out of
-/// reach exactly as for one that does not exist.
-async fn load(
-    state: &AppState,
-    staff: &CurrentStaff,
-    raw_id: &str,
-) -> Result<(ClassCard, bool, Vec<Row>), PageError> {
+/// A class as its page shows it.
+struct Loaded {
+    class: ClassCard,
+    can_lock: bool,
+    rows: Vec<Row>,
+    windows: Vec<Holding>,
+}
+
+/// The class, whether this person may lock in it, its rows and the windows holding it; "not
+/// found" for a class out of reach exactly as for one that does not exist.
+async fn load(state: &AppState, staff: &CurrentStaff, raw_id: &str) -> Result<Loaded, PageError> {
     let course = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
     let mut tx = staff.school_tx(state).await?;
     let view_scope = staff.class_scope(ClassAccess::View);
@@ -147,13 +230,33 @@ async fn load(
     let view = overview::class_view(&mut tx, course)
         .await?
         .ok_or_else(PageError::not_found)?;
+    let windows = coverage::holding_class(&mut tx, course).await?;
+    let held = if windows.is_empty() {
+        Vec::new()
+    } else {
+        coverage::holding_in_class(&mut tx, course).await?
+    };
     tx.commit().await?;
+    // Letting a student out is the officer's, where they may lock (as the API asks).
+    let can_let_out = can_lock && staff.can(Permission::ManageWindows);
     let rows = view
         .students
         .iter()
-        .map(|s| Row::new(s, can_lock, &state.web))
+        .map(|s| {
+            let holding: Vec<&Holding> = held
+                .iter()
+                .filter(|h| Some(h.portfolio_id) == s.portfolio_id)
+                .map(|h| &h.window)
+                .collect();
+            Row::new(s, can_lock, &state.web).held_by(&holding, can_let_out)
+        })
         .collect();
-    Ok((ClassCard::from(view.summary), can_lock, rows))
+    Ok(Loaded {
+        class: ClassCard::from(view.summary),
+        can_lock,
+        rows,
+        windows,
+    })
 }
 
 /// `GET /classes/{id}`
@@ -162,16 +265,24 @@ pub async fn class_page(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
     Path(raw_id): Path<String>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Html<String>, PageError> {
-    let (class, can_lock, rows) = load(&state, &staff, &raw_id).await?;
+    let Loaded {
+        class,
+        can_lock,
+        rows,
+        windows,
+    } = load(&state, &staff, &raw_id).await?;
     render(&ClassPage {
         layout: Layout::for_staff(&staff, Section::Classes),
+        notice: notice(&done.done).filter(|_| done.done == "let-out"),
         locked: rows.iter().filter(|r| r.state == "locked").count(),
         pending: rows
             .iter()
             .filter(|r| matches!(r.state, "locking" | "unlocking"))
             .count(),
         class,
+        windows: windows.iter().map(WindowNote::from).collect(),
         can_lock,
         rows,
     })
@@ -184,7 +295,7 @@ pub async fn class_rows(
     PageStaff(staff): PageStaff,
     Path(raw_id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (_, _, rows) = load(&state, &staff, &raw_id).await?;
+    let rows = load(&state, &staff, &raw_id).await?.rows;
     let html = render(&ClassRows { rows })?;
     // Always fresh: this is the live view.
     Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())

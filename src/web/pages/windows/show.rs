@@ -1,0 +1,376 @@
+//! One window's page (`GET /windows/{id}`): its state and times in words, its note, who
+//! scheduled it, its classes (linked where the reader may open them) and the windows it
+//! overlaps; for an Examinations Officer what it will lock, and the actions its state allows.
+//! Cancel and release ask first, on a page of their own (`GET /windows/{id}/cancel`), then post.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::preview::PreviewView;
+use super::{DoneQuery, WindowLine, notice, uk_time};
+use crate::audit::Action;
+use crate::auth::Permission;
+use crate::tenancy::SchoolTx;
+use crate::web::AppState;
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::CurrentStaff;
+use crate::web::pages::form::{FormErrors, reshow};
+use crate::web::pages::{Layout, PageStaff, Section, render};
+use crate::web::portfolios::commit_and_enqueue;
+use crate::web::windows::{record, visible_classes, visible_window};
+use crate::windows::{Editable, Window, WindowError, WindowState, preview, store};
+
+/// One of the window's classes.
+pub struct ClassLink {
+    pub name: String,
+    /// The class page, when the reader may open it.
+    pub href: Option<String>,
+    /// "Chosen" or "In a group".
+    pub how: &'static str,
+}
+
+/// What an Examinations Officer may do to the window now.
+pub struct Actions {
+    /// "Edit" before the start, "Change the end" during it.
+    pub edit: Option<&'static str>,
+    pub cancel: bool,
+    pub release: bool,
+}
+
+#[derive(Template)]
+#[template(path = "windows_show.html")]
+pub struct WindowPage {
+    pub layout: Layout,
+    pub notice: Option<&'static str>,
+    pub line: WindowLine,
+    /// What the state means now, in a sentence.
+    pub now: String,
+    pub note: Option<String>,
+    pub scheduled_by: String,
+    pub classes: Vec<ClassLink>,
+    pub groups: Vec<String>,
+    /// For an Examinations Officer before the start: what it will lock.
+    pub preview: Option<PreviewView>,
+    /// Windows at overlapping times over some of the same classes (while it can still lock).
+    pub overlaps: Vec<super::preview::OverlapLine>,
+    pub actions: Option<Actions>,
+}
+
+/// A staff member's name, or what to say when they are gone.
+async fn staff_name(tx: &mut SchoolTx, id: Option<Uuid>) -> Result<String, sqlx::Error> {
+    Ok(match id {
+        Some(id) => crate::auth::staff::by_id(tx, id)
+            .await?
+            .map_or_else(|| "a former member of staff".to_owned(), |s| s.display_name),
+        None => "a former member of staff".to_owned(),
+    })
+}
+
+/// The window's state in a sentence.
+async fn state_sentence(tx: &mut SchoolTx, w: &Window) -> Result<String, sqlx::Error> {
+    let end = uk_time(w.ends_at);
+    Ok(match w.state {
+        WindowState::Scheduled if w.until_released => format!(
+            "Nothing is locked yet. At {} its classes lock, and stay locked after {end} until an \
+             Examinations Officer releases it.",
+            uk_time(w.starts_at)
+        ),
+        WindowState::Scheduled => format!(
+            "Nothing is locked yet. Its classes lock at {} and unlock at {end}.",
+            uk_time(w.starts_at)
+        ),
+        WindowState::Active if w.until_released => format!(
+            "Under way: its classes are locked until {end}, and then until an Examinations \
+             Officer releases it."
+        ),
+        WindowState::Active => format!("Under way: its classes are locked until {end}."),
+        WindowState::Held => format!(
+            "Its deadline, {end}, has passed: the work stays locked until an Examinations \
+             Officer releases it."
+        ),
+        WindowState::Ended => match w.finished_at {
+            Some(at) if w.finished_by.is_some() => format!(
+                "Released by {} at {}.",
+                staff_name(tx, w.finished_by).await?,
+                uk_time(at)
+            ),
+            _ => format!("Over since {end}."),
+        },
+        WindowState::Cancelled => format!(
+            "Cancelled by {}{}.",
+            staff_name(tx, w.finished_by).await?,
+            w.finished_at
+                .map(|at| format!(" at {}", uk_time(at)))
+                .unwrap_or_default()
+        ),
+    })
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(raw).map_err(|_| PageError::not_found())
+}
+
+/// `GET /windows/{id}`
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn window_page(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Path(raw_id): Path<String>,
+    Query(done): Query<DoneQuery>,
+) -> Result<Html<String>, PageError> {
+    let id = parse_id(&raw_id)?;
+    let mut tx = staff.school_tx(&state).await?;
+    let visible = visible_classes(&mut tx, &staff).await?;
+    let window = visible_window(&mut tx, &staff, id).await?;
+    let can_manage = staff.can(Permission::ManageWindows);
+    let may_open = |class: &Uuid| visible.as_ref().is_none_or(|v| v.contains(class));
+    let mut classes: Vec<ClassLink> = window
+        .classes
+        .iter()
+        .map(|c| ClassLink {
+            name: c.name.clone(),
+            href: may_open(&c.id).then(|| format!("/classes/{}", c.id)),
+            how: if c.chosen { "Chosen" } else { "In a group" },
+        })
+        .collect();
+    // While the window can still lock, what it covers and overlaps is worked out as the
+    // preview does; before the start that includes the classes its groups catch today.
+    let (preview, overlaps) = if window.state.cancellable() {
+        let draft = store::draft_of(&mut tx, &window).await?;
+        let p = preview::preview(&mut tx, &draft, Some(id)).await?;
+        if window.state == WindowState::Scheduled {
+            for c in p.classes.iter().filter(|c| !c.chosen) {
+                classes.push(ClassLink {
+                    name: c.name.clone(),
+                    href: may_open(&c.id).then(|| format!("/classes/{}", c.id)),
+                    how: "In a group",
+                });
+            }
+        }
+        let view = PreviewView::new(&p, visible.as_deref());
+        let overlaps = view.overlaps;
+        let shown = PreviewView {
+            overlaps: Vec::new(),
+            ..view
+        };
+        let preview = (can_manage && window.state == WindowState::Scheduled).then_some(shown);
+        (preview, overlaps)
+    } else {
+        (None, Vec::new())
+    };
+    let groups = store::selection_labels(&mut tx, &window.selections).await?;
+    let now = state_sentence(&mut tx, &window).await?;
+    let scheduled_by = staff_name(&mut tx, window.created_by).await?;
+    record(
+        &mut tx,
+        &staff,
+        Action::WindowViewed,
+        Some(id),
+        json!({"page": "window"}),
+    )
+    .await?;
+    tx.commit().await?;
+    let actions = can_manage.then(|| Actions {
+        edit: match window.state.editable() {
+            Editable::Everything => Some("Edit"),
+            Editable::EndOnly => Some("Change the end"),
+            Editable::Nothing => None,
+        },
+        cancel: window.state.cancellable(),
+        release: window.releasable(),
+    });
+    render(&WindowPage {
+        layout: Layout::for_staff(&staff, Section::Windows),
+        notice: notice(&done.done),
+        line: WindowLine::new(&window, &[]),
+        now,
+        note: window.note.clone(),
+        scheduled_by,
+        classes,
+        groups,
+        preview,
+        overlaps,
+        actions,
+    })
+}
+
+/// Cancel or release, from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    Cancel,
+    Release,
+}
+
+impl Finish {
+    fn from_path(verb: &str) -> Result<Self, PageError> {
+        match verb {
+            "cancel" => Ok(Self::Cancel),
+            "release" => Ok(Self::Release),
+            _ => Err(PageError::not_found()),
+        }
+    }
+
+    fn allowed(self, w: &Window) -> bool {
+        match self {
+            Self::Cancel => w.state.cancellable(),
+            Self::Release => w.releasable(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "windows_confirm.html")]
+pub struct ConfirmPage {
+    pub layout: Layout,
+    pub errors: FormErrors,
+    pub id: Uuid,
+    pub name: String,
+    pub verb: &'static str,
+    pub heading: String,
+    /// What will happen, in a sentence.
+    pub consequence: String,
+    pub button: &'static str,
+    /// Whether the window's state still allows it (if not, the page says why, with no button).
+    pub possible: bool,
+    pub csrf_token: String,
+}
+
+fn confirmation(
+    staff: &CurrentStaff,
+    w: &Window,
+    finish: Finish,
+    errors: FormErrors,
+) -> ConfirmPage {
+    let classes = match w.classes.len() {
+        0 => "its classes".to_owned(),
+        1 => "its 1 class".to_owned(),
+        n => format!("its {n} classes"),
+    };
+    let (verb, heading, consequence, button) = match (finish, w.state) {
+        (Finish::Cancel, WindowState::Scheduled) => (
+            "cancel",
+            format!("Cancel “{}”?", w.name),
+            "It will not start, and nothing will be locked. It stays in the list, marked \
+             cancelled."
+                .to_owned(),
+            "Cancel the window",
+        ),
+        (Finish::Cancel, _) => (
+            "cancel",
+            format!("Cancel “{}”?", w.name),
+            format!(
+                "It ends now: the folders of {classes} are unlocked at once (except any a teacher \
+                 locked or another window holds), so students can change their work again."
+            ),
+            "Cancel the window",
+        ),
+        (Finish::Release, _) => (
+            "release",
+            format!("Release “{}”?", w.name),
+            format!(
+                "It ends now: the folders of {classes} are unlocked at once (except any a teacher \
+                 locked or another window holds), so students can change their work again."
+            ),
+            "Release the window",
+        ),
+    };
+    ConfirmPage {
+        layout: Layout::for_staff(staff, Section::Windows),
+        errors,
+        id: w.id,
+        name: w.name.clone(),
+        verb,
+        heading,
+        consequence,
+        button,
+        possible: finish.allowed(w),
+        csrf_token: staff.csrf_token.clone(),
+    }
+}
+
+/// `GET /windows/{id}/cancel` and `…/release`: the question before the button.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Path((raw_id, verb)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let finish = Finish::from_path(&verb)?;
+    staff.require(Permission::ManageWindows)?;
+    let id = parse_id(&raw_id)?;
+    let mut tx = staff.school_tx(&state).await?;
+    let window = visible_window(&mut tx, &staff, id).await?;
+    tx.commit().await?;
+    let mut errors = FormErrors::none();
+    if !finish.allowed(&window) {
+        errors.add_general(why_not(finish, &window));
+    }
+    let page = render(&confirmation(&staff, &window, finish, errors))?;
+    Ok(if finish.allowed(&window) {
+        page.into_response()
+    } else {
+        (StatusCode::CONFLICT, page).into_response()
+    })
+}
+
+/// Why a window cannot be cancelled or released now (the domain refuses it the same way).
+fn why_not(finish: Finish, w: &Window) -> String {
+    match finish {
+        Finish::Cancel => format!("“{}” is already {}.", w.name, w.state.label()),
+        Finish::Release if !w.until_released => format!(
+            "“{}” ends by itself at its end time; to end it now, cancel it.",
+            w.name
+        ),
+        Finish::Release => format!(
+            "“{}” is {}: there is nothing to release.",
+            w.name,
+            w.state.label()
+        ),
+    }
+}
+
+/// `POST /windows/{id}/cancel` and `…/release`: what `POST /api/windows/{id}/cancel` does,
+/// then back to the window with a notice.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn finish(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Path((raw_id, verb)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let finish = Finish::from_path(&verb)?;
+    staff.require(Permission::ManageWindows)?;
+    let id = parse_id(&raw_id)?;
+    let mut tx = staff.school_tx(&state).await?;
+    // The same visibility as the page the button was on.
+    visible_window(&mut tx, &staff, id).await?;
+    let done = match finish {
+        Finish::Cancel => store::cancel(&mut tx, staff.staff.id, id).await,
+        Finish::Release => store::release(&mut tx, staff.staff.id, id).await,
+    };
+    match done {
+        Ok((_, requests)) => {
+            commit_and_enqueue(&state, &staff, tx, &requests.to_apply).await?;
+            let code = match finish {
+                Finish::Cancel => "cancelled",
+                Finish::Release => "released",
+            };
+            Ok(Redirect::to(&format!("/windows/{id}?done={code}")).into_response())
+        }
+        Err(WindowError::WrongState(message)) => {
+            // Someone else got there first: say so on the same page, nothing changed.
+            drop(tx);
+            let mut tx = staff.school_tx(&state).await?;
+            let window = visible_window(&mut tx, &staff, id).await?;
+            tx.commit().await?;
+            let errors = FormErrors::from_refusal(ApiError::Conflict(message))?;
+            Ok(reshow(render(&confirmation(
+                &staff, &window, finish, errors,
+            ))?))
+        }
+        Err(other) => Err(ApiError::from(other).into()),
+    }
+}
