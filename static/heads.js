@@ -21,11 +21,24 @@
       if (!button) {
         return;
       }
+      button.dataset.label = button.textContent;
       // After this tick, so the press itself is still sent.
       setTimeout(function () {
         button.disabled = true;
         button.textContent = form.dataset.busyLabel;
       }, 0);
+    });
+  });
+  // Back to a page the browser kept: its buttons work again.
+  window.addEventListener('pageshow', function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    document.querySelectorAll('form[data-busy-label] button[type="submit"]').forEach(function (button) {
+      button.disabled = false;
+      if (button.dataset.label) {
+        button.textContent = button.dataset.label;
+      }
     });
   });
 })();

@@ -5,12 +5,15 @@
 //! back it is and entries written meanwhile never shift one page's rows onto the next. Only the
 //! filters asked for are put into the statement (each value a bound parameter), so PostgreSQL
 //! plans each shape with the indexes that fit it: the primary key read backwards for the
-//! newest entries, `audit_log_at` for dates, `audit_log_target` for a class.
+//! newest entries, `audit_log_at` for dates, `audit_log_target` for a class (see [`fence`]).
+//! Who and what have no index of their own: a filter on them reads the log backwards until a
+//! page is full, which for an actor or action seldom seen reads the whole log (about 0.1 s for
+//! 300,000 entries on the development machine; see docs/oversight.md).
 //!
 //! A class's entries are those whose target is the class itself (`course`), one of its
 //! portfolios, one of its onward-share scans, a share found in one of its portfolios, or an
-//! assessment window that covers it. Entries whose target is something else but whose details
-//! mention the class (none today) are not found by the class filter.
+//! assessment window that covers it: every entry written about a class today has one of these
+//! targets (a scan's or a window's details name the class too, but are not searched).
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
@@ -67,19 +70,45 @@ pub struct LogPage {
 const COLUMNS: &str = "SELECT id, at, actor, action, target_type, target_id, details, prev_hash, hash \
      FROM audit_log WHERE true";
 
-/// What a class's entries are about: the class, its portfolios, its scans, the shares found in
-/// its portfolios and the windows over it, as `(target_type, target_id)` pairs.
-const CLASS_TARGETS: [&str; 5] = [
-    "SELECT 'course', c.id::text FROM courses c WHERE c.id = ",
-    "SELECT 'portfolio', p.id::text FROM portfolios p WHERE p.course_id = ",
-    "SELECT 'share_scan', s.id::text FROM share_scans s WHERE s.course_id = ",
-    "SELECT 'share_finding', f.id::text FROM share_findings f \
-     JOIN portfolios fp ON fp.id = f.portfolio_id WHERE fp.course_id = ",
-    "SELECT 'window', wc.window_id::text FROM window_classes wc WHERE wc.course_id = ",
-];
+/// The kinds of target a class's entries have, and the ids of each that belong to a class
+/// (`$1`): the class, its portfolios, its scans, the shares found in its portfolios, the windows
+/// over it.
+const CLASS_TARGETS: &str = "SELECT 'course', c.id::text FROM courses c WHERE c.id = $1 \
+     UNION ALL SELECT 'portfolio', p.id::text FROM portfolios p WHERE p.course_id = $1 \
+     UNION ALL SELECT 'share_scan', s.id::text FROM share_scans s WHERE s.course_id = $1 \
+     UNION ALL SELECT 'share_finding', f.id::text FROM share_findings f \
+               JOIN portfolios fp ON fp.id = f.portfolio_id WHERE fp.course_id = $1 \
+     UNION ALL SELECT 'window', wc.window_id::text FROM window_classes wc WHERE wc.course_id = $1";
 
-/// Appends `filter`'s conditions, each value bound.
-fn push_filter(query: &mut QueryBuilder<Postgres>, filter: &LogFilter) {
+/// What a class's entries are about, by target type. Looked up first, so the log is then read
+/// through `audit_log_target` with each kind's ids bound (a rare class costs a few index
+/// lookups, not a scan of the log), or backwards by id when the class's entries are many.
+#[derive(Debug, Default)]
+struct ClassTargets(Vec<(String, Vec<String>)>);
+
+impl ClassTargets {
+    async fn of(tx: &mut SchoolTx, class: Uuid) -> Result<Self, sqlx::Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as(CLASS_TARGETS)
+            .bind(class)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut targets: Vec<(String, Vec<String>)> = Vec::new();
+        for (kind, id) in rows {
+            match targets.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, ids)) => ids.push(id),
+                None => targets.push((kind, vec![id])),
+            }
+        }
+        Ok(Self(targets))
+    }
+}
+
+/// Appends `filter`'s conditions, each value bound; `targets` are the filter's class's.
+fn push_filter(
+    query: &mut QueryBuilder<Postgres>,
+    filter: &LogFilter,
+    targets: Option<&ClassTargets>,
+) {
     match filter.actor {
         Some(ActorFilter::Staff(id)) => {
             query.push(" AND actor = ").push_bind(format!("staff:{id}"));
@@ -95,13 +124,16 @@ fn push_filter(query: &mut QueryBuilder<Postgres>, filter: &LogFilter) {
     if let Some(action) = filter.action {
         query.push(" AND action = ").push_bind(action.as_str());
     }
-    if let Some(class) = filter.class {
-        query.push(" AND (target_type, target_id) IN (");
-        for (i, part) in CLASS_TARGETS.iter().enumerate() {
-            if i > 0 {
-                query.push(" UNION ALL ");
-            }
-            query.push(part).push_bind(class);
+    if let Some(targets) = targets {
+        // No target at all (a class that is gone): nothing matches.
+        query.push(" AND (false");
+        for (kind, ids) in &targets.0 {
+            query
+                .push(" OR (target_type = ")
+                .push_bind(kind.clone())
+                .push(" AND target_id = ANY(")
+                .push_bind(ids.clone())
+                .push("))");
         }
         query.push(")");
     }
@@ -117,16 +149,27 @@ fn push_filter(query: &mut QueryBuilder<Postgres>, filter: &LogFilter) {
 async fn any_beyond(
     tx: &mut SchoolTx,
     filter: &LogFilter,
+    targets: Option<&ClassTargets>,
     id: i64,
     older: bool,
 ) -> Result<bool, sqlx::Error> {
-    let mut query = QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM audit_log WHERE true");
-    push_filter(&mut query, filter);
+    let mut query =
+        QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM (SELECT id FROM audit_log WHERE true");
+    push_filter(&mut query, filter, targets);
     query
         .push(if older { " AND id < " } else { " AND id > " })
         .push_bind(id)
-        .push(")");
+        .push(fence(targets))
+        .push(") beyond)");
     query.build_query_scalar().fetch_one(&mut **tx).await
+}
+
+/// With a class, the entries are picked before they are ordered and cut to a page (`OFFSET 0`
+/// keeps PostgreSQL from pushing the page's `LIMIT` into the pick): it then reads the class's
+/// entries through `audit_log_target`, costing what the class has, rather than reading the log
+/// backwards until a page is full, which for a class seldom mentioned is the whole log.
+fn fence(targets: Option<&ClassTargets>) -> &'static str {
+    if targets.is_some() { " OFFSET 0" } else { "" }
 }
 
 /// One page of at most `size` entries matching `filter`, starting at `start`, newest first.
@@ -138,8 +181,14 @@ pub async fn list(
     size: i64,
 ) -> Result<LogPage, sqlx::Error> {
     let size = size.max(1);
-    let mut query = QueryBuilder::new(COLUMNS);
-    push_filter(&mut query, filter);
+    let targets = match filter.class {
+        Some(class) => Some(ClassTargets::of(tx, class).await?),
+        None => None,
+    };
+    let targets = targets.as_ref();
+    let mut query = QueryBuilder::new("SELECT * FROM (");
+    query.push(COLUMNS);
+    push_filter(&mut query, filter, targets);
     // Newer pages read upwards from their start, then turn round.
     let upwards = matches!(start, PageStart::After(_));
     match start {
@@ -152,6 +201,8 @@ pub async fn list(
         }
     }
     query
+        .push(fence(targets))
+        .push(") entries")
         .push(if upwards {
             " ORDER BY id ASC"
         } else {
@@ -180,12 +231,12 @@ pub async fn list(
         PageStart::Newest => (goes_on.then_some(oldest), None),
         PageStart::Before(_) => (
             goes_on.then_some(oldest),
-            any_beyond(tx, filter, newest, false)
+            any_beyond(tx, filter, targets, newest, false)
                 .await?
                 .then_some(newest),
         ),
         PageStart::After(_) => (
-            any_beyond(tx, filter, oldest, true)
+            any_beyond(tx, filter, targets, oldest, true)
                 .await?
                 .then_some(oldest),
             goes_on.then_some(newest),

@@ -386,13 +386,26 @@ async fn the_audit_log_pages_by_fifty_with_the_filters_kept_in_the_links() {
     let w = SignInWorld::new().await;
     let mut people = crate::roles::one_of_each(&w).await;
     let school = w.school().await;
+    let class: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.courses (classroom_id, name) VALUES ('77', '9Z Music') \
+         RETURNING id",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
     for i in 0..120 {
         let mut tx = begin_school_tx(&w.db.pool, &school).await.unwrap();
+        // Every other one about the class, so its pages are not the log's.
+        let target = if i % 2 == 0 {
+            Target::new("course", class)
+        } else {
+            Target::new("school", school.id)
+        };
         audit::record(
             &mut tx,
             &Actor::System("test"),
             Action::SyncRequested,
-            Some(&Target::new("school", school.id)),
+            Some(&target),
             json!({"i": i}),
         )
         .await
@@ -432,6 +445,22 @@ async fn the_audit_log_pages_by_fifty_with_the_filters_kept_in_the_links() {
         .await;
     assert_eq!(entry_ids(&back), first_ids);
     assert!(link_after(&back, "Newer entries").is_none());
+
+    // A class's entries page the same way (read through the target index).
+    let first = admin.get(&w.url(&format!("/audit?class={class}"))).await;
+    let first_ids = entry_ids(&first);
+    assert_eq!(first_ids.len(), 50);
+    let older = link_after(&first, "Older entries").unwrap();
+    assert!(older.contains(&format!("class={class}")), "{older}");
+    let second = admin.get(&w.url(&older)).await;
+    let second_ids = entry_ids(&second);
+    assert_eq!(second_ids.len(), 10);
+    assert!(second_ids[0] < first_ids[49]);
+    assert!(link_after(&second, "Older entries").is_none());
+    let back = admin
+        .get(&w.url(&link_after(&second, "Newer entries").unwrap()))
+        .await;
+    assert_eq!(entry_ids(&back), first_ids);
 
     let lost = admin.get(&w.url("/audit?before=yesterday")).await;
     assert_eq!(lost.status, StatusCode::UNPROCESSABLE_ENTITY);

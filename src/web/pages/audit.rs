@@ -98,7 +98,7 @@ impl Choices {
             },
         }));
         let mut classes = classes;
-        classes.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        classes.sort_by_key(|c| c.name.to_lowercase());
         Self {
             actors,
             actions: Action::ALL
@@ -518,7 +518,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
