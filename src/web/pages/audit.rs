@@ -125,12 +125,47 @@ impl Choices {
     }
 }
 
-/// The filters once read: what to ask the log for, and what the read's own audit entry says.
+/// The filters once read: what to ask the log for, and the days as chosen (for the read's own
+/// audit entry).
 struct Reading {
     filter: LogFilter,
     start: PageStart,
-    /// Ids and dates only (never names), as every audit entry.
-    details: Value,
+    from_day: Option<NaiveDate>,
+    to_day: Option<NaiveDate>,
+}
+
+impl Reading {
+    /// What the read's audit entry says: the filters as ids and dates, never names (see the
+    /// module doc of `crate::audit`).
+    fn details(&self) -> Value {
+        let mut details = Map::new();
+        let actor = match self.filter.actor {
+            Some(ActorFilter::Staff(id)) => Some(format!("staff:{id}")),
+            Some(ActorFilter::Service) => Some(SERVICE.to_owned()),
+            Some(ActorFilter::Anonymous) => Some(ANONYMOUS.to_owned()),
+            None => None,
+        };
+        if let Some(actor) = actor {
+            details.insert("actor".into(), json!(actor));
+        }
+        if let Some(action) = self.filter.action {
+            details.insert("action".into(), json!(action.as_str()));
+        }
+        if let Some(class) = self.filter.class {
+            details.insert("class".into(), json!(class));
+        }
+        for (key, day) in [("from", self.from_day), ("to", self.to_day)] {
+            if let Some(day) = day {
+                details.insert(key.into(), json!(day.format("%Y-%m-%d").to_string()));
+            }
+        }
+        match self.start {
+            PageStart::Before(id) => details.insert("before".into(), json!(id)),
+            PageStart::After(id) => details.insert("after".into(), json!(id)),
+            PageStart::Newest => None,
+        };
+        Value::Object(details)
+    }
 }
 
 /// A date as typed: `2027-03-14` (what a date input sends) or `14/03/2027`.
@@ -140,7 +175,8 @@ fn parse_date(raw: &str) -> Option<NaiveDate> {
         .ok()
 }
 
-/// Midnight at the start of `date` in London.
+/// Midnight at the start of `date` in London (always a time London's clocks show: they change
+/// at one or two in the morning).
 fn london_midnight(date: NaiveDate) -> Option<DateTime<Utc>> {
     london_to_utc(&format!("{}T00:00", date.format("%Y-%m-%d"))).ok()
 }
@@ -150,70 +186,62 @@ fn parse_id(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|id| *id > 0)
 }
 
+/// A select's value: nothing chosen, one of its options, or (from a hand-made address) neither,
+/// which is `refusal` beside `field`.
+fn read_choice<T>(
+    raw: &str,
+    (field, refusal): (&'static str, &'static str),
+    errors: &mut FormErrors,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let chosen = parse(raw);
+    if chosen.is_none() {
+        errors.add(field, refusal);
+    }
+    chosen
+}
+
+/// A date field: empty, a day, or an error beside `field`.
+fn read_day(raw: &str, field: &'static str, errors: &mut FormErrors) -> Option<NaiveDate> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let day = parse_date(raw);
+    if day.is_none() {
+        errors.add(field, "Enter a real date, for example 14/03/2027");
+    }
+    day
+}
+
 impl FilterForm {
     /// The filters, or what is wrong with them, field by field.
     fn read(&self, choices: &Choices) -> Result<Reading, FormErrors> {
         let mut errors = FormErrors::none();
-        let mut details = Map::new();
-        let actor = match self.actor.trim() {
-            "" => None,
-            SERVICE => Some(ActorFilter::Service),
-            ANONYMOUS => Some(ActorFilter::Anonymous),
-            other => match Uuid::parse_str(other) {
-                Ok(id) if choices.staff.contains(&id) => Some(ActorFilter::Staff(id)),
-                _ => {
-                    errors.add("actor", "Choose someone from the list");
-                    None
-                }
+        let actor = self.read_actor(choices, &mut errors);
+        let action = read_choice(
+            &self.action,
+            ("action", "Choose an action from the list"),
+            &mut errors,
+            Action::from_stored,
+        );
+        let class = read_choice(
+            &self.class,
+            ("class", "Choose a class from the list"),
+            &mut errors,
+            |raw| {
+                Uuid::parse_str(raw)
+                    .ok()
+                    .filter(|id| choices.class_ids.contains(id))
             },
-        };
-        match actor {
-            Some(ActorFilter::Staff(id)) => {
-                details.insert("actor".into(), json!(format!("staff:{id}")))
-            }
-            Some(ActorFilter::Service) => details.insert("actor".into(), json!(SERVICE)),
-            Some(ActorFilter::Anonymous) => details.insert("actor".into(), json!(ANONYMOUS)),
-            None => None,
-        };
-        let action = match self.action.trim() {
-            "" => None,
-            text => {
-                let action = Action::from_stored(text);
-                if action.is_none() {
-                    errors.add("action", "Choose an action from the list");
-                }
-                action
-            }
-        };
-        if let Some(action) = action {
-            details.insert("action".into(), json!(action.as_str()));
-        }
-        let class = match self.class.trim() {
-            "" => None,
-            raw => match Uuid::parse_str(raw) {
-                Ok(id) if choices.class_ids.contains(&id) => Some(id),
-                _ => {
-                    errors.add("class", "Choose a class from the list");
-                    None
-                }
-            },
-        };
-        if let Some(class) = class {
-            details.insert("class".into(), json!(class));
-        }
-        let mut date = |field: &'static str, raw: &str| match raw.trim() {
-            "" => None,
-            raw => {
-                let parsed = parse_date(raw);
-                if parsed.is_none() {
-                    errors.add(field, "Enter a real date, for example 14/03/2027");
-                }
-                parsed
-            }
-        };
-        let from_date = date("from", &self.from);
-        let to_date = date("to", &self.to);
-        if let (Some(from), Some(to)) = (from_date, to_date)
+        );
+        let from_day = read_day(&self.from, "from", &mut errors);
+        let to_day = read_day(&self.to, "to", &mut errors);
+        if let (Some(from), Some(to)) = (from_day, to_day)
             && to < from
         {
             errors.add(
@@ -221,19 +249,11 @@ impl FilterForm {
                 "The end date must be the same as the start date or after it",
             );
         }
-        let from = from_date.and_then(london_midnight);
-        // The whole of the end date: up to midnight at its end.
-        let until = to_date.and_then(|d| d.succ_opt()).and_then(london_midnight);
-        if from_date.is_some() && from.is_none() {
-            errors.add("from", "That date cannot be used; choose another");
-        }
-        if to_date.is_some() && until.is_none() {
-            errors.add("to", "That date cannot be used; choose another");
-        }
-        for (key, day) in [("from", from_date), ("to", to_date)] {
-            if let Some(day) = day {
-                details.insert(key.into(), json!(day.format("%Y-%m-%d").to_string()));
-            }
+        // From the start of the first day to the end of the last, in London.
+        let from = from_day.and_then(london_midnight);
+        let until = to_day.and_then(|d| d.succ_opt()).and_then(london_midnight);
+        if from_day.is_some() != from.is_some() || to_day.is_some() != until.is_some() {
+            errors.add_general("Those dates cannot be used; choose others.");
         }
         let start = match (self.before.trim(), self.after.trim()) {
             ("", "") => Some(PageStart::Newest),
@@ -248,11 +268,6 @@ impl FilterForm {
             );
             PageStart::Newest
         });
-        match start {
-            PageStart::Before(id) => details.insert("before".into(), json!(id)),
-            PageStart::After(id) => details.insert("after".into(), json!(id)),
-            PageStart::Newest => None,
-        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -265,8 +280,29 @@ impl FilterForm {
                 until,
             },
             start,
-            details: Value::Object(details),
+            from_day,
+            to_day,
         })
+    }
+
+    /// Whose entries: Invigilator itself, someone not signed in, or a member of staff on the
+    /// list.
+    fn read_actor(&self, choices: &Choices, errors: &mut FormErrors) -> Option<ActorFilter> {
+        match self.actor.trim() {
+            SERVICE => Some(ActorFilter::Service),
+            ANONYMOUS => Some(ActorFilter::Anonymous),
+            raw => read_choice(
+                raw,
+                ("actor", "Choose someone from the list"),
+                errors,
+                |raw| {
+                    Uuid::parse_str(raw)
+                        .ok()
+                        .filter(|id| choices.staff.contains(id))
+                        .map(ActorFilter::Staff)
+                },
+            ),
+        }
     }
 
     /// Whether any filter (not paging) is set.
@@ -670,7 +706,7 @@ async fn show(
                 &audit::Actor::Staff(staff.staff.id),
                 Action::AuditLogRead,
                 None,
-                r.details.clone(),
+                r.details(),
             )
             .await?;
             (Some(page), names, broken)
