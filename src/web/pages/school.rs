@@ -5,10 +5,10 @@
 //! teachers, whatever the size of the school.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Router, response::Html};
 use serde::Deserialize;
 
 use super::form::{FormErrors, reshow};
