@@ -58,11 +58,13 @@ pub enum Action {
     CalendarFeedCreated,
     CalendarFeedRevoked,
     CalendarFeedRead,
+    // The audit log itself.
+    AuditLogRead,
 }
 
 impl Action {
     /// Every action, for tests and for documents listing them.
-    pub const ALL: [Action; 46] = [
+    pub const ALL: [Action; 47] = [
         Self::SchoolCreated,
         Self::SignIn,
         Self::SignInRefused,
@@ -109,6 +111,7 @@ impl Action {
         Self::CalendarFeedCreated,
         Self::CalendarFeedRevoked,
         Self::CalendarFeedRead,
+        Self::AuditLogRead,
     ];
 
     /// The text stored in `audit_log.action`.
@@ -160,6 +163,65 @@ impl Action {
             Self::CalendarFeedCreated => "calendar_feed.created",
             Self::CalendarFeedRevoked => "calendar_feed.revoked",
             Self::CalendarFeedRead => "calendar_feed.read",
+            Self::AuditLogRead => "audit_log.read",
+        }
+    }
+
+    /// The action whose stored text is `text`, if it is one of ours.
+    pub fn from_stored(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
+    /// What happened, in plain words for the audit log page (never stored: wording may change).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SchoolCreated => "School registered",
+            Self::SignIn => "Signed in",
+            Self::SignInRefused => "Sign-in refused",
+            Self::SignOut => "Signed out",
+            Self::RoleAssigned => "Role given",
+            Self::RoleRevoked => "Role taken away",
+            Self::DriveOperatorConnected => "School's Drive account connected",
+            Self::SettingsChanged => "School settings changed",
+            Self::SyncRequested => "Classroom sync asked for",
+            Self::ClassRuleAdded => "Subject or year rule added",
+            Self::ClassRuleChanged => "Subject or year rule changed",
+            Self::ClassRuleRemoved => "Subject or year rule removed",
+            Self::ClassRulesReordered => "Subject or year rules reordered",
+            Self::ClassRulesApplied => "Subject and year rules applied to every class",
+            Self::ClassPlacementSet => "Class's subject or year set by hand",
+            Self::ClassFolderShared => "Class folder shared with its teachers",
+            Self::ClassFolderUnshared => "Class folder no longer shared",
+            Self::LockRequested => "Lock asked for",
+            Self::UnlockRequested => "Unlock asked for",
+            Self::LockApplied => "Locked in Drive",
+            Self::UnlockApplied => "Unlocked in Drive",
+            Self::LockFailed => "Lock failed",
+            Self::UnlockFailed => "Unlock failed",
+            Self::ShareScanRequested => "Onward-share scan asked for",
+            Self::ShareScanFinished => "Onward-share scan finished",
+            Self::ShareScanFailed => "Onward-share scan failed",
+            Self::ShareFound => "Onward share found",
+            Self::ShareRemoveRequested => "Onward share removal asked for",
+            Self::ShareKept => "Onward share kept",
+            Self::ShareRemoved => "Onward share removed",
+            Self::ShareRemoveFailed => "Onward share removal failed",
+            Self::WindowCreated => "Assessment window scheduled",
+            Self::WindowChanged => "Assessment window changed",
+            Self::WindowCancelled => "Assessment window cancelled",
+            Self::WindowReleased => "Assessment window released",
+            Self::WindowStarted => "Assessment window started",
+            Self::WindowEnded => "Assessment window ended",
+            Self::WindowHeld => "Assessment window held until released",
+            Self::WindowClassAdded => "Class added to an assessment window",
+            Self::WindowOverridden => "Student let out of an assessment window",
+            Self::WindowsListed => "Assessment windows looked at",
+            Self::WindowViewed => "Assessment window looked at",
+            Self::WindowPreviewed => "Assessment window previewed",
+            Self::CalendarFeedCreated => "Calendar feed address made",
+            Self::CalendarFeedRevoked => "Calendar feed address revoked",
+            Self::CalendarFeedRead => "Calendar feed read",
+            Self::AuditLogRead => "Audit log read",
         }
     }
 }
@@ -180,5 +242,17 @@ mod tests {
         texts.sort_unstable();
         texts.dedup();
         assert_eq!(texts.len(), Action::ALL.len());
+    }
+
+    #[test]
+    fn every_action_reads_back_from_its_text_and_has_its_own_label() {
+        for action in Action::ALL {
+            assert_eq!(Action::from_stored(action.as_str()), Some(action));
+        }
+        assert_eq!(Action::from_stored("no.such.action"), None);
+        let mut labels: Vec<&str> = Action::ALL.iter().map(|a| a.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), Action::ALL.len());
     }
 }

@@ -11,6 +11,8 @@
 
 mod action;
 mod chain;
+mod listing;
+pub mod names;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::TryStreamExt;
@@ -21,6 +23,7 @@ use uuid::Uuid;
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
 pub use action::Action;
 pub use chain::{GENESIS, entry_hash};
+pub use listing::{ActorFilter, LogFilter, LogPage, PageStart, entry, list};
 
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq)]

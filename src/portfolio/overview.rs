@@ -5,6 +5,8 @@
 //! Callers choose the classes (through [`crate::auth::ClassScope`]); nothing here checks who
 //! may see them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -12,7 +14,11 @@ use uuid::Uuid;
 use super::lock::LockState;
 use crate::tenancy::SchoolTx;
 
-/// A class with its counts: what "My classes" lists.
+/// A class with its counts: what "My classes" and the whole-school view list.
+///
+/// Each current student is counted once, in the state the class page shows for their folder:
+/// no folder yet, failed, in progress, locked or unlocked (in that order of precedence), so the
+/// counts add up to `students`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ClassSummary {
     pub id: Uuid,
@@ -22,49 +28,95 @@ pub struct ClassSummary {
     pub year_group: Option<i16>,
     /// Students in the class now.
     pub students: i64,
-    /// Folders Drive confirms locked.
+    /// Folders Drive confirms locked, with nothing further asked.
     pub locked: i64,
+    /// Folders Drive confirms unlocked, with nothing further asked.
+    pub unlocked: i64,
     /// Folders whose last request is not done yet.
     pub pending: i64,
     /// Folders whose last request failed for good.
     pub failed: i64,
+    /// Students with no folder yet (it is made at the next sync).
+    pub no_folder: i64,
     /// The active (or held) assessment window over the class that ends first, if any.
     pub window: Option<String>,
     pub window_ends_at: Option<DateTime<Utc>>,
+    /// That window has ended but keeps the class locked until an officer releases it.
+    pub window_held: bool,
+    /// That window runs on after its end until an officer releases it.
+    pub window_until_released: bool,
 }
 
+/// Each current student's folder state, with the class page's precedence (`class::Row`).
+const FOLDER_STATE: &str = "CASE WHEN p.id IS NULL OR p.drive_folder_id IS NULL THEN 'none' \
+         WHEN p.failed_permanently THEN 'failed' \
+         WHEN p.applied_version < p.desired_version THEN 'pending' \
+         WHEN p.applied = 'locked' THEN 'locked' ELSE 'unlocked' END";
+
 /// Counts over current students' folders; the window is the one a teacher would ask about.
-const SUMMARY: &str = "SELECT c.id, c.name, c.section, s.name AS subject, c.year_group, \
-         count(e.student_id) AS students, \
-         count(*) FILTER (WHERE p.applied = 'locked') AS locked, \
-         count(*) FILTER (WHERE p.applied_version < p.desired_version \
-                          AND NOT p.failed_permanently) AS pending, \
-         count(*) FILTER (WHERE p.failed_permanently) AS failed, \
-         w.name AS window, w.ends_at AS window_ends_at \
-     FROM courses c \
-     LEFT JOIN subjects s ON s.id = c.subject_id \
-     LEFT JOIN enrolments e ON e.course_id = c.id AND e.ended_at IS NULL \
-     LEFT JOIN portfolios p ON p.course_id = c.id AND p.student_id = e.student_id \
-     LEFT JOIN LATERAL (SELECT w.name, w.ends_at FROM window_classes wc \
-                        JOIN assessment_windows w ON w.id = wc.window_id \
-                        WHERE wc.course_id = c.id AND w.state IN ('active', 'held') \
-                        ORDER BY w.ends_at LIMIT 1) w ON true";
+fn summary_sql() -> String {
+    format!(
+        "SELECT c.id, c.name, c.section, s.name AS subject, c.year_group, \
+             count(e.student_id) AS students, \
+             count(*) FILTER (WHERE e.student_id IS NOT NULL AND {FOLDER_STATE} = 'locked') AS locked, \
+             count(*) FILTER (WHERE e.student_id IS NOT NULL AND {FOLDER_STATE} = 'unlocked') AS unlocked, \
+             count(*) FILTER (WHERE e.student_id IS NOT NULL AND {FOLDER_STATE} = 'pending') AS pending, \
+             count(*) FILTER (WHERE e.student_id IS NOT NULL AND {FOLDER_STATE} = 'failed') AS failed, \
+             count(*) FILTER (WHERE e.student_id IS NOT NULL AND {FOLDER_STATE} = 'none') AS no_folder, \
+             w.name AS window, w.ends_at AS window_ends_at, \
+             coalesce(w.state = 'held', false) AS window_held, \
+             coalesce(w.until_released, false) AS window_until_released \
+         FROM courses c \
+         LEFT JOIN subjects s ON s.id = c.subject_id \
+         LEFT JOIN enrolments e ON e.course_id = c.id AND e.ended_at IS NULL \
+         LEFT JOIN portfolios p ON p.course_id = c.id AND p.student_id = e.student_id \
+         LEFT JOIN LATERAL (SELECT w.name, w.ends_at, w.state, w.until_released \
+                            FROM window_classes wc \
+                            JOIN assessment_windows w ON w.id = wc.window_id \
+                            WHERE wc.course_id = c.id AND w.state IN ('active', 'held') \
+                            ORDER BY w.ends_at LIMIT 1) w ON true"
+    )
+}
 
 /// The classes `ids` (every class when `None`) that are active in Classroom, by subject, year
-/// and name.
+/// and name: one query however many classes.
 #[tracing::instrument(skip_all)]
 pub async fn class_summaries(
     tx: &mut SchoolTx,
     ids: Option<&[Uuid]>,
 ) -> Result<Vec<ClassSummary>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SUMMARY} WHERE c.active AND ($1::uuid[] IS NULL OR c.id = ANY($1)) \
-         GROUP BY c.id, s.name, w.name, w.ends_at \
-         ORDER BY s.name NULLS LAST, c.year_group NULLS LAST, c.name, c.id"
+        "{} WHERE c.active AND ($1::uuid[] IS NULL OR c.id = ANY($1)) \
+         GROUP BY c.id, s.name, w.name, w.ends_at, w.state, w.until_released \
+         ORDER BY s.name NULLS LAST, c.year_group NULLS LAST, c.name, c.id",
+        summary_sql()
     )))
     .bind(ids)
     .fetch_all(&mut **tx)
     .await
+}
+
+/// The teachers of the classes `ids` (every class when `None`), by class, each list in name
+/// order: one query however many classes.
+#[tracing::instrument(skip_all)]
+pub async fn class_teachers(
+    tx: &mut SchoolTx,
+    ids: Option<&[Uuid]>,
+) -> Result<HashMap<Uuid, Vec<String>>, sqlx::Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT ct.course_id, coalesce(nullif(st.display_name, ''), st.email) AS name \
+         FROM course_teachers ct JOIN staff st ON st.id = ct.staff_id \
+         WHERE $1::uuid[] IS NULL OR ct.course_id = ANY($1) \
+         ORDER BY ct.course_id, lower(coalesce(st.family_name, '')), lower(st.display_name), st.email",
+    )
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut teachers: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (course, name) in rows {
+        teachers.entry(course).or_default().push(name);
+    }
+    Ok(teachers)
 }
 
 /// One student of a class and their folder.
@@ -102,6 +154,31 @@ impl StudentFolder {
     pub fn is_pending(&self) -> bool {
         self.portfolio_id.is_some() && !self.failed && self.applied_version < self.desired_version
     }
+
+    /// Where the folder stands, as the summary counts it (the SQL's `FOLDER_STATE`).
+    pub fn state(&self) -> FolderState {
+        if self.portfolio_id.is_none() || self.drive_folder_id.is_none() {
+            FolderState::NoFolder
+        } else if self.failed {
+            FolderState::Failed
+        } else if self.is_pending() {
+            FolderState::Pending
+        } else if self.applied == Some(LockState::Locked) {
+            FolderState::Locked
+        } else {
+            FolderState::Unlocked
+        }
+    }
+}
+
+/// Where one folder stands, each student counted in exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderState {
+    NoFolder,
+    Failed,
+    Pending,
+    Locked,
+    Unlocked,
 }
 
 /// A class and its current students' folders: what a class page shows.
@@ -179,11 +256,17 @@ pub async fn class_view(tx: &mut SchoolTx, course: Uuid) -> Result<Option<ClassV
         subject: facts.subject,
         year_group: facts.year_group,
         students: students.len() as i64,
-        locked: count(&|s| s.portfolio_id.is_some() && s.applied == Some(LockState::Locked)),
-        pending: count(&|s| s.is_pending()),
-        failed: count(&|s| s.portfolio_id.is_some() && s.failed),
+        locked: count(&|s| s.state() == FolderState::Locked),
+        unlocked: count(&|s| s.state() == FolderState::Unlocked),
+        pending: count(&|s| s.state() == FolderState::Pending),
+        failed: count(&|s| s.state() == FolderState::Failed),
+        no_folder: count(&|s| s.state() == FolderState::NoFolder),
         window: windows.first().map(|w| w.name.clone()),
         window_ends_at: windows.first().map(|w| w.ends_at),
+        window_held: windows
+            .first()
+            .is_some_and(|w| w.state == crate::windows::WindowState::Held),
+        window_until_released: windows.first().is_some_and(|w| w.until_released),
     };
     Ok(Some(ClassView { summary, students }))
 }

@@ -1,9 +1,12 @@
 //! The start page: sign in, or (signed in) who you are, your roles and where to go. A teacher
-//! goes straight to their classes.
+//! goes straight to their classes; a School Admin of a school whose set-up is not finished goes
+//! to the set-up checklist (decided from stored facts alone, without asking Google: see
+//! [`super::setup::finished_by_stored_facts`]), and once it is, stays here.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 
 use super::{Layout, Section, render};
 use crate::auth::ClassAccess;
@@ -37,11 +40,20 @@ pub(super) fn has_own_page(staff: &crate::web::extract::CurrentStaff) -> bool {
     staff.can(Permission::ConnectDrive) || staff.class_scope(ClassAccess::View).is_empty()
 }
 
-/// `GET /`: the sign-in page; signed in, the classes (for whoever only teaches) or the home
-/// page with what the person's roles offer.
+/// What the sign-in routes add to `/` on their way back (`?drive=connected`).
+#[derive(Debug, Default, Deserialize)]
+pub struct Arrival {
+    #[serde(default)]
+    drive: String,
+}
+
+/// `GET /`: the sign-in page; signed in, the set-up checklist (for a School Admin whose school
+/// is not set up yet), the classes (for whoever only teaches) or the home page with what the
+/// person's roles offer.
 pub async fn home(
     State(state): State<AppState>,
     MaybeStaff(staff): MaybeStaff,
+    Query(arrival): Query<Arrival>,
 ) -> Result<Response, PageError> {
     let Some(staff) = staff else {
         return Ok(render(&Home {
@@ -50,6 +62,17 @@ pub async fn home(
         })?
         .into_response());
     };
+    if staff.can(Permission::ManageSettings)
+        && !super::setup::finished_by_stored_facts(&state, &staff).await?
+    {
+        // A fixed notice for a fixed code: nothing from the address is shown.
+        let to = if arrival.drive == "connected" {
+            "/setup?done=drive-connected"
+        } else {
+            "/setup"
+        };
+        return Ok(Redirect::to(to).into_response());
+    }
     let sees_classes = !staff.class_scope(ClassAccess::View).is_empty();
     let can_connect_drive = staff.can(Permission::ConnectDrive);
     if !has_own_page(&staff) {

@@ -1,10 +1,751 @@
-//! The School Admin's set-up checklist: each step checked live, with how to fix what fails.
+//! The School Admin's set-up checklist: five steps, each checked when the page loads and shown
+//! as done, needing doing or not checkable now, with how to put it right.
+//!
+//! 1. The school's Drive account (the Drive operator) is connected and Google still accepts it.
+//! 2. The Shared Drive is set and the Drive account manages it: asked of Google live.
+//! 3. Google Classroom can be read with the grants a roster sync uses (teachers' own sign-ins):
+//!    one cheap call, live.
+//! 4. A roster sync has run (and whether the last one had problems).
+//! 5. There is at least one subject rule and one year rule (and how many classes are unsorted).
+//!
+//! The two Google checks run at once, each bounded by [`CHECK_TIMEOUT`]; Google being slow or
+//! down makes a step "could not check", never an error page. No database connection is held
+//! while Google is asked.
+//!
+//! [`finished_by_stored_facts`] answers "is set-up done?" without asking Google, for the home
+//! page's redirect: see its doc.
 
+use std::time::Duration;
+
+use askama::Template;
 use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
 
+use super::{AdminTab, Layout, NavLink, PageStaff, Section, london_time, render};
+use crate::auth::roles::Permission;
+use crate::google::credentials::{self, Credential, CredentialStatus};
+use crate::google::{ErrorClass, GoogleError};
+use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
+use crate::tenancy::SchoolTx;
+use crate::tenancy::settings::{self, CheckedSharedDrive, SchoolSettings};
 use crate::web::AppState;
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::CurrentStaff;
 
 /// The checklist's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/setup", get(setup_page))
+        .route("/setup/sync", post(sync_now))
+}
+
+/// How long each live check may take before the step says it could not be checked.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Done,
+    NeedsDoing,
+    CouldNotCheck,
+}
+
+impl StepStatus {
+    /// The word shown: the status is always written, the icon and colour only help.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Done => "Done",
+            Self::NeedsDoing => "Needs doing",
+            Self::CouldNotCheck => "Could not check",
+        }
+    }
+
+    /// For the stylesheet.
+    pub fn css(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::NeedsDoing => "todo",
+            Self::CouldNotCheck => "unknown",
+        }
+    }
+
+    pub fn icon(self) -> &'static str {
+        match self {
+            Self::Done => "✓",
+            Self::NeedsDoing => "!",
+            Self::CouldNotCheck => "?",
+        }
+    }
+}
+
+/// One step of the checklist as the page shows it.
+pub struct Step {
+    /// Its anchor (`#step-drive`).
+    pub key: &'static str,
+    pub title: &'static str,
+    pub status: StepStatus,
+    /// What the check found.
+    pub finding: String,
+    /// Something to know even when it is done (problems at the last sync, unsorted classes).
+    pub note: Option<String>,
+    /// How to put it right, a sentence a line.
+    pub fix: Vec<String>,
+    /// A link that puts it right: address and label.
+    pub link: Option<(&'static str, &'static str)>,
+    /// The Connect button (Reconnect when `Some(true)`), for who may connect Drive.
+    pub connect_drive: Option<bool>,
+    /// The Sync now button, for who may sync.
+    pub sync_now: bool,
+}
+
+impl Step {
+    fn new(key: &'static str, title: &'static str, status: StepStatus, finding: String) -> Self {
+        Self {
+            key,
+            title,
+            status,
+            finding,
+            note: None,
+            fix: Vec::new(),
+            link: None,
+            connect_drive: None,
+            sync_now: false,
+        }
+    }
+
+    fn fix(mut self, line: impl Into<String>) -> Self {
+        self.fix.push(line.into());
+        self
+    }
+
+    fn link(mut self, href: &'static str, label: &'static str) -> Self {
+        self.link = Some((href, label));
+        self
+    }
+
+    fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// The last roster sync.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct LastSync {
+    finished_at: DateTime<Utc>,
+    courses: i32,
+    /// How many problems it recorded.
+    problems: i32,
+}
+
+/// What the database says about set-up, read in one transaction.
+struct StoredFacts {
+    operator: Option<Credential>,
+    last_sync: Option<LastSync>,
+    subject_rules: i64,
+    year_rules: i64,
+}
+
+impl StoredFacts {
+    async fn read(tx: &mut SchoolTx) -> Result<Self, PageError> {
+        let operator = credentials::drive_operator(tx)
+            .await
+            .map_err(|e| ApiError::internal(e, "reading the Drive operator"))?;
+        let last_sync: Option<LastSync> = sqlx::query_as(
+            "SELECT finished_at, courses, jsonb_array_length(errors) AS problems \
+             FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT 1",
+        )
+        .fetch_optional(&mut **tx)
+        .await?;
+        let (subject_rules, year_rules): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM subject_rules), (SELECT count(*) FROM year_group_rules)",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(Self {
+            operator,
+            last_sync,
+            subject_rules,
+            year_rules,
+        })
+    }
+
+    fn operator_works(&self) -> bool {
+        self.operator
+            .as_ref()
+            .is_some_and(|o| o.status == CredentialStatus::Active)
+    }
+}
+
+/// Whether the school's set-up is done, from what is stored alone (no Google call; cheap
+/// enough for every visit to `/`): the Drive account is connected and Google accepted it last
+/// time it was used, a Shared Drive is saved and was found managed by it (settings keep when),
+/// a roster sync has run (Classroom was reachable then), and there are subject and year rules.
+/// The checklist itself asks Google; a check there that passes for a drive saved before checks
+/// existed records it, so the two agree.
+pub(super) async fn finished_by_stored_facts(
+    state: &AppState,
+    staff: &CurrentStaff,
+) -> Result<bool, PageError> {
+    let mut tx = staff.school_tx(state).await?;
+    let facts = StoredFacts::read(&mut tx).await?;
+    tx.commit().await?;
+    if !(facts.operator_works()
+        && facts.last_sync.is_some()
+        && facts.subject_rules > 0
+        && facts.year_rules > 0)
+    {
+        return Ok(false);
+    }
+    let settings = school_settings(state, staff).await?;
+    Ok(settings.shared_drive_id.is_some() && settings.shared_drive_checked_at.is_some())
+}
+
+async fn school_settings(
+    state: &AppState,
+    staff: &CurrentStaff,
+) -> Result<SchoolSettings, PageError> {
+    Ok(settings::load(
+        &state.db,
+        &state.redis,
+        &state.web.namespace,
+        staff.school.id,
+    )
+    .await
+    .map_err(ApiError::from)?)
+}
+
+/// Step 1: the Drive operator, from the credential store (Google's last word on it is kept
+/// there: a refused grant is marked at once).
+fn drive_account_step(facts: &StoredFacts, can_connect: bool) -> Step {
+    const TITLE: &str = "Connect the school's Drive account";
+    let why = "Invigilator makes, shares, locks and unlocks the portfolio folders as one Google \
+               account of the school. It can be yours, or an account kept for the purpose (such \
+               as invigilator@ your school's domain); it must be a Manager of the Shared Drive \
+               (step 2).";
+    let step = match &facts.operator {
+        Some(o) if o.status == CredentialStatus::Active => {
+            return Step::new(
+                "drive-account",
+                TITLE,
+                StepStatus::Done,
+                format!(
+                    "The school's Drive account is connected: {}.",
+                    o.account_email
+                ),
+            );
+        }
+        Some(o) => Step::new(
+            "drive-account",
+            TITLE,
+            StepStatus::NeedsDoing,
+            format!(
+                "Google no longer accepts the school's Drive account ({}){}. Until it is \
+                 connected again, no folder can be made, locked or unlocked.",
+                o.account_email,
+                o.status_reason
+                    .as_deref()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        )
+        .fix("Connect it again: press the button and sign in to Google as that account.")
+        .fix(why),
+        None => Step::new(
+            "drive-account",
+            TITLE,
+            StepStatus::NeedsDoing,
+            "The school's Drive account is not connected yet.".to_owned(),
+        )
+        .fix(why)
+        .fix("Press the button and sign in to Google as that account when Google asks."),
+    };
+    let reconnect = facts.operator.is_some();
+    Step {
+        connect_drive: can_connect.then_some(reconnect),
+        ..step
+    }
+}
+
+/// How to make the Drive account a Manager, in Google Drive's own words.
+fn manager_how_to(account: &str) -> String {
+    format!(
+        "To make it a Manager: in Google Drive, open Shared drives, right-click the drive, choose \
+         Manage members, add {account} and give it the Manager role."
+    )
+}
+
+/// What the live Shared Drive check said.
+enum DriveCheck {
+    /// Nothing to check: no drive set, or no working Drive account to check it with.
+    NotAsked,
+    Checked(Result<CheckedSharedDrive, SharedDriveRefusal>),
+    TimedOut,
+}
+
+/// Step 2: the Shared Drive, checked live through the Drive account.
+fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: DriveCheck) -> Step {
+    const TITLE: &str = "Choose the Shared Drive for portfolios";
+    let account = facts
+        .operator
+        .as_ref()
+        .map_or("the school's Drive account", |o| o.account_email.as_str());
+    let step = |status, finding: String| Step::new("shared-drive", TITLE, status, finding);
+    let Some(id) = settings.shared_drive_id.as_deref() else {
+        return step(
+            StepStatus::NeedsDoing,
+            "No Shared Drive is set yet.".to_owned(),
+        )
+        .fix(
+            "Make a Shared Drive for the portfolio folders in Google Drive (or choose one the \
+             school already has) and add the school's Drive account to it as a Manager.",
+        )
+        .fix(manager_how_to(account))
+        .fix(
+            "Then save the drive's id in the settings. The id is the last part of the drive's \
+             address when it is open in Drive: drive.google.com/drive/folders/the-id.",
+        )
+        .link("/admin/settings", "Set the Shared Drive in the settings");
+    };
+    let could_not = |why: &str| {
+        step(
+            StepStatus::CouldNotCheck,
+            format!("A Shared Drive is set (id {id}), but {why}"),
+        )
+    };
+    match check {
+        DriveCheck::Checked(Ok(found)) => step(
+            StepStatus::Done,
+            format!(
+                "The school's Drive account ({account}) manages the Shared Drive “{}”.",
+                found.name
+            ),
+        ),
+        DriveCheck::NotAsked => {
+            could_not("it is checked through the school's Drive account, which is not working yet.")
+                .fix("Connect the school's Drive account (step 1), then reload this page.")
+        }
+        DriveCheck::TimedOut => could_not("Google did not answer the check in time.")
+            .fix("Reload this page in a minute or two."),
+        DriveCheck::Checked(Err(refusal)) => match refusal {
+            SharedDriveRefusal::NotManager { .. } => step(
+                StepStatus::NeedsDoing,
+                format!("{}.", capitalised(&refusal.to_string())),
+            )
+            .fix(manager_how_to(account))
+            .fix("Then reload this page."),
+            SharedDriveRefusal::NotFound { .. } => step(
+                StepStatus::NeedsDoing,
+                format!("{}.", capitalised(&refusal.to_string())),
+            )
+            .fix(
+                "Check the id in the settings: it is the last part of the drive's address when \
+                 it is open in Drive.",
+            )
+            .fix(manager_how_to(account))
+            .link("/admin/settings", "Check the Shared Drive in the settings"),
+            SharedDriveRefusal::Refused { .. } => step(
+                StepStatus::NeedsDoing,
+                format!("{}.", capitalised(&refusal.to_string())),
+            )
+            .fix(
+                "Ask your Google Workspace administrator to allow Invigilator to use Google Drive \
+                 (Admin console: Security, then Access and data control, then API controls), \
+                 then reload this page.",
+            ),
+            SharedDriveRefusal::NoOperator | SharedDriveRefusal::OperatorNeedsReconnect => {
+                could_not("the school's Drive account must be connected (again) to check it.")
+                    .fix("Connect the school's Drive account (step 1), then reload this page.")
+            }
+            SharedDriveRefusal::Unavailable(_) => could_not("Google did not answer the check.")
+                .fix("Reload this page in a minute or two."),
+            SharedDriveRefusal::Setup(e) => {
+                tracing::error!(error = %e, "the Shared Drive check could not be set up");
+                could_not("something went wrong on our side while checking it.")
+                    .fix("Reload this page in a minute. If it happens again, tell Invigilator's support.")
+            }
+        },
+    }
+}
+
+/// "the school's…" → "The school's…"
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The teachers' sign-in grants a roster sync reads Classroom with.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+struct SignInGrants {
+    working: i64,
+    refused: i64,
+    /// Whose grant to try: someone who teaches a class, if anyone does.
+    try_staff: Option<Uuid>,
+}
+
+impl SignInGrants {
+    async fn read(tx: &mut SchoolTx) -> Result<Self, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE c.status = 'active') AS working, \
+                    count(*) FILTER (WHERE c.status = 'needs_reconnect') AS refused, \
+                    (SELECT c2.staff_id FROM google_credentials c2 \
+                     WHERE c2.purpose = 'sign_in' AND c2.status = 'active' \
+                     ORDER BY EXISTS (SELECT 1 FROM course_teachers ct \
+                                      WHERE ct.staff_id = c2.staff_id) DESC, c2.staff_id \
+                     LIMIT 1) AS try_staff \
+             FROM google_credentials c WHERE c.purpose = 'sign_in'",
+        )
+        .fetch_one(&mut **tx)
+        .await
+    }
+}
+
+/// What the live Classroom call said: the account asked through, and the answer.
+enum ClassroomCheck {
+    NotAsked,
+    Answered(String),
+    Failed(GoogleError),
+    TimedOut,
+}
+
+/// One cheap Classroom call (the account's own profile) with the grant a sync would use.
+async fn ask_classroom(state: &AppState, staff: &CurrentStaff, who: Uuid) -> ClassroomCheck {
+    let call = async {
+        let classroom = state.google.classroom(&staff.school, who).await?;
+        classroom.user_email("me").await?;
+        Ok::<_, GoogleError>(classroom.account().to_owned())
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, call).await {
+        Ok(Ok(account)) => ClassroomCheck::Answered(account),
+        Ok(Err(e)) => ClassroomCheck::Failed(e),
+        Err(_) => ClassroomCheck::TimedOut,
+    }
+}
+
+/// Step 3: Classroom, through a teacher's own sign-in (a sync reads every class through its
+/// teachers' grants; there is no school-wide Classroom account).
+fn classroom_step(grants: &SignInGrants, check: ClassroomCheck) -> Step {
+    const TITLE: &str = "Check Google Classroom can be read";
+    let step = |status, finding: String| Step::new("classroom", TITLE, status, finding);
+    let refused_note = (grants.refused > 0).then(|| {
+        format!(
+            "{} {} must sign in to Invigilator again: Google no longer accepts their sign-in, so \
+             their classes may not be kept up to date.",
+            grants.refused,
+            if grants.refused == 1 {
+                "member of staff"
+            } else {
+                "members of staff"
+            },
+        )
+    });
+    let how_classroom_is_read = "Invigilator reads each class through its own teachers' Google \
+                                 accounts, which they let it use when they sign in.";
+    let admin_console = "If Google refuses them, ask your Google Workspace administrator to allow \
+                         Invigilator to use Google Classroom (Admin console: Security, then Access \
+                         and data control, then API controls) and to make sure Classroom is \
+                         turned on for staff.";
+    let mut result = match check {
+        ClassroomCheck::NotAsked => step(
+            StepStatus::NeedsDoing,
+            "Nobody has let Invigilator read their Google Classroom yet.".to_owned(),
+        )
+        .fix(how_classroom_is_read)
+        .fix("Ask your teachers to sign in to Invigilator once with their school Google account.")
+        .fix(admin_console),
+        ClassroomCheck::Answered(account) => step(
+            StepStatus::Done,
+            format!(
+                "Google Classroom answered, asked through {account}'s sign-in. {} {} of staff \
+                 can be read.",
+                grants.working,
+                if grants.working == 1 {
+                    "member"
+                } else {
+                    "members"
+                },
+            ),
+        ),
+        ClassroomCheck::TimedOut => step(
+            StepStatus::CouldNotCheck,
+            "Google Classroom did not answer in time.".to_owned(),
+        )
+        .fix("Reload this page in a minute or two."),
+        ClassroomCheck::Failed(e) => match e.class() {
+            ErrorClass::NeedsReconnect => step(
+                StepStatus::NeedsDoing,
+                "Google refused the sign-in Invigilator tried Classroom with.".to_owned(),
+            )
+            .fix("Ask your teachers to sign in to Invigilator again, then reload this page.")
+            .fix(admin_console),
+            ErrorClass::Permanent | ErrorClass::NotFound => step(
+                StepStatus::NeedsDoing,
+                "Google refused to let Invigilator read Classroom.".to_owned(),
+            )
+            .fix(admin_console),
+            ErrorClass::Transient | ErrorClass::RateLimited | ErrorClass::SharingRateLimited => {
+                step(
+                    StepStatus::CouldNotCheck,
+                    "Google Classroom did not answer.".to_owned(),
+                )
+                .fix("Reload this page in a minute or two.")
+            }
+        },
+    };
+    if let Some(note) = refused_note {
+        result = result.note(note);
+    }
+    result
+}
+
+/// Step 4: the first roster sync.
+fn sync_step(facts: &StoredFacts, can_sync: bool, interval_minutes: i32) -> Step {
+    const TITLE: &str = "Sync the classes from Google Classroom";
+    let Some(last) = &facts.last_sync else {
+        return Step {
+            sync_now: can_sync,
+            ..Step::new(
+                "sync",
+                TITLE,
+                StepStatus::NeedsDoing,
+                "Invigilator has not read the classes from Google Classroom yet.".to_owned(),
+            )
+            .fix(
+                "Once the steps above are done, press Sync now. It runs in the background and \
+                 takes a minute or two for a whole school; reload this page to see it here.",
+            )
+            .fix(format!(
+                "After that it runs on its own every {interval_minutes} minutes."
+            ))
+            .link("/admin/sync", "See the Classroom sync page")
+        };
+    };
+    let step = Step::new(
+        "sync",
+        TITLE,
+        StepStatus::Done,
+        format!(
+            "Last synced at {}: {} {} read.",
+            london_time(last.finished_at),
+            last.courses,
+            if last.courses == 1 {
+                "class"
+            } else {
+                "classes"
+            }
+        ),
+    );
+    if last.problems > 0 {
+        step.note(format!(
+            "That sync met {} {}: some classes or teachers may be out of date.",
+            last.problems,
+            if last.problems == 1 {
+                "problem"
+            } else {
+                "problems"
+            }
+        ))
+        .link("/admin/sync", "See what went wrong")
+    } else {
+        step
+    }
+}
+
+/// How many active classes there are, and how many lack a subject or a year.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+struct Sorting {
+    classes: i64,
+    unsorted: i64,
+}
+
+impl Sorting {
+    async fn read(tx: &mut SchoolTx) -> Result<Self, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT count(*) AS classes, \
+                    count(*) FILTER (WHERE s.name IS NULL OR s.name = 'Unsorted' \
+                                     OR c.year_group IS NULL) AS unsorted \
+             FROM courses c LEFT JOIN subjects s ON s.id = c.subject_id WHERE c.active",
+        )
+        .fetch_one(&mut **tx)
+        .await
+    }
+}
+
+/// Step 5: the subject and year rules.
+fn rules_step(facts: &StoredFacts, sorting: Sorting) -> Step {
+    const TITLE: &str = "Put the classes into subjects and years";
+    let rules =
+        |n: i64, what: &str| format!("{n} {what} {}", if n == 1 { "rule" } else { "rules" });
+    let unsorted = (sorting.unsorted > 0).then(|| {
+        format!(
+            "{} of {} classes {} no subject or no year yet.",
+            sorting.unsorted,
+            sorting.classes,
+            if sorting.unsorted == 1 { "has" } else { "have" }
+        )
+    });
+    let found = format!(
+        "{} and {}.",
+        rules(facts.subject_rules, "subject"),
+        rules(facts.year_rules, "year")
+    );
+    if facts.subject_rules > 0 && facts.year_rules > 0 {
+        let step = Step::new("rules", TITLE, StepStatus::Done, found);
+        return match unsorted {
+            Some(unsorted) => step
+                .note(format!(
+                    "{unsorted} Add rules for them, or set a class's subject and year by hand."
+                ))
+                .link("/admin/rules", "Sort the remaining classes"),
+            None => step,
+        };
+    }
+    let mut step = Step::new(
+        "rules",
+        TITLE,
+        StepStatus::NeedsDoing,
+        format!("{found} At least one of each is needed."),
+    )
+    .fix(
+        "Heads of Subject, the whole-school view and assessment windows find classes by \
+         subject and year. Rules give every class both from its name or section in Classroom: \
+         for example “10%” for Year 10, or “%Chem%” for Chemistry.",
+    )
+    .link("/admin/rules", "Add subject and year rules");
+    if let Some(unsorted) = unsorted {
+        step = step.note(unsorted);
+    }
+    step
+}
+
+/// The fixed notices a redirect back here may ask for (`?done=`).
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: String,
+}
+
+impl Done {
+    fn notice(&self) -> Option<&'static str> {
+        match self.done.as_str() {
+            "sync" => Some(
+                "A sync with Google Classroom has been asked for. It runs in the background: \
+                 reload this page in a minute or two to see it here.",
+            ),
+            "drive-connected" => Some("The school's Drive account is connected."),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct SetupPage {
+    pub layout: Layout,
+    pub tabs: Vec<NavLink>,
+    pub csrf_token: String,
+    pub notice: Option<&'static str>,
+    pub steps: Vec<Step>,
+    pub done: usize,
+}
+
+/// `GET /setup`
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn setup_page(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Query(done): Query<Done>,
+) -> Result<Html<String>, PageError> {
+    staff.require(Permission::ManageSettings)?;
+    let mut tx = staff.school_tx(&state).await?;
+    let facts = StoredFacts::read(&mut tx).await?;
+    let grants = SignInGrants::read(&mut tx).await?;
+    let sorting = Sorting::read(&mut tx).await?;
+    tx.commit().await?;
+    let settings = school_settings(&state, &staff).await?;
+
+    // Google's two answers, at once; no database connection is held meanwhile.
+    let drive_check = async {
+        let Some(id) = settings.shared_drive_id.as_deref() else {
+            return DriveCheck::NotAsked;
+        };
+        if !facts.operator_works() {
+            return DriveCheck::NotAsked;
+        }
+        match tokio::time::timeout(
+            CHECK_TIMEOUT,
+            shared_drive::check(&state.google, &staff.school, id),
+        )
+        .await
+        {
+            Ok(result) => DriveCheck::Checked(result),
+            Err(_) => DriveCheck::TimedOut,
+        }
+    };
+    let classroom_check = async {
+        match grants.try_staff {
+            Some(who) => ask_classroom(&state, &staff, who).await,
+            None => ClassroomCheck::NotAsked,
+        }
+    };
+    let (drive_check, classroom_check) = tokio::join!(drive_check, classroom_check);
+
+    // A drive saved before drives were checked, now found managed: recorded, as a sync would.
+    if let DriveCheck::Checked(Ok(checked)) = &drive_check
+        && settings.shared_drive_checked_at.is_none()
+        && let Err(e) = settings::record_drive_check(
+            &state.db,
+            &state.redis,
+            &state.web.namespace,
+            staff.school.id,
+            checked,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the Shared Drive's check");
+    }
+
+    let steps = vec![
+        drive_account_step(&facts, staff.can(Permission::ConnectDrive)),
+        shared_drive_step(&facts, &settings, drive_check),
+        classroom_step(&grants, classroom_check),
+        sync_step(
+            &facts,
+            staff.can(Permission::SyncRosters),
+            settings.sync_interval_minutes,
+        ),
+        rules_step(&facts, sorting),
+    ];
+    render(&SetupPage {
+        layout: Layout::for_staff(&staff, Section::Admin),
+        tabs: AdminTab::Setup.tabs(),
+        csrf_token: staff.csrf_token.clone(),
+        notice: done.notice(),
+        done: steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Done)
+            .count(),
+        steps,
+    })
+}
+
+/// `POST /setup/sync`: Sync now. Exactly what `POST /api/sync` does (the same handler: the same
+/// permission, queue and audit entry), then back to the checklist.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+pub async fn sync_now(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+) -> Result<Response, PageError> {
+    // The API answers 202 "queued"; a page answers with the checklist and a notice.
+    let _queued = crate::web::api::request_sync(State(state), staff).await?;
+    Ok(Redirect::to("/setup?done=sync").into_response())
 }
