@@ -293,7 +293,21 @@ async fn every_role_gets_the_pages_its_permissions_give_and_nothing_else() {
         let sees_classes =
             allows(role, Permission::ViewOwnClasses) || allows(role, Permission::ViewAllClasses);
         let list = browser.get(&w.url("/classes")).await;
-        let home = browser.get(&w.url("/")).await;
+        // `/` sends a teacher to their classes and a School Admin of a school not yet set up
+        // to the checklist: follow it to where each lands.
+        let home = browser.follow(&w.url("/"), None).await;
+        // The nav on every page links exactly the sections the roles may open.
+        for (href, permission) in [
+            ("/school", Permission::ViewAllClasses),
+            ("/audit", Permission::ReadAuditLog),
+            ("/setup", Permission::ManageSettings),
+        ] {
+            assert_eq!(
+                home.body.contains(&format!("href=\"{href}\"")),
+                allows(role, permission),
+                "{role:?}: the nav and {href}"
+            );
+        }
         if sees_classes {
             assert_eq!(list.status, StatusCode::OK, "{role:?}");
             assert!(

