@@ -47,7 +47,6 @@ let browser;
 let officer;
 let teacher;
 let classUrl;
-let letOut;
 
 before(async () => {
   browser = await launch();
@@ -123,7 +122,6 @@ test('the officer lets one student out with a reason; the teacher sees them unlo
   assert.equal((await driveAccess(folder, email)).role, 'reader');
   await row.getByRole('link', { name: /Let out of this window/ }).click();
   await officer.getByRole('heading', { level: 1, name: /out of the window/ }).waitFor();
-  letOut = officer.url();
   // No reason: refused beside the field, nothing done.
   await officer.getByRole('button', { name: /^Let .* out$/ }).click();
   await officer.getByRole('heading', { name: 'There is a problem' }).waitFor();
@@ -138,4 +136,130 @@ test('the officer lets one student out with a reason; the teacher sees them unlo
   await mine.and(teacher.locator('[data-state="unlocked"]')).waitFor({ timeout: 30000 });
   await progressIs(teacher, 29);
   assert.equal((await driveAccess(folder, email)).role, 'writer');
+});
+
+test('the audit log shows the window and the let-out with its reason, and the chain verifies', async () => {
+  const head = await newPage(browser);
+  await signIn(head, HEAD);
+  await head.getByRole('link', { name: 'Audit log' }).click();
+  await head.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+  for (const what of ['Assessment window scheduled', 'Assessment window started', 'Student let out of an assessment window']) {
+    await head.getByRole('cell', { name: what }).first().waitFor();
+  }
+  await head.getByText(REASON).first().waitFor();
+  // Narrowed to one kind of entry, only that kind is listed.
+  await head.getByLabel('What').selectOption({ label: 'Student let out of an assessment window' });
+  await head.getByRole('button', { name: 'Filter' }).click();
+  await head.getByRole('cell', { name: 'Student let out of an assessment window' }).first().waitFor();
+  assert.equal(await head.getByRole('cell', { name: 'Assessment window started' }).count(), 0);
+  await checkAccessibility(head, 'audit log');
+  await screenshots(head, 'audit');
+
+  await head.getByRole('button', { name: 'Verify the chain' }).click();
+  await head.getByText(/entries are intact/).waitFor();
+  await checkAccessibility(head, 'audit log verified');
+  await head.context().close();
+});
+
+test('the Headteacher sees every class at a glance and cannot change settings', async () => {
+  const head = await newPage(browser);
+  await signIn(head, HEAD);
+  await head.getByRole('link', { name: 'Whole school' }).click();
+  await head.getByRole('heading', { level: 1, name: 'Whole school' }).waitFor();
+  await head.getByRole('link', { name: CLASS }).waitFor();
+  const row = head.locator('tr', { has: head.getByRole('link', { name: CLASS }) });
+  await row.getByText(WINDOW).waitFor();
+  // Filtered to Year 10, the Year 11 class is not listed.
+  await head.getByLabel('Year').selectOption({ label: 'Year 10' });
+  await head.getByRole('button', { name: 'Filter' }).click();
+  await head.getByRole('link', { name: '10C Computer Science' }).waitFor();
+  assert.equal(await head.getByRole('link', { name: CLASS }).count(), 0);
+  await checkAccessibility(head, 'whole school');
+  await screenshots(head, 'school');
+
+  assert.equal(await head.getByRole('link', { name: 'School set-up' }).count(), 0, 'no link to settings');
+  for (const path of ['/admin/settings', '/setup', '/admin/people']) {
+    const response = await head.goto(BASE + path);
+    assert.equal(response.status(), 403, path);
+    await head.getByRole('heading', { name: 'You cannot do that' }).waitFor();
+  }
+  await checkAccessibility(head, 'forbidden page');
+  await head.context().close();
+});
+
+/// The status word of one step of the set-up checklist ("Done", "Needs doing"…).
+async function stepStatus(page, key) {
+  const text = await page.locator(`#step-${key} .step-status`).textContent();
+  return text.replace(/^\W+/, '').trim();
+}
+
+test('a new school\'s School Admin walks the set-up checklist to green and adds a year rule', async () => {
+  const admin = await newPage(browser);
+  await signIn(admin, NEW_ADMIN);
+  // A new school's admin lands on the checklist.
+  assert.equal(new URL(admin.url()).pathname, '/setup');
+  await admin.getByRole('heading', { level: 1, name: 'School set-up' }).waitFor();
+  await admin.getByText(/of 5 steps done/).waitFor();
+  await checkAccessibility(admin, 'set-up checklist, new school');
+  await screenshots(admin, 'setup-new');
+
+  // 1. The Drive account: through Google's consent, back to the checklist.
+  await admin.getByRole('button', { name: "Connect the school's Drive account" }).click();
+  await admin.getByRole('heading', { name: 'Choose an account' }).waitFor();
+  const form = admin.locator('form', { has: admin.locator('h2', { hasText: NEW_ADMIN }) });
+  await form.getByRole('button', { name: 'Continue' }).click();
+  await admin.waitForURL((url) => url.href.startsWith(BASE) && url.pathname === '/setup');
+
+  // 2. The Shared Drive: a wrong id is refused beside the field and kept; the right one saved.
+  await admin.getByRole('link', { name: 'Settings' }).first().click();
+  await admin.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
+  await admin.getByLabel('Shared Drive id').fill('0ANoSuchDrive');
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await admin.getByRole('heading', { name: 'There is a problem' }).waitFor();
+  assert.equal(await admin.getByLabel('Shared Drive id').inputValue(), '0ANoSuchDrive');
+  await checkAccessibility(admin, 'settings with an error');
+  await screenshots(admin, 'settings-error');
+  await admin.getByLabel('Shared Drive id').fill(NEW_DRIVE);
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await admin.getByText('Northfield Portfolios').first().waitFor();
+
+  // 3. The first sync, from the checklist.
+  await admin.goto(BASE + '/setup');
+  await admin.getByRole('button', { name: 'Sync now' }).click();
+  await admin.getByRole('heading', { level: 1, name: 'School set-up' }).waitFor();
+  for (let i = 0; i < 60 && (await stepStatus(admin, 'sync')) !== 'Done'; i += 1) {
+    await admin.waitForTimeout(1000);
+    await admin.reload();
+  }
+  assert.equal(await stepStatus(admin, 'sync'), 'Done');
+
+  // 4. The rules: a subject rule, then a year rule previewed and seen applied to its class.
+  await admin.getByRole('link', { name: 'Subjects and years' }).first().click();
+  await admin.getByRole('heading', { level: 1, name: 'Subjects and years' }).waitFor();
+  await admin.getByLabel('Pattern').first().fill('%English%');
+  await admin.getByLabel('Subject', { exact: true }).first().fill('English');
+  await admin.getByRole('button', { name: 'Add subject rule' }).click();
+  await admin.getByRole('heading', { level: 1, name: 'Subjects and years' }).waitFor();
+  const yearPattern = admin.locator('#year-pattern');
+  await yearPattern.fill('9%');
+  await admin.locator('#year-year_group').selectOption('9');
+  // The live preview names the classes the rule would catch before anything is saved.
+  const preview = admin.locator('[data-preview-target]').last();
+  await preview.getByText('9E English').waitFor();
+  await preview.getByText('9H History').waitFor();
+  await checkAccessibility(admin, 'rules with a live preview');
+  await screenshots(admin, 'rules-preview');
+  await admin.getByRole('button', { name: 'Add year rule' }).click();
+  const classes = admin.getByRole('region', { name: 'Classes and where they are' });
+  const english = classes.locator('tr', { hasText: '9E English' });
+  await english.getByText('Year 9').waitFor();
+  await english.getByText('English', { exact: true }).waitFor();
+  await checkAccessibility(admin, 'rules applied');
+
+  // Every step done.
+  await admin.getByRole('link', { name: 'Checklist' }).click();
+  await admin.getByText('5 of 5 steps done.').waitFor();
+  await checkAccessibility(admin, 'set-up checklist, done');
+  await screenshots(admin, 'setup-done');
+  await admin.context().close();
 });
