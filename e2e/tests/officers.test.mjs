@@ -143,15 +143,16 @@ test('the audit log shows the window and the let-out with its reason, and the ch
   await signIn(head, HEAD);
   await head.getByRole('link', { name: 'Audit log' }).click();
   await head.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
+  // The newest page is the window's thirty locks; each kind of entry is found by its filter,
+  // and a filter lists only its kind.
   for (const what of ['Assessment window scheduled', 'Assessment window started', 'Student let out of an assessment window']) {
+    await head.getByLabel('What').selectOption({ label: what });
+    await head.getByRole('button', { name: 'Filter' }).click();
     await head.getByRole('cell', { name: what }).first().waitFor();
+    const kinds = await head.locator('td[data-label="What"]').allTextContents();
+    assert.ok(kinds.length > 0 && kinds.every((k) => k.trim() === what), `${what}: ${kinds}`);
   }
   await head.getByText(REASON).first().waitFor();
-  // Narrowed to one kind of entry, only that kind is listed.
-  await head.getByLabel('What').selectOption({ label: 'Student let out of an assessment window' });
-  await head.getByRole('button', { name: 'Filter' }).click();
-  await head.getByRole('cell', { name: 'Student let out of an assessment window' }).first().waitFor();
-  assert.equal(await head.getByRole('cell', { name: 'Assessment window started' }).count(), 0);
   await checkAccessibility(head, 'audit log');
   await screenshots(head, 'audit');
 
@@ -223,10 +224,12 @@ test('a new school\'s School Admin walks the set-up checklist to green and adds 
   await admin.getByRole('button', { name: 'Save settings' }).click();
   await admin.getByText('Northfield Portfolios').first().waitFor();
 
-  // 3. The first sync, from the checklist.
+  // 3. The first sync, from the checklist (unless the sync timer has got there first).
   await admin.goto(BASE + '/setup');
-  await admin.getByRole('button', { name: 'Sync now' }).click();
-  await admin.getByRole('heading', { level: 1, name: 'School set-up' }).waitFor();
+  if ((await stepStatus(admin, 'sync')) !== 'Done') {
+    await admin.getByRole('button', { name: 'Sync now' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'School set-up' }).waitFor();
+  }
   for (let i = 0; i < 60 && (await stepStatus(admin, 'sync')) !== 'Done'; i += 1) {
     await admin.waitForTimeout(1000);
     await admin.reload();
@@ -252,8 +255,8 @@ test('a new school\'s School Admin walks the set-up checklist to green and adds 
   await admin.getByRole('button', { name: 'Add year rule' }).click();
   const classes = admin.getByRole('region', { name: 'Classes and where they are' });
   const english = classes.locator('tr', { hasText: '9E English' });
-  await english.getByText('Year 9').waitFor();
-  await english.getByText('English', { exact: true }).waitFor();
+  await english.locator('td[data-label="Year"] strong', { hasText: 'Year 9' }).waitFor();
+  await english.locator('td[data-label="Subject"] strong', { hasText: 'English' }).waitFor();
   await checkAccessibility(admin, 'rules applied');
 
   // Every step done.
