@@ -26,6 +26,10 @@
     });
   }
 
+  // ---- Any form shown again with its errors: the summary first, so it is read out ----------
+  const errorSummary = document.querySelector('[data-error-summary]');
+  if (errorSummary) errorSummary.focus();
+
   // ---- A class --------------------------------------------------------------------------------
   const page = document.querySelector('[data-class-page]');
   if (!page) return;

@@ -17,7 +17,8 @@
 
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::web::error::{ApiError, PageError};
@@ -27,12 +28,28 @@ use crate::web::error::{ApiError, PageError};
 pub struct FormErrors {
     fields: Vec<(&'static str, String)>,
     general: Vec<String>,
+    /// The form only narrows what a page shows (filters), so nothing could have been saved.
+    filters: bool,
 }
 
 impl FormErrors {
     /// No errors (a form shown for the first time).
     pub fn none() -> Self {
         Self::default()
+    }
+
+    /// No errors yet, on a form of filters: its summary speaks of the filters and says nothing
+    /// about saving.
+    pub fn for_filters() -> Self {
+        Self {
+            filters: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the form is one of filters (for `templates/form_errors.html`).
+    pub fn about_filters(&self) -> bool {
+        self.filters
     }
 
     pub fn is_empty(&self) -> bool {
@@ -72,11 +89,11 @@ impl FormErrors {
     pub fn from_refusal(error: ApiError) -> Result<Self, PageError> {
         let mut errors = Self::none();
         match error {
-            ApiError::InvalidField { field, message } => errors.add(field, capitalised(message)),
+            ApiError::InvalidField { field, message } => errors.add(field, sentence_case(&message)),
             ApiError::Invalid(message) | ApiError::Conflict(message) => {
-                errors.add_general(capitalised(message))
+                errors.add_general(sentence_case(&message))
             }
-            ApiError::Stale { message, .. } => errors.add_general(capitalised(message)),
+            ApiError::Stale { message, .. } => errors.add_general(sentence_case(&message)),
             unavailable @ ApiError::GoogleUnavailable(_) => {
                 errors.add_general(unavailable.to_string())
             }
@@ -87,12 +104,36 @@ impl FormErrors {
 }
 
 /// "name is empty" → "Name is empty": a message shown on its own reads as a sentence.
-fn capitalised(message: String) -> String {
+pub fn sentence_case(message: &str) -> String {
     let mut chars = message.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => message,
+        None => String::new(),
     }
+}
+
+/// `?done=<code>` on a page a successful form sent the person back to: which of the page's
+/// fixed notices to show. The query's text itself is never shown, so a link cannot put words
+/// on our pages.
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+impl DoneQuery {
+    /// The words for this code among the page's `notices` (code, words), if it is one of them.
+    pub fn notice(&self, notices: &[(&str, &'static str)]) -> Option<&'static str> {
+        let code = self.done.as_deref()?;
+        notices.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
+    }
+}
+
+/// Back to `page` after a successful form (303, so a reload does not send it again), with the
+/// notice `code` for [`DoneQuery`]. `page` is one of ours, never taken from the request.
+pub fn done(page: &str, code: &str) -> Response {
+    let join = if page.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{page}{join}done={code}")).into_response()
 }
 
 /// A form shown again because of `errors`: 422, so scripts and tests can tell it from a
@@ -150,6 +191,26 @@ mod tests {
             FormErrors::from_refusal(ApiError::invalid_field("name", "name is empty")).unwrap();
         assert_eq!(errors.field("name"), Some("Name is empty"));
         assert_eq!(errors.summary(), vec![(Some("name"), "Name is empty")]);
+    }
+
+    #[test]
+    fn only_a_known_done_code_shows_words() {
+        let notices = [("saved", "Your changes are saved.")];
+        let query = |code: &str| DoneQuery {
+            done: Some(code.to_owned()),
+        };
+        assert_eq!(
+            query("saved").notice(&notices),
+            Some("Your changes are saved.")
+        );
+        assert_eq!(query("<script>").notice(&notices), None);
+        assert_eq!(DoneQuery::default().notice(&notices), None);
+        let back = done("/windows?view=calendar", "saved");
+        assert_eq!(back.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            back.headers()["location"],
+            "/windows?view=calendar&done=saved"
+        );
     }
 
     #[test]

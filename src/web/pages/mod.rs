@@ -134,11 +134,32 @@ impl Layout {
     }
 }
 
-/// A time as people in the school read it: Europe/London, e.g. "14:05 on 3 March 2027".
+/// A time as people in the school read it: Europe/London, e.g. "14:05 on 3 March 2027". In the
+/// autumn's repeated hour it says which of the two it is ("01:30 (BST) on 25 October 2026"), so
+/// no time on a page, the audit log's above all, is ambiguous.
 pub fn london_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::London)
-        .format("%H:%M on %-d %B %Y")
-        .to_string()
+    london_format(at, "%H:%M")
+}
+
+/// [`london_time`] to the second, for the audit log.
+pub fn london_time_seconds(at: DateTime<Utc>) -> String {
+    london_format(at, "%H:%M:%S")
+}
+
+fn london_format(at: DateTime<Utc>, clock: &str) -> String {
+    use chrono::{LocalResult, TimeZone};
+    use chrono_tz::Europe::London;
+    let local = at.with_timezone(&London);
+    let zone = match London.from_local_datetime(&local.naive_local()) {
+        LocalResult::Ambiguous(first, _) if first == local => " (BST)",
+        LocalResult::Ambiguous(..) => " (GMT)",
+        _ => "",
+    };
+    format!(
+        "{}{zone} on {}",
+        local.format(clock),
+        local.format("%-d %B %Y")
+    )
 }
 
 /// Renders a page.
@@ -219,5 +240,32 @@ impl AdminTab {
                 current: tab == self,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn london_times_say_which_of_the_autumns_two_they_are() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            london_time(at("2027-03-03T14:05:00Z")),
+            "14:05 on 3 March 2027"
+        );
+        assert_eq!(
+            london_time(at("2026-07-01T08:00:00Z")),
+            "09:00 on 1 July 2026"
+        );
+        // 25 October 2026: 01:30 happens at 00:30 UTC (BST) and again at 01:30 UTC (GMT).
+        assert_eq!(
+            london_time(at("2026-10-25T00:30:00Z")),
+            "01:30 (BST) on 25 October 2026"
+        );
+        assert_eq!(
+            london_time_seconds(at("2026-10-25T01:30:07Z")),
+            "01:30:07 (GMT) on 25 October 2026"
+        );
     }
 }
