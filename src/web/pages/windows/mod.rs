@@ -91,12 +91,7 @@ pub fn notice(done: &str) -> Option<&'static str> {
 /// A time as people in the school read it ([`london_time`]); in the autumn's repeated hour it
 /// says which of the two it is, so "01:30 on 31 October" is never ambiguous.
 pub fn uk_time(at: DateTime<Utc>) -> String {
-    let local = at.with_timezone(&London);
-    match London.from_local_datetime(&local.naive_local()) {
-        LocalResult::Ambiguous(first, _) if first == local => format!("{} (BST)", london_time(at)),
-        LocalResult::Ambiguous(..) => format!("{} (GMT)", london_time(at)),
-        _ => london_time(at),
-    }
+    london_time(at)
 }
 
 /// A stored instant as a form's `datetime-local` value (London's wall clock, seconds only
@@ -221,8 +216,8 @@ mod tests {
     fn the_repeated_hour_says_which_and_other_times_do_not() {
         let first = london_to_utc("2027-10-31T01:30+01:00").unwrap();
         let second = london_to_utc("2027-10-31T01:30+00:00").unwrap();
-        assert_eq!(uk_time(first), "01:30 on 31 October 2027 (BST)");
-        assert_eq!(uk_time(second), "01:30 on 31 October 2027 (GMT)");
+        assert_eq!(uk_time(first), "01:30 (BST) on 31 October 2027");
+        assert_eq!(uk_time(second), "01:30 (GMT) on 31 October 2027");
         let summer = london_to_utc("2027-06-15T10:00").unwrap();
         assert_eq!(uk_time(summer), "10:00 on 15 June 2027");
         assert_eq!(
