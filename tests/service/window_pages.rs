@@ -531,7 +531,7 @@ async fn every_bad_input_shows_the_form_again_beside_its_field_and_saves_nothing
         .officer_get(&format!("/windows/{}", window_of(&chosen)))
         .await;
     assert!(
-        page.body.contains("01:30 on 26 October 2031 (GMT)"),
+        page.body.contains("01:30 (GMT) on 26 October 2031"),
         "{}",
         page.body
     );
