@@ -708,6 +708,25 @@ async fn sync_now_queues_a_sync_and_the_history_shows_the_runs() {
     assert!(!page.body.contains(&teacher.to_string()), "no ids shown");
 }
 
+#[tokio::test]
+async fn a_sync_whose_audit_entry_fails_is_not_queued() {
+    let l: LockWorld = lock_world().await;
+    let (mut admin, token) = admin_of(&l.w).await;
+    // The audit log refuses this one action, as a failing write would.
+    sqlx::query(
+        "ALTER TABLE tenant_hillside.audit_log ADD CONSTRAINT refuse_sync_requested \
+         CHECK (action <> 'sync.requested') NOT VALID",
+    )
+    .execute(&l.w.db.pool)
+    .await
+    .unwrap();
+    let before = queued_syncs(&l.w).await;
+    let asked = submit(&l.w, &mut admin, &token, "/admin/sync", &[]).await;
+    assert!(asked.status.is_server_error(), "{}", asked.status);
+    assert_eq!(queued_syncs(&l.w).await, before, "nothing queued unaudited");
+    assert!(!actions(&l.w).await.contains(&"sync.requested".to_owned()));
+}
+
 /// An open finding in the first pupil's folder; returns its id.
 async fn finding(l: &LockWorld, permission: &str, grantee: Option<&str>) -> Uuid {
     let (portfolio, folder) = l.portfolio_of(&pupil(0)).await;
