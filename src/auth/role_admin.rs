@@ -88,12 +88,14 @@ pub async fn list(tx: &mut SchoolTx) -> Result<RoleList, sqlx::Error> {
     )
     .fetch_all(&mut **tx)
     .await?;
-    let invitations = sqlx::query_as::<_, InvitationView>(
+    // The inviter is joined as `staff` unaliased, as `DISPLAY_NAME_SQL` expects.
+    let invitations = sqlx::query_as::<_, InvitationView>(sqlx::AssertSqlSafe(format!(
         "SELECT i.id, i.email, i.role, i.subject_id, sub.name AS subject, i.created_at AS invited_at, \
-                nullif(coalesce(nullif(btrim(by_whom.display_name), ''), by_whom.email), '') AS invited_by \
+                {} AS invited_by \
          FROM role_invitations i LEFT JOIN subjects sub ON sub.id = i.subject_id \
-         LEFT JOIN staff by_whom ON by_whom.id = i.invited_by ORDER BY i.email, i.role",
-    )
+         LEFT JOIN staff ON staff.id = i.invited_by ORDER BY i.email, i.role",
+        staff::DISPLAY_NAME_SQL
+    )))
     .fetch_all(&mut **tx)
     .await?;
     Ok(RoleList {
