@@ -783,3 +783,33 @@ async fn only_school_admins_see_the_checklist_and_teachers_still_land_on_their_c
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.headers["location"], "/");
 }
+
+#[tokio::test]
+async fn a_teacher_whose_display_name_is_blank_is_named_by_their_address() {
+    let l = lock_world().await;
+    let mut people = crate::roles::one_of_each(&l.w).await;
+    let teacher = staff_id(&l.w, invigilator_test_kit::TEACHER).await;
+    sqlx::query("UPDATE tenant_hillside.staff SET display_name = '   ' WHERE id = $1")
+        .bind(teacher)
+        .execute(&l.w.db.pool)
+        .await
+        .unwrap();
+    let head = browser_of(&mut people, Role::Headteacher);
+    let page = head.get(&l.w.url("/school")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let chemistry = school_row(&page, "10X Chemistry");
+    assert!(
+        chemistry.contains(invigilator_test_kit::TEACHER),
+        "{chemistry}"
+    );
+    let log = head.get(&l.w.url("/audit")).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert!(
+        log.body.contains(&format!(
+            "<option value=\"{teacher}\">{}</option>",
+            invigilator_test_kit::TEACHER
+        )),
+        "{}",
+        log.body
+    );
+}
