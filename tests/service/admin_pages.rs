@@ -170,6 +170,9 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
         page.body.contains("value=\"36\""),
         "what is saved fills the form"
     );
+    // The hints give the domain's own limits.
+    assert!(page.body.contains("From 1 to 120. Records are removed"));
+    assert!(page.body.contains("From 5 to 1440 (24 hours)."));
 
     let form = |drive: &'static str, retention: &'static str| {
         [
