@@ -205,6 +205,29 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     assert_eq!(words.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(words.body.contains("value=\"lots\""));
     assert_eq!(saved_settings(&w).await, (36, None));
+    // A choice that is not offered: its message is tied to the group of choices.
+    let choice = submit(
+        &w,
+        &mut admin,
+        &token,
+        "/admin/settings",
+        &[
+            ("shared_drive_id", ""),
+            ("retention_months", "36"),
+            ("sync_interval_minutes", "30"),
+            ("outside_domain_students", "sometimes"),
+        ],
+    )
+    .await;
+    assert_eq!(choice.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(choice.body.contains("id=\"outside_domain_students-error\""));
+    assert!(
+        choice
+            .body
+            .contains("aria-describedby=\"outside-hint outside_domain_students-error\""),
+        "{}",
+        choice.body
+    );
 
     // A Shared Drive the Drive account cannot reach: refused beside the field, nothing saved.
     let unreachable = submit(
@@ -457,6 +480,9 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
         "the failed form is open"
     );
     assert!(bad.body.contains("The pattern is empty"), "{}", bad.body);
+    // The message is tied to its input for screen readers.
+    assert!(bad.body.contains("<p class=\"field-error\" id=\"edit-pattern-error\">"));
+    assert!(bad.body.contains("aria-invalid=\"true\" aria-describedby=\"edit-pattern-error\""));
     let changed = submit(
         &w,
         &mut admin,
@@ -494,6 +520,11 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
         bad.body.contains("The year is a year group from 1 to 13"),
         "{}",
         bad.body
+    );
+    assert!(bad.body.contains("<p class=\"field-error\" id=\"override-year_group-error\">"));
+    assert!(
+        bad.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"override-year_group-error\"")
     );
     assert_eq!(year_of().await, Some(11));
     let set = submit(
