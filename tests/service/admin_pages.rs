@@ -663,8 +663,20 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
         StatusCode::OK
     );
 
-    // An invitation is withdrawn the same way.
+    // An invitation is withdrawn the same way, asked about as an invitation.
     let invitation = list["invitations"][0]["id"].as_str().unwrap().to_owned();
+    let asked = submit(
+        &w,
+        &mut admin,
+        &token,
+        &format!("/admin/people/{invitation}/revoke"),
+        &[],
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.body.contains("Withdraw this invitation?"), "{}", asked.body);
+    assert!(asked.body.contains("Withdraw the invitation"));
+    assert!(!asked.body.contains("Take this role away?"));
     let withdrawn = submit(
         &w,
         &mut admin,
@@ -720,8 +732,8 @@ async fn sync_now_queues_a_sync_and_the_history_shows_the_runs() {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO tenant_hillside.sync_runs (started_at, trigger, errors) \
-         VALUES (now(), 'timer', $1)",
+        "INSERT INTO tenant_hillside.sync_runs (started_at, trigger, courses, errors) \
+         VALUES (now(), 'timer', 1, $1)",
     )
     .bind(serde_json::json!([
         format!("staff {teacher}: reconnect needed"),
@@ -731,6 +743,7 @@ async fn sync_now_queues_a_sync_and_the_history_shows_the_runs() {
     .await
     .unwrap();
     let page = admin.get(&l.w.url("/admin/sync")).await;
+    assert!(page.body.contains(": 1 class read,"), "{}", page.body);
     assert!(page.body.contains("What went wrong in the last sync"));
     assert!(
         page.body

@@ -247,24 +247,33 @@ async fn revoke(
     let loaded = load(&state, &staff).await?;
     if !confirmed(&form.confirm) {
         let (list, _) = &loaded;
-        let what = list
+        // The same words as the script's dialog on the page (`templates/admin_people.html`).
+        let (heading, message, yes) = list
             .assignments
             .iter()
             .find(|a| a.id == id)
             .map(|a| {
-                format!(
-                    "{} ({}) will no longer be {}.",
-                    a.display_name,
-                    a.email,
-                    role_words(a.role, a.subject.as_deref())
+                (
+                    "Take this role away?",
+                    format!(
+                        "{} ({}) will no longer be {}.",
+                        a.display_name,
+                        a.email,
+                        role_words(a.role, a.subject.as_deref())
+                    ),
+                    "Take the role away",
                 )
             })
             .or_else(|| {
                 list.invitations.iter().find(|i| i.id == id).map(|i| {
-                    format!(
-                        "The invitation for {} to be {} will be withdrawn.",
-                        i.email,
-                        role_words(i.role, i.subject.as_deref())
+                    (
+                        "Withdraw this invitation?",
+                        format!(
+                            "The invitation for {} to be {} will be withdrawn.",
+                            i.email,
+                            role_words(i.role, i.subject.as_deref())
+                        ),
+                        "Withdraw the invitation",
                     )
                 })
             })
@@ -273,10 +282,10 @@ async fn revoke(
             layout: Layout::for_staff(&staff, Section::Admin),
             tabs: AdminTab::People.tabs(),
             csrf_token: staff.csrf_token.clone(),
-            heading: "Take this role away?".to_owned(),
-            message: what,
+            heading: heading.to_owned(),
+            message,
             action: format!("{PAGE}/{id}/revoke"),
-            yes: "Take the role away",
+            yes,
             back: PAGE,
         })?
         .into_response());
