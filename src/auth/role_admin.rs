@@ -19,6 +19,25 @@ pub struct RoleList {
     pub invitations: Vec<InvitationView>,
 }
 
+impl RoleList {
+    /// Whether [`revoke`] would take this role away: anything but the school's last School
+    /// Admin, so a page shows no button that would be refused.
+    pub fn can_revoke(&self, assignment: &AssignmentView) -> bool {
+        let school_admins = self
+            .assignments
+            .iter()
+            .filter(|a| a.role == Role::SchoolAdmin)
+            .count();
+        leaves_a_school_admin(assignment.role, school_admins)
+    }
+}
+
+/// Whether taking a `role` away, with `school_admins` School Admins now, leaves the school at
+/// least one: the one rule [`revoke`] enforces and [`RoleList::can_revoke`] shows.
+fn leaves_a_school_admin(role: Role, school_admins: usize) -> bool {
+    role != Role::SchoolAdmin || school_admins > 1
+}
+
 /// A role someone holds.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AssignmentView {
@@ -191,7 +210,7 @@ pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<Revoked, Ro
             .fetch_optional(&mut **tx)
             .await?;
     let target = match removed {
-        Some((_, Role::SchoolAdmin)) if admins.len() <= 1 => {
+        Some((_, role)) if !leaves_a_school_admin(role, admins.len()) => {
             return Err(RoleChangeError::LastSchoolAdmin);
         }
         Some((staff_id, role)) => {

@@ -646,6 +646,16 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
         .unwrap()
         .to_owned();
     let path = format!("/admin/people/{own}/revoke");
+    let people = admin.get(&w.url("/admin/people")).await;
+    assert!(
+        !people.body.contains(&path),
+        "no button that would be refused"
+    );
+    assert!(
+        people
+            .body
+            .contains("A school always keeps one School Admin.")
+    );
     let asked = submit(&w, &mut admin, &token, &path, &[]).await;
     assert_eq!(asked.status, StatusCode::OK);
     assert!(asked.body.contains("Take this role away?"));
@@ -825,14 +835,22 @@ async fn a_finding_is_removed_or_kept_through_the_page_and_a_class_scanned_now()
     let page = follow_done(&l.w, &mut admin, kept, "kept").await;
     assert!(page.body.contains("Waiting for your decision (1)"));
     assert_eq!(status_of(&l, friend).await, "kept");
-    let removed = submit(
-        &l.w,
-        &mut admin,
-        &token,
-        &format!("/admin/sharing/{anyone}/remove"),
-        &[],
-    )
-    .await;
+    // Removing asks first, as removing a rule does: the script's dialog, or a page without it.
+    assert!(
+        page.body.contains(&format!(
+            "action=\"/admin/sharing/{anyone}/remove\" data-confirm=\"Anyone with the link \
+             will no longer have access to “Coursework essay”"
+        )),
+        "{}",
+        page.body
+    );
+    let remove = format!("/admin/sharing/{anyone}/remove");
+    let asked = submit(&l.w, &mut admin, &token, &remove, &[]).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(asked.body.contains("Remove this access?"));
+    assert!(asked.body.contains("name=\"confirm\" value=\"yes\""));
+    assert_eq!(status_of(&l, anyone).await, "open", "nothing removed yet");
+    let removed = submit(&l.w, &mut admin, &token, &remove, &[("confirm", "yes")]).await;
     follow_done(&l.w, &mut admin, removed, "removing").await;
     assert_eq!(status_of(&l, anyone).await, "removing");
 

@@ -59,6 +59,8 @@ pub struct AssignmentRow {
     pub email: String,
     pub role: String,
     pub last_sign_in: Option<String>,
+    /// False for the school's last School Admin, whose role cannot be taken away.
+    pub can_revoke: bool,
 }
 
 /// One role waiting for a first sign-in.
@@ -120,11 +122,12 @@ fn page(
 ) -> PeoplePage {
     let assignments = list
         .assignments
-        .into_iter()
+        .iter()
         .map(|a| AssignmentRow {
+            can_revoke: list.can_revoke(a),
             id: a.id,
-            name: a.display_name,
-            email: a.email,
+            name: a.display_name.clone(),
+            email: a.email.clone(),
             role: role_words(a.role, a.subject.as_deref()),
             last_sign_in: a.last_signed_in_at.map(london_time),
         })
