@@ -163,7 +163,12 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     let (mut admin, token) = admin_of(&w).await;
     let page = admin.get(&w.url("/admin/settings")).await;
     assert!(page.body.contains(OPERATOR), "the Drive account is shown");
-    assert!(page.body.contains("Connected"));
+    // In words and its own colours, not with the lock states' ■ mark.
+    assert!(
+        page.body
+            .contains("<span class=\"state admin-state-connected\">Connected</span>")
+    );
+    assert!(!page.body.contains("state-locked"));
     assert!(page.body.contains("action=\"/auth/connect-drive\""));
     assert!(page.body.contains("Reconnect the school"));
     assert!(
@@ -851,8 +856,15 @@ async fn a_finding_is_removed_or_kept_through_the_page_and_a_class_scanned_now()
     assert!(asked.body.contains("name=\"confirm\" value=\"yes\""));
     assert_eq!(status_of(&l, anyone).await, "open", "nothing removed yet");
     let removed = submit(&l.w, &mut admin, &token, &remove, &[("confirm", "yes")]).await;
-    follow_done(&l.w, &mut admin, removed, "removing").await;
+    let page = follow_done(&l.w, &mut admin, removed, "removing").await;
     assert_eq!(status_of(&l, anyone).await, "removing");
+    assert!(
+        page.body
+            .contains("<span class=\"state admin-state-removing\">Being removed</span>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("state-locking"));
 
     // Keeping it again is refused, on the page, as the API refuses it.
     let again = submit(

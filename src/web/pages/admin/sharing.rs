@@ -71,10 +71,10 @@ impl From<Finding> for FindingRow {
         };
         let (status, status_class) = match f.status {
             FindingStatus::Open => ("Waiting for your decision", "admin-state-open"),
-            FindingStatus::Removing => ("Being removed", "state-locking"),
-            FindingStatus::Removed => ("Removed", "state-locked"),
+            FindingStatus::Removing => ("Being removed", "admin-state-removing"),
+            FindingStatus::Removed => ("Removed", "admin-state-removed"),
             FindingStatus::Kept => ("Kept", "admin-state-kept"),
-            FindingStatus::Gone => ("Gone: removed in Drive", "state-none"),
+            FindingStatus::Gone => ("Gone: removed in Drive", "admin-state-gone"),
         };
         let detail = match (&f.last_error, f.status, f.decided_at) {
             (Some(e), FindingStatus::Open, _) => Some(format!(
