@@ -676,10 +676,28 @@ async fn a_finished_school_shows_every_step_done_and_its_admin_lands_at_home() {
     assert!(landed.body.contains("4 of 5 steps done"), "{}", landed.body);
     assert!(step(&landed, "rules").contains("Needs doing"));
     assert!(
-        checked_at().await.is_some(),
-        "the live check recorded the drive's check, as a sync would"
+        step(&landed, "shared-drive").contains("The next Classroom sync records that it was checked"),
+        "{}",
+        landed.body
+    );
+    assert!(
+        checked_at().await.is_none(),
+        "the checklist only reports: loading it changes nothing"
     );
     let token = csrf(&mut admin, &l.w).await;
+    // Saving the drive in the settings checks it and records the check (as a sync would).
+    let saved = admin
+        .request(
+            Method::PUT,
+            &l.w.url("/api/settings"),
+            Some(RequestBody::Json(
+                json!({"shared_drive_id": invigilator_test_kit::SHARED_DRIVE}),
+                Some(token.clone()),
+            )),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(checked_at().await.is_some());
     for (kind, rule) in [
         (
             "subjects",
