@@ -33,17 +33,6 @@ pub fn routes() -> Router<AppState> {
 
 const PAGE: &str = "/admin/people";
 
-/// A role's value in the form, as the JSON API spells it.
-fn role_value(role: Role) -> &'static str {
-    match role {
-        Role::Teacher => "teacher",
-        Role::HeadOfSubject => "head_of_subject",
-        Role::ExamsOfficer => "exams_officer",
-        Role::Headteacher => "headteacher",
-        Role::SchoolAdmin => "school_admin",
-    }
-}
-
 /// "Head of Subject (Geography)", or the role's name.
 fn role_words(role: Role, subject: Option<&str>) -> String {
     match subject {
@@ -156,7 +145,7 @@ fn page(
         invitations,
         roles: Role::ALL
             .into_iter()
-            .map(|r| (role_value(r), r.label()))
+            .map(|r| (r.as_str(), r.label()))
             .collect(),
         subjects,
     }
@@ -198,7 +187,7 @@ async fn assign(
 ) -> Result<Response, PageError> {
     let loaded = load(&state, &staff).await?;
     let mut errors = FormErrors::none();
-    let role = Role::ALL.into_iter().find(|r| role_value(*r) == form.role);
+    let role = Role::ALL.into_iter().find(|r| r.as_str() == form.role);
     if role.is_none() {
         errors.add("role", "Choose a role");
     }
