@@ -74,6 +74,7 @@ impl StepStatus {
         }
     }
 
+    /// The mark before the word, hidden from screen readers (the word says it all).
     pub fn icon(self) -> &'static str {
         match self {
             Self::Done => "✓",
