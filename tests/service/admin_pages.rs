@@ -486,8 +486,14 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
     );
     assert!(bad.body.contains("The pattern is empty"), "{}", bad.body);
     // The message is tied to its input for screen readers.
-    assert!(bad.body.contains("<p class=\"field-error\" id=\"edit-pattern-error\">"));
-    assert!(bad.body.contains("aria-invalid=\"true\" aria-describedby=\"edit-pattern-error\""));
+    assert!(
+        bad.body
+            .contains("<p class=\"field-error\" id=\"edit-pattern-error\">")
+    );
+    assert!(
+        bad.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"edit-pattern-error\"")
+    );
     let changed = submit(
         &w,
         &mut admin,
@@ -526,7 +532,10 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
         "{}",
         bad.body
     );
-    assert!(bad.body.contains("<p class=\"field-error\" id=\"override-year_group-error\">"));
+    assert!(
+        bad.body
+            .contains("<p class=\"field-error\" id=\"override-year_group-error\">")
+    );
     assert!(
         bad.body
             .contains("aria-invalid=\"true\" aria-describedby=\"override-year_group-error\"")
@@ -689,7 +698,11 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
     )
     .await;
     assert_eq!(asked.status, StatusCode::OK);
-    assert!(asked.body.contains("Withdraw this invitation?"), "{}", asked.body);
+    assert!(
+        asked.body.contains("Withdraw this invitation?"),
+        "{}",
+        asked.body
+    );
     assert!(asked.body.contains("Withdraw the invitation"));
     assert!(!asked.body.contains("Take this role away?"));
     let withdrawn = submit(

@@ -676,7 +676,8 @@ async fn a_finished_school_shows_every_step_done_and_its_admin_lands_at_home() {
     assert!(landed.body.contains("4 of 5 steps done"), "{}", landed.body);
     assert!(step(&landed, "rules").contains("Needs doing"));
     assert!(
-        step(&landed, "shared-drive").contains("The next Classroom sync records that it was checked"),
+        step(&landed, "shared-drive")
+            .contains("The next Classroom sync records that it was checked"),
         "{}",
         landed.body
     );
