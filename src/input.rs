@@ -25,6 +25,14 @@ pub enum InputError {
     ControlCharacter,
     #[error("is not an email address like name@school.sch.uk")]
     NotAnEmail,
+    /// A number outside the range the field takes; `what` names what the number is ("a year
+    /// group"), so the message reads "year_group is a year group from 1 to 13".
+    #[error("is {what} from {min} to {max}")]
+    OutOfRange {
+        what: &'static str,
+        min: i64,
+        max: i64,
+    },
     /// Any other shape the field does not take; the text says what it must be.
     #[error("{0}")]
     Malformed(&'static str),

@@ -10,6 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::AuditEntry;
+use crate::auth::staff::DISPLAY_NAME_SQL;
 use crate::portfolio::overview::student_name;
 use crate::tenancy::SchoolTx;
 
@@ -151,9 +152,6 @@ impl FolderRow {
     }
 }
 
-/// A staff member's name as the log shows it.
-const STAFF_NAME: &str = "coalesce(nullif(st.display_name, ''), st.email)";
-
 /// The names behind every id `entries` mention: their actors, targets and the ids in their
 /// details (`staff`, `staff_id`, `course`, `class`, `portfolio`, `window`, `subject_id`,
 /// `subject_override`).
@@ -162,13 +160,7 @@ pub async fn resolve(tx: &mut SchoolTx, entries: &[AuditEntry]) -> Result<Names,
     let wanted = Wanted::of(entries);
     let mut names = Names::default();
     if !wanted.staff.is_empty() {
-        let rows: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT st.id, {STAFF_NAME} FROM staff st WHERE st.id = ANY($1)"
-        )))
-        .bind(&wanted.staff)
-        .fetch_all(&mut **tx)
-        .await?;
-        names.staff = rows.into_iter().collect();
+        names.staff = crate::auth::staff::names(tx, &wanted.staff).await?;
     }
     if !wanted.classes.is_empty() {
         let rows: Vec<(Uuid, String)> =
@@ -223,8 +215,8 @@ pub async fn resolve(tx: &mut SchoolTx, entries: &[AuditEntry]) -> Result<Names,
     }
     if !wanted.assignments.is_empty() {
         let rows: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT r.id, {STAFF_NAME} FROM role_assignments r \
-             JOIN staff st ON st.id = r.staff_id WHERE r.id = ANY($1)"
+            "SELECT r.id, {DISPLAY_NAME_SQL} FROM role_assignments r \
+             JOIN staff ON staff.id = r.staff_id WHERE r.id = ANY($1)"
         )))
         .bind(&wanted.assignments)
         .fetch_all(&mut **tx)
@@ -267,8 +259,8 @@ pub struct StaffChoice {
 /// choosing whose entries to read.
 pub async fn staff_by_name(tx: &mut SchoolTx) -> Result<Vec<StaffChoice>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT st.id, {STAFF_NAME} AS name, st.email FROM staff st \
-         ORDER BY lower({STAFF_NAME}), st.email, st.id"
+        "SELECT staff.id, {DISPLAY_NAME_SQL} AS name, staff.email FROM staff \
+         ORDER BY lower({DISPLAY_NAME_SQL}), staff.email, staff.id"
     )))
     .fetch_all(&mut **tx)
     .await

@@ -19,6 +19,25 @@ pub struct RoleList {
     pub invitations: Vec<InvitationView>,
 }
 
+impl RoleList {
+    /// Whether [`revoke`] would take this role away: anything but the school's last School
+    /// Admin, so a page shows no button that would be refused.
+    pub fn can_revoke(&self, assignment: &AssignmentView) -> bool {
+        let school_admins = self
+            .assignments
+            .iter()
+            .filter(|a| a.role == Role::SchoolAdmin)
+            .count();
+        leaves_a_school_admin(assignment.role, school_admins)
+    }
+}
+
+/// Whether taking a `role` away, with `school_admins` School Admins now, leaves the school at
+/// least one: the one rule [`revoke`] enforces and [`RoleList::can_revoke`] shows.
+fn leaves_a_school_admin(role: Role, school_admins: usize) -> bool {
+    role != Role::SchoolAdmin || school_admins > 1
+}
+
 /// A role someone holds.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AssignmentView {
@@ -88,12 +107,14 @@ pub async fn list(tx: &mut SchoolTx) -> Result<RoleList, sqlx::Error> {
     )
     .fetch_all(&mut **tx)
     .await?;
-    let invitations = sqlx::query_as::<_, InvitationView>(
+    // The inviter is joined as `staff` unaliased, as `DISPLAY_NAME_SQL` expects.
+    let invitations = sqlx::query_as::<_, InvitationView>(sqlx::AssertSqlSafe(format!(
         "SELECT i.id, i.email, i.role, i.subject_id, sub.name AS subject, i.created_at AS invited_at, \
-                nullif(coalesce(nullif(btrim(by_whom.display_name), ''), by_whom.email), '') AS invited_by \
+                {} AS invited_by \
          FROM role_invitations i LEFT JOIN subjects sub ON sub.id = i.subject_id \
-         LEFT JOIN staff by_whom ON by_whom.id = i.invited_by ORDER BY i.email, i.role",
-    )
+         LEFT JOIN staff ON staff.id = i.invited_by ORDER BY i.email, i.role",
+        staff::DISPLAY_NAME_SQL
+    )))
     .fetch_all(&mut **tx)
     .await?;
     Ok(RoleList {
@@ -189,7 +210,7 @@ pub async fn revoke(tx: &mut SchoolTx, by: Uuid, id: Uuid) -> Result<Revoked, Ro
             .fetch_optional(&mut **tx)
             .await?;
     let target = match removed {
-        Some((_, Role::SchoolAdmin)) if admins.len() <= 1 => {
+        Some((_, role)) if !leaves_a_school_admin(role, admins.len()) => {
             return Err(RoleChangeError::LastSchoolAdmin);
         }
         Some((staff_id, role)) => {

@@ -30,6 +30,18 @@ impl Role {
         Role::SchoolAdmin,
     ];
 
+    /// The role's name as the JSON API, the database and forms spell it ("head_of_subject"):
+    /// the same as its serde and sqlx names (a unit test holds them together).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Teacher => "teacher",
+            Self::HeadOfSubject => "head_of_subject",
+            Self::ExamsOfficer => "exams_officer",
+            Self::Headteacher => "headteacher",
+            Self::SchoolAdmin => "school_admin",
+        }
+    }
+
     /// The name staff see.
     pub fn label(self) -> &'static str {
         match self {
@@ -148,6 +160,21 @@ pub fn any_allows(roles: &[RoleAssignment], permission: Permission) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_roles_name_is_its_serde_name() {
+        for role in Role::ALL {
+            assert_eq!(
+                serde_json::to_value(role).unwrap(),
+                serde_json::Value::from(role.as_str()),
+                "{role:?}"
+            );
+            assert_eq!(
+                serde_json::from_value::<Role>(role.as_str().into()).unwrap(),
+                role
+            );
+        }
+    }
 
     #[test]
     fn the_table_matches_the_design() {

@@ -1,9 +1,28 @@
 //! Staff members as sign-in knows them, and the roles they hold.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::roles::{Role, RoleAssignment};
 use crate::tenancy::SchoolTx;
+
+/// A member of staff's name wherever one is shown (pages, the audit log, sync problems): their
+/// display name, or their address when the display name is blank. A SQL expression over the
+/// `staff` table under its own name, so a query that joins it must not alias it.
+pub const DISPLAY_NAME_SQL: &str = "coalesce(nullif(btrim(staff.display_name), ''), staff.email)";
+
+/// The names ([`DISPLAY_NAME_SQL`]) of these members of staff, by id; an id with no staff row
+/// is left out.
+pub async fn names(tx: &mut SchoolTx, ids: &[Uuid]) -> Result<HashMap<Uuid, String>, sqlx::Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT staff.id, {DISPLAY_NAME_SQL} FROM staff WHERE staff.id = ANY($1)"
+    )))
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
 
 /// A staff member.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]

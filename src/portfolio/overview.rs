@@ -12,6 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::lock::LockState;
+use crate::auth::staff::DISPLAY_NAME_SQL;
 use crate::tenancy::SchoolTx;
 
 /// A class with its counts: what "My classes" and the whole-school view list.
@@ -103,12 +104,13 @@ pub async fn class_teachers(
     tx: &mut SchoolTx,
     ids: Option<&[Uuid]>,
 ) -> Result<HashMap<Uuid, Vec<String>>, sqlx::Error> {
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT ct.course_id, coalesce(nullif(st.display_name, ''), st.email) AS name \
-         FROM course_teachers ct JOIN staff st ON st.id = ct.staff_id \
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT ct.course_id, {DISPLAY_NAME_SQL} AS name \
+         FROM course_teachers ct JOIN staff ON staff.id = ct.staff_id \
          WHERE $1::uuid[] IS NULL OR ct.course_id = ANY($1) \
-         ORDER BY ct.course_id, lower(coalesce(st.family_name, '')), lower(st.display_name), st.email",
-    )
+         ORDER BY ct.course_id, lower(coalesce(staff.family_name, '')), \
+             lower(staff.display_name), staff.email"
+    )))
     .bind(ids)
     .fetch_all(&mut **tx)
     .await?;

@@ -4,6 +4,8 @@
 //! at every sync and, at once, to every class whenever a rule or an override changes, all
 //! through the SQL in this module, so the two can never disagree.
 
+use std::ops::RangeInclusive;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -11,6 +13,9 @@ use uuid::Uuid;
 use crate::audit::{self, Action, Actor, Target};
 use crate::input::{self, FieldError, InputError};
 use crate::tenancy::SchoolTx;
+
+/// The year groups a class can be placed in, by a rule or an override: Year 1 to Year 13.
+pub const YEAR_GROUPS: RangeInclusive<i16> = 1..=13;
 
 /// Longest pattern, and longest subject name (as the database allows).
 pub const PATTERN_MAX_CHARS: usize = 200;
@@ -259,13 +264,31 @@ pub fn parse_pattern(raw: &str) -> Result<String, FieldError> {
 }
 
 fn parse_year(year: i16) -> Result<i16, FieldError> {
-    if (1..=13).contains(&year) {
+    if YEAR_GROUPS.contains(&year) {
         Ok(year)
     } else {
-        Err(FieldError {
-            field: "year_group",
-            error: InputError::Malformed("is a year group from 1 to 13"),
-        })
+        Err(not_a_year_group())
+    }
+}
+
+/// A year group as a form sends it (text), refused in the same words as a number outside
+/// [`YEAR_GROUPS`].
+pub fn year_group_from_text(typed: &str) -> Result<i16, FieldError> {
+    typed
+        .trim()
+        .parse::<i16>()
+        .map_err(|_| not_a_year_group())
+        .and_then(parse_year)
+}
+
+fn not_a_year_group() -> FieldError {
+    FieldError {
+        field: "year_group",
+        error: InputError::OutOfRange {
+            what: "a year group",
+            min: (*YEAR_GROUPS.start()).into(),
+            max: (*YEAR_GROUPS.end()).into(),
+        },
     }
 }
 
@@ -617,5 +640,17 @@ mod tests {
         assert!(parse_pattern("").is_err());
         assert!(parse_pattern("a\nb").is_err());
         assert!(parse_pattern(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn a_typed_year_group_is_one_of_the_year_groups() {
+        assert_eq!(year_group_from_text(" 11 ").unwrap(), 11);
+        for typed in ["0", "14", "eleven", ""] {
+            assert_eq!(
+                year_group_from_text(typed).unwrap_err().to_string(),
+                "year_group is a year group from 1 to 13",
+                "{typed:?}"
+            );
+        }
     }
 }

@@ -122,19 +122,6 @@ pub async fn course_names(
         .await
 }
 
-/// The names of these members of staff (their display name, else their address).
-pub async fn staff_names(
-    tx: &mut SchoolTx,
-    ids: &[Uuid],
-) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, coalesce(nullif(btrim(display_name), ''), email) FROM staff WHERE id = ANY($1)",
-    )
-    .bind(ids)
-    .fetch_all(&mut **tx)
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@
 //! reader that raced a change can only write its stale copy under the old generation, which
 //! nobody reads any more.
 
+use std::ops::RangeInclusive;
+
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -16,6 +18,12 @@ use uuid::Uuid;
 
 /// How long a cached copy may be used.
 pub const CACHE_TTL_SECS: u64 = 300;
+
+/// How many months a school may keep records for after their last change.
+pub const RETENTION_MONTHS: RangeInclusive<i32> = 1..=120;
+
+/// How many minutes a school may set between roster syncs: at most a day.
+pub const SYNC_INTERVAL_MINUTES: RangeInclusive<i32> = 5..=1440;
 
 /// The settings a School Admin can change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -68,13 +76,13 @@ impl SettingsChange {
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self
             .retention_months
-            .is_some_and(|m| !(1..=120).contains(&m))
+            .is_some_and(|m| !RETENTION_MONTHS.contains(&m))
         {
             return Err(SettingsError::Retention);
         }
         if self
             .sync_interval_minutes
-            .is_some_and(|m| !(5..=1440).contains(&m))
+            .is_some_and(|m| !SYNC_INTERVAL_MINUTES.contains(&m))
         {
             return Err(SettingsError::SyncInterval);
         }
@@ -114,9 +122,17 @@ pub(crate) mod double_option {
 /// Why a change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("retention must be from 1 to 120 months")]
+    #[error(
+        "retention must be from {} to {} months",
+        RETENTION_MONTHS.start(),
+        RETENTION_MONTHS.end()
+    )]
     Retention,
-    #[error("the sync interval must be from 5 to 1440 minutes")]
+    #[error(
+        "the sync interval must be from {} to {} minutes",
+        SYNC_INTERVAL_MINUTES.start(),
+        SYNC_INTERVAL_MINUTES.end()
+    )]
     SyncInterval,
     #[error("a Shared Drive id is letters, digits, - and _ only")]
     SharedDrive,

@@ -288,8 +288,13 @@ pub async fn put_settings(
 }
 
 /// Applies a settings change, as `PUT /api/settings` and the settings page do: values checked
-/// first, a new Shared Drive checked live through the school's Drive operator, and only then
-/// saved and audited. On any refusal nothing is saved.
+/// first, then a new Shared Drive checked live through the school's Drive operator; a refusal
+/// at either step saves nothing. Only then are the settings saved (`platform.tenants`, committed
+/// through the pool) and the change audited in a separate transaction of the school's schema.
+///
+/// The save and its audit entry are two transactions, so if writing the audit entry fails after
+/// the save, the change stays saved without its entry and the caller gets the error. Joining
+/// them into one transaction is planned for a later issue (hardening).
 pub(crate) async fn change_settings(
     state: &AppState,
     staff: &CurrentStaff,
@@ -348,15 +353,11 @@ pub async fn request_sync(
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": true}))))
 }
 
-/// Queues a roster sync now, as `POST /api/sync` and the sync page do, and audits the request.
+/// Queues a roster sync now, as `POST /api/sync` and the sync page do. The request is audited
+/// and committed first, and only then queued: a sync is never queued without its audit entry
+/// (if queueing then fails, the entry records a request that the caller sees refused).
 pub(crate) async fn queue_sync(state: &AppState, staff: &CurrentStaff) -> Result<(), ApiError> {
     staff.require(Permission::SyncRosters)?;
-    crate::jobs::enqueue_sync(
-        &state.queues.roster,
-        staff.school.id,
-        crate::roster::Trigger::Manual,
-    )
-    .await?;
     let mut tx = staff.school_tx(state).await?;
     audit::record(
         &mut tx,
@@ -367,5 +368,11 @@ pub(crate) async fn queue_sync(state: &AppState, staff: &CurrentStaff) -> Result
     )
     .await?;
     tx.commit().await?;
+    crate::jobs::enqueue_sync(
+        &state.queues.roster,
+        staff.school.id,
+        crate::roster::Trigger::Manual,
+    )
+    .await?;
     Ok(())
 }

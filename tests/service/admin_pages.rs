@@ -163,13 +163,21 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     let (mut admin, token) = admin_of(&w).await;
     let page = admin.get(&w.url("/admin/settings")).await;
     assert!(page.body.contains(OPERATOR), "the Drive account is shown");
-    assert!(page.body.contains("Connected"));
+    // In words and its own colours, not with the lock states' ■ mark.
+    assert!(
+        page.body
+            .contains("<span class=\"state admin-state-connected\">Connected</span>")
+    );
+    assert!(!page.body.contains("state-locked"));
     assert!(page.body.contains("action=\"/auth/connect-drive\""));
     assert!(page.body.contains("Reconnect the school"));
     assert!(
         page.body.contains("value=\"36\""),
         "what is saved fills the form"
     );
+    // The hints give the domain's own limits.
+    assert!(page.body.contains("From 1 to 120. Records are removed"));
+    assert!(page.body.contains("From 5 to 1440 (24 hours)."));
 
     let form = |drive: &'static str, retention: &'static str| {
         [
@@ -202,6 +210,29 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     assert_eq!(words.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(words.body.contains("value=\"lots\""));
     assert_eq!(saved_settings(&w).await, (36, None));
+    // A choice that is not offered: its message is tied to the group of choices.
+    let choice = submit(
+        &w,
+        &mut admin,
+        &token,
+        "/admin/settings",
+        &[
+            ("shared_drive_id", ""),
+            ("retention_months", "36"),
+            ("sync_interval_minutes", "30"),
+            ("outside_domain_students", "sometimes"),
+        ],
+    )
+    .await;
+    assert_eq!(choice.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(choice.body.contains("id=\"outside_domain_students-error\""));
+    assert!(
+        choice
+            .body
+            .contains("aria-describedby=\"outside-hint outside_domain_students-error\""),
+        "{}",
+        choice.body
+    );
 
     // A Shared Drive the Drive account cannot reach: refused beside the field, nothing saved.
     let unreachable = submit(
@@ -454,6 +485,15 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
         "the failed form is open"
     );
     assert!(bad.body.contains("The pattern is empty"), "{}", bad.body);
+    // The message is tied to its input for screen readers.
+    assert!(
+        bad.body
+            .contains("<p class=\"field-error\" id=\"edit-pattern-error\">")
+    );
+    assert!(
+        bad.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"edit-pattern-error\"")
+    );
     let changed = submit(
         &w,
         &mut admin,
@@ -491,6 +531,14 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
         bad.body.contains("The year is a year group from 1 to 13"),
         "{}",
         bad.body
+    );
+    assert!(
+        bad.body
+            .contains("<p class=\"field-error\" id=\"override-year_group-error\">")
+    );
+    assert!(
+        bad.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"override-year_group-error\"")
     );
     assert_eq!(year_of().await, Some(11));
     let set = submit(
@@ -612,6 +660,16 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
         .unwrap()
         .to_owned();
     let path = format!("/admin/people/{own}/revoke");
+    let people = admin.get(&w.url("/admin/people")).await;
+    assert!(
+        !people.body.contains(&path),
+        "no button that would be refused"
+    );
+    assert!(
+        people
+            .body
+            .contains("A school always keeps one School Admin.")
+    );
     let asked = submit(&w, &mut admin, &token, &path, &[]).await;
     assert_eq!(asked.status, StatusCode::OK);
     assert!(asked.body.contains("Take this role away?"));
@@ -629,8 +687,24 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
         StatusCode::OK
     );
 
-    // An invitation is withdrawn the same way.
+    // An invitation is withdrawn the same way, asked about as an invitation.
     let invitation = list["invitations"][0]["id"].as_str().unwrap().to_owned();
+    let asked = submit(
+        &w,
+        &mut admin,
+        &token,
+        &format!("/admin/people/{invitation}/revoke"),
+        &[],
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked.body.contains("Withdraw this invitation?"),
+        "{}",
+        asked.body
+    );
+    assert!(asked.body.contains("Withdraw the invitation"));
+    assert!(!asked.body.contains("Take this role away?"));
     let withdrawn = submit(
         &w,
         &mut admin,
@@ -686,8 +760,8 @@ async fn sync_now_queues_a_sync_and_the_history_shows_the_runs() {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO tenant_hillside.sync_runs (started_at, trigger, errors) \
-         VALUES (now(), 'timer', $1)",
+        "INSERT INTO tenant_hillside.sync_runs (started_at, trigger, courses, errors) \
+         VALUES (now(), 'timer', 1, $1)",
     )
     .bind(serde_json::json!([
         format!("staff {teacher}: reconnect needed"),
@@ -697,6 +771,7 @@ async fn sync_now_queues_a_sync_and_the_history_shows_the_runs() {
     .await
     .unwrap();
     let page = admin.get(&l.w.url("/admin/sync")).await;
+    assert!(page.body.contains(": 1 class read,"), "{}", page.body);
     assert!(page.body.contains("What went wrong in the last sync"));
     assert!(
         page.body
@@ -706,6 +781,25 @@ async fn sync_now_queues_a_sync_and_the_history_shows_the_runs() {
     );
     assert!(page.body.contains("10X Chemistry: read but not saved"));
     assert!(!page.body.contains(&teacher.to_string()), "no ids shown");
+}
+
+#[tokio::test]
+async fn a_sync_whose_audit_entry_fails_is_not_queued() {
+    let l: LockWorld = lock_world().await;
+    let (mut admin, token) = admin_of(&l.w).await;
+    // The audit log refuses this one action, as a failing write would.
+    sqlx::query(
+        "ALTER TABLE tenant_hillside.audit_log ADD CONSTRAINT refuse_sync_requested \
+         CHECK (action <> 'sync.requested') NOT VALID",
+    )
+    .execute(&l.w.db.pool)
+    .await
+    .unwrap();
+    let before = queued_syncs(&l.w).await;
+    let asked = submit(&l.w, &mut admin, &token, "/admin/sync", &[]).await;
+    assert!(asked.status.is_server_error(), "{}", asked.status);
+    assert_eq!(queued_syncs(&l.w).await, before, "nothing queued unaudited");
+    assert!(!actions(&l.w).await.contains(&"sync.requested".to_owned()));
 }
 
 /// An open finding in the first pupil's folder; returns its id.
@@ -759,16 +853,31 @@ async fn a_finding_is_removed_or_kept_through_the_page_and_a_class_scanned_now()
     let page = follow_done(&l.w, &mut admin, kept, "kept").await;
     assert!(page.body.contains("Waiting for your decision (1)"));
     assert_eq!(status_of(&l, friend).await, "kept");
-    let removed = submit(
-        &l.w,
-        &mut admin,
-        &token,
-        &format!("/admin/sharing/{anyone}/remove"),
-        &[],
-    )
-    .await;
-    follow_done(&l.w, &mut admin, removed, "removing").await;
+    // Removing asks first, as removing a rule does: the script's dialog, or a page without it.
+    assert!(
+        page.body.contains(&format!(
+            "action=\"/admin/sharing/{anyone}/remove\" data-confirm=\"Anyone with the link \
+             will no longer have access to “Coursework essay”"
+        )),
+        "{}",
+        page.body
+    );
+    let remove = format!("/admin/sharing/{anyone}/remove");
+    let asked = submit(&l.w, &mut admin, &token, &remove, &[]).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(asked.body.contains("Remove this access?"));
+    assert!(asked.body.contains("name=\"confirm\" value=\"yes\""));
+    assert_eq!(status_of(&l, anyone).await, "open", "nothing removed yet");
+    let removed = submit(&l.w, &mut admin, &token, &remove, &[("confirm", "yes")]).await;
+    let page = follow_done(&l.w, &mut admin, removed, "removing").await;
     assert_eq!(status_of(&l, anyone).await, "removing");
+    assert!(
+        page.body
+            .contains("<span class=\"state admin-state-removing\">Being removed</span>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("state-locking"));
 
     // Keeping it again is refused, on the page, as the API refuses it.
     let again = submit(

@@ -676,10 +676,29 @@ async fn a_finished_school_shows_every_step_done_and_its_admin_lands_at_home() {
     assert!(landed.body.contains("4 of 5 steps done"), "{}", landed.body);
     assert!(step(&landed, "rules").contains("Needs doing"));
     assert!(
-        checked_at().await.is_some(),
-        "the live check recorded the drive's check, as a sync would"
+        step(&landed, "shared-drive")
+            .contains("The next Classroom sync records that it was checked"),
+        "{}",
+        landed.body
+    );
+    assert!(
+        checked_at().await.is_none(),
+        "the checklist only reports: loading it changes nothing"
     );
     let token = csrf(&mut admin, &l.w).await;
+    // Saving the drive in the settings checks it and records the check (as a sync would).
+    let saved = admin
+        .request(
+            Method::PUT,
+            &l.w.url("/api/settings"),
+            Some(RequestBody::Json(
+                json!({"shared_drive_id": invigilator_test_kit::SHARED_DRIVE}),
+                Some(token.clone()),
+            )),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(checked_at().await.is_some());
     for (kind, rule) in [
         (
             "subjects",
@@ -782,4 +801,34 @@ async fn only_school_admins_see_the_checklist_and_teachers_still_land_on_their_c
     let page = anonymous.get(&w.url("/setup")).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.headers["location"], "/");
+}
+
+#[tokio::test]
+async fn a_teacher_whose_display_name_is_blank_is_named_by_their_address() {
+    let l = lock_world().await;
+    let mut people = crate::roles::one_of_each(&l.w).await;
+    let teacher = staff_id(&l.w, invigilator_test_kit::TEACHER).await;
+    sqlx::query("UPDATE tenant_hillside.staff SET display_name = '   ' WHERE id = $1")
+        .bind(teacher)
+        .execute(&l.w.db.pool)
+        .await
+        .unwrap();
+    let head = browser_of(&mut people, Role::Headteacher);
+    let page = head.get(&l.w.url("/school")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let chemistry = school_row(&page, "10X Chemistry");
+    assert!(
+        chemistry.contains(invigilator_test_kit::TEACHER),
+        "{chemistry}"
+    );
+    let log = head.get(&l.w.url("/audit")).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    assert!(
+        log.body.contains(&format!(
+            "<option value=\"{teacher}\">{}</option>",
+            invigilator_test_kit::TEACHER
+        )),
+        "{}",
+        log.body
+    );
 }

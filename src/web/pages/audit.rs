@@ -18,9 +18,12 @@ use uuid::Uuid;
 use super::form::{FormErrors, PageForm, reshow};
 use super::{Layout, PageStaff, Section, london_time, render};
 use crate::audit::names::{self, Names, StaffChoice};
-use crate::audit::{self, Action, ActorFilter, AuditEntry, LogFilter, PageStart, Verification};
+use crate::audit::{
+    self, Action, ActorFilter, AuditEntry, LogFilter, LogPage, PageStart, Verification,
+};
 use crate::auth::roles::{Permission, Role};
 use crate::roster::placement::{self, PlacedClass};
+use crate::tenancy::SchoolTx;
 use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::CurrentStaff;
@@ -474,6 +477,9 @@ fn key_label(key: &str) -> String {
     }
 }
 
+/// How many items of a list in an entry's details are named before "and 3 more".
+const LIST_SHOWN: usize = 5;
+
 /// One details value in words: names for the ids the page could look up, roles by their
 /// names, times in the UK.
 fn value_words(key: &str, value: &Value, names: &Names) -> Option<String> {
@@ -506,14 +512,13 @@ fn value_words(key: &str, value: &Value, names: &Names) -> Option<String> {
             )
         }
         Value::Array(items) => {
-            let words: Vec<String> = items
-                .iter()
-                .filter_map(|v| value_words(key, v, names))
-                .collect();
-            Some(match words.len() {
-                0 => "none".to_owned(),
-                n if n > 5 => format!("{} and {} more", words[..5].join(", "), n - 5),
-                _ => words.join(", "),
+            let mut words = items.iter().filter_map(|v| value_words(key, v, names));
+            let shown: Vec<String> = words.by_ref().take(LIST_SHOWN).collect();
+            let more = words.count();
+            Some(match (shown.is_empty(), more) {
+                (true, _) => "none".to_owned(),
+                (false, 0) => shown.join(", "),
+                (false, more) => format!("{} and {more} more", shown.join(", ")),
             })
         }
         Value::Object(map) => {
@@ -684,39 +689,85 @@ async fn show(
 ) -> Result<Response, PageError> {
     staff.require(Permission::ReadAuditLog)?;
     let mut tx = staff.school_tx(state).await?;
-    let staff_list = names::staff_by_name(&mut tx).await?;
-    let classes = placement::classes(&mut tx, None).await?;
+    let (choices, reading) = read_filters(&mut tx, &form).await?;
+    let read = match &reading {
+        Ok(r) => Some(read_page(&mut tx, staff, r, verification.as_ref()).await?),
+        Err(_) => None,
+    };
+    tx.commit().await?;
+    render_page(staff, form, choices, reading, read, verification.as_ref())
+}
+
+/// The choices the filters offer (every member of staff, every class), and the filters read
+/// against them: what to read, or what to fix.
+async fn read_filters(
+    tx: &mut SchoolTx,
+    form: &FilterForm,
+) -> Result<(Choices, Result<Reading, FormErrors>), PageError> {
+    let staff_list = names::staff_by_name(tx).await?;
+    let classes = placement::classes(tx, None).await?;
     let choices = Choices::new(staff_list, classes);
-    let (reading, errors) = match form.read(&choices) {
+    let reading = form.read(&choices);
+    Ok((choices, reading))
+}
+
+/// One page of entries as read, with the entry a verification found broken, and the names
+/// behind the ids both mention.
+struct PageRead {
+    page: LogPage,
+    broken: Option<AuditEntry>,
+    names: Names,
+}
+
+/// Reads one page of entries (and the entry a verification found broken) with their names,
+/// and records the read in the log.
+async fn read_page(
+    tx: &mut SchoolTx,
+    staff: &CurrentStaff,
+    reading: &Reading,
+    verification: Option<&Verification>,
+) -> Result<PageRead, PageError> {
+    let page = audit::list(tx, &reading.filter, reading.start, PAGE_SIZE).await?;
+    let broken = match verification.and_then(|v| v.first_break.as_ref()) {
+        Some(b) => audit::entry(tx, b.entry_id).await?,
+        None => None,
+    };
+    let mut shown = page.entries.clone();
+    shown.extend(broken.clone());
+    let names = names::resolve(tx, &shown).await?;
+    audit::record(
+        tx,
+        &audit::Actor::Staff(staff.staff.id),
+        Action::AuditLogRead,
+        None,
+        reading.details(),
+    )
+    .await?;
+    Ok(PageRead {
+        page,
+        broken,
+        names,
+    })
+}
+
+/// The page from what was read; a 422 with the form's messages when the filters were refused.
+fn render_page(
+    staff: &CurrentStaff,
+    form: FilterForm,
+    choices: Choices,
+    reading: Result<Reading, FormErrors>,
+    read: Option<PageRead>,
+    verification: Option<&Verification>,
+) -> Result<Response, PageError> {
+    let (reading, errors) = match reading {
         Ok(reading) => (Some(reading), FormErrors::none()),
         Err(errors) => (None, errors),
     };
-    let (page, names, broken) = match &reading {
-        Some(r) => {
-            let page = audit::list(&mut tx, &r.filter, r.start, PAGE_SIZE).await?;
-            let broken = match verification.as_ref().and_then(|v| v.first_break.as_ref()) {
-                Some(b) => audit::entry(&mut tx, b.entry_id).await?,
-                None => None,
-            };
-            let mut shown = page.entries.clone();
-            shown.extend(broken.clone());
-            let names = names::resolve(&mut tx, &shown).await?;
-            audit::record(
-                &mut tx,
-                &audit::Actor::Staff(staff.staff.id),
-                Action::AuditLogRead,
-                None,
-                r.details(),
-            )
-            .await?;
-            (Some(page), names, broken)
-        }
-        None => (None, Names::default(), None),
+    let (page, broken, names) = match read {
+        Some(read) => (Some(read.page), read.broken, read.names),
+        None => (None, None, Names::default()),
     };
-    tx.commit().await?;
-    let chain = verification
-        .as_ref()
-        .map(|v| ChainResult::new(v, broken.as_ref(), &names));
+    let chain = verification.map(|v| ChainResult::new(v, broken.as_ref(), &names));
     let (entries, newer_href, older_href) = match page {
         Some(page) => (
             page.entries
@@ -806,5 +857,14 @@ mod tests {
             "Class: 10C Chemistry · First time shared: yes · Reason: access arrangement · \
              Role: Examinations Officer"
         );
+    }
+
+    #[test]
+    fn a_long_list_names_five_and_counts_the_rest() {
+        let names = Names::default();
+        let line = |n: i64| summarise(&json!({ "ids": (1..=n).collect::<Vec<_>>() }), &names);
+        assert_eq!(line(0), "Ids: none");
+        assert_eq!(line(5), "Ids: 1, 2, 3, 4, 5");
+        assert_eq!(line(7), "Ids: 1, 2, 3, 4, 5 and 2 more");
     }
 }

@@ -16,14 +16,20 @@ use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::MaybeStaff;
 
+/// What the home page shows someone signed in: who they are, and what their roles offer.
 pub struct SignedIn {
     pub school_name: String,
     pub display_name: String,
     pub email: String,
+    /// Their roles' names, in a line.
     pub roles: String,
+    /// For the Connect form's POST.
     pub csrf_token: String,
+    /// Whether they may view any class (a link to their classes).
     pub sees_classes: bool,
+    /// Whether they may connect the school's Drive account (the Connect form).
     pub can_connect_drive: bool,
+    /// Whether the Drive account is connected and Google still accepts it.
     pub drive_connected: bool,
 }
 
@@ -50,6 +56,7 @@ pub struct Arrival {
 /// `GET /`: the sign-in page; signed in, the set-up checklist (for a School Admin whose school
 /// is not set up yet), the classes (for whoever only teaches) or the home page with what the
 /// person's roles offer.
+#[tracing::instrument(skip_all)]
 pub async fn home(
     State(state): State<AppState>,
     MaybeStaff(staff): MaybeStaff,

@@ -15,6 +15,7 @@ use super::form::{FormErrors, reshow};
 use super::{Layout, PageStaff, Section, london_time, render};
 use crate::auth::{ClassAccess, ClassScope, Permission};
 use crate::portfolio::overview::{self, ClassSummary};
+use crate::roster::placement::YEAR_GROUPS;
 use crate::web::AppState;
 use crate::web::error::PageError;
 
@@ -71,7 +72,7 @@ impl FilterForm {
             "" => YearFilter::Any,
             NO_YEAR => YearFilter::NoYear,
             other => match other.parse::<i16>() {
-                Ok(y) if (1..=13).contains(&y) => YearFilter::Year(y),
+                Ok(y) if YEAR_GROUPS.contains(&y) => YearFilter::Year(y),
                 _ => {
                     errors.add("year", "Choose a year from the list");
                     YearFilter::Any

@@ -74,6 +74,7 @@ impl StepStatus {
         }
     }
 
+    /// The mark before the word, hidden from screen readers (the word says it all).
     pub fn icon(self) -> &'static str {
         match self {
             Self::Done => "✓",
@@ -186,8 +187,10 @@ impl StoredFacts {
 /// enough for every visit to `/`): the Drive account is connected and Google accepted it last
 /// time it was used, a Shared Drive is saved and was found managed by it (settings keep when),
 /// a roster sync has run (Classroom was reachable then), and there are subject and year rules.
-/// The checklist itself asks Google; a check there that passes for a drive saved before checks
-/// existed records it, so the two agree.
+/// The checklist itself asks Google but only reports (a GET changes nothing): a drive saved
+/// before checks existed that passes there is recorded as checked by the school's next roster
+/// sync (`shared_drive::verified_drive`) or when its settings are saved, and only then counts
+/// here.
 pub(super) async fn finished_by_stored_facts(
     state: &AppState,
     staff: &CurrentStaff,
@@ -323,8 +326,14 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
         DriveCheck::Checked(Ok(found)) => step(
             StepStatus::Done,
             format!(
-                "The school's Drive account ({account}) manages the Shared Drive “{}”.",
-                found.name
+                "The school's Drive account ({account}) manages the Shared Drive “{}”.{}",
+                found.name,
+                // Saved before drives were checked: the checklist only reports.
+                if settings.shared_drive_checked_at.is_none() {
+                    " The next Classroom sync records that it was checked."
+                } else {
+                    ""
+                }
             ),
         ),
         DriveCheck::NotAsked => {
@@ -698,21 +707,6 @@ pub async fn setup_page(
         }
     };
     let (drive_check, classroom_check) = tokio::join!(drive_check, classroom_check);
-
-    // A drive saved before drives were checked, now found managed: recorded, as a sync would.
-    if let DriveCheck::Checked(Ok(checked)) = &drive_check
-        && settings.shared_drive_checked_at.is_none()
-        && let Err(e) = settings::record_drive_check(
-            &state.db,
-            &state.redis,
-            &state.web.namespace,
-            staff.school.id,
-            checked,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "could not record the Shared Drive's check");
-    }
 
     let steps = vec![
         drive_account_step(&facts, staff.can(Permission::ConnectDrive)),

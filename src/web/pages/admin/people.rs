@@ -33,17 +33,6 @@ pub fn routes() -> Router<AppState> {
 
 const PAGE: &str = "/admin/people";
 
-/// A role's value in the form, as the JSON API spells it.
-fn role_value(role: Role) -> &'static str {
-    match role {
-        Role::Teacher => "teacher",
-        Role::HeadOfSubject => "head_of_subject",
-        Role::ExamsOfficer => "exams_officer",
-        Role::Headteacher => "headteacher",
-        Role::SchoolAdmin => "school_admin",
-    }
-}
-
 /// "Head of Subject (Geography)", or the role's name.
 fn role_words(role: Role, subject: Option<&str>) -> String {
     match subject {
@@ -59,6 +48,8 @@ pub struct AssignmentRow {
     pub email: String,
     pub role: String,
     pub last_sign_in: Option<String>,
+    /// False for the school's last School Admin, whose role cannot be taken away.
+    pub can_revoke: bool,
 }
 
 /// One role waiting for a first sign-in.
@@ -120,11 +111,12 @@ fn page(
 ) -> PeoplePage {
     let assignments = list
         .assignments
-        .into_iter()
+        .iter()
         .map(|a| AssignmentRow {
+            can_revoke: list.can_revoke(a),
             id: a.id,
-            name: a.display_name,
-            email: a.email,
+            name: a.display_name.clone(),
+            email: a.email.clone(),
             role: role_words(a.role, a.subject.as_deref()),
             last_sign_in: a.last_signed_in_at.map(london_time),
         })
@@ -153,7 +145,7 @@ fn page(
         invitations,
         roles: Role::ALL
             .into_iter()
-            .map(|r| (role_value(r), r.label()))
+            .map(|r| (r.as_str(), r.label()))
             .collect(),
         subjects,
     }
@@ -195,7 +187,7 @@ async fn assign(
 ) -> Result<Response, PageError> {
     let loaded = load(&state, &staff).await?;
     let mut errors = FormErrors::none();
-    let role = Role::ALL.into_iter().find(|r| role_value(*r) == form.role);
+    let role = Role::ALL.into_iter().find(|r| r.as_str() == form.role);
     if role.is_none() {
         errors.add("role", "Choose a role");
     }
@@ -247,24 +239,33 @@ async fn revoke(
     let loaded = load(&state, &staff).await?;
     if !confirmed(&form.confirm) {
         let (list, _) = &loaded;
-        let what = list
+        // The same words as the script's dialog on the page (`templates/admin_people.html`).
+        let (heading, message, yes) = list
             .assignments
             .iter()
             .find(|a| a.id == id)
             .map(|a| {
-                format!(
-                    "{} ({}) will no longer be {}.",
-                    a.display_name,
-                    a.email,
-                    role_words(a.role, a.subject.as_deref())
+                (
+                    "Take this role away?",
+                    format!(
+                        "{} ({}) will no longer be {}.",
+                        a.display_name,
+                        a.email,
+                        role_words(a.role, a.subject.as_deref())
+                    ),
+                    "Take the role away",
                 )
             })
             .or_else(|| {
                 list.invitations.iter().find(|i| i.id == id).map(|i| {
-                    format!(
-                        "The invitation for {} to be {} will be withdrawn.",
-                        i.email,
-                        role_words(i.role, i.subject.as_deref())
+                    (
+                        "Withdraw this invitation?",
+                        format!(
+                            "The invitation for {} to be {} will be withdrawn.",
+                            i.email,
+                            role_words(i.role, i.subject.as_deref())
+                        ),
+                        "Withdraw the invitation",
                     )
                 })
             })
@@ -273,10 +274,10 @@ async fn revoke(
             layout: Layout::for_staff(&staff, Section::Admin),
             tabs: AdminTab::People.tabs(),
             csrf_token: staff.csrf_token.clone(),
-            heading: "Take this role away?".to_owned(),
-            message: what,
+            heading: heading.to_owned(),
+            message,
             action: format!("{PAGE}/{id}/revoke"),
-            yes: "Take the role away",
+            yes,
             back: PAGE,
         })?
         .into_response());

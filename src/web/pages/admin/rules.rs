@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{ButtonOnly, ConfirmForm, ConfirmPage, Done, confirmed, done, on_form};
 use crate::auth::roles::Permission;
 use crate::roster::placement::{
-    self, Caught, ExplainedClass, Override, Placement, Rule, RuleKind, Rules,
+    self, Caught, ExplainedClass, Override, Placement, Rule, RuleKind, Rules, YEAR_GROUPS,
 };
 use crate::web::AppState;
 use crate::web::class_rules::{kind_from, new_rule_placement};
@@ -43,9 +43,6 @@ pub fn routes() -> Router<AppState> {
 }
 
 const PAGE: &str = "/admin/rules";
-
-/// The year groups a rule or an override can give.
-const YEARS: std::ops::RangeInclusive<i16> = 1..=13;
 
 /// One rule as the page lists it.
 pub struct RuleRow {
@@ -347,7 +344,7 @@ fn page(
             .map(|c| ClassRow::new(c, highlight))
             .collect(),
         subjects: loaded.subjects,
-        years: YEARS.collect(),
+        years: YEAR_GROUPS.collect(),
     }
 }
 
@@ -388,9 +385,9 @@ async fn show(
 fn gives_words(kind: RuleKind, typed: &str) -> String {
     let typed = typed.trim();
     match kind {
-        RuleKind::YearGroup => match typed.parse::<i16>() {
-            Ok(y) if YEARS.contains(&y) => format!("Year {y}"),
-            _ => "the year chosen".to_owned(),
+        RuleKind::YearGroup => match placement::year_group_from_text(typed) {
+            Ok(y) => format!("Year {y}"),
+            Err(_) => "the year chosen".to_owned(),
         },
         RuleKind::Subject if typed.is_empty() => "the subject typed".to_owned(),
         RuleKind::Subject => typed.to_owned(),
@@ -503,11 +500,9 @@ fn sent_placement(
         RuleKind::Subject if form_subject.trim().is_empty() => None,
         RuleKind::Subject => Some(Placement::Subject(form_subject.to_owned())),
         RuleKind::YearGroup if form_year.trim().is_empty() => None,
-        RuleKind::YearGroup => Some(Placement::YearGroup(
-            form_year.trim().parse::<i16>().map_err(|_| {
-                ApiError::invalid_field("year_group", "year_group is a year group from 1 to 13")
-            })?,
-        )),
+        RuleKind::YearGroup => Some(Placement::YearGroup(placement::year_group_from_text(
+            form_year,
+        )?)),
     })
 }
 
@@ -784,9 +779,9 @@ async fn set_override(
     let year = if year.is_empty() {
         Ok(None)
     } else {
-        year.parse::<i16>().map(Some).map_err(|_| {
-            ApiError::invalid_field("year_group", "year_group is a year group from 1 to 13")
-        })
+        placement::year_group_from_text(year)
+            .map(Some)
+            .map_err(ApiError::from)
     };
     let saved = match year {
         Ok(year) => {

@@ -2,6 +2,8 @@
 //! the school's domain, saved as `PUT /api/settings` saves them (a new Shared Drive checked live
 //! through the Drive operator first); and the Drive operator account, with Connect/Reconnect.
 
+use std::ops::RangeInclusive;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -11,7 +13,7 @@ use serde::Deserialize;
 
 use super::{Done, done};
 use crate::auth::roles::Permission;
-use crate::tenancy::settings::{OutsideStudents, SettingsChange, SettingsError};
+use crate::tenancy::settings::{self, OutsideStudents, SettingsChange, SettingsError};
 use crate::web::AppState;
 use crate::web::api::{self, SettingsView};
 use crate::web::error::{ApiError, PageError};
@@ -80,6 +82,9 @@ pub struct SettingsPage {
     pub operator: Option<Operator>,
     pub can_connect: bool,
     pub ready: bool,
+    /// The values the number fields take, for their hints (the domain's own limits).
+    pub retention_months: RangeInclusive<i32>,
+    pub sync_interval_minutes: RangeInclusive<i32>,
 }
 
 fn page(
@@ -126,6 +131,8 @@ fn page(
         }),
         can_connect: staff.can(Permission::ConnectDrive),
         ready: view.setup.ready,
+        retention_months: settings::RETENTION_MONTHS,
+        sync_interval_minutes: settings::SYNC_INTERVAL_MINUTES,
     }
 }
 

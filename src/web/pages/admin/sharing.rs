@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ButtonOnly, Done, done};
+use super::{ConfirmForm, ConfirmPage, Done, confirmed, done};
 use crate::auth::roles::Permission;
 use crate::auth::{ClassAccess, ClassScope};
 use crate::portfolio::scan_queue::ScanReason;
@@ -71,10 +71,10 @@ impl From<Finding> for FindingRow {
         };
         let (status, status_class) = match f.status {
             FindingStatus::Open => ("Waiting for your decision", "admin-state-open"),
-            FindingStatus::Removing => ("Being removed", "state-locking"),
-            FindingStatus::Removed => ("Removed", "state-locked"),
+            FindingStatus::Removing => ("Being removed", "admin-state-removing"),
+            FindingStatus::Removed => ("Removed", "admin-state-removed"),
             FindingStatus::Kept => ("Kept", "admin-state-kept"),
-            FindingStatus::Gone => ("Gone: removed in Drive", "state-none"),
+            FindingStatus::Gone => ("Gone: removed in Drive", "admin-state-gone"),
         };
         let detail = match (&f.last_error, f.status, f.decided_at) {
             (Some(e), FindingStatus::Open, _) => Some(format!(
@@ -101,6 +101,17 @@ impl From<Finding> for FindingRow {
             can_remove: matches!(f.status, FindingStatus::Open | FindingStatus::Kept),
             can_keep: f.status == FindingStatus::Open,
         }
+    }
+}
+
+impl FindingRow {
+    /// What removing this grant does, in the words the confirmation asks with (the script's
+    /// dialog and the page without it alike).
+    pub fn removal_message(&self) -> String {
+        format!(
+            "{} will no longer have access to “{}” in {}'s folder for {}.",
+            self.grantee, self.item, self.student, self.class_name
+        )
     }
 }
 
@@ -227,13 +238,13 @@ async fn show(
 }
 
 /// `POST /admin/sharing/{id}/remove|keep`, as `POST /api/shares/{id}/remove|keep`; a finding
-/// decided meanwhile is refused on the page.
+/// decided meanwhile is refused on the page. A removal is confirmed first, as a rule's is.
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 async fn decide(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
     Path((raw_id, verb)): Path<(String, String)>,
-    PageForm(_): PageForm<ButtonOnly>,
+    PageForm(form): PageForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
     let decision = match verb.as_str() {
         "remove" => Decision::Remove,
@@ -241,6 +252,12 @@ async fn decide(
         _ => return Err(PageError::not_found()),
     };
     let id = parse_id(&raw_id)?;
+    if decision == Decision::Remove
+        && !confirmed(&form.confirm)
+        && let Some(asking) = confirm_removal(&state, &staff, id).await?
+    {
+        return Ok(render(&asking)?.into_response());
+    }
     match decide_finding(&state, &staff, id, decision).await {
         Ok(_) => Ok(done(
             PAGE,
@@ -255,6 +272,32 @@ async fn decide(
             Ok(reshow(render(&shown)?))
         }
     }
+}
+
+/// The page asking to confirm a removal, without the script; none for a finding that can no
+/// longer be removed (the removal is then refused in the domain's words).
+async fn confirm_removal(
+    state: &AppState,
+    staff: &CurrentStaff,
+    id: Uuid,
+) -> Result<Option<ConfirmPage>, PageError> {
+    staff.require(Permission::ReviewShares)?;
+    let mut tx = staff.school_tx(state).await?;
+    let finding = share_findings::get(&mut tx, id)
+        .await?
+        .ok_or_else(PageError::not_found)?;
+    tx.commit().await?;
+    let row = FindingRow::from(finding);
+    Ok(row.can_remove.then(|| ConfirmPage {
+        layout: Layout::for_staff(staff, Section::Admin),
+        tabs: AdminTab::Sharing.tabs(),
+        csrf_token: staff.csrf_token.clone(),
+        heading: "Remove this access?".to_owned(),
+        message: row.removal_message(),
+        action: format!("{PAGE}/{id}/remove"),
+        yes: "Remove the access",
+        back: PAGE,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -177,10 +177,7 @@ async fn show(
         })
         .collect();
     let names = Names {
-        staff: runs::staff_names(&mut tx, &staff_ids)
-            .await?
-            .into_iter()
-            .collect(),
+        staff: crate::auth::staff::names(&mut tx, &staff_ids).await?,
         courses: runs::course_names(&mut tx, &course_ids)
             .await?
             .into_iter()
