@@ -15,7 +15,6 @@ mod sync;
 
 use askama::Template;
 use axum::Router;
-use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::form::FormErrors;
@@ -32,17 +31,8 @@ pub fn routes() -> Router<AppState> {
         .merge(sharing::routes())
 }
 
-/// The `?done=` code a page was sent back with after a successful form.
-#[derive(Debug, Default, Deserialize)]
-struct Done {
-    #[serde(default)]
-    done: Option<String>,
-}
-
-/// Back to `page` after a successful form, with the notice `code` (one of the page's own).
-fn done(page: &str, code: &'static str) -> Response {
-    Redirect::to(&format!("{page}?done={code}")).into_response()
-}
+// After a successful form: back to the page with the notice's code, read by each page.
+use super::form::{DoneQuery, done};
 
 /// The confirmation step's answer, sent with a form that removes something.
 #[derive(Debug, Default, Deserialize)]

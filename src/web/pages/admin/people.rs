@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ConfirmForm, ConfirmPage, Done, confirmed, done};
+use super::{DoneQuery, ConfirmForm, ConfirmPage, confirmed, done};
 use crate::auth::role_admin::{self, Assigned, Revoked, RoleList};
 use crate::auth::roles::{Permission, Role};
 use crate::roster::placement::{self, Subject};
@@ -156,18 +156,10 @@ fn page(
 async fn show(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
-    Query(query): Query<Done>,
+    Query(query): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
     let loaded = load(&state, &staff).await?;
-    let notice = match query.done.as_deref() {
-        Some("granted") => Some("Role given. It is theirs from their next page."),
-        Some("invited") => Some(
-            "Invitation saved. The role becomes theirs when they first sign in with that address.",
-        ),
-        Some("revoked") => Some("Role taken away."),
-        Some("withdrawn") => Some("Invitation withdrawn."),
-        _ => None,
-    };
+    let notice = query.notice(NOTICES);
     Ok(render(&page(
         &staff,
         loaded,
@@ -297,3 +289,11 @@ async fn revoke(
         }
     }
 }
+
+/// The notices a successful form's redirect back here may ask for (`?done=`).
+const NOTICES: &[(&str, &str)] = &[
+    ("granted", "Role given. It is theirs from their next page."),
+    ("invited", "Invitation saved. The role becomes theirs when they first sign in with that address."),
+    ("revoked", "Role taken away."),
+    ("withdrawn", "Invitation withdrawn."),
+];

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ButtonOnly, ConfirmForm, ConfirmPage, Done, confirmed, done, on_form};
+use super::{DoneQuery, ButtonOnly, ConfirmForm, ConfirmPage, confirmed, done, on_form};
 use crate::auth::roles::Permission;
 use crate::roster::placement::{
     self, Caught, ExplainedClass, Override, Placement, Rule, RuleKind, Rules, YEAR_GROUPS,
@@ -351,7 +351,7 @@ fn page(
 #[derive(Debug, Default, Deserialize)]
 struct ShowQuery {
     #[serde(flatten)]
-    done: Done,
+    done: DoneQuery,
     /// The rule just added or changed, whose classes the list points out.
     #[serde(default)]
     rule: Option<Uuid>,
@@ -367,17 +367,7 @@ async fn show(
     // An address with a malformed rule id still shows the page, without pointing anything out.
     let Query(query) = query.unwrap_or_default();
     let loaded = load(&state, &staff).await?;
-    let notice = match query.done.done.as_deref() {
-        Some("added") => Some(
-            "Rule added and applied: the classes it catches are marked “New” in the list below.",
-        ),
-        Some("changed") => Some("Rule changed and applied to every class."),
-        Some("removed") => Some("Rule removed. Every class has been placed again."),
-        Some("moved") => Some("Rule moved. Every class has been placed again."),
-        Some("applied") => Some("The rules have been applied to every class."),
-        Some("placed") => Some("The class's subject and year are saved."),
-        _ => None,
-    };
+    let notice = query.done.notice(NOTICES);
     render(&page(&staff, loaded, notice, query.rule))
 }
 
@@ -820,3 +810,13 @@ async fn set_override(
     });
     Ok(reshow(render(&shown)?))
 }
+
+/// The notices a successful form's redirect back here may ask for (`?done=`).
+const NOTICES: &[(&str, &str)] = &[
+    ("added", "Rule added and applied: the classes it catches are marked “New” in the list below."),
+    ("changed", "Rule changed and applied to every class."),
+    ("removed", "Rule removed. Every class has been placed again."),
+    ("moved", "Rule moved. Every class has been placed again."),
+    ("applied", "The rules have been applied to every class."),
+    ("placed", "The class's subject and year are saved."),
+];

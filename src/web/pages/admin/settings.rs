@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::{Done, done};
+use super::{DoneQuery, done};
 use crate::auth::roles::Permission;
 use crate::tenancy::settings::{self, OutsideStudents, SettingsChange, SettingsError};
 use crate::web::AppState;
@@ -141,13 +141,10 @@ fn page(
 async fn show(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
-    Query(query): Query<Done>,
+    Query(query): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
     let view = api::read_settings(&state, &staff).await?;
-    let notice = match query.done.as_deref() {
-        Some("saved") => Some("Settings saved."),
-        _ => None,
-    };
+    let notice = query.notice(NOTICES);
     let form = SettingsForm::from_saved(&view);
     Ok(render(&page(&staff, view, form, FormErrors::none(), notice))?.into_response())
 }
@@ -221,3 +218,8 @@ async fn save(
     }
     Ok(reshow(render(&page(&staff, view, form, errors, None))?))
 }
+
+/// The notices a successful form's redirect back here may ask for (`?done=`).
+const NOTICES: &[(&str, &str)] = &[
+    ("saved", "Settings saved."),
+];

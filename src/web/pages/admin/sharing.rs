@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ConfirmForm, ConfirmPage, Done, confirmed, done};
+use super::{DoneQuery, ConfirmForm, ConfirmPage, confirmed, done};
 use crate::auth::roles::Permission;
 use crate::auth::{ClassAccess, ClassScope};
 use crate::portfolio::scan_queue::ScanReason;
@@ -218,21 +218,9 @@ async fn page(
 async fn show(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
-    Query(query): Query<Done>,
+    Query(query): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    let notice = match query.done.as_deref() {
-        Some("removing") => Some(
-            "Removal asked for: the grant is taken away in Drive in the background, usually \
-             within a minute.",
-        ),
-        Some("kept") => {
-            Some("Kept. Later scans will not report it again unless it gives more access.")
-        }
-        Some("scan") => Some(
-            "Scan asked for. It runs in the background; reload this page to see what it finds.",
-        ),
-        _ => None,
-    };
+    let notice = query.notice(NOTICES);
     let shown = page(&state, &staff, notice, FormErrors::none(), String::new()).await?;
     Ok(render(&shown)?.into_response())
 }
@@ -323,3 +311,11 @@ async fn scan_now(
     queue_scan(&state, &staff, class_id).await?;
     Ok(done(PAGE, "scan"))
 }
+
+/// The notices a successful form's redirect back here may ask for (`?done=`).
+const NOTICES: &[(&str, &str)] = &[
+    ("removing", "Removal asked for: the grant is taken away in Drive in the background, usually \
+             within a minute."),
+    ("kept", "Kept. Later scans will not report it again unless it gives more access."),
+    ("scan", "Scan asked for. It runs in the background; reload this page to see what it finds."),
+];

@@ -11,7 +11,7 @@ use axum::routing::get;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{ButtonOnly, Done, done};
+use super::{DoneQuery, ButtonOnly, done};
 use crate::auth::roles::Permission;
 use crate::roster::runs::{self, Problem, SyncRun};
 use crate::tenancy::settings;
@@ -154,7 +154,7 @@ fn duration_words(ms: i32) -> String {
 async fn show(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
-    Query(query): Query<Done>,
+    Query(query): Query<DoneQuery>,
 ) -> Result<Html<String>, PageError> {
     staff.require(Permission::SyncRosters)?;
     let mut tx = staff.school_tx(&state).await?;
@@ -215,13 +215,7 @@ async fn show(
             skipped: skipped_words(run),
         })
         .collect();
-    let notice = match query.done.as_deref() {
-        Some("queued") => Some(
-            "A sync has been asked for. It runs in the background, usually within a minute: \
-             reload this page to see it in the history.",
-        ),
-        _ => None,
-    };
+    let notice = query.notice(NOTICES);
     render(&SyncPage {
         layout: Layout::for_staff(&staff, Section::Admin),
         tabs: AdminTab::Sync.tabs(),
@@ -243,3 +237,9 @@ async fn sync_now(
     api::queue_sync(&state, &staff).await?;
     Ok(done(PAGE, "queued"))
 }
+
+/// The notices a successful form's redirect back here may ask for (`?done=`).
+const NOTICES: &[(&str, &str)] = &[
+    ("queued", "A sync has been asked for. It runs in the background, usually within a minute: \
+             reload this page to see it in the history."),
+];
