@@ -84,6 +84,28 @@ pub async fn selected_classes(
     .await
 }
 
+/// The current classes that `selections` catch today, with their names (by name): a window's
+/// classes before its start, besides those chosen.
+pub async fn caught_classes(
+    tx: &mut SchoolTx,
+    selections: &[Selection],
+) -> Result<Vec<WindowClass>, sqlx::Error> {
+    let ids = selected_classes(tx, selections).await?;
+    let named: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM courses WHERE id = ANY($1) ORDER BY name, id")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(named
+        .into_iter()
+        .map(|(id, name)| WindowClass {
+            id,
+            name,
+            chosen: false,
+        })
+        .collect())
+}
+
 /// Each selection in words, for people: "All Year 11 Chemistry", "All of Year 10", "All
 /// Geography" (a subject since deleted is "a subject that no longer exists").
 pub async fn selection_labels(

@@ -1086,6 +1086,71 @@ async fn a_teacher_sees_only_the_windows_over_their_classes_and_nothing_to_manag
 }
 
 #[tokio::test]
+async fn a_teachers_window_page_names_only_their_own_classes() {
+    let mut w = pages_world().await;
+    // Another teacher's class in the same group (Chemistry, Year 10).
+    let other_class: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.courses (classroom_id, name, subject_id, year_group) \
+         SELECT '998', '10Y Chemistry', subject_id, year_group FROM tenant_hillside.courses \
+         WHERE id = $1 RETURNING id",
+    )
+    .bind(w.course)
+    .fetch_one(&w.l.w.db.pool)
+    .await
+    .unwrap();
+    let by_group = w
+        .officer_posts(
+            "/windows/new",
+            &[
+                ("name", "Year 10 mocks"),
+                ("starts_at", "2031-03-25T10:00"),
+                ("ends_at", "2031-03-25T12:00"),
+                ("groups", "/10"),
+                ("step", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(by_group.status, StatusCode::SEE_OTHER, "{}", by_group.body);
+    let by_group = window_of(&by_group);
+    let (mine, theirs) = (w.course.to_string(), other_class.to_string());
+    let both = w
+        .officer_posts(
+            "/windows/new",
+            &[
+                ("name", "Chemistry practical"),
+                ("starts_at", "2031-03-25T11:00"),
+                ("ends_at", "2031-03-25T13:00"),
+                ("classes", mine.as_str()),
+                ("classes", theirs.as_str()),
+                ("step", "save"),
+            ],
+        )
+        .await;
+    let both = window_of(&both);
+
+    // The officer sees every class, and what the window will lock.
+    let officer = w.officer_get(&format!("/windows/{by_group}")).await;
+    assert!(officer.body.contains("10Y Chemistry"), "{}", officer.body);
+    assert!(officer.body.contains("will lock"));
+
+    for id in [by_group, both] {
+        let page = w.teacher_get(&format!("/windows/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("10X Chemistry"), "{}", page.body);
+        assert!(!page.body.contains("10Y Chemistry"), "{}", page.body);
+        assert!(!page.body.contains(&theirs), "not even its id");
+        assert!(page.body.contains("and 1 other class"), "{}", page.body);
+        assert!(
+            !page.body.contains("will lock"),
+            "the preview is the officer's"
+        );
+    }
+    // The overlap between them is shown, naming only the teacher's class.
+    let page = w.teacher_get(&format!("/windows/{by_group}")).await;
+    assert!(page.body.contains("Chemistry practical"), "{}", page.body);
+}
+
+#[tokio::test]
 async fn every_role_reaches_the_windows_pages_its_permissions_give() {
     use invigilator::auth::roles::{Permission, allows};
     let w = common::browser::SignInWorld::new().await;

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::preview::PreviewView;
+use super::preview::{OverlapLine, PreviewView};
 use super::{DoneQuery, WindowLine, notice, uk_time};
 use crate::audit::Action;
 use crate::auth::Permission;
@@ -22,13 +22,13 @@ use crate::web::pages::form::{FormErrors, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
 use crate::web::portfolios::commit_and_enqueue;
 use crate::web::windows::{record, visible_classes, visible_window};
-use crate::windows::{Editable, Window, WindowError, WindowState, preview, store};
+use crate::windows::{Editable, Window, WindowClass, WindowError, WindowState, preview, store};
 
-/// One of the window's classes.
+/// One of the window's classes that the reader may see.
 pub struct ClassLink {
     pub name: String,
-    /// The class page, when the reader may open it.
-    pub href: Option<String>,
+    /// The class page.
+    pub href: String,
     /// "Chosen" or "In a group".
     pub how: &'static str,
 }
@@ -51,12 +51,15 @@ pub struct WindowPage {
     pub now: String,
     pub note: Option<String>,
     pub scheduled_by: String,
+    /// The classes the reader may see.
     pub classes: Vec<ClassLink>,
+    /// The others, counted: "and 3 other classes" (or "3 classes" when they see none).
+    pub other_classes: Option<String>,
     pub groups: Vec<String>,
     /// For an Examinations Officer before the start: what it will lock.
     pub preview: Option<PreviewView>,
     /// Windows at overlapping times over some of the same classes (while it can still lock).
-    pub overlaps: Vec<super::preview::OverlapLine>,
+    pub overlaps: Vec<OverlapLine>,
     pub actions: Option<Actions>,
 }
 
@@ -114,6 +117,34 @@ fn parse_id(raw: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(raw).map_err(|_| PageError::not_found())
 }
 
+/// The window's classes as the reader may see them: those in their class scope (`visible`;
+/// `None`: all), linked, and the rest only counted ("and 3 other classes"), so the page names
+/// no class the reader could not open.
+fn class_links(
+    covered: &[&WindowClass],
+    visible: Option<&[Uuid]>,
+) -> (Vec<ClassLink>, Option<String>) {
+    let (seen, unseen): (Vec<&WindowClass>, Vec<&WindowClass>) = covered
+        .iter()
+        .partition(|c| visible.is_none_or(|v| v.contains(&c.id)));
+    let links = seen
+        .iter()
+        .map(|c| ClassLink {
+            name: c.name.clone(),
+            href: format!("/classes/{}", c.id),
+            how: if c.chosen { "Chosen" } else { "In a group" },
+        })
+        .collect::<Vec<_>>();
+    let others = match (unseen.len(), links.is_empty()) {
+        (0, _) => None,
+        (1, true) => Some("1 class".to_owned()),
+        (n, true) => Some(format!("{n} classes")),
+        (1, false) => Some("and 1 other class".to_owned()),
+        (n, false) => Some(format!("and {n} other classes")),
+    };
+    (links, others)
+}
+
 /// `GET /windows/{id}`
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn window_page(
@@ -127,38 +158,43 @@ pub async fn window_page(
     let visible = visible_classes(&mut tx, &staff).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     let can_manage = staff.can(Permission::ManageWindows);
-    let may_open = |class: &Uuid| visible.as_ref().is_none_or(|v| v.contains(class));
-    let mut classes: Vec<ClassLink> = window
+    let scheduled = window.state == WindowState::Scheduled;
+    // Before the start, its classes are also those its groups catch today.
+    let caught = if scheduled {
+        store::caught_classes(&mut tx, &window.selections).await?
+    } else {
+        Vec::new()
+    };
+    let covered: Vec<&WindowClass> = window
         .classes
         .iter()
-        .map(|c| ClassLink {
-            name: c.name.clone(),
-            href: may_open(&c.id).then(|| format!("/classes/{}", c.id)),
-            how: if c.chosen { "Chosen" } else { "In a group" },
-        })
+        .chain(
+            caught
+                .iter()
+                .filter(|c| !window.classes.iter().any(|k| k.id == c.id)),
+        )
         .collect();
-    // While the window can still lock, what it covers and overlaps is worked out as the
-    // preview does; before the start that includes the classes its groups catch today.
+    let (classes, others) = class_links(&covered, visible.as_deref());
+    // While it can still lock: the windows it overlaps, for everyone; what it will lock, worked
+    // out student by student, only for an officer before the start (nobody else sees it).
     let (preview, overlaps) = if window.state.cancellable() {
         let draft = store::draft_of(&mut tx, &window).await?;
-        let p = preview::preview(&mut tx, &draft, Some(id)).await?;
-        if window.state == WindowState::Scheduled {
-            for c in p.classes.iter().filter(|c| !c.chosen) {
-                classes.push(ClassLink {
-                    name: c.name.clone(),
-                    href: may_open(&c.id).then(|| format!("/classes/{}", c.id)),
-                    how: "In a group",
-                });
-            }
-        }
-        let view = PreviewView::new(&p, visible.as_deref());
-        let overlaps = view.overlaps;
-        let shown = PreviewView {
-            overlaps: Vec::new(),
-            ..view
+        let class_name = |id: &Uuid| {
+            covered
+                .iter()
+                .find(|c| c.id == *id)
+                .map(|c| c.name.as_str())
         };
-        let preview = (can_manage && window.state == WindowState::Scheduled).then_some(shown);
-        (preview, overlaps)
+        if can_manage && scheduled {
+            let p = preview::preview(&mut tx, &draft, Some(id)).await?;
+            let mut view = PreviewView::new(&p, visible.as_deref());
+            let overlaps = std::mem::take(&mut view.overlaps);
+            (Some(view), overlaps)
+        } else {
+            let overlaps = preview::overlaps(&mut tx, &draft, Some(id)).await?;
+            let lines = OverlapLine::lines(&overlaps, class_name, visible.as_deref());
+            (None, lines)
+        }
     } else {
         (None, Vec::new())
     };
@@ -191,6 +227,7 @@ pub async fn window_page(
         note: window.note.clone(),
         scheduled_by,
         classes,
+        other_classes: others,
         groups,
         preview,
         overlaps,
