@@ -346,12 +346,8 @@ pub async fn cancel(
     id: Uuid,
 ) -> Result<(Window, Requests), WindowError> {
     let before = get_for_update(tx, id).await?;
-    if !before.state.cancellable() {
-        return Err(WindowError::WrongState(format!(
-            "“{}” is already {}",
-            before.name,
-            before.state.label()
-        )));
+    if let Some(why) = before.why_not_cancellable() {
+        return Err(WindowError::WrongState(why));
     }
     finish(
         tx,
@@ -370,19 +366,8 @@ pub async fn release(
     id: Uuid,
 ) -> Result<(Window, Requests), WindowError> {
     let before = get_for_update(tx, id).await?;
-    if !before.releasable() {
-        return Err(WindowError::WrongState(if before.until_released {
-            format!(
-                "“{}” is {}: there is nothing to release",
-                before.name,
-                before.state.label()
-            )
-        } else {
-            format!(
-                "“{}” ends by itself at its end time; to end it now, cancel it",
-                before.name
-            )
-        }));
+    if let Some(why) = before.why_not_releasable() {
+        return Err(WindowError::WrongState(why));
     }
     finish(
         tx,

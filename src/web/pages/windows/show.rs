@@ -251,10 +251,11 @@ impl Finish {
         }
     }
 
-    fn allowed(self, w: &Window) -> bool {
+    /// Why the window's state does not allow it now (the domain's own refusal), or `None`.
+    fn why_not(self, w: &Window) -> Option<String> {
         match self {
-            Self::Cancel => w.state.cancellable(),
-            Self::Release => w.releasable(),
+            Self::Cancel => w.why_not_cancellable(),
+            Self::Release => w.why_not_releasable(),
         }
     }
 }
@@ -324,7 +325,7 @@ fn confirmation(
         heading,
         consequence,
         button,
-        possible: finish.allowed(w),
+        possible: finish.why_not(w).is_none(),
         csrf_token: staff.csrf_token.clone(),
     }
 }
@@ -342,31 +343,16 @@ pub async fn confirm_page(
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     tx.commit().await?;
-    let mut errors = FormErrors::none();
-    if !finish.allowed(&window) {
-        errors.add_general(why_not(finish, &window));
-    }
-    let page = render(&confirmation(&staff, &window, finish, errors))?;
-    Ok(if finish.allowed(&window) {
-        page.into_response()
-    } else {
-        (StatusCode::CONFLICT, page).into_response()
-    })
-}
-
-/// Why a window cannot be cancelled or released now (the domain refuses it the same way).
-fn why_not(finish: Finish, w: &Window) -> String {
-    match finish {
-        Finish::Cancel => format!("“{}” is already {}.", w.name, w.state.label()),
-        Finish::Release if !w.until_released => format!(
-            "“{}” ends by itself at its end time; to end it now, cancel it.",
-            w.name
-        ),
-        Finish::Release => format!(
-            "“{}” is {}: there is nothing to release.",
-            w.name,
-            w.state.label()
-        ),
+    // A state that no longer allows it is said as the domain would refuse it, with no button.
+    match finish.why_not(&window) {
+        None => {
+            Ok(render(&confirmation(&staff, &window, finish, FormErrors::none()))?.into_response())
+        }
+        Some(why) => {
+            let errors = FormErrors::from_refusal(ApiError::Conflict(why))?;
+            let page = render(&confirmation(&staff, &window, finish, errors))?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
     }
 }
 
