@@ -11,7 +11,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use uuid::Uuid;
 
 use super::classes::ClassCard;
 use super::windows::{DoneQuery, hold_until, notice};
@@ -21,6 +20,7 @@ use crate::portfolio::lock::LockState;
 use crate::portfolio::overview::{self, StudentFolder};
 use crate::web::error::PageError;
 use crate::web::extract::CurrentStaff;
+use crate::web::portfolios::parse_id;
 use crate::web::{AppState, WebSettings};
 use crate::windows::{Holding, coverage};
 
@@ -187,7 +187,7 @@ struct Loaded {
 /// The class, whether this person may lock in it, its rows and the windows holding it; "not
 /// found" for a class out of reach exactly as for one that does not exist.
 async fn load(state: &AppState, staff: &CurrentStaff, raw_id: &str) -> Result<Loaded, PageError> {
-    let course = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
+    let course = parse_id(raw_id)?;
     let mut tx = staff.school_tx(state).await?;
     let view_scope = staff.class_scope(ClassAccess::View);
     if !view_scope.includes(&mut tx, course).await? {

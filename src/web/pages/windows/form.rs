@@ -29,6 +29,7 @@ use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, PageForm, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
+use crate::web::portfolios::parse_id;
 use crate::web::windows::{record, schedule, visible_window};
 use crate::windows::draft::{Draft, Selection, SelectionFields, WindowFields};
 use crate::windows::london_time::{WallClockError, london_to_utc};
@@ -461,7 +462,7 @@ pub async fn edit_form(
     Path(raw_id): Path<String>,
 ) -> Result<Html<String>, PageError> {
     staff.require(Permission::ManageWindows)?;
-    let id = Uuid::parse_str(&raw_id).map_err(|_| PageError::not_found())?;
+    let id = parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     if window.state.editable() == Editable::Nothing {
@@ -499,7 +500,7 @@ pub async fn edit_submit(
     PageForm(form): PageForm<WindowForm>,
 ) -> Result<Response, PageError> {
     staff.require(Permission::ManageWindows)?;
-    let id = Uuid::parse_str(&raw_id).map_err(|_| PageError::not_found())?;
+    let id = parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     tx.commit().await?;

@@ -18,7 +18,7 @@ use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, PageForm, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
-use crate::web::portfolios::commit_and_enqueue;
+use crate::web::portfolios::{commit_and_enqueue, parse_id};
 use crate::windows::{Holding, WindowError, coverage};
 
 /// The form as sent.
@@ -74,7 +74,7 @@ struct Student {
 /// reach) and what holds them.
 async fn load(tx: &mut SchoolTx, staff: &CurrentStaff, raw_id: &str) -> Result<Student, PageError> {
     staff.require(Permission::ManageWindows)?;
-    let portfolio_id = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
+    let portfolio_id = parse_id(raw_id)?;
     let class_id = staff
         .class_scope(ClassAccess::Lock)
         .class_of_portfolio(tx, portfolio_id)

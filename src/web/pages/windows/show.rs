@@ -20,7 +20,7 @@ use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
-use crate::web::portfolios::commit_and_enqueue;
+use crate::web::portfolios::{commit_and_enqueue, parse_id};
 use crate::web::windows::{record, visible_classes, visible_window};
 use crate::windows::{Editable, Window, WindowClass, WindowError, WindowState, preview, store};
 
@@ -111,10 +111,6 @@ async fn state_sentence(tx: &mut SchoolTx, w: &Window) -> Result<String, sqlx::E
                 .unwrap_or_default()
         ),
     })
-}
-
-fn parse_id(raw: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(raw).map_err(|_| PageError::not_found())
 }
 
 /// The window's classes as the reader may see them: those in their class scope (`visible`;
