@@ -84,6 +84,26 @@ pub async fn selected_classes(
     .await
 }
 
+/// The current classes that the selections of each of `windows` catch today, as (window,
+/// class) pairs: for a list of windows, one query rather than one per window.
+pub async fn caught_by_windows(
+    tx: &mut SchoolTx,
+    windows: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT DISTINCT s.window_id, c.id FROM window_selections s JOIN courses c \
+           ON c.active AND (s.subject_id IS NULL OR c.subject_id = s.subject_id) \
+          AND (s.year_group IS NULL OR c.year_group = s.year_group) \
+         WHERE s.window_id = ANY($1) ORDER BY s.window_id, c.id",
+    )
+    .bind(windows)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 /// The current classes that `selections` catch today, with their names (by name): a window's
 /// classes before its start, besides those chosen.
 pub async fn caught_classes(

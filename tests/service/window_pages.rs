@@ -1128,6 +1128,13 @@ async fn a_teachers_window_page_names_only_their_own_classes() {
         .await;
     let both = window_of(&both);
 
+    // The officer's list counts what the group catches today (one query for the list).
+    let list = w.officer_get("/windows").await;
+    assert!(
+        list.body.contains("2 classes today, by group"),
+        "{}",
+        list.body
+    );
     // The officer sees every class, and what the window will lock.
     let officer = w.officer_get(&format!("/windows/{by_group}")).await;
     assert!(officer.body.contains("10Y Chemistry"), "{}", officer.body);

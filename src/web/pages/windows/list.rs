@@ -76,18 +76,26 @@ pub struct CalendarPage {
     pub busy_days: Vec<Day>,
 }
 
-/// Windows as lines, with what their selections catch today before they start.
+/// Windows as lines, with what their selections catch today before they start (asked in one
+/// query for them all).
 async fn lines(tx: &mut SchoolTx, windows: &[Window]) -> Result<Vec<WindowLine>, PageError> {
-    let mut out = Vec::with_capacity(windows.len());
-    for w in windows {
-        let caught: Vec<Uuid> = if w.state == WindowState::Scheduled && !w.selections.is_empty() {
-            store::selected_classes(tx, &w.selections).await?
-        } else {
-            Vec::new()
-        };
-        out.push(WindowLine::new(w, &caught));
-    }
-    Ok(out)
+    let before_start: Vec<Uuid> = windows
+        .iter()
+        .filter(|w| w.state == WindowState::Scheduled && !w.selections.is_empty())
+        .map(|w| w.id)
+        .collect();
+    let caught = store::caught_by_windows(tx, &before_start).await?;
+    Ok(windows
+        .iter()
+        .map(|w| {
+            let classes: Vec<Uuid> = caught
+                .iter()
+                .filter(|(window, _)| *window == w.id)
+                .map(|(_, class)| *class)
+                .collect();
+            WindowLine::new(w, &classes)
+        })
+        .collect())
 }
 
 /// `GET /windows`
