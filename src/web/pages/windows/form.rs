@@ -190,6 +190,8 @@ impl WindowForm {
 pub struct Choice {
     /// The element's id (for its label).
     pub id: String,
+    /// The form field it sends: `classes` (one class) or `groups` (a whole group).
+    pub name: &'static str,
     pub value: String,
     pub label: String,
     pub checked: bool,
@@ -263,6 +265,7 @@ impl<'f> GroupBoxes<'f> {
         self.offered.push(value.clone());
         Choice {
             id: format!("group-{}", self.offered.len()),
+            name: "groups",
             checked: self.ticked.contains(&value),
             value,
             label,
@@ -328,6 +331,7 @@ fn subject_choices(
             .iter()
             .map(|c| Choice {
                 id: format!("class-{}", c.id),
+                name: "classes",
                 value: c.id.to_string(),
                 label: c.name.clone(),
                 checked: form.classes.contains(&c.id.to_string()),
@@ -371,6 +375,7 @@ async fn unmatched_groups(
         };
         others.push(Choice {
             id: format!("other-group-{i}"),
+            name: "groups",
             label: format!("{label} (no class matches it today)"),
             value: value.clone(),
             checked: true,

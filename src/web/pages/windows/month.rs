@@ -79,6 +79,8 @@ pub struct DayEntry {
     pub when: String,
     pub state: String,
     pub state_class: &'static str,
+    /// Called off: the grid says so in words (other states are told by the list below it).
+    pub cancelled: bool,
     /// For sorting the day: when it started.
     starts_at: DateTime<Utc>,
 }
@@ -162,6 +164,7 @@ fn entry(w: &Window, date: NaiveDate, today: NaiveDate) -> Option<DayEntry> {
         when,
         state: state_words(w.state),
         state_class: state_class(w.state),
+        cancelled: w.state == WindowState::Cancelled,
         starts_at: w.starts_at,
     })
 }

@@ -47,6 +47,10 @@ pub struct WindowPage {
     pub layout: Layout,
     pub notice: Option<&'static str>,
     pub line: WindowLine,
+    /// It has not started: a class that joins one of its groups before then is included.
+    pub before_start: bool,
+    /// Scheduled, under way or held: it can still lock, so its overlaps matter.
+    pub can_still_lock: bool,
     /// What the state means now, in a sentence.
     pub now: String,
     pub note: Option<String>,
@@ -219,6 +223,8 @@ pub async fn window_page(
         layout: Layout::for_staff(&staff, Section::Windows),
         notice: notice(&done.done),
         line: WindowLine::new(&window, &[]),
+        before_start: scheduled,
+        can_still_lock: window.state.cancellable(),
         now,
         note: window.note.clone(),
         scheduled_by,
