@@ -1,11 +1,11 @@
 //! `GET /windows`: the windows over the classes a person may see, to come and under way first,
-//! then the last few months' (folded away); `?view=calendar&month=2027-03` (or
-//! `/windows/calendar`) the same as a month calendar. An Examinations Officer also finds the
-//! "Schedule a window" button and their calendar feed here.
+//! then the last few months' (folded away); `?view=calendar&month=2027-03` the same as a month
+//! calendar (its one address: `/windows/calendar` redirects there). An Examinations Officer
+//! also finds the "Schedule a window" button and their calendar feed here.
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -178,14 +178,16 @@ pub async fn list_page(
     .into_response())
 }
 
-/// `GET /windows/calendar?month=2027-03`
-#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
-pub async fn calendar_page(
-    State(state): State<AppState>,
-    PageStaff(staff): PageStaff,
-    Query(params): Query<ListParams>,
-) -> Result<Response, PageError> {
-    calendar(&state, &staff, &params).await
+/// `GET /windows/calendar?month=2027-03`: an address the calendar once had, redirected for good
+/// to its one address, `/windows?view=calendar&month=2027-03` (the month only when it reads as
+/// one, so nothing from the query is echoed).
+pub async fn old_calendar_address(Query(params): Query<ListParams>) -> Redirect {
+    match Month::parse(&params.month) {
+        Some(month) => {
+            Redirect::permanent(&format!("/windows?view=calendar&month={}", month.param()))
+        }
+        None => Redirect::permanent("/windows?view=calendar"),
+    }
 }
 
 async fn calendar(

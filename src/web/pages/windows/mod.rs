@@ -32,7 +32,7 @@ use crate::windows::{Holding, Window, WindowState};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/windows", get(list::list_page))
-        .route("/windows/calendar", get(list::calendar_page))
+        .route("/windows/calendar", get(list::old_calendar_address))
         .route("/windows/new", get(form::new_form).post(form::new_submit))
         .route("/windows/calendar-feed", axum::routing::post(feed::make))
         .route(
