@@ -156,6 +156,7 @@ impl From<&Holding> for WindowNote {
     }
 }
 
+/// A class's page (`GET /classes/{id}`).
 #[derive(Template)]
 #[template(path = "class.html")]
 pub struct ClassPage {
@@ -170,6 +171,7 @@ pub struct ClassPage {
     pub rows: Vec<Row>,
 }
 
+/// A class's student rows alone (`GET /classes/{id}/rows`), for the script.
 #[derive(Template)]
 #[template(path = "class_rows.html")]
 pub struct ClassRows {

@@ -17,6 +17,7 @@ use crate::web::pages::{Layout, PageStaff, Section, render};
 use crate::web::windows::feed_url;
 use crate::windows::calendar;
 
+/// The page showing a new calendar address, once (`POST /windows/calendar-feed`).
 #[derive(Template)]
 #[template(path = "windows_feed.html")]
 pub struct FeedPage {

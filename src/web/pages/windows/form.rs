@@ -399,6 +399,8 @@ fn parse_group(value: &str) -> Option<Selection> {
     })
 }
 
+/// The schedule / edit form (`/windows/new`, `/windows/{id}/edit`), with its errors beside
+/// their fields and, after "Preview", what the window would lock.
 #[derive(Template)]
 #[template(path = "windows_form.html")]
 pub struct FormPage {

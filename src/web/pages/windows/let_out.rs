@@ -46,6 +46,8 @@ impl From<&Holding> for HoldingLine {
     }
 }
 
+/// The question before letting one student out (`/portfolios/{id}/override`): the windows
+/// holding them and the reason asked for.
 #[derive(Template)]
 #[template(path = "windows_let_out.html")]
 pub struct LetOutPage {

@@ -44,6 +44,8 @@ pub struct FeedView {
     pub last_read: Option<String>,
 }
 
+/// The list of windows (`GET /windows`): to come and under way, then the recent past, and an
+/// officer's calendar feed.
 #[derive(Template)]
 #[template(path = "windows_list.html")]
 pub struct ListPage {
@@ -54,23 +56,30 @@ pub struct ListPage {
     pub whole_school: bool,
     pub current: Vec<WindowLine>,
     pub past: Vec<WindowLine>,
+    /// How far back `past` reaches.
     pub past_days: i64,
     /// `Some` for an Examinations Officer: `Some(None)` when they have no address.
     pub feed: Option<Option<FeedView>>,
     pub csrf_token: String,
+    /// `2027-03`, for the link to the calendar.
     pub this_month: String,
 }
 
+/// A month of windows as a calendar (`GET /windows?view=calendar&month=2027-03`).
 #[derive(Template)]
 #[template(path = "windows_calendar.html")]
 pub struct CalendarPage {
     pub layout: Layout,
     pub can_manage: bool,
+    /// "March 2027"
     pub month: String,
+    /// The month before and after: (`2027-02` for the link, "February 2027").
     pub previous: (String, String),
     pub next: (String, String),
+    /// `2027-03`, for "This month".
     pub this_month: String,
     pub is_this_month: bool,
+    /// Monday to Sunday, a week to a row.
     pub weeks: Vec<Vec<Day>>,
     /// The month's days that have windows, for the list shown on phones.
     pub busy_days: Vec<Day>,

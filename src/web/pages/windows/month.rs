@@ -41,10 +41,12 @@ impl Month {
         self.first.format("%B %Y").to_string()
     }
 
+    /// The month after (the 32nd day from a first always falls in it).
     pub fn next(self) -> Self {
         Self::of(self.first + Duration::days(32))
     }
 
+    /// The month before (the day before its first is in it).
     pub fn previous(self) -> Self {
         Self::of(self.first - Duration::days(1))
     }

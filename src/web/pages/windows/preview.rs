@@ -30,6 +30,8 @@ pub struct OverlapLine {
     pub classes: String,
 }
 
+/// What a window would lock, in words, for the form's preview and (before the start) an
+/// officer's view of the window.
 pub struct PreviewView {
     /// "10:00 on 23 March 2027 to 11:30 on 23 March 2027" (set by the form, which has the
     /// instants).

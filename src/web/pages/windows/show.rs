@@ -41,6 +41,7 @@ pub struct Actions {
     pub release: bool,
 }
 
+/// One window's page (`GET /windows/{id}`), as the reader may see it.
 #[derive(Template)]
 #[template(path = "windows_show.html")]
 pub struct WindowPage {
@@ -262,6 +263,8 @@ impl Finish {
     }
 }
 
+/// The question before cancelling or releasing a window (`GET /windows/{id}/cancel`), or why
+/// its state no longer allows it.
 #[derive(Template)]
 #[template(path = "windows_confirm.html")]
 pub struct ConfirmPage {
