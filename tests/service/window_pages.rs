@@ -480,6 +480,14 @@ async fn every_bad_input_shows_the_form_again_beside_its_field_and_saves_nothing
             assert!(beside.contains(message), "{changes:?} {step}: {beside}");
             assert!(page.body.contains("There is a problem"), "the summary");
             assert!(page.body.contains(&format!("href=\"#{field}\"")));
+            if field == "classes" {
+                // The class boxes' fieldset is described by its error too.
+                assert!(
+                    page.body
+                        .contains("aria-describedby=\"classes-hint classes-error\""),
+                    "{changes:?} {step}"
+                );
+            }
             assert!(
                 page.body.contains("Kept as typed"),
                 "what was typed is kept"
