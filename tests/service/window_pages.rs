@@ -962,6 +962,41 @@ async fn the_calendar_address_is_made_shown_once_replaced_and_revoked_from_the_w
         "the address is never shown again"
     );
 
+    // Replace and revoke ask first, on a page of their own, changing nothing.
+    assert!(
+        list.body
+            .contains("href=\"/windows/calendar-feed/replace\"")
+    );
+    assert!(list.body.contains("href=\"/windows/calendar-feed/revoke\""));
+    assert!(
+        !list
+            .body
+            .contains("action=\"/windows/calendar-feed/revoke\""),
+        "no revoke at one click"
+    );
+    for (path, posts_to) in [
+        ("/windows/calendar-feed/replace", "/windows/calendar-feed"),
+        (
+            "/windows/calendar-feed/revoke",
+            "/windows/calendar-feed/revoke",
+        ),
+    ] {
+        let ask = w.officer_get(path).await;
+        assert_eq!(ask.status, StatusCode::OK, "{path}");
+        assert_clean(&ask);
+        assert!(ask.body.contains("stops working at once"), "{}", ask.body);
+        assert!(ask.body.contains(&format!("action=\"{posts_to}\"")));
+        assert!(ask.body.contains("No, go back"));
+        let refused = w.teacher_get(path).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        anonymous.get(&first).send().await.unwrap().status(),
+        StatusCode::OK,
+        "asking changed nothing"
+    );
+    assert_eq!(w.count("calendar_feed.created").await, 1);
+
     let replaced = w.officer_posts("/windows/calendar-feed", &[]).await;
     assert!(
         replaced
@@ -992,6 +1027,14 @@ async fn the_calendar_address_is_made_shown_once_replaced_and_revoked_from_the_w
     let list = w.officer_get("/windows?done=feed-revoked").await;
     assert!(list.body.contains("Your calendar address is revoked"));
     assert!(list.body.contains("You have no calendar address"));
+    let none = w.officer_get("/windows/calendar-feed/revoke").await;
+    assert_eq!(none.status, StatusCode::CONFLICT);
+    assert!(none.body.contains("You have no calendar address to revoke"));
+    assert!(
+        !none
+            .body
+            .contains("action=\"/windows/calendar-feed/revoke\"")
+    );
     let twice = w.officer_posts("/windows/calendar-feed/revoke", &[]).await;
     assert_eq!(
         twice.headers["location"],

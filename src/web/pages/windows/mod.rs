@@ -35,9 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/windows/calendar", get(list::old_calendar_address))
         .route("/windows/new", get(form::new_form).post(form::new_submit))
         .route("/windows/calendar-feed", axum::routing::post(feed::make))
+        .route("/windows/calendar-feed/replace", get(feed::confirm_replace))
         .route(
             "/windows/calendar-feed/revoke",
-            axum::routing::post(feed::revoke),
+            get(feed::confirm_revoke).post(feed::revoke),
         )
         .route("/windows/{id}", get(show::window_page))
         .route(
