@@ -185,15 +185,16 @@ pub async fn get(
     Ok(Json(window))
 }
 
-/// `POST /api/windows/preview`: what a window would lock, before it is saved.
+/// `POST /api/windows/preview`: what a window would lock, before it is saved. It refuses what
+/// saving would refuse (the same [`store::check`] as the form's preview).
 pub async fn preview_new(
     State(state): State<AppState>,
     staff: CurrentStaff,
     JsonBody(fields): JsonBody<WindowFields>,
 ) -> Result<Json<Preview>, ApiError> {
     staff.require(Permission::ManageWindows)?;
-    let draft = fields.check(None, Utc::now())?;
     let mut tx = staff.school_tx(&state).await?;
+    let draft = store::check(&mut tx, &fields, None, Utc::now()).await?;
     let preview = preview::preview(&mut tx, &draft, None).await?;
     record(
         &mut tx,
@@ -220,7 +221,7 @@ pub async fn preview_edit(
     let saved = store::get(&mut tx, id).await?;
     let base = store::draft_of(&mut tx, &saved).await?;
     let draft = if saved.state == WindowState::Scheduled {
-        fields.check(Some(&base), Utc::now())?
+        store::check(&mut tx, &fields, Some(&base), Utc::now()).await?
     } else {
         base
     };

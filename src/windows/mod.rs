@@ -117,6 +117,32 @@ impl Window {
     pub fn releasable(&self) -> bool {
         self.until_released && self.state.holds()
     }
+
+    /// Why it cannot be cancelled now ("“Mock” is already over"), or `None` when it can. The
+    /// refusal of [`store::cancel`], and what the pages say before offering the button.
+    pub fn why_not_cancellable(&self) -> Option<String> {
+        (!self.state.cancellable())
+            .then(|| format!("“{}” is already {}", self.name, self.state.label()))
+    }
+
+    /// Why it cannot be released now, or `None` when it can: the refusal of
+    /// [`store::release`], and what the pages say.
+    pub fn why_not_releasable(&self) -> Option<String> {
+        if self.releasable() {
+            None
+        } else if self.until_released {
+            Some(format!(
+                "“{}” is {}: there is nothing to release",
+                self.name,
+                self.state.label()
+            ))
+        } else {
+            Some(format!(
+                "“{}” ends by itself at its end time; to end it now, cancel it",
+                self.name
+            ))
+        }
+    }
 }
 
 /// One class of a window.

@@ -86,9 +86,7 @@ pub async fn preview(
     draft: &Draft,
     editing: Option<Uuid>,
 ) -> Result<Preview, sqlx::Error> {
-    let caught = selected_classes(tx, &draft.selections).await?;
-    let mut ids = draft.classes.clone();
-    ids.extend(caught.iter().filter(|c| !draft.classes.contains(c)));
+    let ids = covered_classes(tx, draft).await?;
     let operator: Option<String> = sqlx::query_scalar(
         "SELECT status FROM google_credentials WHERE purpose = 'drive_operator'",
     )
@@ -156,11 +154,7 @@ pub async fn preview(
         cannot_lock += class.cannot_lock.len();
         out.push(class);
     }
-    let mut overlaps = overlapping(tx, draft, &ids, editing).await?;
-    for o in &mut overlaps {
-        o.starts_local = utc_to_london(o.starts_at);
-        o.ends_local = utc_to_london(o.ends_at);
-    }
+    let overlaps = overlapping(tx, draft, &ids, editing).await?;
     Ok(Preview {
         starts_local: utc_to_london(draft.starts_at),
         ends_local: utc_to_london(draft.ends_at),
@@ -172,6 +166,26 @@ pub async fn preview(
     })
 }
 
+/// The classes `draft` covers: those chosen, then those its selections catch today.
+async fn covered_classes(tx: &mut SchoolTx, draft: &Draft) -> Result<Vec<Uuid>, sqlx::Error> {
+    let caught = selected_classes(tx, &draft.selections).await?;
+    let mut ids = draft.classes.clone();
+    ids.extend(caught.iter().filter(|c| !draft.classes.contains(c)));
+    Ok(ids)
+}
+
+/// Only the other windows `draft` overlaps (the last part of [`preview`]), without working out
+/// who it would lock: a window's page shows them to everyone who may read it, and the
+/// per-student part only to an Examinations Officer.
+pub async fn overlaps(
+    tx: &mut SchoolTx,
+    draft: &Draft,
+    editing: Option<Uuid>,
+) -> Result<Vec<Overlap>, sqlx::Error> {
+    let ids = covered_classes(tx, draft).await?;
+    overlapping(tx, draft, &ids, editing).await
+}
+
 /// Windows still to come or under way, at overlapping times, sharing a class with `classes`.
 async fn overlapping(
     tx: &mut SchoolTx,
@@ -180,7 +194,7 @@ async fn overlapping(
     editing: Option<Uuid>,
 ) -> Result<Vec<Overlap>, sqlx::Error> {
     // Before a window starts, its classes are its chosen ones and what its selections catch.
-    sqlx::query_as(
+    let mut overlaps: Vec<Overlap> = sqlx::query_as(
         "WITH covered AS ( \
              SELECT wc.window_id, wc.course_id FROM window_classes wc \
              UNION \
@@ -203,5 +217,10 @@ async fn overlapping(
     .bind(draft.ends_at)
     .bind(editing)
     .fetch_all(&mut **tx)
-    .await
+    .await?;
+    for o in &mut overlaps {
+        o.starts_local = utc_to_london(o.starts_at);
+        o.ends_local = utc_to_london(o.ends_at);
+    }
+    Ok(overlaps)
 }

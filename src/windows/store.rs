@@ -84,6 +84,48 @@ pub async fn selected_classes(
     .await
 }
 
+/// The current classes that the selections of each of `windows` catch today, as (window,
+/// class) pairs: for a list of windows, one query rather than one per window.
+pub async fn caught_by_windows(
+    tx: &mut SchoolTx,
+    windows: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT DISTINCT s.window_id, c.id FROM window_selections s JOIN courses c \
+           ON c.active AND (s.subject_id IS NULL OR c.subject_id = s.subject_id) \
+          AND (s.year_group IS NULL OR c.year_group = s.year_group) \
+         WHERE s.window_id = ANY($1) ORDER BY s.window_id, c.id",
+    )
+    .bind(windows)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// The current classes that `selections` catch today, with their names (by name): a window's
+/// classes before its start, besides those chosen.
+pub async fn caught_classes(
+    tx: &mut SchoolTx,
+    selections: &[Selection],
+) -> Result<Vec<WindowClass>, sqlx::Error> {
+    let ids = selected_classes(tx, selections).await?;
+    let named: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM courses WHERE id = ANY($1) ORDER BY name, id")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(named
+        .into_iter()
+        .map(|(id, name)| WindowClass {
+            id,
+            name,
+            chosen: false,
+        })
+        .collect())
+}
+
 /// Each selection in words, for people: "All Year 11 Chemistry", "All of Year 10", "All
 /// Geography" (a subject since deleted is "a subject that no longer exists").
 pub async fn selection_labels(
@@ -324,12 +366,8 @@ pub async fn cancel(
     id: Uuid,
 ) -> Result<(Window, Requests), WindowError> {
     let before = get_for_update(tx, id).await?;
-    if !before.state.cancellable() {
-        return Err(WindowError::WrongState(format!(
-            "“{}” is already {}",
-            before.name,
-            before.state.label()
-        )));
+    if let Some(why) = before.why_not_cancellable() {
+        return Err(WindowError::WrongState(why));
     }
     finish(
         tx,
@@ -348,19 +386,8 @@ pub async fn release(
     id: Uuid,
 ) -> Result<(Window, Requests), WindowError> {
     let before = get_for_update(tx, id).await?;
-    if !before.releasable() {
-        return Err(WindowError::WrongState(if before.until_released {
-            format!(
-                "“{}” is {}: there is nothing to release",
-                before.name,
-                before.state.label()
-            )
-        } else {
-            format!(
-                "“{}” ends by itself at its end time; to end it now, cancel it",
-                before.name
-            )
-        }));
+    if let Some(why) = before.why_not_releasable() {
+        return Err(WindowError::WrongState(why));
     }
     finish(
         tx,

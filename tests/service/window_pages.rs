@@ -355,18 +355,26 @@ async fn an_officer_previews_then_schedules_and_the_list_calendar_and_window_pag
         "one entry per page"
     );
 
-    for path in [
-        "/windows?view=calendar&month=2031-03",
-        "/windows/calendar?month=2031-03",
+    let calendar = w.officer_get("/windows?view=calendar&month=2031-03").await;
+    assert_eq!(calendar.status, StatusCode::OK);
+    assert_clean(&calendar);
+    assert!(calendar.body.contains("March 2031"));
+    assert!(calendar.body.contains("<caption"));
+    assert!(calendar.body.contains("Tuesday 25 March 2031"));
+    assert!(calendar.body.contains("10:00–11:30"), "{}", calendar.body);
+    assert!(calendar.body.contains("month=2031-02") && calendar.body.contains("month=2031-04"));
+    // The calendar has one address; the other it had redirects there for good.
+    for (old, new) in [
+        (
+            "/windows/calendar?month=2031-03",
+            "/windows?view=calendar&month=2031-03",
+        ),
+        ("/windows/calendar?month=<b>", "/windows?view=calendar"),
+        ("/windows/calendar", "/windows?view=calendar"),
     ] {
-        let calendar = w.officer_get(path).await;
-        assert_eq!(calendar.status, StatusCode::OK, "{path}");
-        assert_clean(&calendar);
-        assert!(calendar.body.contains("March 2031"));
-        assert!(calendar.body.contains("<caption"));
-        assert!(calendar.body.contains("Tuesday 25 March 2031"));
-        assert!(calendar.body.contains("10:00–11:30"), "{}", calendar.body);
-        assert!(calendar.body.contains("month=2031-02") && calendar.body.contains("month=2031-04"));
+        let moved = w.officer_get(old).await;
+        assert_eq!(moved.status, StatusCode::PERMANENT_REDIRECT, "{old}");
+        assert_eq!(moved.headers["location"], new, "{old}");
     }
     let april = w.officer_get("/windows?view=calendar&month=2031-04").await;
     assert!(!april.body.contains("Year 10 Chemistry practical"));
@@ -472,6 +480,14 @@ async fn every_bad_input_shows_the_form_again_beside_its_field_and_saves_nothing
             assert!(beside.contains(message), "{changes:?} {step}: {beside}");
             assert!(page.body.contains("There is a problem"), "the summary");
             assert!(page.body.contains(&format!("href=\"#{field}\"")));
+            if field == "classes" {
+                // The class boxes' fieldset is described by its error too.
+                assert!(
+                    page.body
+                        .contains("aria-describedby=\"classes-hint classes-error\""),
+                    "{changes:?} {step}"
+                );
+            }
             assert!(
                 page.body.contains("Kept as typed"),
                 "what was typed is kept"
@@ -946,6 +962,41 @@ async fn the_calendar_address_is_made_shown_once_replaced_and_revoked_from_the_w
         "the address is never shown again"
     );
 
+    // Replace and revoke ask first, on a page of their own, changing nothing.
+    assert!(
+        list.body
+            .contains("href=\"/windows/calendar-feed/replace\"")
+    );
+    assert!(list.body.contains("href=\"/windows/calendar-feed/revoke\""));
+    assert!(
+        !list
+            .body
+            .contains("action=\"/windows/calendar-feed/revoke\""),
+        "no revoke at one click"
+    );
+    for (path, posts_to) in [
+        ("/windows/calendar-feed/replace", "/windows/calendar-feed"),
+        (
+            "/windows/calendar-feed/revoke",
+            "/windows/calendar-feed/revoke",
+        ),
+    ] {
+        let ask = w.officer_get(path).await;
+        assert_eq!(ask.status, StatusCode::OK, "{path}");
+        assert_clean(&ask);
+        assert!(ask.body.contains("stops working at once"), "{}", ask.body);
+        assert!(ask.body.contains(&format!("action=\"{posts_to}\"")));
+        assert!(ask.body.contains("No, go back"));
+        let refused = w.teacher_get(path).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        anonymous.get(&first).send().await.unwrap().status(),
+        StatusCode::OK,
+        "asking changed nothing"
+    );
+    assert_eq!(w.count("calendar_feed.created").await, 1);
+
     let replaced = w.officer_posts("/windows/calendar-feed", &[]).await;
     assert!(
         replaced
@@ -976,6 +1027,14 @@ async fn the_calendar_address_is_made_shown_once_replaced_and_revoked_from_the_w
     let list = w.officer_get("/windows?done=feed-revoked").await;
     assert!(list.body.contains("Your calendar address is revoked"));
     assert!(list.body.contains("You have no calendar address"));
+    let none = w.officer_get("/windows/calendar-feed/revoke").await;
+    assert_eq!(none.status, StatusCode::CONFLICT);
+    assert!(none.body.contains("You have no calendar address to revoke"));
+    assert!(
+        !none
+            .body
+            .contains("action=\"/windows/calendar-feed/revoke\"")
+    );
     let twice = w.officer_posts("/windows/calendar-feed/revoke", &[]).await;
     assert_eq!(
         twice.headers["location"],
@@ -1072,7 +1131,6 @@ async fn a_teacher_sees_only_the_windows_over_their_classes_and_nothing_to_manag
     for path in [
         "/windows".to_owned(),
         "/windows?view=calendar".to_owned(),
-        "/windows/calendar".to_owned(),
         "/windows/new".to_owned(),
         format!("/windows/{theirs}"),
         format!("/windows/{theirs}/edit"),
@@ -1083,6 +1141,78 @@ async fn a_teacher_sees_only_the_windows_over_their_classes_and_nothing_to_manag
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(page.headers["location"], "/");
     }
+}
+
+#[tokio::test]
+async fn a_teachers_window_page_names_only_their_own_classes() {
+    let mut w = pages_world().await;
+    // Another teacher's class in the same group (Chemistry, Year 10).
+    let other_class: Uuid = sqlx::query_scalar(
+        "INSERT INTO tenant_hillside.courses (classroom_id, name, subject_id, year_group) \
+         SELECT '998', '10Y Chemistry', subject_id, year_group FROM tenant_hillside.courses \
+         WHERE id = $1 RETURNING id",
+    )
+    .bind(w.course)
+    .fetch_one(&w.l.w.db.pool)
+    .await
+    .unwrap();
+    let by_group = w
+        .officer_posts(
+            "/windows/new",
+            &[
+                ("name", "Year 10 mocks"),
+                ("starts_at", "2031-03-25T10:00"),
+                ("ends_at", "2031-03-25T12:00"),
+                ("groups", "/10"),
+                ("step", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(by_group.status, StatusCode::SEE_OTHER, "{}", by_group.body);
+    let by_group = window_of(&by_group);
+    let (mine, theirs) = (w.course.to_string(), other_class.to_string());
+    let both = w
+        .officer_posts(
+            "/windows/new",
+            &[
+                ("name", "Chemistry practical"),
+                ("starts_at", "2031-03-25T11:00"),
+                ("ends_at", "2031-03-25T13:00"),
+                ("classes", mine.as_str()),
+                ("classes", theirs.as_str()),
+                ("step", "save"),
+            ],
+        )
+        .await;
+    let both = window_of(&both);
+
+    // The officer's list counts what the group catches today (one query for the list).
+    let list = w.officer_get("/windows").await;
+    assert!(
+        list.body.contains("2 classes today, by group"),
+        "{}",
+        list.body
+    );
+    // The officer sees every class, and what the window will lock.
+    let officer = w.officer_get(&format!("/windows/{by_group}")).await;
+    assert!(officer.body.contains("10Y Chemistry"), "{}", officer.body);
+    assert!(officer.body.contains("will lock"));
+
+    for id in [by_group, both] {
+        let page = w.teacher_get(&format!("/windows/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("10X Chemistry"), "{}", page.body);
+        assert!(!page.body.contains("10Y Chemistry"), "{}", page.body);
+        assert!(!page.body.contains(&theirs), "not even its id");
+        assert!(page.body.contains("and 1 other class"), "{}", page.body);
+        assert!(
+            !page.body.contains("will lock"),
+            "the preview is the officer's"
+        );
+    }
+    // The overlap between them is shown, naming only the teacher's class.
+    let page = w.teacher_get(&format!("/windows/{by_group}")).await;
+    assert!(page.body.contains("Chemistry practical"), "{}", page.body);
 }
 
 #[tokio::test]

@@ -569,14 +569,17 @@ async fn bad_windows_are_refused_by_field_and_nothing_is_saved() {
         ),
     ];
     for (overrides, field) in cases {
-        let body = good(overrides.clone());
-        let (status, answer) = w.officer_sends(Method::POST, "/api/windows", body).await;
-        assert_eq!(
-            status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{overrides}: {answer}"
-        );
-        assert_eq!(answer["field"], field, "{overrides}: {answer}");
+        // The preview refuses exactly what saving refuses (an unknown class too).
+        for path in ["/api/windows/preview", "/api/windows"] {
+            let body = good(overrides.clone());
+            let (status, answer) = w.officer_sends(Method::POST, path, body).await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} {overrides}: {answer}"
+            );
+            assert_eq!(answer["field"], field, "{path} {overrides}: {answer}");
+        }
     }
     let saved: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_hillside.assessment_windows")
         .fetch_one(&w.l.w.db.pool)

@@ -11,18 +11,18 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use uuid::Uuid;
 
 use super::classes::ClassCard;
-use super::windows::{DoneQuery, notice};
-use super::{Layout, PageStaff, Section, london_time, render};
+use super::windows::{DoneQuery, hold_until, notice};
+use super::{Layout, PageStaff, Section, render};
 use crate::auth::{ClassAccess, Permission};
 use crate::portfolio::lock::LockState;
 use crate::portfolio::overview::{self, StudentFolder};
 use crate::web::error::PageError;
 use crate::web::extract::CurrentStaff;
+use crate::web::portfolios::parse_id;
 use crate::web::{AppState, WebSettings};
-use crate::windows::{Holding, WindowState, coverage};
+use crate::windows::{Holding, coverage};
 
 /// One student's row.
 pub struct Row {
@@ -127,17 +127,7 @@ impl Row {
         }
         let each: Vec<String> = windows
             .iter()
-            .map(|w| match (w.state, w.until_released) {
-                (WindowState::Held, _) => {
-                    format!("“{}”, until an Examinations Officer releases it", w.name)
-                }
-                (_, true) => format!(
-                    "“{}”, until {} and then until it is released",
-                    w.name,
-                    london_time(w.ends_at)
-                ),
-                _ => format!("“{}”, until {}", w.name, london_time(w.ends_at)),
-            })
+            .map(|w| format!("“{}”, {}", w.name, hold_until(w)))
             .collect();
         let mut detail = format!("Held by an assessment window: {}.", each.join("; "));
         if can_let_out {
@@ -153,36 +143,20 @@ impl Row {
 /// A window over the class, for the panel above the students.
 pub struct WindowNote {
     pub id: String,
-    /// "Assessment window “Mock exam” until 11:30 on 3 March 2027"
+    /// "Assessment window “Mock exam” until 11:30 on 3 March 2027" ([`hold_until`]).
     pub text: String,
 }
 
 impl From<&Holding> for WindowNote {
     fn from(w: &Holding) -> Self {
-        let text = match (w.state, w.until_released) {
-            (WindowState::Held, _) => format!(
-                "Assessment window “{}” is past its deadline and keeps the work locked until an \
-                 Examinations Officer releases it",
-                w.name
-            ),
-            (_, true) => format!(
-                "Assessment window “{}” until {}, then until it is released",
-                w.name,
-                london_time(w.ends_at)
-            ),
-            _ => format!(
-                "Assessment window “{}” until {}",
-                w.name,
-                london_time(w.ends_at)
-            ),
-        };
         Self {
             id: w.id.to_string(),
-            text,
+            text: format!("Assessment window “{}” {}", w.name, hold_until(w)),
         }
     }
 }
 
+/// A class's page (`GET /classes/{id}`).
 #[derive(Template)]
 #[template(path = "class.html")]
 pub struct ClassPage {
@@ -197,6 +171,7 @@ pub struct ClassPage {
     pub rows: Vec<Row>,
 }
 
+/// A class's student rows alone (`GET /classes/{id}/rows`), for the script.
 #[derive(Template)]
 #[template(path = "class_rows.html")]
 pub struct ClassRows {
@@ -214,7 +189,7 @@ struct Loaded {
 /// The class, whether this person may lock in it, its rows and the windows holding it; "not
 /// found" for a class out of reach exactly as for one that does not exist.
 async fn load(state: &AppState, staff: &CurrentStaff, raw_id: &str) -> Result<Loaded, PageError> {
-    let course = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
+    let course = parse_id(raw_id)?;
     let mut tx = staff.school_tx(state).await?;
     let view_scope = staff.class_scope(ClassAccess::View);
     if !view_scope.includes(&mut tx, course).await? {

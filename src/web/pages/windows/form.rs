@@ -22,13 +22,14 @@ use super::{WindowLine, field_message, form_time, uk_time};
 use crate::audit::Action;
 use crate::auth::Permission;
 use crate::input::{FieldError, InputError};
-use crate::roster::placement;
+use crate::roster::placement::{self, PlacedClass};
 use crate::tenancy::SchoolTx;
 use crate::web::AppState;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, PageForm, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
+use crate::web::portfolios::parse_id;
 use crate::web::windows::{record, schedule, visible_window};
 use crate::windows::draft::{Draft, Selection, SelectionFields, WindowFields};
 use crate::windows::london_time::{WallClockError, london_to_utc};
@@ -189,6 +190,8 @@ impl WindowForm {
 pub struct Choice {
     /// The element's id (for its label).
     pub id: String,
+    /// The form field it sends: `classes` (one class) or `groups` (a whole group).
+    pub name: &'static str,
     pub value: String,
     pub label: String,
     pub checked: bool,
@@ -220,112 +223,20 @@ pub struct ClassChoices {
 }
 
 impl ClassChoices {
+    /// Every current class as boxes, ticked as `form` has them.
     async fn load(tx: &mut SchoolTx, form: &WindowForm) -> Result<Self, sqlx::Error> {
-        let classes: Vec<placement::PlacedClass> = placement::classes(tx, None)
+        let classes: Vec<PlacedClass> = placement::classes(tx, None)
             .await?
             .into_iter()
             .filter(|c| c.active)
             .collect();
-        let mut offered: Vec<String> = Vec::new();
-        let mut n = 0;
-        let mut choice = |value: String, label: String| {
-            n += 1;
-            let checked = form.groups.contains(&value);
-            offered.push(value.clone());
-            Choice {
-                id: format!("group-{n}"),
-                value,
-                label,
-                checked,
-            }
-        };
-        let mut year_numbers: Vec<i16> = classes.iter().filter_map(|c| c.year_group).collect();
-        year_numbers.sort_unstable();
-        year_numbers.dedup();
-        let years = year_numbers
-            .iter()
-            .map(|y| choice(format!("/{y}"), format!("All of Year {y}")))
+        let mut boxes = GroupBoxes::new(&form.groups);
+        let years = year_choices(&classes, &mut boxes);
+        let subjects = by_subject(&classes)
+            .into_iter()
+            .map(|(subject, years_of)| subject_choices(subject, years_of, form, &mut boxes))
             .collect();
-        // Subjects by name, classes with none last; within each, years in order, none last.
-        type Key = (bool, String, Option<Uuid>);
-        let mut by_subject: BTreeMap<Key, BTreeMap<(bool, i16), Vec<&placement::PlacedClass>>> =
-            BTreeMap::new();
-        for c in &classes {
-            by_subject
-                .entry((
-                    c.subject_id.is_none(),
-                    c.subject.clone().unwrap_or_default(),
-                    c.subject_id,
-                ))
-                .or_default()
-                .entry((c.year_group.is_none(), c.year_group.unwrap_or_default()))
-                .or_default()
-                .push(c);
-        }
-        let mut subjects = Vec::new();
-        for ((_, name, subject_id), years_of) in by_subject {
-            let all = subject_id.map(|id| choice(format!("{id}/"), format!("All {name}")));
-            let mut ticked = usize::from(all.as_ref().is_some_and(|c| c.checked));
-            let mut years = Vec::new();
-            for ((no_year, year), in_year) in years_of {
-                let year = (!no_year).then_some(year);
-                let all = match (subject_id, year) {
-                    (Some(id), Some(y)) => {
-                        Some(choice(format!("{id}/{y}"), format!("All Year {y} {name}")))
-                    }
-                    _ => None,
-                };
-                let classes: Vec<Choice> = in_year
-                    .iter()
-                    .map(|c| Choice {
-                        id: format!("class-{}", c.id),
-                        value: c.id.to_string(),
-                        label: c.name.clone(),
-                        checked: form.classes.contains(&c.id.to_string()),
-                    })
-                    .collect();
-                ticked += classes.iter().filter(|c| c.checked).count()
-                    + usize::from(all.as_ref().is_some_and(|c| c.checked));
-                years.push(YearChoices {
-                    label: year
-                        .map_or_else(|| "No year group yet".to_owned(), |y| format!("Year {y}")),
-                    all,
-                    classes,
-                });
-            }
-            subjects.push(SubjectChoices {
-                label: if subject_id.is_some() {
-                    name
-                } else {
-                    "No subject yet".to_owned()
-                },
-                all,
-                years,
-                ticked,
-            });
-        }
-        let unmatched: Vec<String> = form
-            .groups
-            .iter()
-            .filter(|g| !offered.contains(g))
-            .cloned()
-            .collect();
-        let mut others = Vec::new();
-        for (i, value) in unmatched.into_iter().enumerate() {
-            let label = match parse_group(&value) {
-                Some(s) => store::selection_labels(tx, &[s])
-                    .await?
-                    .pop()
-                    .unwrap_or_default(),
-                None => value.clone(),
-            };
-            others.push(Choice {
-                id: format!("other-group-{i}"),
-                label: format!("{label} (no class matches it today)"),
-                value,
-                checked: true,
-            });
-        }
+        let others = unmatched_groups(tx, &form.groups, &boxes.offered).await?;
         Ok(Self {
             any: !classes.is_empty(),
             years,
@@ -333,6 +244,144 @@ impl ClassChoices {
             others,
         })
     }
+}
+
+/// Hands out the boxes for whole groups: numbers their ids, ticks those the form has, and
+/// remembers which groups were offered (a saved group no class matches is shown apart).
+struct GroupBoxes<'f> {
+    ticked: &'f [String],
+    offered: Vec<String>,
+}
+
+impl<'f> GroupBoxes<'f> {
+    fn new(ticked: &'f [String]) -> Self {
+        Self {
+            ticked,
+            offered: Vec::new(),
+        }
+    }
+
+    fn choice(&mut self, value: String, label: String) -> Choice {
+        self.offered.push(value.clone());
+        Choice {
+            id: format!("group-{}", self.offered.len()),
+            name: "groups",
+            checked: self.ticked.contains(&value),
+            value,
+            label,
+        }
+    }
+}
+
+/// "All of Year 10", for each year group that has a class.
+fn year_choices(classes: &[PlacedClass], boxes: &mut GroupBoxes) -> Vec<Choice> {
+    let mut year_numbers: Vec<i16> = classes.iter().filter_map(|c| c.year_group).collect();
+    year_numbers.sort_unstable();
+    year_numbers.dedup();
+    year_numbers
+        .iter()
+        .map(|y| boxes.choice(format!("/{y}"), format!("All of Year {y}")))
+        .collect()
+}
+
+/// A subject as sorted: no subject last, then by name (its id keeps two of one name apart).
+type SubjectKey = (bool, String, Option<Uuid>);
+/// A year as sorted: no year group last.
+type YearKey = (bool, i16);
+
+/// The classes by subject, then by year, in the order the form shows them.
+fn by_subject(
+    classes: &[PlacedClass],
+) -> BTreeMap<SubjectKey, BTreeMap<YearKey, Vec<&PlacedClass>>> {
+    let mut grouped: BTreeMap<SubjectKey, BTreeMap<YearKey, Vec<&PlacedClass>>> = BTreeMap::new();
+    for c in classes {
+        grouped
+            .entry((
+                c.subject_id.is_none(),
+                c.subject.clone().unwrap_or_default(),
+                c.subject_id,
+            ))
+            .or_default()
+            .entry((c.year_group.is_none(), c.year_group.unwrap_or_default()))
+            .or_default()
+            .push(c);
+    }
+    grouped
+}
+
+/// One subject's boxes: all of it, and each year's "all" box and classes.
+fn subject_choices(
+    (_, name, subject_id): SubjectKey,
+    years_of: BTreeMap<YearKey, Vec<&PlacedClass>>,
+    form: &WindowForm,
+    boxes: &mut GroupBoxes,
+) -> SubjectChoices {
+    let all = subject_id.map(|id| boxes.choice(format!("{id}/"), format!("All {name}")));
+    let mut ticked = usize::from(all.as_ref().is_some_and(|c| c.checked));
+    let mut years = Vec::new();
+    for ((no_year, year), in_year) in years_of {
+        let year = (!no_year).then_some(year);
+        let all = match (subject_id, year) {
+            (Some(id), Some(y)) => {
+                Some(boxes.choice(format!("{id}/{y}"), format!("All Year {y} {name}")))
+            }
+            _ => None,
+        };
+        let classes: Vec<Choice> = in_year
+            .iter()
+            .map(|c| Choice {
+                id: format!("class-{}", c.id),
+                name: "classes",
+                value: c.id.to_string(),
+                label: c.name.clone(),
+                checked: form.classes.contains(&c.id.to_string()),
+            })
+            .collect();
+        ticked += classes.iter().filter(|c| c.checked).count()
+            + usize::from(all.as_ref().is_some_and(|c| c.checked));
+        years.push(YearChoices {
+            label: year.map_or_else(|| "No year group yet".to_owned(), |y| format!("Year {y}")),
+            all,
+            classes,
+        });
+    }
+    SubjectChoices {
+        label: if subject_id.is_some() {
+            name
+        } else {
+            "No subject yet".to_owned()
+        },
+        all,
+        years,
+        ticked,
+    }
+}
+
+/// The groups ticked that no box offers (saved on the window, no class in them today), kept
+/// ticked so saving loses nothing.
+async fn unmatched_groups(
+    tx: &mut SchoolTx,
+    ticked: &[String],
+    offered: &[String],
+) -> Result<Vec<Choice>, sqlx::Error> {
+    let mut others = Vec::new();
+    for (i, value) in ticked.iter().filter(|g| !offered.contains(g)).enumerate() {
+        let label = match parse_group(value) {
+            Some(s) => store::selection_labels(tx, &[s])
+                .await?
+                .pop()
+                .unwrap_or_default(),
+            None => value.clone(),
+        };
+        others.push(Choice {
+            id: format!("other-group-{i}"),
+            name: "groups",
+            label: format!("{label} (no class matches it today)"),
+            value: value.clone(),
+            checked: true,
+        });
+    }
+    Ok(others)
 }
 
 /// A group's value read back, for naming a saved group no class matches.
@@ -350,6 +399,8 @@ fn parse_group(value: &str) -> Option<Selection> {
     })
 }
 
+/// The schedule / edit form (`/windows/new`, `/windows/{id}/edit`), with its errors beside
+/// their fields and, after "Preview", what the window would lock.
 #[derive(Template)]
 #[template(path = "windows_form.html")]
 pub struct FormPage {
@@ -375,6 +426,16 @@ enum Purpose {
     New,
     /// An edit of a saved window (its state says how much of it).
     Edit(Box<Window>),
+}
+
+impl Purpose {
+    /// The window being edited, if any.
+    fn window(&self) -> Option<&Window> {
+        match self {
+            Self::New => None,
+            Self::Edit(w) => Some(w),
+        }
+    }
 }
 
 impl FormPage {
@@ -461,7 +522,7 @@ pub async fn edit_form(
     Path(raw_id): Path<String>,
 ) -> Result<Html<String>, PageError> {
     staff.require(Permission::ManageWindows)?;
-    let id = Uuid::parse_str(&raw_id).map_err(|_| PageError::not_found())?;
+    let id = parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     if window.state.editable() == Editable::Nothing {
@@ -499,7 +560,7 @@ pub async fn edit_submit(
     PageForm(form): PageForm<WindowForm>,
 ) -> Result<Response, PageError> {
     staff.require(Permission::ManageWindows)?;
-    let id = Uuid::parse_str(&raw_id).map_err(|_| PageError::not_found())?;
+    let id = parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     tx.commit().await?;
@@ -520,110 +581,154 @@ fn no_longer_editable(w: &Window) -> PageError {
     .with_action("/windows", "Back to the windows")
 }
 
-/// The form sent: shown again with its errors, or with the preview beneath, or saved.
+/// The form sent: "Preview" or "Schedule window" / "Save changes". What either step cannot read
+/// (a window that can no longer change, a tampered group) is refused first.
 async fn submit(
     state: &AppState,
     staff: &CurrentStaff,
     purpose: Purpose,
     form: WindowForm,
 ) -> Result<Response, PageError> {
-    let (editing, editable) = match &purpose {
-        Purpose::New => (None, Editable::Everything),
-        Purpose::Edit(w) => (Some(w), w.state.editable()),
+    let editable = match &purpose {
+        Purpose::New => Editable::Everything,
+        Purpose::Edit(w) => w.state.editable(),
     };
-    if let Some(w) = editing.filter(|_| editable == Editable::Nothing) {
+    if let Purpose::Edit(w) = &purpose
+        && editable == Editable::Nothing
+    {
         return Err(no_longer_editable(w));
     }
-    let now = Utc::now();
     let mut tx = staff.school_tx(state).await?;
-    if form.step == "preview" && editable != Editable::Everything {
+    let previewing = form.step == "preview";
+    if previewing && editable != Editable::Everything {
         // It started while the form was open: show the form as it is now, saving nothing.
         let mut errors = FormErrors::none();
         errors.add_general(
             "The window has started since you opened this page: only its end can move now. \
              Nothing was saved.",
         );
-        let page = FormPage::new(&mut tx, staff, &purpose, form, errors, None).await?;
-        return Ok(reshow(render(&page)?));
+        return again(&mut tx, staff, &purpose, form, errors).await;
     }
     // The form's own reading (a tampered group) is refused like the API's checks.
-    let fields = match form.fields(editable == Editable::EndOnly, editing.is_some()) {
+    let editing = purpose.window().is_some();
+    let fields = match form.fields(editable == Editable::EndOnly, editing) {
         Ok(fields) => fields,
         Err(e) => {
             let errors = form.refusal(WindowError::Input(e))?;
-            let page = FormPage::new(&mut tx, staff, &purpose, form, errors, None).await?;
-            return Ok(reshow(render(&page)?));
+            return again(&mut tx, staff, &purpose, form, errors).await;
         }
     };
-    if form.step == "preview" {
-        let base = match editing {
-            Some(w) => Some(store::draft_of(&mut tx, w).await?),
-            None => None,
-        };
-        let checked = store::check(&mut tx, &fields, base.as_ref(), now).await;
-        let (errors, view) = match checked {
-            Ok(draft) => {
-                let p = preview::preview(&mut tx, &draft, editing.map(|w| w.id)).await?;
-                record(
-                    &mut tx,
-                    staff,
-                    Action::WindowPreviewed,
-                    editing.map(|w| w.id),
-                    json!({"classes": p.classes.len(), "will_lock": p.will_lock}),
-                )
-                .await?;
-                let view = PreviewView {
-                    when: format!("{} to {}", uk_time(draft.starts_at), uk_time(draft.ends_at)),
-                    ..PreviewView::new(&p, None)
-                };
-                (FormErrors::none(), Some(view))
-            }
-            Err(e) => (form.refusal(e)?, None),
-        };
-        let failed = !errors.is_empty();
-        let page = FormPage::new(&mut tx, staff, &purpose, form, errors, view).await?;
-        let html = render(&page)?;
-        if failed {
-            return Ok(reshow(html));
-        }
-        tx.commit().await?;
-        return Ok(html.into_response());
+    if previewing {
+        preview_step(tx, staff, &purpose, form, &fields).await
+    } else {
+        save_step(state, tx, staff, purpose, form, &fields).await
     }
-    let saved = match editing {
-        None => store::create(&mut tx, staff.staff.id, &fields, now).await,
-        Some(w) => store::edit(&mut tx, staff.staff.id, w.id, &fields, now)
+}
+
+/// The form shown again (422) with `errors`; nothing is saved.
+async fn again(
+    tx: &mut SchoolTx,
+    staff: &CurrentStaff,
+    purpose: &Purpose,
+    form: WindowForm,
+    errors: FormErrors,
+) -> Result<Response, PageError> {
+    let page = FormPage::new(tx, staff, purpose, form, errors, None).await?;
+    Ok(reshow(render(&page)?))
+}
+
+/// "Preview": the form again with what the window would lock beneath it. It is checked as
+/// saving would check it (so a preview refuses what saving refuses), and only the audit entry
+/// of the preview is written, as the API's preview writes it.
+async fn preview_step(
+    mut tx: SchoolTx,
+    staff: &CurrentStaff,
+    purpose: &Purpose,
+    form: WindowForm,
+    fields: &WindowFields,
+) -> Result<Response, PageError> {
+    let editing = purpose.window();
+    let base = match editing {
+        Some(w) => Some(store::draft_of(&mut tx, w).await?),
+        None => None,
+    };
+    let draft = match store::check(&mut tx, fields, base.as_ref(), Utc::now()).await {
+        Ok(draft) => draft,
+        Err(e) => {
+            let errors = form.refusal(e)?;
+            return again(&mut tx, staff, purpose, form, errors).await;
+        }
+    };
+    let p = preview::preview(&mut tx, &draft, editing.map(|w| w.id)).await?;
+    record(
+        &mut tx,
+        staff,
+        Action::WindowPreviewed,
+        editing.map(|w| w.id),
+        json!({"classes": p.classes.len(), "will_lock": p.will_lock}),
+    )
+    .await?;
+    let view = PreviewView {
+        when: format!("{} to {}", uk_time(draft.starts_at), uk_time(draft.ends_at)),
+        ..PreviewView::new(&p, None)
+    };
+    let page = FormPage::new(
+        &mut tx,
+        staff,
+        purpose,
+        form,
+        FormErrors::none(),
+        Some(view),
+    )
+    .await?;
+    let html = render(&page)?;
+    tx.commit().await?;
+    Ok(html.into_response())
+}
+
+/// "Schedule window" / "Save changes": saved by the domain calls of `POST /api/windows` and
+/// `PUT /api/windows/{id}`, then to the window's page with a notice; a refusal shows the form
+/// again with nothing saved.
+async fn save_step(
+    state: &AppState,
+    mut tx: SchoolTx,
+    staff: &CurrentStaff,
+    purpose: Purpose,
+    form: WindowForm,
+    fields: &WindowFields,
+) -> Result<Response, PageError> {
+    let now = Utc::now();
+    let saved = match purpose.window() {
+        None => store::create(&mut tx, staff.staff.id, fields, now).await,
+        Some(w) => store::edit(&mut tx, staff.staff.id, w.id, fields, now)
             .await
             .map(|edited| edited.window),
     };
-    match saved {
+    let refused = match saved {
         Ok(window) => {
             tx.commit().await?;
             schedule(state, staff, &window).await;
-            let done = if editing.is_some() {
-                "saved"
-            } else {
-                "scheduled"
+            let done = match purpose {
+                Purpose::New => "scheduled",
+                Purpose::Edit(_) => "saved",
             };
-            Ok(Redirect::to(&format!("/windows/{}?done={done}", window.id)).into_response())
+            return Ok(Redirect::to(&format!("/windows/{}?done={done}", window.id)).into_response());
         }
-        Err(e) => {
-            // Nothing was written: the domain refuses before it writes, and the transaction
-            // is rolled back in any case.
-            drop(tx);
-            let errors = form.refusal(e)?;
-            let mut tx = staff.school_tx(state).await?;
-            // A window that started while the form was open is shown as it is now.
-            let purpose = match purpose {
-                Purpose::Edit(w) => {
-                    Purpose::Edit(Box::new(visible_window(&mut tx, staff, w.id).await?))
-                }
-                new => new,
-            };
-            let page = FormPage::new(&mut tx, staff, &purpose, form, errors, None).await?;
-            tx.commit().await?;
-            Ok(reshow(render(&page)?))
-        }
-    }
+        Err(refused) => refused,
+    };
+    // Nothing was written: the domain refuses before it writes, and the transaction is rolled
+    // back in any case.
+    drop(tx);
+    let errors = form.refusal(refused)?;
+    let mut tx = staff.school_tx(state).await?;
+    // A window that started while the form was open is shown as it is now.
+    let purpose = match purpose {
+        Purpose::Edit(w) => Purpose::Edit(Box::new(visible_window(&mut tx, staff, w.id).await?)),
+        new => new,
+    };
+    let page = FormPage::new(&mut tx, staff, &purpose, form, errors, None).await?;
+    tx.commit().await?;
+    Ok(reshow(render(&page)?))
 }
 
 #[cfg(test)]

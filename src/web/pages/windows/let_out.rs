@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{field_message, uk_time};
+use super::{field_message, hold_until};
 use crate::auth::{ClassAccess, Permission};
 use crate::portfolio::overview;
 use crate::tenancy::SchoolTx;
@@ -18,8 +18,8 @@ use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, PageForm, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
-use crate::web::portfolios::commit_and_enqueue;
-use crate::windows::{Holding, WindowError, WindowState, coverage};
+use crate::web::portfolios::{commit_and_enqueue, parse_id};
+use crate::windows::{Holding, WindowError, coverage};
 
 /// The form as sent.
 #[derive(Debug, Default, Deserialize)]
@@ -32,25 +32,22 @@ pub struct LetOutForm {
 pub struct HoldingLine {
     pub id: Uuid,
     pub name: String,
-    /// "until 11:30 on 23 March 2027", "until it is released".
+    /// "until 11:30 on 23 March 2027" ([`hold_until`]).
     pub until: String,
 }
 
 impl From<&Holding> for HoldingLine {
     fn from(h: &Holding) -> Self {
-        let until = match (h.state, h.until_released) {
-            (WindowState::Held, _) => "until an Examinations Officer releases it".to_owned(),
-            (_, true) => format!("until {}, then until it is released", uk_time(h.ends_at)),
-            _ => format!("until {}", uk_time(h.ends_at)),
-        };
         Self {
             id: h.id,
             name: h.name.clone(),
-            until,
+            until: hold_until(h),
         }
     }
 }
 
+/// The question before letting one student out (`/portfolios/{id}/override`): the windows
+/// holding them and the reason asked for.
 #[derive(Template)]
 #[template(path = "windows_let_out.html")]
 pub struct LetOutPage {
@@ -79,7 +76,7 @@ struct Student {
 /// reach) and what holds them.
 async fn load(tx: &mut SchoolTx, staff: &CurrentStaff, raw_id: &str) -> Result<Student, PageError> {
     staff.require(Permission::ManageWindows)?;
-    let portfolio_id = Uuid::parse_str(raw_id).map_err(|_| PageError::not_found())?;
+    let portfolio_id = parse_id(raw_id)?;
     let class_id = staff
         .class_scope(ClassAccess::Lock)
         .class_of_portfolio(tx, portfolio_id)

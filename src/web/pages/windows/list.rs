@@ -1,11 +1,11 @@
 //! `GET /windows`: the windows over the classes a person may see, to come and under way first,
-//! then the last few months' (folded away); `?view=calendar&month=2027-03` (or
-//! `/windows/calendar`) the same as a month calendar. An Examinations Officer also finds the
-//! "Schedule a window" button and their calendar feed here.
+//! then the last few months' (folded away); `?view=calendar&month=2027-03` the same as a month
+//! calendar (its one address: `/windows/calendar` redirects there). An Examinations Officer
+//! also finds the "Schedule a window" button and their calendar feed here.
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -44,6 +44,8 @@ pub struct FeedView {
     pub last_read: Option<String>,
 }
 
+/// The list of windows (`GET /windows`): to come and under way, then the recent past, and an
+/// officer's calendar feed.
 #[derive(Template)]
 #[template(path = "windows_list.html")]
 pub struct ListPage {
@@ -54,40 +56,55 @@ pub struct ListPage {
     pub whole_school: bool,
     pub current: Vec<WindowLine>,
     pub past: Vec<WindowLine>,
+    /// How far back `past` reaches.
     pub past_days: i64,
     /// `Some` for an Examinations Officer: `Some(None)` when they have no address.
     pub feed: Option<Option<FeedView>>,
     pub csrf_token: String,
+    /// `2027-03`, for the link to the calendar.
     pub this_month: String,
 }
 
+/// A month of windows as a calendar (`GET /windows?view=calendar&month=2027-03`).
 #[derive(Template)]
 #[template(path = "windows_calendar.html")]
 pub struct CalendarPage {
     pub layout: Layout,
     pub can_manage: bool,
+    /// "March 2027"
     pub month: String,
+    /// The month before and after: (`2027-02` for the link, "February 2027").
     pub previous: (String, String),
     pub next: (String, String),
+    /// `2027-03`, for "This month".
     pub this_month: String,
     pub is_this_month: bool,
+    /// Monday to Sunday, a week to a row.
     pub weeks: Vec<Vec<Day>>,
     /// The month's days that have windows, for the list shown on phones.
     pub busy_days: Vec<Day>,
 }
 
-/// Windows as lines, with what their selections catch today before they start.
+/// Windows as lines, with what their selections catch today before they start (asked in one
+/// query for them all).
 async fn lines(tx: &mut SchoolTx, windows: &[Window]) -> Result<Vec<WindowLine>, PageError> {
-    let mut out = Vec::with_capacity(windows.len());
-    for w in windows {
-        let caught: Vec<Uuid> = if w.state == WindowState::Scheduled && !w.selections.is_empty() {
-            store::selected_classes(tx, &w.selections).await?
-        } else {
-            Vec::new()
-        };
-        out.push(WindowLine::new(w, &caught));
-    }
-    Ok(out)
+    let before_start: Vec<Uuid> = windows
+        .iter()
+        .filter(|w| w.state == WindowState::Scheduled && !w.selections.is_empty())
+        .map(|w| w.id)
+        .collect();
+    let caught = store::caught_by_windows(tx, &before_start).await?;
+    Ok(windows
+        .iter()
+        .map(|w| {
+            let classes: Vec<Uuid> = caught
+                .iter()
+                .filter(|(window, _)| *window == w.id)
+                .map(|(_, class)| *class)
+                .collect();
+            WindowLine::new(w, &classes)
+        })
+        .collect())
 }
 
 /// `GET /windows`
@@ -170,14 +187,16 @@ pub async fn list_page(
     .into_response())
 }
 
-/// `GET /windows/calendar?month=2027-03`
-#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
-pub async fn calendar_page(
-    State(state): State<AppState>,
-    PageStaff(staff): PageStaff,
-    Query(params): Query<ListParams>,
-) -> Result<Response, PageError> {
-    calendar(&state, &staff, &params).await
+/// `GET /windows/calendar?month=2027-03`: an address the calendar once had, redirected for good
+/// to its one address, `/windows?view=calendar&month=2027-03` (the month only when it reads as
+/// one, so nothing from the query is echoed).
+pub async fn old_calendar_address(Query(params): Query<ListParams>) -> Redirect {
+    match Month::parse(&params.month) {
+        Some(month) => {
+            Redirect::permanent(&format!("/windows?view=calendar&month={}", month.param()))
+        }
+        None => Redirect::permanent("/windows?view=calendar"),
+    }
 }
 
 async fn calendar(

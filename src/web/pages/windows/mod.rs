@@ -26,18 +26,19 @@ use uuid::Uuid;
 use super::london_time;
 use crate::input::{FieldError, InputError};
 use crate::web::AppState;
-use crate::windows::{Window, WindowState};
+use crate::windows::{Holding, Window, WindowState};
 
 /// The windows pages' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/windows", get(list::list_page))
-        .route("/windows/calendar", get(list::calendar_page))
+        .route("/windows/calendar", get(list::old_calendar_address))
         .route("/windows/new", get(form::new_form).post(form::new_submit))
         .route("/windows/calendar-feed", axum::routing::post(feed::make))
+        .route("/windows/calendar-feed/replace", get(feed::confirm_replace))
         .route(
             "/windows/calendar-feed/revoke",
-            axum::routing::post(feed::revoke),
+            get(feed::confirm_revoke).post(feed::revoke),
         )
         .route("/windows/{id}", get(show::window_page))
         .route(
@@ -109,6 +110,18 @@ pub fn form_time(at: DateTime<Utc>) -> (String, String) {
         _ => String::new(),
     };
     (value, offset)
+}
+
+/// How long a window holds work, in words: "until 11:30 on 23 March 2027", "until 11:30 on 23
+/// March 2027, then until it is released", or (held past its deadline) "until an Examinations
+/// Officer releases it". Every page that says a window holds something words the hold with
+/// this, so they all say it alike (`pub(crate)` for the pages outside this module).
+pub(crate) fn hold_until(hold: &Holding) -> String {
+    match (hold.state, hold.until_released) {
+        (WindowState::Held, _) => "until an Examinations Officer releases it".to_owned(),
+        (_, true) => format!("until {}, then until it is released", uk_time(hold.ends_at)),
+        _ => format!("until {}", uk_time(hold.ends_at)),
+    }
 }
 
 /// A state in words, capitalised to stand alone ("In progress").
@@ -227,6 +240,28 @@ mod tests {
         assert_eq!(
             form_time(summer),
             ("2027-06-15T10:00".to_owned(), String::new())
+        );
+    }
+
+    #[test]
+    fn a_hold_is_worded_by_its_state_in_uk_time() {
+        let mut hold = Holding {
+            id: Uuid::new_v4(),
+            name: "Mock".to_owned(),
+            ends_at: london_to_utc("2027-10-31T01:30+00:00").unwrap(),
+            until_released: false,
+            state: WindowState::Active,
+        };
+        assert_eq!(hold_until(&hold), "until 01:30 on 31 October 2027 (GMT)");
+        hold.until_released = true;
+        assert_eq!(
+            hold_until(&hold),
+            "until 01:30 on 31 October 2027 (GMT), then until it is released"
+        );
+        hold.state = WindowState::Held;
+        assert_eq!(
+            hold_until(&hold),
+            "until an Examinations Officer releases it"
         );
     }
 

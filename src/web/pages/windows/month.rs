@@ -41,10 +41,12 @@ impl Month {
         self.first.format("%B %Y").to_string()
     }
 
+    /// The month after (the 32nd day from a first always falls in it).
     pub fn next(self) -> Self {
         Self::of(self.first + Duration::days(32))
     }
 
+    /// The month before (the day before its first is in it).
     pub fn previous(self) -> Self {
         Self::of(self.first - Duration::days(1))
     }
@@ -79,6 +81,8 @@ pub struct DayEntry {
     pub when: String,
     pub state: String,
     pub state_class: &'static str,
+    /// Called off: the grid says so in words (other states are told by the list below it).
+    pub cancelled: bool,
     /// For sorting the day: when it started.
     starts_at: DateTime<Utc>,
 }
@@ -162,6 +166,7 @@ fn entry(w: &Window, date: NaiveDate, today: NaiveDate) -> Option<DayEntry> {
         when,
         state: state_words(w.state),
         state_class: state_class(w.state),
+        cancelled: w.state == WindowState::Cancelled,
         starts_at: w.starts_at,
     })
 }

@@ -1,8 +1,10 @@
 //! What a window will lock, in words: the domain's preview (`crate::windows::preview`) as the
 //! form and the window's page show it.
 
+use uuid::Uuid;
+
 use crate::portfolio::overview::student_name;
-use crate::windows::preview::{CannotLock, Preview};
+use crate::windows::preview::{CannotLock, Overlap, Preview};
 
 use super::uk_time;
 
@@ -28,6 +30,8 @@ pub struct OverlapLine {
     pub classes: String,
 }
 
+/// What a window would lock, in words, for the form's preview and (before the start) an
+/// officer's view of the window.
 pub struct PreviewView {
     /// "10:00 on 23 March 2027 to 11:30 on 23 March 2027" (set by the form, which has the
     /// instants).
@@ -51,10 +55,39 @@ fn reason(r: CannotLock) -> &'static str {
     }
 }
 
+impl OverlapLine {
+    /// The overlapping windows as lines. `class_name` names the classes of the window they
+    /// overlap; `visible` is who may see which classes (`None`: all): an overlap over none of
+    /// them is left out, as the list leaves it out, and only classes they see are named.
+    pub fn lines<'a>(
+        overlaps: &[Overlap],
+        class_name: impl Fn(&Uuid) -> Option<&'a str>,
+        visible: Option<&[Uuid]>,
+    ) -> Vec<Self> {
+        let sees = |class: &Uuid| visible.is_none_or(|v| v.contains(class));
+        overlaps
+            .iter()
+            .filter(|o| o.shared_classes.iter().any(sees))
+            .map(|o| Self {
+                id: o.id.to_string(),
+                name: o.name.clone(),
+                when: format!("{} to {}", uk_time(o.starts_at), uk_time(o.ends_at)),
+                classes: o
+                    .shared_classes
+                    .iter()
+                    .filter(|c| sees(c))
+                    .filter_map(&class_name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect()
+    }
+}
+
 impl PreviewView {
     /// `visible`: who may see which classes (`None`: all); overlapping windows over none of
     /// them are left out, as the list leaves them out.
-    pub fn new(p: &Preview, visible: Option<&[uuid::Uuid]>) -> Self {
+    pub fn new(p: &Preview, visible: Option<&[Uuid]>) -> Self {
         let drive_problem = match p.drive_operator {
             "connected" => None,
             "needs_reconnect" => Some(
@@ -66,28 +99,13 @@ impl PreviewView {
                  School Admin to connect it.",
             ),
         };
-        let class_name = |id: &uuid::Uuid| {
+        let class_name = |id: &Uuid| {
             p.classes
                 .iter()
                 .find(|c| c.id == *id)
-                .map(|c| c.name.clone())
+                .map(|c| c.name.as_str())
         };
-        let overlaps = p
-            .overlaps
-            .iter()
-            .filter(|o| visible.is_none_or(|v| o.shared_classes.iter().any(|c| v.contains(c))))
-            .map(|o| OverlapLine {
-                id: o.id.to_string(),
-                name: o.name.clone(),
-                when: format!("{} to {}", uk_time(o.starts_at), uk_time(o.ends_at)),
-                classes: o
-                    .shared_classes
-                    .iter()
-                    .filter_map(class_name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-            .collect();
+        let overlaps = OverlapLine::lines(&p.overlaps, class_name, visible);
         Self {
             when: String::new(),
             drive_problem,

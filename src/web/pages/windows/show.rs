@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::preview::PreviewView;
+use super::preview::{OverlapLine, PreviewView};
 use super::{DoneQuery, WindowLine, notice, uk_time};
 use crate::audit::Action;
 use crate::auth::Permission;
@@ -20,15 +20,15 @@ use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
-use crate::web::portfolios::commit_and_enqueue;
+use crate::web::portfolios::{commit_and_enqueue, parse_id};
 use crate::web::windows::{record, visible_classes, visible_window};
-use crate::windows::{Editable, Window, WindowError, WindowState, preview, store};
+use crate::windows::{Editable, Window, WindowClass, WindowError, WindowState, preview, store};
 
-/// One of the window's classes.
+/// One of the window's classes that the reader may see.
 pub struct ClassLink {
     pub name: String,
-    /// The class page, when the reader may open it.
-    pub href: Option<String>,
+    /// The class page.
+    pub href: String,
     /// "Chosen" or "In a group".
     pub how: &'static str,
 }
@@ -41,22 +41,30 @@ pub struct Actions {
     pub release: bool,
 }
 
+/// One window's page (`GET /windows/{id}`), as the reader may see it.
 #[derive(Template)]
 #[template(path = "windows_show.html")]
 pub struct WindowPage {
     pub layout: Layout,
     pub notice: Option<&'static str>,
     pub line: WindowLine,
+    /// It has not started: a class that joins one of its groups before then is included.
+    pub before_start: bool,
+    /// Scheduled, under way or held: it can still lock, so its overlaps matter.
+    pub can_still_lock: bool,
     /// What the state means now, in a sentence.
     pub now: String,
     pub note: Option<String>,
     pub scheduled_by: String,
+    /// The classes the reader may see.
     pub classes: Vec<ClassLink>,
+    /// The others, counted: "and 3 other classes" (or "3 classes" when they see none).
+    pub other_classes: Option<String>,
     pub groups: Vec<String>,
     /// For an Examinations Officer before the start: what it will lock.
     pub preview: Option<PreviewView>,
     /// Windows at overlapping times over some of the same classes (while it can still lock).
-    pub overlaps: Vec<super::preview::OverlapLine>,
+    pub overlaps: Vec<OverlapLine>,
     pub actions: Option<Actions>,
 }
 
@@ -110,8 +118,32 @@ async fn state_sentence(tx: &mut SchoolTx, w: &Window) -> Result<String, sqlx::E
     })
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(raw).map_err(|_| PageError::not_found())
+/// The window's classes as the reader may see them: those in their class scope (`visible`;
+/// `None`: all), linked, and the rest only counted ("and 3 other classes"), so the page names
+/// no class the reader could not open.
+fn class_links(
+    covered: &[&WindowClass],
+    visible: Option<&[Uuid]>,
+) -> (Vec<ClassLink>, Option<String>) {
+    let (seen, unseen): (Vec<&WindowClass>, Vec<&WindowClass>) = covered
+        .iter()
+        .partition(|c| visible.is_none_or(|v| v.contains(&c.id)));
+    let links = seen
+        .iter()
+        .map(|c| ClassLink {
+            name: c.name.clone(),
+            href: format!("/classes/{}", c.id),
+            how: if c.chosen { "Chosen" } else { "In a group" },
+        })
+        .collect::<Vec<_>>();
+    let others = match (unseen.len(), links.is_empty()) {
+        (0, _) => None,
+        (1, true) => Some("1 class".to_owned()),
+        (n, true) => Some(format!("{n} classes")),
+        (1, false) => Some("and 1 other class".to_owned()),
+        (n, false) => Some(format!("and {n} other classes")),
+    };
+    (links, others)
 }
 
 /// `GET /windows/{id}`
@@ -127,38 +159,43 @@ pub async fn window_page(
     let visible = visible_classes(&mut tx, &staff).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     let can_manage = staff.can(Permission::ManageWindows);
-    let may_open = |class: &Uuid| visible.as_ref().is_none_or(|v| v.contains(class));
-    let mut classes: Vec<ClassLink> = window
+    let scheduled = window.state == WindowState::Scheduled;
+    // Before the start, its classes are also those its groups catch today.
+    let caught = if scheduled {
+        store::caught_classes(&mut tx, &window.selections).await?
+    } else {
+        Vec::new()
+    };
+    let covered: Vec<&WindowClass> = window
         .classes
         .iter()
-        .map(|c| ClassLink {
-            name: c.name.clone(),
-            href: may_open(&c.id).then(|| format!("/classes/{}", c.id)),
-            how: if c.chosen { "Chosen" } else { "In a group" },
-        })
+        .chain(
+            caught
+                .iter()
+                .filter(|c| !window.classes.iter().any(|k| k.id == c.id)),
+        )
         .collect();
-    // While the window can still lock, what it covers and overlaps is worked out as the
-    // preview does; before the start that includes the classes its groups catch today.
+    let (classes, others) = class_links(&covered, visible.as_deref());
+    // While it can still lock: the windows it overlaps, for everyone; what it will lock, worked
+    // out student by student, only for an officer before the start (nobody else sees it).
     let (preview, overlaps) = if window.state.cancellable() {
         let draft = store::draft_of(&mut tx, &window).await?;
-        let p = preview::preview(&mut tx, &draft, Some(id)).await?;
-        if window.state == WindowState::Scheduled {
-            for c in p.classes.iter().filter(|c| !c.chosen) {
-                classes.push(ClassLink {
-                    name: c.name.clone(),
-                    href: may_open(&c.id).then(|| format!("/classes/{}", c.id)),
-                    how: "In a group",
-                });
-            }
-        }
-        let view = PreviewView::new(&p, visible.as_deref());
-        let overlaps = view.overlaps;
-        let shown = PreviewView {
-            overlaps: Vec::new(),
-            ..view
+        let class_name = |id: &Uuid| {
+            covered
+                .iter()
+                .find(|c| c.id == *id)
+                .map(|c| c.name.as_str())
         };
-        let preview = (can_manage && window.state == WindowState::Scheduled).then_some(shown);
-        (preview, overlaps)
+        if can_manage && scheduled {
+            let p = preview::preview(&mut tx, &draft, Some(id)).await?;
+            let mut view = PreviewView::new(&p, visible.as_deref());
+            let overlaps = std::mem::take(&mut view.overlaps);
+            (Some(view), overlaps)
+        } else {
+            let overlaps = preview::overlaps(&mut tx, &draft, Some(id)).await?;
+            let lines = OverlapLine::lines(&overlaps, class_name, visible.as_deref());
+            (None, lines)
+        }
     } else {
         (None, Vec::new())
     };
@@ -187,10 +224,13 @@ pub async fn window_page(
         layout: Layout::for_staff(&staff, Section::Windows),
         notice: notice(&done.done),
         line: WindowLine::new(&window, &[]),
+        before_start: scheduled,
+        can_still_lock: window.state.cancellable(),
         now,
         note: window.note.clone(),
         scheduled_by,
         classes,
+        other_classes: others,
         groups,
         preview,
         overlaps,
@@ -214,14 +254,17 @@ impl Finish {
         }
     }
 
-    fn allowed(self, w: &Window) -> bool {
+    /// Why the window's state does not allow it now (the domain's own refusal), or `None`.
+    fn why_not(self, w: &Window) -> Option<String> {
         match self {
-            Self::Cancel => w.state.cancellable(),
-            Self::Release => w.releasable(),
+            Self::Cancel => w.why_not_cancellable(),
+            Self::Release => w.why_not_releasable(),
         }
     }
 }
 
+/// The question before cancelling or releasing a window (`GET /windows/{id}/cancel`), or why
+/// its state no longer allows it.
 #[derive(Template)]
 #[template(path = "windows_confirm.html")]
 pub struct ConfirmPage {
@@ -287,7 +330,7 @@ fn confirmation(
         heading,
         consequence,
         button,
-        possible: finish.allowed(w),
+        possible: finish.why_not(w).is_none(),
         csrf_token: staff.csrf_token.clone(),
     }
 }
@@ -305,31 +348,16 @@ pub async fn confirm_page(
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
     tx.commit().await?;
-    let mut errors = FormErrors::none();
-    if !finish.allowed(&window) {
-        errors.add_general(why_not(finish, &window));
-    }
-    let page = render(&confirmation(&staff, &window, finish, errors))?;
-    Ok(if finish.allowed(&window) {
-        page.into_response()
-    } else {
-        (StatusCode::CONFLICT, page).into_response()
-    })
-}
-
-/// Why a window cannot be cancelled or released now (the domain refuses it the same way).
-fn why_not(finish: Finish, w: &Window) -> String {
-    match finish {
-        Finish::Cancel => format!("“{}” is already {}.", w.name, w.state.label()),
-        Finish::Release if !w.until_released => format!(
-            "“{}” ends by itself at its end time; to end it now, cancel it.",
-            w.name
-        ),
-        Finish::Release => format!(
-            "“{}” is {}: there is nothing to release.",
-            w.name,
-            w.state.label()
-        ),
+    // A state that no longer allows it is said as the domain would refuse it, with no button.
+    match finish.why_not(&window) {
+        None => {
+            Ok(render(&confirmation(&staff, &window, finish, FormErrors::none()))?.into_response())
+        }
+        Some(why) => {
+            let errors = FormErrors::from_refusal(ApiError::Conflict(why))?;
+            let page = render(&confirmation(&staff, &window, finish, errors))?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
     }
 }
 
