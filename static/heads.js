@@ -1,17 +1,13 @@
 // The heads pages' behaviour, appended to app.js when served (one script for the browser).
 // Everything works without it; it only helps: focus goes to what just happened (a chain check's
-// result, the problems with a filter), and a button that starts slow work says so and cannot be
+// result), and a button that starts slow work says so and cannot be
 // pressed twice.
 'use strict';
 (function () {
-  // The chain check's result, or the problems with a filter on these pages: read first.
+  // The chain check's result: read first (app.js already takes focus to a filter's problems).
   const result = document.querySelector('[data-chain-result]');
-  const summary = document.querySelector('.audit-filters, form[action="/school"]')
-    ? document.querySelector('[data-error-summary]')
-    : null;
-  const first = result || summary;
-  if (first) {
-    first.focus();
+  if (result) {
+    result.focus();
   }
 
   // "Verify the chain" and "Sync now": one press, and a word while it works.

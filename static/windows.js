@@ -26,13 +26,11 @@
     });
   });
 
-  // ---- A window's form: after sending, go to what the answer says -------------------------
-  // The problems, if there are any (the summary links each to its field); else the preview.
+  // ---- A window's form: after a preview, go to it ------------------------------------------
+  // (The problems, when there are any, take the focus instead: app.js does that for every form.)
   const windowForm = document.querySelector('[data-window-form]');
-  if (windowForm) {
-    const summary = document.querySelector('[data-error-summary]');
+  if (windowForm && !document.querySelector('[data-error-summary]')) {
     const preview = document.querySelector('[data-preview]');
-    if (summary) summary.focus();
-    else if (preview) preview.focus();
+    if (preview) preview.focus();
   }
 })();

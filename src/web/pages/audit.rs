@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::form::{FormErrors, PageForm, reshow};
-use super::{Layout, PageStaff, Section, london_time, render};
+use super::{Layout, PageStaff, Section, london_time, london_time_seconds, render};
 use crate::audit::names::{self, Names, StaffChoice};
 use crate::audit::{
     self, Action, ActorFilter, AuditEntry, LogFilter, LogPage, PageStart, Verification,
@@ -224,7 +224,7 @@ fn read_day(raw: &str, field: &'static str, errors: &mut FormErrors) -> Option<N
 impl FilterForm {
     /// The filters, or what is wrong with them, field by field.
     fn read(&self, choices: &Choices) -> Result<Reading, FormErrors> {
-        let mut errors = FormErrors::none();
+        let mut errors = FormErrors::for_filters();
         let actor = self.read_actor(choices, &mut errors);
         let action = read_choice(
             &self.action,
@@ -353,13 +353,6 @@ pub struct EntryRow {
     pub details: String,
 }
 
-/// A time to the second, in the UK.
-fn to_the_second(at: DateTime<Utc>) -> String {
-    at.with_timezone(&chrono_tz::Europe::London)
-        .format("%H:%M:%S on %-d %B %Y")
-        .to_string()
-}
-
 /// What an entry's action was, in plain words (its stored text if this build does not know it).
 fn what(action: &str) -> String {
     Action::from_stored(action).map_or_else(|| action.to_owned(), |a| a.label().to_owned())
@@ -466,14 +459,7 @@ fn key_label(key: &str) -> String {
         "new" => "New shares".to_owned(),
         "first_grant" => "First time shared".to_owned(),
         "grantee_type" => "Shared with".to_owned(),
-        other => {
-            let spaced = other.replace('_', " ");
-            let mut chars = spaced.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
-                None => spaced,
-            }
-        }
+        other => super::form::sentence_case(&other.replace('_', " ")),
     }
 }
 
@@ -606,7 +592,7 @@ impl ChainResult {
                     format!(
                         "Entry {} was written at {} ({}, by {}).",
                         e.id,
-                        to_the_second(e.at),
+                        london_time_seconds(e.at),
                         what(&e.action),
                         who(&e.actor, names),
                     )
@@ -760,7 +746,7 @@ fn render_page(
     verification: Option<&Verification>,
 ) -> Result<Response, PageError> {
     let (reading, errors) = match reading {
-        Ok(reading) => (Some(reading), FormErrors::none()),
+        Ok(reading) => (Some(reading), FormErrors::for_filters()),
         Err(errors) => (None, errors),
     };
     let (page, broken, names) = match read {
@@ -774,7 +760,7 @@ fn render_page(
                 .iter()
                 .map(|e| EntryRow {
                     id: e.id,
-                    when: to_the_second(e.at),
+                    when: london_time_seconds(e.at),
                     who: who(&e.actor, &names),
                     what: what(&e.action),
                     about: about(e, &names, &staff.school),

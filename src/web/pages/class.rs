@@ -13,7 +13,8 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
 use super::classes::ClassCard;
-use super::windows::{DoneQuery, hold_until, notice};
+use super::form::DoneQuery;
+use super::windows::{LET_OUT, LET_OUT_NOTICE, hold_until};
 use super::{Layout, PageStaff, Section, render};
 use crate::auth::{ClassAccess, Permission};
 use crate::portfolio::lock::LockState;
@@ -250,7 +251,7 @@ pub async fn class_page(
     } = load(&state, &staff, &raw_id).await?;
     render(&ClassPage {
         layout: Layout::for_staff(&staff, Section::Classes),
-        notice: notice(&done.done).filter(|_| done.done == "let-out"),
+        notice: done.notice(&[(LET_OUT, LET_OUT_NOTICE)]),
         locked: rows.iter().filter(|r| r.state == "locked").count(),
         pending: rows
             .iter()

@@ -58,7 +58,7 @@ impl FilterForm {
     /// The filters, or what is wrong with them, field by field. `subjects` are the subjects
     /// the school's classes are in (the select's choices).
     fn read(&self, subjects: &[String]) -> Result<Filters, FormErrors> {
-        let mut errors = FormErrors::none();
+        let mut errors = FormErrors::for_filters();
         let subject = self.subject.trim();
         let subject = if subject.is_empty() {
             None
@@ -258,7 +258,7 @@ pub async fn school_page(
         .collect();
     let total = all.len();
     let (filters, errors) = match form.read(&subjects) {
-        Ok(filters) => (Some(filters), FormErrors::none()),
+        Ok(filters) => (Some(filters), FormErrors::for_filters()),
         Err(errors) => (None, errors),
     };
     let rows: Vec<ClassRow> = match &filters {

@@ -20,10 +20,9 @@ use std::time::Duration;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AdminTab, Layout, NavLink, PageStaff, Section, london_time, render};
@@ -345,13 +344,13 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
         DriveCheck::Checked(Err(refusal)) => match refusal {
             SharedDriveRefusal::NotManager { .. } => step(
                 StepStatus::NeedsDoing,
-                format!("{}.", capitalised(&refusal.to_string())),
+                format!("{}.", super::form::sentence_case(&refusal.to_string())),
             )
             .fix(manager_how_to(account))
             .fix("Then reload this page."),
             SharedDriveRefusal::NotFound { .. } => step(
                 StepStatus::NeedsDoing,
-                format!("{}.", capitalised(&refusal.to_string())),
+                format!("{}.", super::form::sentence_case(&refusal.to_string())),
             )
             .fix(
                 "Check the id in the settings: it is the last part of the drive's address when \
@@ -361,7 +360,7 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
             .link("/admin/settings", "Check the Shared Drive in the settings"),
             SharedDriveRefusal::Refused { .. } => step(
                 StepStatus::NeedsDoing,
-                format!("{}.", capitalised(&refusal.to_string())),
+                format!("{}.", super::form::sentence_case(&refusal.to_string())),
             )
             .fix(
                 "Ask your Google Workspace administrator to allow Invigilator to use Google Drive \
@@ -380,15 +379,6 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
                     .fix("Reload this page in a minute. If it happens again, tell Invigilator's support.")
             }
         },
-    }
-}
-
-/// "the school's…" → "The school's…"
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 
@@ -636,25 +626,18 @@ fn rules_step(facts: &StoredFacts, sorting: Sorting) -> Step {
     step
 }
 
-/// The fixed notices a redirect back here may ask for (`?done=`).
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    #[serde(default)]
-    done: String,
-}
-
-impl Done {
-    fn notice(&self) -> Option<&'static str> {
-        match self.done.as_str() {
-            "sync" => Some(
-                "A sync with Google Classroom has been asked for. It runs in the background: \
-                 reload this page in a minute or two to see it here.",
-            ),
-            "drive-connected" => Some("The school's Drive account is connected."),
-            _ => None,
-        }
-    }
-}
+/// The notices a redirect back here may ask for (`?done=`).
+const NOTICES: &[(&str, &str)] = &[
+    (
+        "sync",
+        "A sync with Google Classroom has been asked for. It runs in the background: reload \
+         this page in a minute or two to see it here.",
+    ),
+    (
+        "drive-connected",
+        "The school's Drive account is connected.",
+    ),
+];
 
 #[derive(Template)]
 #[template(path = "setup.html")]
@@ -672,7 +655,7 @@ pub struct SetupPage {
 pub async fn setup_page(
     State(state): State<AppState>,
     PageStaff(staff): PageStaff,
-    Query(done): Query<Done>,
+    Query(done): Query<super::form::DoneQuery>,
 ) -> Result<Html<String>, PageError> {
     staff.require(Permission::ManageSettings)?;
     let mut tx = staff.school_tx(&state).await?;
@@ -723,7 +706,7 @@ pub async fn setup_page(
         layout: Layout::for_staff(&staff, Section::Admin),
         tabs: AdminTab::Setup.tabs(),
         csrf_token: staff.csrf_token.clone(),
-        notice: done.notice(),
+        notice: done.notice(NOTICES),
         done: steps
             .iter()
             .filter(|s| s.status == StepStatus::Done)
@@ -740,5 +723,5 @@ pub async fn sync_now(
     PageStaff(staff): PageStaff,
 ) -> Result<Response, PageError> {
     crate::web::api::queue_sync(&state, &staff).await?;
-    Ok(Redirect::to("/setup?done=sync").into_response())
+    Ok(super::form::done("/setup", "sync"))
 }

@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .merge(sharing::routes())
 }
 
+use super::form::sentence_case;
 // After a successful form: back to the page with the notice's code, read by each page.
 use super::form::{DoneQuery, done};
 
@@ -80,12 +81,7 @@ fn on_form(errors: FormErrors, fields: &[(&str, &'static str, &str)]) -> FormErr
     for (field, message) in errors.summary() {
         match field.and_then(|f| fields.iter().find(|(api, _, _)| *api == f)) {
             Some((api, id, label)) => {
-                let mut name = api.chars();
-                let capitalised: String = name
-                    .next()
-                    .map(|c| c.to_uppercase().chain(name).collect())
-                    .unwrap_or_default();
-                let worded = match message.strip_prefix(&format!("{capitalised} ")) {
+                let worded = match message.strip_prefix(&format!("{} ", sentence_case(api))) {
                     Some(rest) => format!("{label} {rest}"),
                     None => message.to_owned(),
                 };

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{DoneQuery, ConfirmForm, ConfirmPage, confirmed, done};
+use super::{ConfirmForm, ConfirmPage, DoneQuery, confirmed, done};
 use crate::auth::role_admin::{self, Assigned, Revoked, RoleList};
 use crate::auth::roles::{Permission, Role};
 use crate::roster::placement::{self, Subject};
@@ -293,7 +293,10 @@ async fn revoke(
 /// The notices a successful form's redirect back here may ask for (`?done=`).
 const NOTICES: &[(&str, &str)] = &[
     ("granted", "Role given. It is theirs from their next page."),
-    ("invited", "Invitation saved. The role becomes theirs when they first sign in with that address."),
+    (
+        "invited",
+        "Invitation saved. The role becomes theirs when they first sign in with that address.",
+    ),
     ("revoked", "Role taken away."),
     ("withdrawn", "Invitation withdrawn."),
 ];

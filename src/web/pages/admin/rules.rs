@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{DoneQuery, ButtonOnly, ConfirmForm, ConfirmPage, confirmed, done, on_form};
+use super::{ButtonOnly, ConfirmForm, ConfirmPage, DoneQuery, confirmed, done, on_form};
 use crate::auth::roles::Permission;
 use crate::roster::placement::{
     self, Caught, ExplainedClass, Override, Placement, Rule, RuleKind, Rules, YEAR_GROUPS,
@@ -813,9 +813,15 @@ async fn set_override(
 
 /// The notices a successful form's redirect back here may ask for (`?done=`).
 const NOTICES: &[(&str, &str)] = &[
-    ("added", "Rule added and applied: the classes it catches are marked “New” in the list below."),
+    (
+        "added",
+        "Rule added and applied: the classes it catches are marked “New” in the list below.",
+    ),
     ("changed", "Rule changed and applied to every class."),
-    ("removed", "Rule removed. Every class has been placed again."),
+    (
+        "removed",
+        "Rule removed. Every class has been placed again.",
+    ),
     ("moved", "Rule moved. Every class has been placed again."),
     ("applied", "The rules have been applied to every class."),
     ("placed", "The class's subject and year are saved."),

@@ -220,6 +220,4 @@ async fn save(
 }
 
 /// The notices a successful form's redirect back here may ask for (`?done=`).
-const NOTICES: &[(&str, &str)] = &[
-    ("saved", "Settings saved."),
-];
+const NOTICES: &[(&str, &str)] = &[("saved", "Settings saved.")];

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{DoneQuery, ConfirmForm, ConfirmPage, confirmed, done};
+use super::{ConfirmForm, ConfirmPage, DoneQuery, confirmed, done};
 use crate::auth::roles::Permission;
 use crate::auth::{ClassAccess, ClassScope};
 use crate::portfolio::scan_queue::ScanReason;
@@ -314,8 +314,17 @@ async fn scan_now(
 
 /// The notices a successful form's redirect back here may ask for (`?done=`).
 const NOTICES: &[(&str, &str)] = &[
-    ("removing", "Removal asked for: the grant is taken away in Drive in the background, usually \
-             within a minute."),
-    ("kept", "Kept. Later scans will not report it again unless it gives more access."),
-    ("scan", "Scan asked for. It runs in the background; reload this page to see what it finds."),
+    (
+        "removing",
+        "Removal asked for: the grant is taken away in Drive in the background, usually \
+             within a minute.",
+    ),
+    (
+        "kept",
+        "Kept. Later scans will not report it again unless it gives more access.",
+    ),
+    (
+        "scan",
+        "Scan asked for. It runs in the background; reload this page to see what it finds.",
+    ),
 ];

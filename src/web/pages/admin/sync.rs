@@ -11,7 +11,7 @@ use axum::routing::get;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{DoneQuery, ButtonOnly, done};
+use super::{ButtonOnly, DoneQuery, done};
 use crate::auth::roles::Permission;
 use crate::roster::runs::{self, Problem, SyncRun};
 use crate::tenancy::settings;
@@ -239,7 +239,8 @@ async fn sync_now(
 }
 
 /// The notices a successful form's redirect back here may ask for (`?done=`).
-const NOTICES: &[(&str, &str)] = &[
-    ("queued", "A sync has been asked for. It runs in the background, usually within a minute: \
-             reload this page to see it in the history."),
-];
+const NOTICES: &[(&str, &str)] = &[(
+    "queued",
+    "A sync has been asked for. It runs in the background, usually within a minute: \
+             reload this page to see it in the history.",
+)];

@@ -11,14 +11,14 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::preview::PreviewView;
-use super::{WindowLine, field_message, form_time, uk_time};
+use super::{WindowLine, field_message, form_time, london_time};
 use crate::audit::Action;
 use crate::auth::Permission;
 use crate::input::{FieldError, InputError};
@@ -669,7 +669,11 @@ async fn preview_step(
     )
     .await?;
     let view = PreviewView {
-        when: format!("{} to {}", uk_time(draft.starts_at), uk_time(draft.ends_at)),
+        when: format!(
+            "{} to {}",
+            london_time(draft.starts_at),
+            london_time(draft.ends_at)
+        ),
         ..PreviewView::new(&p, None)
     };
     let page = FormPage::new(
@@ -712,7 +716,10 @@ async fn save_step(
                 Purpose::New => "scheduled",
                 Purpose::Edit(_) => "saved",
             };
-            return Ok(Redirect::to(&format!("/windows/{}?done={done}", window.id)).into_response());
+            return Ok(crate::web::pages::form::done(
+                &format!("/windows/{}", window.id),
+                done,
+            ));
         }
         Err(refused) => refused,
     };

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -157,7 +157,10 @@ pub async fn let_out(
         Ok(requested) => {
             commit_and_enqueue(&state, &staff, tx, std::slice::from_ref(&requested)).await?;
             let class = student.class_id;
-            return Ok(Redirect::to(&format!("/classes/{class}?done=let-out")).into_response());
+            return Ok(crate::web::pages::form::done(
+                &format!("/classes/{class}"),
+                super::LET_OUT,
+            ));
         }
         Err(refused) => refused,
     };

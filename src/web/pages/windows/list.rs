@@ -12,13 +12,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::month::{Day, Month, weeks};
-use super::{WindowLine, notice, uk_time};
+use super::{NOTICES, WindowLine, london_time};
 use crate::audit::Action;
 use crate::auth::Permission;
 use crate::tenancy::SchoolTx;
 use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::CurrentStaff;
+use crate::web::pages::form::DoneQuery;
 use crate::web::pages::{Layout, PageStaff, Section, render};
 use crate::web::windows::{record, visible_classes};
 use crate::windows::store::{self, ListFilter};
@@ -34,8 +35,8 @@ pub struct ListParams {
     view: String,
     #[serde(default)]
     month: String,
-    #[serde(default)]
-    done: String,
+    #[serde(flatten)]
+    done: DoneQuery,
 }
 
 /// The officer's calendar feed, without its secret.
@@ -149,8 +150,8 @@ pub async fn list_page(
             calendar::status(&mut tx, staff.staff.id)
                 .await?
                 .map(|f| FeedView {
-                    made: uk_time(f.created_at),
-                    last_read: f.last_read_at.map(uk_time),
+                    made: london_time(f.created_at),
+                    last_read: f.last_read_at.map(london_time),
                 }),
         )
     } else {
@@ -169,7 +170,7 @@ pub async fn list_page(
     tx.commit().await?;
     Ok(render(&ListPage {
         layout: Layout::for_staff(&staff, Section::Windows),
-        notice: notice(&params.done),
+        notice: params.done.notice(NOTICES),
         can_manage,
         whole_school: visible.is_none(),
         current,

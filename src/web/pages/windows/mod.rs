@@ -20,9 +20,9 @@ use axum::Router;
 use axum::routing::get;
 use chrono::{DateTime, LocalResult, TimeZone, Timelike, Utc};
 use chrono_tz::Europe::London;
-use serde::Deserialize;
 use uuid::Uuid;
 
+use super::form::sentence_case;
 use super::london_time;
 use crate::input::{FieldError, InputError};
 use crate::web::AppState;
@@ -55,45 +55,37 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// `?done=…` after a change: which fixed notice to show (the query's text is never shown).
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    #[serde(default)]
-    pub done: String,
-}
+/// The notices a change on the windows pages may come back with (`?done=`, read through
+/// [`DoneQuery`](crate::web::pages::form::DoneQuery)).
+pub const NOTICES: &[(&str, &str)] = &[
+    (
+        "scheduled",
+        "The window is scheduled. Its classes lock at its start, with nothing more to do.",
+    ),
+    ("saved", "Your changes are saved."),
+    (
+        "cancelled",
+        "The window is cancelled. Any folders it locked are being unlocked (unless a teacher \
+         or another window keeps them locked).",
+    ),
+    (
+        "released",
+        "The window is released. Its folders are being unlocked (unless a teacher or another \
+         window keeps them locked).",
+    ),
+    (
+        "feed-revoked",
+        "Your calendar address is revoked: calendars subscribed to it get nothing more.",
+    ),
+    ("feed-none", "You had no calendar address to revoke."),
+    (LET_OUT, LET_OUT_NOTICE),
+];
 
-/// The notice for a `?done=` code, if it is one of ours.
-pub fn notice(done: &str) -> Option<&'static str> {
-    Some(match done {
-        "scheduled" => {
-            "The window is scheduled. Its classes lock at its start, with nothing more to do."
-        }
-        "saved" => "Your changes are saved.",
-        "cancelled" => {
-            "The window is cancelled. Any folders it locked are being unlocked (unless a teacher \
-             or another window keeps them locked)."
-        }
-        "released" => {
-            "The window is released. Its folders are being unlocked (unless a teacher or another \
-             window keeps them locked)."
-        }
-        "feed-revoked" => {
-            "Your calendar address is revoked: calendars subscribed to it get nothing more."
-        }
-        "feed-none" => "You had no calendar address to revoke.",
-        "let-out" => {
-            "The student is let out of the assessment window: their folder is being unlocked. \
-             The reason is in the audit log."
-        }
-        _ => return None,
-    })
-}
-
-/// A time as people in the school read it ([`london_time`]); in the autumn's repeated hour it
-/// says which of the two it is, so "01:30 on 31 October" is never ambiguous.
-pub fn uk_time(at: DateTime<Utc>) -> String {
-    london_time(at)
-}
+/// The code a student's let-out returns to the class page with, and its words (the class page
+/// shows only this one).
+pub const LET_OUT: &str = "let-out";
+pub const LET_OUT_NOTICE: &str = "The student is let out of the assessment window: their folder \
+     is being unlocked. The reason is in the audit log.";
 
 /// A stored instant as a form's `datetime-local` value (London's wall clock, seconds only
 /// when there are some) and, in the autumn's repeated hour, the offset that says which.
@@ -119,14 +111,17 @@ pub fn form_time(at: DateTime<Utc>) -> (String, String) {
 pub(crate) fn hold_until(hold: &Holding) -> String {
     match (hold.state, hold.until_released) {
         (WindowState::Held, _) => "until an Examinations Officer releases it".to_owned(),
-        (_, true) => format!("until {}, then until it is released", uk_time(hold.ends_at)),
-        _ => format!("until {}", uk_time(hold.ends_at)),
+        (_, true) => format!(
+            "until {}, then until it is released",
+            london_time(hold.ends_at)
+        ),
+        _ => format!("until {}", london_time(hold.ends_at)),
     }
 }
 
 /// A state in words, capitalised to stand alone ("In progress").
 pub fn state_words(state: WindowState) -> String {
-    sentence(state.label())
+    sentence_case(state.label())
 }
 
 /// The stylesheet's name for a state (`window-state-active`).
@@ -137,16 +132,6 @@ pub fn state_class(state: WindowState) -> &'static str {
         WindowState::Held => "held",
         WindowState::Ended => "ended",
         WindowState::Cancelled => "cancelled",
-    }
-}
-
-/// "has already passed" → "Has already passed": a message shown on its own reads as a
-/// sentence.
-pub fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 
@@ -172,7 +157,7 @@ pub fn field_message(error: &FieldError, blank: bool) -> String {
     match &error.error {
         _ if blank => enter.to_owned(),
         InputError::Empty => enter.to_owned(),
-        InputError::Explained(message) => sentence(message),
+        InputError::Explained(message) => sentence_case(message),
         other => format!("{the} {other}"),
     }
 }
@@ -212,8 +197,8 @@ impl WindowLine {
             name: w.name.clone(),
             state: state_words(w.state),
             state_class: state_class(w.state),
-            starts: uk_time(w.starts_at),
-            ends: uk_time(w.ends_at),
+            starts: london_time(w.starts_at),
+            ends: london_time(w.ends_at),
             until_released: w.until_released,
             classes,
         }
@@ -226,13 +211,9 @@ mod tests {
     use crate::windows::london_time::london_to_utc;
 
     #[test]
-    fn the_repeated_hour_says_which_and_other_times_do_not() {
+    fn a_form_time_carries_its_offset_only_in_the_repeated_hour() {
         let first = london_to_utc("2027-10-31T01:30+01:00").unwrap();
-        let second = london_to_utc("2027-10-31T01:30+00:00").unwrap();
-        assert_eq!(uk_time(first), "01:30 (BST) on 31 October 2027");
-        assert_eq!(uk_time(second), "01:30 (GMT) on 31 October 2027");
         let summer = london_to_utc("2027-06-15T10:00").unwrap();
-        assert_eq!(uk_time(summer), "10:00 on 15 June 2027");
         assert_eq!(
             form_time(first),
             ("2027-10-31T01:30".to_owned(), "+01:00".to_owned())
@@ -252,11 +233,11 @@ mod tests {
             until_released: false,
             state: WindowState::Active,
         };
-        assert_eq!(hold_until(&hold), "until 01:30 on 31 October 2027 (GMT)");
+        assert_eq!(hold_until(&hold), "until 01:30 (GMT) on 31 October 2027");
         hold.until_released = true;
         assert_eq!(
             hold_until(&hold),
-            "until 01:30 on 31 October 2027 (GMT), then until it is released"
+            "until 01:30 (GMT) on 31 October 2027, then until it is released"
         );
         hold.state = WindowState::Held;
         assert_eq!(

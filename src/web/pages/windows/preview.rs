@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::portfolio::overview::student_name;
 use crate::windows::preview::{CannotLock, Overlap, Preview};
 
-use super::uk_time;
+use super::london_time;
 
 /// One class of the preview.
 pub struct PreviewClass {
@@ -71,7 +71,7 @@ impl OverlapLine {
             .map(|o| Self {
                 id: o.id.to_string(),
                 name: o.name.clone(),
-                when: format!("{} to {}", uk_time(o.starts_at), uk_time(o.ends_at)),
+                when: format!("{} to {}", london_time(o.starts_at), london_time(o.ends_at)),
                 classes: o
                     .shared_classes
                     .iter()

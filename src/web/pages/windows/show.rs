@@ -6,18 +6,19 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::preview::{OverlapLine, PreviewView};
-use super::{DoneQuery, WindowLine, notice, uk_time};
+use super::{NOTICES, WindowLine, london_time};
 use crate::audit::Action;
 use crate::auth::Permission;
 use crate::tenancy::SchoolTx;
 use crate::web::AppState;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
+use crate::web::pages::form::DoneQuery;
 use crate::web::pages::form::{FormErrors, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
 use crate::web::portfolios::{commit_and_enqueue, parse_id};
@@ -80,16 +81,16 @@ async fn staff_name(tx: &mut SchoolTx, id: Option<Uuid>) -> Result<String, sqlx:
 
 /// The window's state in a sentence.
 async fn state_sentence(tx: &mut SchoolTx, w: &Window) -> Result<String, sqlx::Error> {
-    let end = uk_time(w.ends_at);
+    let end = london_time(w.ends_at);
     Ok(match w.state {
         WindowState::Scheduled if w.until_released => format!(
             "Nothing is locked yet. At {} its classes lock, and stay locked after {end} until an \
              Examinations Officer releases it.",
-            uk_time(w.starts_at)
+            london_time(w.starts_at)
         ),
         WindowState::Scheduled => format!(
             "Nothing is locked yet. Its classes lock at {} and unlock at {end}.",
-            uk_time(w.starts_at)
+            london_time(w.starts_at)
         ),
         WindowState::Active if w.until_released => format!(
             "Under way: its classes are locked until {end}, and then until an Examinations \
@@ -104,7 +105,7 @@ async fn state_sentence(tx: &mut SchoolTx, w: &Window) -> Result<String, sqlx::E
             Some(at) if w.finished_by.is_some() => format!(
                 "Released by {} at {}.",
                 staff_name(tx, w.finished_by).await?,
-                uk_time(at)
+                london_time(at)
             ),
             _ => format!("Over since {end}."),
         },
@@ -112,7 +113,7 @@ async fn state_sentence(tx: &mut SchoolTx, w: &Window) -> Result<String, sqlx::E
             "Cancelled by {}{}.",
             staff_name(tx, w.finished_by).await?,
             w.finished_at
-                .map(|at| format!(" at {}", uk_time(at)))
+                .map(|at| format!(" at {}", london_time(at)))
                 .unwrap_or_default()
         ),
     })
@@ -222,7 +223,7 @@ pub async fn window_page(
     });
     render(&WindowPage {
         layout: Layout::for_staff(&staff, Section::Windows),
-        notice: notice(&done.done),
+        notice: done.notice(NOTICES),
         line: WindowLine::new(&window, &[]),
         before_start: scheduled,
         can_still_lock: window.state.cancellable(),
@@ -386,7 +387,10 @@ pub async fn finish(
                 Finish::Cancel => "cancelled",
                 Finish::Release => "released",
             };
-            Ok(Redirect::to(&format!("/windows/{id}?done={code}")).into_response())
+            Ok(crate::web::pages::form::done(
+                &format!("/windows/{id}"),
+                code,
+            ))
         }
         Err(WindowError::WrongState(message)) => {
             // Someone else got there first: say so on the same page, nothing changed.
