@@ -180,7 +180,7 @@ fn selections(raw: &[SelectionFields]) -> Result<Vec<Selection>, FieldError> {
                 InputError::Malformed("must give subject_id as a subject's id").on("selections")
             })?;
         if let Some(year) = s.year_group
-            && !(1..=13).contains(&year)
+            && !crate::roster::placement::YEAR_GROUPS.contains(&year)
         {
             return Err(
                 InputError::Malformed("must give year groups from 1 to 13").on("selections")
