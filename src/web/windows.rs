@@ -140,7 +140,11 @@ pub async fn list(
     let filter = query.filter()?;
     let mut tx = staff.school_tx(&state).await?;
     let visible = visible_classes(&mut tx, &staff).await?;
-    let windows = store::list(&mut tx, &filter, visible.as_deref()).await?;
+    let windows: Vec<Window> = store::list(&mut tx, &filter, visible.as_deref())
+        .await?
+        .into_iter()
+        .map(|w| w.narrowed_to(visible.as_deref()))
+        .collect();
     record(
         &mut tx,
         &staff,
@@ -180,9 +184,10 @@ pub async fn get(
     let id = parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
     let window = visible_window(&mut tx, &staff, id).await?;
+    let visible = visible_classes(&mut tx, &staff).await?;
     record(&mut tx, &staff, Action::WindowViewed, Some(id), json!({})).await?;
     tx.commit().await?;
-    Ok(Json(window))
+    Ok(Json(window.narrowed_to(visible.as_deref())))
 }
 
 /// `POST /api/windows/preview`: what a window would lock, before it is saved. It refuses what

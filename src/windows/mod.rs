@@ -107,11 +107,27 @@ pub struct Window {
     /// Classes chosen one by one, and (once started) those its selections caught.
     #[sqlx(skip)]
     pub classes: Vec<WindowClass>,
+    /// How many more classes it covers than the reader may see ([`Window::narrowed_to`]).
+    #[sqlx(skip)]
+    pub other_classes: usize,
     #[sqlx(skip)]
     pub selections: Vec<draft::Selection>,
 }
 
 impl Window {
+    /// The window as a reader whose class scope is `visible` (`None`: every class) may see
+    /// it: only their classes by name, the rest counted in `other_classes`. A teacher learns
+    /// that a window reaches further than their classes, not which classes (as the window's
+    /// page shows it).
+    pub fn narrowed_to(mut self, visible: Option<&[Uuid]>) -> Self {
+        if let Some(visible) = visible {
+            let before = self.classes.len();
+            self.classes.retain(|c| visible.contains(&c.id));
+            self.other_classes += before - self.classes.len();
+        }
+        self
+    }
+
     /// Whether an officer may release it now: an "until released" window that holds its
     /// folders (active, or held past its deadline).
     pub fn releasable(&self) -> bool {

@@ -1213,6 +1213,20 @@ async fn a_teachers_window_page_names_only_their_own_classes() {
     // The overlap between them is shown, naming only the teacher's class.
     let page = w.teacher_get(&format!("/windows/{by_group}")).await;
     assert!(page.body.contains("Chemistry practical"), "{}", page.body);
+
+    // The API answers the teacher the same way: their class by name, the other one counted.
+    let api = w.teacher_get(&format!("/api/windows/{both}")).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    let window: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(window["classes"].as_array().unwrap().len(), 1, "{window}");
+    assert_eq!(window["classes"][0]["id"], mine.as_str());
+    assert_eq!(window["other_classes"], 1);
+    let listed = w.teacher_get("/api/windows").await;
+    assert!(!listed.body.contains(&theirs), "{}", listed.body);
+    let officer = w.officer_get(&format!("/api/windows/{both}")).await;
+    let window: serde_json::Value = serde_json::from_str(&officer.body).unwrap();
+    assert_eq!(window["classes"].as_array().unwrap().len(), 2);
+    assert_eq!(window["other_classes"], 0);
 }
 
 #[tokio::test]

@@ -195,6 +195,7 @@ mod tests {
             starts_local: String::new(),
             ends_local: String::new(),
             classes: Vec::new(),
+            other_classes: 0,
             selections: Vec::new(),
         }
     }
