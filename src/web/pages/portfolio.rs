@@ -75,17 +75,10 @@ async fn actor_names(
         .filter_map(|e| e.actor.strip_prefix("staff:"))
         .filter_map(|id| Uuid::parse_str(id).ok())
         .collect();
-    let rows: Vec<(Uuid, String, String)> =
-        sqlx::query_as("SELECT id, display_name, email FROM staff WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut **tx)
-            .await?;
-    Ok(rows
+    let names = crate::auth::staff::names(tx, &ids).await?;
+    Ok(names
         .into_iter()
-        .map(|(id, name, email)| {
-            let shown = if name.is_empty() { email } else { name };
-            (format!("staff:{id}"), shown)
-        })
+        .map(|(id, shown)| (format!("staff:{id}"), shown))
         .collect())
 }
 
@@ -96,7 +89,7 @@ pub async fn portfolio_page(
     PageStaff(staff): PageStaff,
     Path(raw_id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = Uuid::parse_str(&raw_id).map_err(|_| PageError::not_found())?;
+    let id = crate::web::portfolios::parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
     let course = staff
         .class_scope(ClassAccess::View)
