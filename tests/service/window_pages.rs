@@ -9,13 +9,11 @@ use invigilator_test_kit as common;
 
 use chrono::{DateTime, Utc};
 use common::browser::{Browser, Page, RequestBody};
-use common::lock_world::{LockWorld, lock_world};
+use common::lock_world::LockWorld;
 use common::pupil;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-const EXAMS: &str = "exams@hillside.sch.uk";
 
 /// The lock world (a teacher, "10X Chemistry" with three pupils and their folders, placed in
 /// Chemistry, Year 10) plus a signed-in Examinations Officer.
@@ -27,24 +25,13 @@ struct PagesWorld {
 }
 
 async fn pages_world() -> PagesWorld {
-    let l = lock_world().await;
-    l.w.emu.add_user(EXAMS, "Grace", "Whitfield").unwrap();
-    sqlx::query(
-        "INSERT INTO tenant_hillside.role_invitations (email, role) VALUES ($1, 'exams_officer')",
-    )
-    .bind(EXAMS)
-    .execute(&l.w.db.pool)
-    .await
-    .unwrap();
-    let mut officer = l.w.browser();
-    let page = l.w.sign_in(&mut officer, EXAMS).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let me: Value = serde_json::from_str(&officer.get(&l.w.url("/api/me")).await.body).unwrap();
-    let officer_csrf = me["csrf_token"].as_str().unwrap().to_owned();
-    let course: Uuid = sqlx::query_scalar("SELECT id FROM tenant_hillside.courses")
-        .fetch_one(&l.w.db.pool)
-        .await
-        .unwrap();
+    // The API tests' world (the officer signed in as Grace Whitfield), its class placed.
+    let crate::windows::WindowWorld {
+        l,
+        officer,
+        officer_csrf,
+        course,
+    } = crate::windows::window_world().await;
     let subject: Uuid = sqlx::query_scalar(
         "INSERT INTO tenant_hillside.subjects (name) VALUES ('Chemistry') RETURNING id",
     )

@@ -23,16 +23,16 @@ const EXAMS: &str = "exams@hillside.sch.uk";
 
 /// The lock world (a teacher, one class of three with folders) plus a signed-in
 /// Examinations Officer.
-struct WindowWorld {
-    l: LockWorld,
-    officer: Browser,
-    officer_csrf: String,
-    course: Uuid,
+pub(crate) struct WindowWorld {
+    pub(crate) l: LockWorld,
+    pub(crate) officer: Browser,
+    pub(crate) officer_csrf: String,
+    pub(crate) course: Uuid,
 }
 
-async fn window_world() -> WindowWorld {
+pub(crate) async fn window_world() -> WindowWorld {
     let l = lock_world().await;
-    l.w.emu.add_user(EXAMS, "Exam", "Officer").unwrap();
+    l.w.emu.add_user(EXAMS, "Grace", "Whitfield").unwrap();
     sqlx::query(
         "INSERT INTO tenant_hillside.role_invitations (email, role) VALUES ($1, 'exams_officer')",
     )
