@@ -22,7 +22,7 @@ use crate::web::pages::form::DoneQuery;
 use crate::web::pages::form::{FormErrors, reshow};
 use crate::web::pages::{Layout, PageStaff, Section, render};
 use crate::web::portfolios::{commit_and_enqueue, parse_id};
-use crate::web::windows::{record, visible_classes, visible_window};
+use crate::web::windows::{record, visible_classes, visible_window, window_among};
 use crate::windows::{Editable, Window, WindowClass, WindowError, WindowState, preview, store};
 
 /// One of the window's classes that the reader may see.
@@ -158,7 +158,7 @@ pub async fn window_page(
     let id = parse_id(&raw_id)?;
     let mut tx = staff.school_tx(&state).await?;
     let visible = visible_classes(&mut tx, &staff).await?;
-    let window = visible_window(&mut tx, &staff, id).await?;
+    let window = window_among(&mut tx, visible.as_deref(), id).await?;
     let can_manage = staff.can(Permission::ManageWindows);
     let scheduled = window.state == WindowState::Scheduled;
     // Before the start, its classes are also those its groups catch today.
@@ -294,6 +294,10 @@ fn confirmation(
         1 => "its 1 class".to_owned(),
         n => format!("its {n} classes"),
     };
+    let ends_now = format!(
+        "It ends now: the folders of {classes} are unlocked at once (except any a teacher \
+         locked or another window holds), so students can change their work again."
+    );
     let (verb, heading, consequence, button) = match (finish, w.state) {
         (Finish::Cancel, WindowState::Scheduled) => (
             "cancel",
@@ -306,19 +310,13 @@ fn confirmation(
         (Finish::Cancel, _) => (
             "cancel",
             format!("Cancel “{}”?", w.name),
-            format!(
-                "It ends now: the folders of {classes} are unlocked at once (except any a teacher \
-                 locked or another window holds), so students can change their work again."
-            ),
+            ends_now,
             "Cancel the window",
         ),
         (Finish::Release, _) => (
             "release",
             format!("Release “{}”?", w.name),
-            format!(
-                "It ends now: the folders of {classes} are unlocked at once (except any a teacher \
-                 locked or another window holds), so students can change their work again."
-            ),
+            ends_now,
             "Release the window",
         ),
     };
