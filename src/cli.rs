@@ -26,6 +26,9 @@ use crate::{database, telemetry};
 #[derive(Debug, Parser)]
 #[command(name = "invigilator", version, about)]
 pub struct Cli {
+    /// Who is running this command, for the audit log of every school it acts on.
+    #[arg(long, global = true, env = "INVIGILATOR_OPERATOR")]
+    operator: Option<String>,
     #[command(subcommand)]
     command: Command,
 }

@@ -60,11 +60,26 @@ pub enum Action {
     CalendarFeedRead,
     // The audit log itself.
     AuditLogRead,
+    // Data protection: subject access, erasure, retention, leavers.
+    SubjectAccessExported,
+    StudentErased,
+    RetentionPurged,
+    StaffLeft,
+    GoogleGrantRevoked,
+    // Invigilator's own operators: support access, command-line actions, offboarding.
+    SupportAccessGranted,
+    SupportAccessRevoked,
+    SupportAccessRead,
+    OperatorSync,
+    OperatorAuditVerified,
+    OperatorKeysRewrapped,
+    OffboardingExported,
+    OffboardingConfirmed,
 }
 
 impl Action {
     /// Every action, for tests and for documents listing them.
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 60] = [
         Self::SchoolCreated,
         Self::SignIn,
         Self::SignInRefused,
@@ -112,6 +127,19 @@ impl Action {
         Self::CalendarFeedRevoked,
         Self::CalendarFeedRead,
         Self::AuditLogRead,
+        Self::SubjectAccessExported,
+        Self::StudentErased,
+        Self::RetentionPurged,
+        Self::StaffLeft,
+        Self::GoogleGrantRevoked,
+        Self::SupportAccessGranted,
+        Self::SupportAccessRevoked,
+        Self::SupportAccessRead,
+        Self::OperatorSync,
+        Self::OperatorAuditVerified,
+        Self::OperatorKeysRewrapped,
+        Self::OffboardingExported,
+        Self::OffboardingConfirmed,
     ];
 
     /// The text stored in `audit_log.action`.
@@ -164,6 +192,19 @@ impl Action {
             Self::CalendarFeedRevoked => "calendar_feed.revoked",
             Self::CalendarFeedRead => "calendar_feed.read",
             Self::AuditLogRead => "audit_log.read",
+            Self::SubjectAccessExported => "subject_access.exported",
+            Self::StudentErased => "student.erased",
+            Self::RetentionPurged => "retention.purged",
+            Self::StaffLeft => "staff.left",
+            Self::GoogleGrantRevoked => "google_grant.revoked",
+            Self::SupportAccessGranted => "support_access.granted",
+            Self::SupportAccessRevoked => "support_access.revoked",
+            Self::SupportAccessRead => "support_access.read",
+            Self::OperatorSync => "operator.sync",
+            Self::OperatorAuditVerified => "operator.audit_verified",
+            Self::OperatorKeysRewrapped => "operator.keys_rewrapped",
+            Self::OffboardingExported => "offboarding.exported",
+            Self::OffboardingConfirmed => "offboarding.confirmed",
         }
     }
 
@@ -222,6 +263,27 @@ impl Action {
             Self::CalendarFeedRevoked => "Calendar feed address revoked",
             Self::CalendarFeedRead => "Calendar feed read",
             Self::AuditLogRead => "Audit log read",
+            Self::SubjectAccessExported => "Subject access export made",
+            Self::StudentErased => "Student's records erased",
+            Self::RetentionPurged => "Records past the retention period deleted",
+            Self::StaffLeft => "Member of staff left: their Google access ended",
+            Self::GoogleGrantRevoked => "Google access revoked at Google",
+            Self::SupportAccessGranted => "Support access granted to an Invigilator operator",
+            Self::SupportAccessRevoked => "Support access revoked",
+            Self::SupportAccessRead => {
+                "Invigilator operator read the school's data under support access"
+            }
+            Self::OperatorSync => "Invigilator operator synced Classroom from the command line",
+            Self::OperatorAuditVerified => {
+                "Invigilator operator verified the audit log from the command line"
+            }
+            Self::OperatorKeysRewrapped => {
+                "Invigilator operator re-encrypted stored Google access under a new key"
+            }
+            Self::OffboardingExported => "School's data exported for offboarding",
+            Self::OffboardingConfirmed => {
+                "Offboarding confirmed: the school's data is being deleted"
+            }
         }
     }
 }

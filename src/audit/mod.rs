@@ -34,14 +34,43 @@ pub enum Actor {
     System(&'static str),
     /// Someone not (yet) identified, e.g. a refused sign-in.
     Anonymous,
+    /// One of Invigilator's own operators, by the name they gave (`--operator`), acting from
+    /// the command line or under a school's support access grant.
+    Operator(String),
+}
+
+/// Why a name given with `--operator` cannot name the operator in a school's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorNameError {
+    #[error(
+        "say who you are: give --operator NAME (or set INVIGILATOR_OPERATOR); every command that \
+         acts on a school is recorded in its audit log with the operator's name"
+    )]
+    Missing,
+    #[error("--operator must be 1 to 80 characters with no control characters")]
+    Malformed,
 }
 
 impl Actor {
+    /// An operator named on the command line, checked: the name is what the school's auditors
+    /// read, so it must be present and printable.
+    pub fn operator(name: Option<&str>) -> Result<Self, OperatorNameError> {
+        let name = name.map(str::trim).unwrap_or_default();
+        if name.is_empty() {
+            return Err(OperatorNameError::Missing);
+        }
+        if name.chars().count() > 80 || name.chars().any(char::is_control) {
+            return Err(OperatorNameError::Malformed);
+        }
+        Ok(Self::Operator(name.to_owned()))
+    }
+
     fn encode(&self) -> String {
         match self {
             Self::Staff(id) => format!("staff:{id}"),
             Self::System(name) => format!("system:{name}"),
             Self::Anonymous => "anonymous".to_owned(),
+            Self::Operator(name) => format!("operator:{name}"),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod drive;
 pub mod error;
 pub mod rate_limit;
 pub mod retry;
+pub mod revocation;
 pub mod token;
 
 use std::collections::HashMap;

@@ -369,6 +369,9 @@ fn who(actor: &str, names: &Names) -> String {
     if actor == "anonymous" {
         return "Someone not signed in".to_owned();
     }
+    if let Some(name) = actor.strip_prefix("operator:") {
+        return format!("{name} (Invigilator operator)");
+    }
     match actor.strip_prefix("system:") {
         Some("window-timer") => "Invigilator (window timer)".to_owned(),
         Some("assessment-window") => "Invigilator (assessment window)".to_owned(),
