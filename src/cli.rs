@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 
+use crate::audit::{self, Action, Actor, Target};
 use crate::config::Config;
 use crate::google::credentials;
 use crate::services::Services;
@@ -130,6 +131,21 @@ impl From<sqlx::Error> for Failure {
 
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
+    // A command acting on a school's data is recorded in that school's log under the operator's
+    // name: without one it does nothing at all.
+    let operator = match &cli.command {
+        Command::Sync { .. } | Command::Keys { .. } | Command::Audit { .. } => {
+            match Actor::operator(cli.operator.as_deref()) {
+                Ok(actor) => Some(actor),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
+    let operator = operator.unwrap_or(Actor::System("cli"));
     // The demo reads the same environment but owns its database, Google and key.
     let config = match cli.command {
         Command::Demo => crate::demo::config::from_env(),
@@ -146,7 +162,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Work { concurrency } => work(config, concurrency.into()).await,
-        Command::Sync { slug } => sync(config, &slug).await,
+        Command::Sync { slug } => sync(config, &slug, &operator).await,
         Command::Migrate { concurrency } => migrate(config, concurrency).await,
         Command::Tenant {
             command:
@@ -162,10 +178,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => list_schools(config).await,
         Command::Keys {
             command: KeysCommand::Rewrap,
-        } => rewrap_keys(config).await,
+        } => rewrap_keys(config, &operator).await,
         Command::Audit {
             command: AuditCommand::Verify { slug },
-        } => verify_audit(config, &slug).await,
+        } => verify_audit(config, &slug, &operator).await,
         Command::Demo => demo(config).await,
     };
     match result {
@@ -326,16 +342,41 @@ async fn refuse_untrusted_redis(services: &Services) -> Result<(), Failure> {
     }
 }
 
-async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
+async fn sync(config: Config, slug: &str, operator: &Actor) -> Result<(), Failure> {
     let services = Services::connect(&config, 10).context("cannot start")?;
     let school = tenancy::find_school_by_slug(&services.db, slug)
         .await?
         .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
+    let mut outcome = serde_json::Map::new();
+    let result = sync_and_provision(&services, &school, &mut outcome).await;
+    outcome.insert("succeeded".into(), result.is_ok().into());
+    // Recorded whatever happened: the school's log shows every sync an operator ran.
+    let mut tx = tenancy::begin_school_tx(&services.db, &school).await?;
+    audit::record(
+        &mut tx,
+        operator,
+        Action::OperatorSync,
+        Some(&Target::new("school", school.id)),
+        serde_json::Value::Object(outcome),
+    )
+    .await?;
+    tx.commit().await?;
+    result
+}
+
+/// The roster sync and then the folders, printing what each did and noting its counts in
+/// `outcome` for the audit entry.
+async fn sync_and_provision(
+    services: &Services,
+    school: &tenancy::School,
+    outcome: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), Failure> {
+    let slug = school.slug.as_str();
     let report = crate::roster::sync_school(
         &services.db,
         &services.google,
         &services.leases,
-        &school,
+        school,
         crate::roster::Trigger::Cli,
     )
     .await
@@ -345,6 +386,15 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         }
         other => Failure::System(anyhow::Error::new(other).context(format!("syncing {slug}"))),
     })?;
+    for (key, value) in [
+        ("courses", report.courses as u64),
+        ("added", report.added),
+        ("updated", report.updated),
+        ("ended", report.ended),
+        ("problems", report.errors.len() as u64),
+    ] {
+        outcome.insert(key.into(), value.into());
+    }
     println!(
         "{slug}: {} course(s); {} added, {} updated, {} ended; {} Classroom call(s); {} ms",
         report.courses,
@@ -374,16 +424,17 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         &services.redis,
         &services.namespace,
         &services.google,
-        &school,
+        school,
     )
     .await
     .with_context(|| format!("reading {slug}'s settings"))?;
     match drive {
         Some(drive) => {
             let folders =
-                crate::portfolio::provision(&services.db, &services.google, &school, &drive)
+                crate::portfolio::provision(&services.db, &services.google, school, &drive)
                     .await
                     .with_context(|| format!("making {slug}'s folders"))?;
+            outcome.insert("portfolio_folders".into(), folders.portfolio_folders.into());
             println!(
                 "{slug}: folders made: {} subject, {} class, {} portfolio; {} permission(s); {} problem(s)",
                 folders.subject_folders,
@@ -499,12 +550,29 @@ async fn create_school(
     Ok(())
 }
 
-async fn verify_audit(config: Config, slug: &str) -> Result<(), Failure> {
+async fn verify_audit(config: Config, slug: &str, operator: &Actor) -> Result<(), Failure> {
     let pool = database::lazy_pool(&config, 1)?;
     let school = tenancy::find_school_by_slug(&pool, slug)
         .await?
         .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
-    let result = crate::audit::verify(&pool, &school).await?;
+    let result = audit::verify(&pool, &school).await?;
+    // Written after the walk, so it is not among the entries it counts; it names the last
+    // entry walked, so a reader knows exactly what was found whole (or where it broke).
+    let mut tx = tenancy::begin_school_tx(&pool, &school).await?;
+    audit::record(
+        &mut tx,
+        operator,
+        Action::OperatorAuditVerified,
+        Some(&Target::new("school", school.id)),
+        serde_json::json!({
+            "entries": result.entries,
+            "last_entry_id": result.last_entry_id,
+            "intact": result.first_break.is_none(),
+            "first_break": result.first_break.as_ref().map(|b| b.entry_id),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
     match result.first_break {
         None => {
             println!("{slug}: audit log intact ({} entries)", result.entries);
@@ -544,12 +612,12 @@ async fn list_schools(config: Config) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn rewrap_keys(config: Config) -> Result<(), Failure> {
+async fn rewrap_keys(config: Config, operator: &Actor) -> Result<(), Failure> {
     let pool = database::lazy_pool(&config, 2)?;
     credentials::check_key_ring(&pool, &config.token_keys)
         .await
         .map_err(|e| Failure::System(e.into()))?;
-    let report = credentials::rewrap_all(&pool, &config.token_keys)
+    let report = credentials::rewrap_all(&pool, &config.token_keys, operator)
         .await
         .map_err(|e| Failure::System(e.into()))?;
     for (school, count) in &report.per_school {
