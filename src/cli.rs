@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Invigilator's own operators, whom a school's School Admin may grant support access.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Try Invigilator with no Google project: a local Google, a demo school in a database of
     /// its own (reset every run), and `serve` and `work` in this process on $PORT.
     Demo,
@@ -81,6 +86,25 @@ enum AuditCommand {
     Verify {
         /// The school's slug.
         slug: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Add an operator; prints their bearer token, the only time it is shown.
+    Add {
+        /// The name schools see in grants and in their audit log (1–80 characters).
+        name: String,
+        /// Their email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// List operators: name, email, when added, whether disabled.
+    List,
+    /// Disable an operator: their token and every grant of theirs stop working at once.
+    Disable {
+        /// The operator's name.
+        name: String,
     },
 }
 
@@ -182,6 +206,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { slug },
         } => verify_audit(config, &slug, &operator).await,
+        Command::Operator { command } => operator_command(config, command).await,
         Command::Demo => demo(config).await,
     };
     match result {
@@ -629,6 +654,57 @@ async fn rewrap_keys(config: Config, operator: &Actor) -> Result<(), Failure> {
         report.per_school.len(),
         config.token_keys.newest_version()
     );
+    Ok(())
+}
+
+async fn operator_command(config: Config, command: OperatorCommand) -> Result<(), Failure> {
+    use crate::privacy::operators;
+    let pool = database::lazy_pool(&config, 1)?;
+    let refused = |e: operators::OperatorError| match e {
+        e if e.is_caller_error() => Failure::Input(e.to_string()),
+        operators::OperatorError::Database(e) => Failure::from(e),
+        e => Failure::System(e.into()),
+    };
+    match command {
+        OperatorCommand::Add { name, email } => {
+            let (added, token) = operators::add(&pool, &name, &email)
+                .await
+                .map_err(refused)?;
+            println!("added operator {} ({})", added.name, added.email);
+            println!("bearer token (shown once; keep it in a password manager): {token}");
+        }
+        OperatorCommand::List => {
+            let all = operators::list(&pool).await?;
+            if all.is_empty() {
+                println!("no operators yet; add one with `invigilator operator add`");
+                return Ok(());
+            }
+            let rows: Vec<[String; 4]> = all
+                .into_iter()
+                .map(|o| {
+                    [
+                        o.name,
+                        o.email,
+                        o.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                        o.disabled_at
+                            .map(|d| format!("disabled {}", d.format("%Y-%m-%d %H:%M UTC")))
+                            .unwrap_or_else(|| "active".to_owned()),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render_table(["NAME", "EMAIL", "ADDED", "STATUS"], &rows)
+            );
+        }
+        OperatorCommand::Disable { name } => {
+            let disabled = operators::disable(&pool, &name).await.map_err(refused)?;
+            println!(
+                "operator {} is disabled: their token and grants no longer open anything",
+                disabled.name
+            );
+        }
+    }
     Ok(())
 }
 

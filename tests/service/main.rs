@@ -22,6 +22,7 @@ mod roster;
 mod server;
 mod sessions;
 mod signin;
+mod support_access;
 mod tenancy;
 mod window_pages;
 mod windows;
