@@ -18,6 +18,7 @@ pub mod lease;
 pub mod portfolio;
 pub mod privacy;
 pub mod redis_client;
+pub mod redis_keys;
 pub mod roster;
 pub mod services;
 pub mod telemetry;

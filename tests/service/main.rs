@@ -8,6 +8,7 @@ mod admin_pages;
 mod audit;
 mod cli;
 mod credentials;
+mod data_map;
 mod dashboard;
 mod demo;
 mod google;
