@@ -109,7 +109,11 @@ mod tests {
             kind("invigilator:ratelimit:signin:t1_ip:127.0.0.1"),
             Some("ratelimit-signin")
         );
-        assert_eq!(kind("invigilator:t2_session:ab"), None, "another deployment");
+        assert_eq!(
+            kind("invigilator:t2_session:ab"),
+            None,
+            "another deployment"
+        );
         assert_eq!(kind("invigilator:t1_mystery:1"), None);
     }
 

@@ -128,17 +128,21 @@ async fn check(pool: &PgPool, new: &NewGrant) -> Result<(Operator, String), Gran
     let operator = match operators::find_by_name(pool, &new.operator).await? {
         Some(o) if !o.is_disabled() => o,
         Some(_) => {
-            return Err(InputError::Malformed("is disabled: choose another operator")
-                .on("operator")
-                .into());
+            return Err(
+                InputError::Malformed("is disabled: choose another operator")
+                    .on("operator")
+                    .into(),
+            );
         }
         None if new.operator.trim().is_empty() => {
             return Err(InputError::Empty.on("operator").into());
         }
         None => {
-            return Err(InputError::Malformed("is not one of Invigilator's operators")
-                .on("operator")
-                .into());
+            return Err(
+                InputError::Malformed("is not one of Invigilator's operators")
+                    .on("operator")
+                    .into(),
+            );
         }
     };
     Ok((operator, reason))
@@ -309,4 +313,3 @@ pub fn hour_choices() -> Vec<i64> {
         .filter(|h| (MIN_HOURS..=MAX_HOURS).contains(h))
         .collect()
 }
-

@@ -213,11 +213,9 @@ impl FromRequestParts<AppState> for SupportOperator {
             .ok_or(SupportReadError::Unauthenticated(
                 "send your operator token as Authorization: Bearer <token>",
             ))?;
-        let operator = operators::by_token(&state.db, token)
-            .await?
-            .ok_or(SupportReadError::Unauthenticated(
-                "that token is not an operator's",
-            ))?;
+        let operator = operators::by_token(&state.db, token).await?.ok_or(
+            SupportReadError::Unauthenticated("that token is not an operator's"),
+        )?;
         Ok(Self(operator))
     }
 }

@@ -332,16 +332,26 @@ async fn audit_verify_is_recorded_in_the_schools_log_and_stays_truthful() {
     assert_eq!(recorded[0].1["first_break"], serde_json::Value::Null);
 
     // The entry it wrote chains on: the next walk counts it and still finds the log whole.
-    let second = invigilator(&db, &["--operator", "Sam Jones", "audit", "verify", "alder"]);
+    let second = invigilator(
+        &db,
+        &["--operator", "Sam Jones", "audit", "verify", "alder"],
+    );
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(stdout(&second).contains("audit log intact (1 entries)"));
     let recorded = entries(&db, "alder", "operator.audit_verified").await;
     assert_eq!(recorded.len(), 2);
-    assert_eq!(recorded[1].0, "operator:Sam Jones", "--operator wins over the variable");
+    assert_eq!(
+        recorded[1].0, "operator:Sam Jones",
+        "--operator wins over the variable"
+    );
     assert_eq!(recorded[1].1["entries"], 1);
     assert!(recorded[1].1["last_entry_id"].is_i64());
     // Another school's log is untouched.
-    assert!(entries(&db, "birch", "operator.audit_verified").await.is_empty());
+    assert!(
+        entries(&db, "birch", "operator.audit_verified")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -350,7 +360,11 @@ async fn an_operators_sync_is_recorded_with_its_counts() {
     db.school("alder").await;
     let out = invigilator(&db, &["sync", "alder"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("alder: 0 course(s)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("alder: 0 course(s)"),
+        "{}",
+        stdout(&out)
+    );
     let recorded = entries(&db, "alder", "operator.sync").await;
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].0, format!("operator:{}", common::CLI_OPERATOR));

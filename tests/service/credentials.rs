@@ -139,7 +139,9 @@ async fn rewrap_moves_every_secret_to_the_newest_key() {
     store_grant(&db, &birch, &old, "bob@birch.sch.uk", "t3").await;
 
     let both = KeyRing::parse(&ring(&[1, 2])).unwrap();
-    let report = credentials::rewrap_all(&db.pool, &both, &operator()).await.unwrap();
+    let report = credentials::rewrap_all(&db.pool, &both, &operator())
+        .await
+        .unwrap();
     assert_eq!(report.per_school["alder"], 4, "2 refresh + 2 access tokens");
     assert_eq!(report.per_school["birch"], 2);
     assert_eq!(report.total(), 6);

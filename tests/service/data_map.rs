@@ -148,8 +148,20 @@ async fn real_flows_write_only_declared_redis_keys() {
     let client = redis::Client::open(common::redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let mut keys = scan(&mut conn, &format!("invigilator:{namespace}*")).await;
-    keys.extend(scan(&mut conn, &format!("invigilator:ratelimit:signin:{namespace}*")).await);
-    keys.extend(scan(&mut conn, &format!("invigilator:ratelimit:google:{}", l.school.id)).await);
+    keys.extend(
+        scan(
+            &mut conn,
+            &format!("invigilator:ratelimit:signin:{namespace}*"),
+        )
+        .await,
+    );
+    keys.extend(
+        scan(
+            &mut conn,
+            &format!("invigilator:ratelimit:google:{}", l.school.id),
+        )
+        .await,
+    );
 
     let undeclared: Vec<&String> = keys
         .iter()

@@ -130,7 +130,10 @@ async fn a_grant_opens_audited_reads_until_it_is_revoked() {
         let (status, body) = read(&w, Some(&olive), path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
         assert!(
-            body["error"].as_str().unwrap().contains("no support access"),
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("no support access"),
             "{body}"
         );
     }
@@ -295,7 +298,10 @@ async fn a_grant_expires_by_itself_and_a_disabled_operator_reads_nothing() {
         &w,
         &mut admin,
         &csrf,
-        &format!("/api/support-access/{}/revoke", olives["id"].as_str().unwrap()),
+        &format!(
+            "/api/support-access/{}/revoke",
+            olives["id"].as_str().unwrap()
+        ),
         json!({}),
     )
     .await;
@@ -394,15 +400,30 @@ async fn only_the_school_admin_grants_and_bad_input_is_refused_beside_its_field(
     }
     let (mut admin, csrf) = admin_of(&w).await;
     let cases = [
-        (json!({"operator": OLIVE, "hours": 0, "reason": "x"}), "hours"),
-        (json!({"operator": OLIVE, "hours": 73, "reason": "x"}), "hours"),
-        (json!({"operator": OLIVE, "hours": 1, "reason": "  "}), "reason"),
+        (
+            json!({"operator": OLIVE, "hours": 0, "reason": "x"}),
+            "hours",
+        ),
+        (
+            json!({"operator": OLIVE, "hours": 73, "reason": "x"}),
+            "hours",
+        ),
+        (
+            json!({"operator": OLIVE, "hours": 1, "reason": "  "}),
+            "reason",
+        ),
         (
             json!({"operator": OLIVE, "hours": 1, "reason": "a".repeat(501)}),
             "reason",
         ),
-        (json!({"operator": "Nobody", "hours": 1, "reason": "x"}), "operator"),
-        (json!({"operator": "", "hours": 1, "reason": "x"}), "operator"),
+        (
+            json!({"operator": "Nobody", "hours": 1, "reason": "x"}),
+            "operator",
+        ),
+        (
+            json!({"operator": "", "hours": 1, "reason": "x"}),
+            "operator",
+        ),
     ];
     for (body, field) in cases {
         let page = post_json(&w, &mut admin, &csrf, "/api/support-access", body.clone()).await;
@@ -429,4 +450,155 @@ async fn only_the_school_admin_grants_and_bad_input_is_refused_beside_its_field(
         .await
         .unwrap();
     assert_eq!(grants, 1, "only the School Admin's good grant was made");
+}
+
+/// Sends the support page's form as a browser does: urlencoded, with the CSRF token.
+async fn submit(
+    w: &SignInWorld,
+    browser: &mut Browser,
+    csrf: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Page {
+    let mut pairs: Vec<(String, String)> = vec![("csrf_token".into(), csrf.into())];
+    pairs.extend(
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    browser
+        .request(Method::POST, &w.url(path), Some(RequestBody::Form(pairs)))
+        .await
+}
+
+#[tokio::test]
+async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
+    let w = SignInWorld::new().await;
+    let olive = add_operator(&w, OLIVE, "olive@invigilator.example");
+    let (mut admin, csrf) = admin_of(&w).await;
+    let page = admin.get(&w.url("/admin/support")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Support access"));
+    assert!(
+        page.body
+            .contains(&format!("<option value=\"{OLIVE}\">{OLIVE}</option>"))
+    );
+    assert!(page.body.contains("No one has access now."));
+
+    // Bad hours: shown again beside the field, what was typed kept, nothing granted.
+    for hours in ["0", "73", "lots"] {
+        let shown = submit(
+            &w,
+            &mut admin,
+            &csrf,
+            "/admin/support",
+            &[
+                ("operator", OLIVE),
+                ("hours", hours),
+                ("reason", "Sync stuck"),
+            ],
+        )
+        .await;
+        assert_eq!(shown.status, StatusCode::UNPROCESSABLE_ENTITY, "{hours}");
+        assert!(
+            shown.body.contains("id=\"hours-error\""),
+            "{hours}: {}",
+            shown.body
+        );
+        assert!(shown.body.contains("value=\"Sync stuck\""));
+    }
+    let no_reason = submit(
+        &w,
+        &mut admin,
+        &csrf,
+        "/admin/support",
+        &[("operator", OLIVE), ("hours", "4"), ("reason", "")],
+    )
+    .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(no_reason.body.contains("id=\"reason-error\""));
+    assert_eq!(
+        read(&w, Some(&olive), READS[0]).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let granted = submit(
+        &w,
+        &mut admin,
+        &csrf,
+        "/admin/support",
+        &[
+            ("operator", OLIVE),
+            ("hours", "4"),
+            ("reason", "Sync stuck"),
+        ],
+    )
+    .await;
+    assert_eq!(granted.status, StatusCode::SEE_OTHER, "{}", granted.body);
+    let to = granted.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, "/admin/support?done=granted");
+    let shown = admin.get(&w.url(&to)).await;
+    assert!(shown.body.contains("Access granted."));
+    assert!(shown.body.contains("Access now (1)"));
+    assert!(shown.body.contains("Sync stuck"));
+    let expires: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT expires_at FROM platform.support_grants")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM platform.support_grants")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    let london = expires.with_timezone(&chrono_tz::Europe::London);
+    assert!(
+        shown.body.contains(&london.format("%H:%M").to_string()),
+        "the expiry in London time"
+    );
+    assert!(shown.body.contains(&format!(
+        "action=\"/admin/support/{id}/revoke\" data-confirm="
+    )));
+    assert_eq!(read(&w, Some(&olive), READS[0]).await.0, StatusCode::OK);
+
+    // Without the script, the first press asks; the answer revokes.
+    let asking = submit(
+        &w,
+        &mut admin,
+        &csrf,
+        &format!("/admin/support/{id}/revoke"),
+        &[],
+    )
+    .await;
+    assert_eq!(asking.status, StatusCode::OK);
+    assert!(asking.body.contains("Revoke support access?"));
+    assert_eq!(
+        read(&w, Some(&olive), READS[0]).await.0,
+        StatusCode::OK,
+        "not yet"
+    );
+    let revoked = submit(
+        &w,
+        &mut admin,
+        &csrf,
+        &format!("/admin/support/{id}/revoke"),
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let shown = admin.get(&w.url("/admin/support?done=revoked")).await;
+    assert!(shown.body.contains("Past grants (1)"));
+    assert!(shown.body.contains("Revoked at"));
+    assert_eq!(
+        read(&w, Some(&olive), READS[0]).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let unknown = submit(
+        &w,
+        &mut admin,
+        &csrf,
+        &format!("/admin/support/{}/revoke", Uuid::new_v4()),
+        &[],
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }

@@ -323,11 +323,7 @@ pub fn invigilator(db: &TestDb, args: &[&str]) -> std::process::Output {
 
 /// Runs the `invigilator` binary with this test's database as `operator` (`None`: no operator
 /// named at all).
-pub fn invigilator_as(
-    db: &TestDb,
-    operator: Option<&str>,
-    args: &[&str],
-) -> std::process::Output {
+pub fn invigilator_as(db: &TestDb, operator: Option<&str>, args: &[&str]) -> std::process::Output {
     let mut command = std::process::Command::new(binary());
     command
         .args(args)
