@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 
+use crate::audit::{self, Action, Actor, Target};
 use crate::config::Config;
 use crate::google::credentials;
 use crate::services::Services;
@@ -69,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Invigilator's own operators, whom a school's School Admin may grant support access.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Try Invigilator with no Google project: a local Google, a demo school in a database of
     /// its own (reset every run), and `serve` and `work` in this process on $PORT.
     Demo,
@@ -80,6 +86,25 @@ enum AuditCommand {
     Verify {
         /// The school's slug.
         slug: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Add an operator; prints their bearer token, the only time it is shown.
+    Add {
+        /// The name schools see in grants and in their audit log (1–80 characters).
+        name: String,
+        /// Their email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// List operators: name, email, when added, whether disabled.
+    List,
+    /// Disable an operator: their token and every grant of theirs stop working at once.
+    Disable {
+        /// The operator's name.
+        name: String,
     },
 }
 
@@ -130,6 +155,21 @@ impl From<sqlx::Error> for Failure {
 
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
+    // A command acting on a school's data is recorded in that school's log under the operator's
+    // name: without one it does nothing at all.
+    let operator = match &cli.command {
+        Command::Sync { .. } | Command::Keys { .. } | Command::Audit { .. } => {
+            match Actor::operator(cli.operator.as_deref()) {
+                Ok(actor) => Some(actor),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
+    let operator = operator.unwrap_or(Actor::System("cli"));
     // The demo reads the same environment but owns its database, Google and key.
     let config = match cli.command {
         Command::Demo => crate::demo::config::from_env(),
@@ -146,7 +186,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Work { concurrency } => work(config, concurrency.into()).await,
-        Command::Sync { slug } => sync(config, &slug).await,
+        Command::Sync { slug } => sync(config, &slug, &operator).await,
         Command::Migrate { concurrency } => migrate(config, concurrency).await,
         Command::Tenant {
             command:
@@ -162,10 +202,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => list_schools(config).await,
         Command::Keys {
             command: KeysCommand::Rewrap,
-        } => rewrap_keys(config).await,
+        } => rewrap_keys(config, &operator).await,
         Command::Audit {
             command: AuditCommand::Verify { slug },
-        } => verify_audit(config, &slug).await,
+        } => verify_audit(config, &slug, &operator).await,
+        Command::Operator { command } => operator_command(config, command).await,
         Command::Demo => demo(config).await,
     };
     match result {
@@ -326,16 +367,41 @@ async fn refuse_untrusted_redis(services: &Services) -> Result<(), Failure> {
     }
 }
 
-async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
+async fn sync(config: Config, slug: &str, operator: &Actor) -> Result<(), Failure> {
     let services = Services::connect(&config, 10).context("cannot start")?;
     let school = tenancy::find_school_by_slug(&services.db, slug)
         .await?
         .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
+    let mut outcome = serde_json::Map::new();
+    let result = sync_and_provision(&services, &school, &mut outcome).await;
+    outcome.insert("succeeded".into(), result.is_ok().into());
+    // Recorded whatever happened: the school's log shows every sync an operator ran.
+    let mut tx = tenancy::begin_school_tx(&services.db, &school).await?;
+    audit::record(
+        &mut tx,
+        operator,
+        Action::OperatorSync,
+        Some(&Target::new("school", school.id)),
+        serde_json::Value::Object(outcome),
+    )
+    .await?;
+    tx.commit().await?;
+    result
+}
+
+/// The roster sync and then the folders, printing what each did and noting its counts in
+/// `outcome` for the audit entry.
+async fn sync_and_provision(
+    services: &Services,
+    school: &tenancy::School,
+    outcome: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), Failure> {
+    let slug = school.slug.as_str();
     let report = crate::roster::sync_school(
         &services.db,
         &services.google,
         &services.leases,
-        &school,
+        school,
         crate::roster::Trigger::Cli,
     )
     .await
@@ -345,6 +411,15 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         }
         other => Failure::System(anyhow::Error::new(other).context(format!("syncing {slug}"))),
     })?;
+    for (key, value) in [
+        ("courses", report.courses as u64),
+        ("added", report.added),
+        ("updated", report.updated),
+        ("ended", report.ended),
+        ("problems", report.errors.len() as u64),
+    ] {
+        outcome.insert(key.into(), value.into());
+    }
     println!(
         "{slug}: {} course(s); {} added, {} updated, {} ended; {} Classroom call(s); {} ms",
         report.courses,
@@ -374,16 +449,17 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         &services.redis,
         &services.namespace,
         &services.google,
-        &school,
+        school,
     )
     .await
     .with_context(|| format!("reading {slug}'s settings"))?;
     match drive {
         Some(drive) => {
             let folders =
-                crate::portfolio::provision(&services.db, &services.google, &school, &drive)
+                crate::portfolio::provision(&services.db, &services.google, school, &drive)
                     .await
                     .with_context(|| format!("making {slug}'s folders"))?;
+            outcome.insert("portfolio_folders".into(), folders.portfolio_folders.into());
             println!(
                 "{slug}: folders made: {} subject, {} class, {} portfolio; {} permission(s); {} problem(s)",
                 folders.subject_folders,
@@ -499,12 +575,29 @@ async fn create_school(
     Ok(())
 }
 
-async fn verify_audit(config: Config, slug: &str) -> Result<(), Failure> {
+async fn verify_audit(config: Config, slug: &str, operator: &Actor) -> Result<(), Failure> {
     let pool = database::lazy_pool(&config, 1)?;
     let school = tenancy::find_school_by_slug(&pool, slug)
         .await?
         .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
-    let result = crate::audit::verify(&pool, &school).await?;
+    let result = audit::verify(&pool, &school).await?;
+    // Written after the walk, so it is not among the entries it counts; it names the last
+    // entry walked, so a reader knows exactly what was found whole (or where it broke).
+    let mut tx = tenancy::begin_school_tx(&pool, &school).await?;
+    audit::record(
+        &mut tx,
+        operator,
+        Action::OperatorAuditVerified,
+        Some(&Target::new("school", school.id)),
+        serde_json::json!({
+            "entries": result.entries,
+            "last_entry_id": result.last_entry_id,
+            "intact": result.first_break.is_none(),
+            "first_break": result.first_break.as_ref().map(|b| b.entry_id),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
     match result.first_break {
         None => {
             println!("{slug}: audit log intact ({} entries)", result.entries);
@@ -544,12 +637,12 @@ async fn list_schools(config: Config) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn rewrap_keys(config: Config) -> Result<(), Failure> {
+async fn rewrap_keys(config: Config, operator: &Actor) -> Result<(), Failure> {
     let pool = database::lazy_pool(&config, 2)?;
     credentials::check_key_ring(&pool, &config.token_keys)
         .await
         .map_err(|e| Failure::System(e.into()))?;
-    let report = credentials::rewrap_all(&pool, &config.token_keys)
+    let report = credentials::rewrap_all(&pool, &config.token_keys, operator)
         .await
         .map_err(|e| Failure::System(e.into()))?;
     for (school, count) in &report.per_school {
@@ -561,6 +654,57 @@ async fn rewrap_keys(config: Config) -> Result<(), Failure> {
         report.per_school.len(),
         config.token_keys.newest_version()
     );
+    Ok(())
+}
+
+async fn operator_command(config: Config, command: OperatorCommand) -> Result<(), Failure> {
+    use crate::privacy::operators;
+    let pool = database::lazy_pool(&config, 1)?;
+    let refused = |e: operators::OperatorError| match e {
+        e if e.is_caller_error() => Failure::Input(e.to_string()),
+        operators::OperatorError::Database(e) => Failure::from(e),
+        e => Failure::System(e.into()),
+    };
+    match command {
+        OperatorCommand::Add { name, email } => {
+            let (added, token) = operators::add(&pool, &name, &email)
+                .await
+                .map_err(refused)?;
+            println!("added operator {} ({})", added.name, added.email);
+            println!("bearer token (shown once; keep it in a password manager): {token}");
+        }
+        OperatorCommand::List => {
+            let all = operators::list(&pool).await?;
+            if all.is_empty() {
+                println!("no operators yet; add one with `invigilator operator add`");
+                return Ok(());
+            }
+            let rows: Vec<[String; 4]> = all
+                .into_iter()
+                .map(|o| {
+                    [
+                        o.name,
+                        o.email,
+                        o.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                        o.disabled_at
+                            .map(|d| format!("disabled {}", d.format("%Y-%m-%d %H:%M UTC")))
+                            .unwrap_or_else(|| "active".to_owned()),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render_table(["NAME", "EMAIL", "ADDED", "STATUS"], &rows)
+            );
+        }
+        OperatorCommand::Disable { name } => {
+            let disabled = operators::disable(&pool, &name).await.map_err(refused)?;
+            println!(
+                "operator {} is disabled: their token and grants no longer open anything",
+                disabled.name
+            );
+        }
+    }
     Ok(())
 }
 

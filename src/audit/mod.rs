@@ -163,6 +163,8 @@ pub async fn record(
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Verification {
     pub entries: u64,
+    /// The last entry walked (`None` for an empty log): what `entries` counts up to.
+    pub last_entry_id: Option<i64>,
     /// The first entry that does not fit, and why; `None` when the chain is whole.
     pub first_break: Option<Break>,
 }
@@ -184,8 +186,10 @@ pub async fn verify(pool: &PgPool, school: &School) -> Result<Verification, sqlx
     .fetch(&mut *tx);
     let mut expected_prev = GENESIS.to_vec();
     let mut entries = 0;
+    let mut last_entry_id = None;
     while let Some(e) = rows.try_next().await? {
         entries += 1;
+        last_entry_id = Some(e.id);
         let reason = if e.prev_hash != expected_prev {
             Some("does not follow the entry before it (an entry was removed or reordered)")
         } else if entry_hash(
@@ -207,6 +211,7 @@ pub async fn verify(pool: &PgPool, school: &School) -> Result<Verification, sqlx
         if let Some(reason) = reason {
             return Ok(Verification {
                 entries,
+                last_entry_id,
                 first_break: Some(Break {
                     entry_id: e.id,
                     reason: reason.to_owned(),
@@ -217,6 +222,7 @@ pub async fn verify(pool: &PgPool, school: &School) -> Result<Verification, sqlx
     }
     Ok(Verification {
         entries,
+        last_entry_id,
         first_break: None,
     })
 }

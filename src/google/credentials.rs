@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit::{self, Action, Actor, Target};
 use crate::crypto::{Binding, CryptoError, KeyRing, version_of};
 use crate::tenancy::{School, SchoolTx, begin_school_tx, list_schools};
 
@@ -324,21 +325,28 @@ impl RewrapReport {
     }
 }
 
-/// Re-encrypts every stored secret not already under the newest key, school by school.
-pub async fn rewrap_all(pool: &PgPool, keys: &KeyRing) -> Result<RewrapReport, CredentialError> {
+/// Re-encrypts every stored secret not already under the newest key, school by school. Each
+/// school where a secret was opened and sealed again has it recorded in its own audit log as
+/// `operator`'s doing, with the count, in the same transaction as the change.
+pub async fn rewrap_all(
+    pool: &PgPool,
+    keys: &KeyRing,
+    operator: &Actor,
+) -> Result<RewrapReport, CredentialError> {
     let mut report = RewrapReport::default();
     for school in list_schools(pool).await? {
-        let count = rewrap_school(pool, keys, &school).await?;
+        let count = rewrap_school(pool, keys, &school, operator).await?;
         report.per_school.insert(school.slug.clone(), count);
     }
     Ok(report)
 }
 
-#[tracing::instrument(skip(pool, keys), fields(school = %school.slug))]
+#[tracing::instrument(skip(pool, keys, operator), fields(school = %school.slug))]
 async fn rewrap_school(
     pool: &PgPool,
     keys: &KeyRing,
     school: &School,
+    operator: &Actor,
 ) -> Result<usize, CredentialError> {
     let newest = keys.newest_version();
     let mut tx = begin_school_tx(pool, school).await?;
@@ -368,6 +376,16 @@ async fn rewrap_school(
             .await?;
             rewrapped += 1;
         }
+    }
+    if rewrapped > 0 {
+        audit::record(
+            &mut tx,
+            operator,
+            Action::OperatorKeysRewrapped,
+            Some(&Target::new("school", school.id)),
+            serde_json::json!({"secrets": rewrapped, "key_version": newest}),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(rewrapped)

@@ -13,6 +13,7 @@ mod pages;
 mod portfolios;
 mod security_headers;
 mod shares;
+mod support;
 mod windows;
 
 use std::future::Future;
@@ -235,6 +236,15 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/shares", get(shares::list))
         .route("/api/shares/scans", post(shares::request_scan))
         .route("/api/shares/{id}/{verb}", post(shares::decide))
+        .route(
+            "/api/support-access",
+            get(support::list).post(support::create),
+        )
+        .route("/api/support-access/{id}/revoke", post(support::revoke))
+        .route("/api/support/{slug}/classes", get(support::classes))
+        .route("/api/support/{slug}/classes/{id}", get(support::class))
+        .route("/api/support/{slug}/audit", get(support::audit_log))
+        .route("/api/support/{slug}/sync-runs", get(support::sync_runs))
         .route("/api/events", get(events::stream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

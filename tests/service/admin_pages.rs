@@ -11,21 +11,23 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
-const PAGES: [&str; 5] = [
+const PAGES: [&str; 6] = [
     "/admin/settings",
     "/admin/rules",
     "/admin/people",
     "/admin/sync",
     "/admin/sharing",
+    "/admin/support",
 ];
 
 /// A form of each page, which a role refused the page is refused too.
-const FORMS: [&str; 5] = [
+const FORMS: [&str; 6] = [
     "/admin/settings",
     "/admin/rules/apply",
     "/admin/people",
     "/admin/sync",
     "/admin/sharing/scans",
+    "/admin/support",
 ];
 
 async fn csrf_of(w: &SignInWorld, browser: &mut Browser) -> String {

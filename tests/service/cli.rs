@@ -276,3 +276,101 @@ async fn migrate_records_checksums_for_schools_from_before_they_were_kept() {
     assert!(second.status.success(), "{}", stderr(&second));
     assert!(stdout(&second).contains("every school is at the latest schema version"));
 }
+
+/// The audit entries `action` has in `slug`'s log: (actor, details), oldest first.
+async fn entries(db: &TestDb, slug: &str, action: &str) -> Vec<(String, serde_json::Value)> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT actor, details FROM \"tenant_{slug}\".audit_log WHERE action = $1 ORDER BY id"
+    )))
+    .bind(action)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn commands_on_a_school_refuse_to_run_without_an_operators_name() {
+    let db = TestDb::new().await;
+    db.school("alder").await;
+    for args in [
+        &["sync", "alder"][..],
+        &["audit", "verify", "alder"],
+        &["keys", "rewrap"],
+    ] {
+        for operator in [None, Some("   "), Some("bad\u{7}name")] {
+            let out = common::invigilator_as(&db, operator, args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains("--operator"), "{args:?}: {err}");
+            assert!(stdout(&out).is_empty(), "{args:?}: nothing was done");
+        }
+    }
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_alder.audit_log")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(logged, 0, "nothing was recorded because nothing was done");
+    // Commands that touch no school's data need no name.
+    let listed = common::invigilator_as(&db, None, &["tenant", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+}
+
+#[tokio::test]
+async fn audit_verify_is_recorded_in_the_schools_log_and_stays_truthful() {
+    let db = TestDb::new().await;
+    db.school("alder").await;
+    db.school("birch").await;
+    let first = common::invigilator_as(&db, Some("Priya Patel"), &["audit", "verify", "alder"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("audit log intact (0 entries)"));
+    let recorded = entries(&db, "alder", "operator.audit_verified").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, "operator:Priya Patel");
+    assert_eq!(recorded[0].1["entries"], 0);
+    assert_eq!(recorded[0].1["intact"], true);
+    assert_eq!(recorded[0].1["first_break"], serde_json::Value::Null);
+
+    // The entry it wrote chains on: the next walk counts it and still finds the log whole.
+    let second = invigilator(
+        &db,
+        &["--operator", "Sam Jones", "audit", "verify", "alder"],
+    );
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stdout(&second).contains("audit log intact (1 entries)"));
+    let recorded = entries(&db, "alder", "operator.audit_verified").await;
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(
+        recorded[1].0, "operator:Sam Jones",
+        "--operator wins over the variable"
+    );
+    assert_eq!(recorded[1].1["entries"], 1);
+    assert!(recorded[1].1["last_entry_id"].is_i64());
+    // Another school's log is untouched.
+    assert!(
+        entries(&db, "birch", "operator.audit_verified")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_operators_sync_is_recorded_with_its_counts() {
+    let db = TestDb::new().await;
+    db.school("alder").await;
+    let out = invigilator(&db, &["sync", "alder"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("alder: 0 course(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let recorded = entries(&db, "alder", "operator.sync").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, format!("operator:{}", common::CLI_OPERATOR));
+    assert_eq!(recorded[0].1["succeeded"], true);
+    assert_eq!(recorded[0].1["courses"], 0);
+
+    let unknown = invigilator(&db, &["sync", "nosuchschool"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}

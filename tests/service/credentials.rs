@@ -11,6 +11,10 @@ use invigilator::google::credentials::{self, Purpose};
 use invigilator::tenancy::{self, School};
 use secrecy::{ExposeSecret, SecretString};
 
+fn operator() -> invigilator::audit::Actor {
+    invigilator::audit::Actor::Operator(CLI_OPERATOR.to_owned())
+}
+
 fn ring(versions: &[u8]) -> String {
     versions
         .iter()
@@ -135,13 +139,25 @@ async fn rewrap_moves_every_secret_to_the_newest_key() {
     store_grant(&db, &birch, &old, "bob@birch.sch.uk", "t3").await;
 
     let both = KeyRing::parse(&ring(&[1, 2])).unwrap();
-    let report = credentials::rewrap_all(&db.pool, &both).await.unwrap();
+    let report = credentials::rewrap_all(&db.pool, &both, &operator())
+        .await
+        .unwrap();
     assert_eq!(report.per_school["alder"], 4, "2 refresh + 2 access tokens");
     assert_eq!(report.per_school["birch"], 2);
     assert_eq!(report.total(), 6);
     for school in [&alder, &birch] {
         assert!(stored_prefixes(&db, school).await.iter().all(|p| p == "v2"));
     }
+    // Each school's log says which operator opened its secrets, and how many.
+    let recorded: (String, serde_json::Value) = sqlx::query_as(
+        "SELECT actor, details FROM tenant_alder.audit_log \
+         WHERE action = 'operator.keys_rewrapped'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded.0, format!("operator:{CLI_OPERATOR}"));
+    assert_eq!(recorded.1["secrets"], 4);
     // Key 1 can now be retired.
     let new_only = KeyRing::parse(&ring(&[2])).unwrap();
     credentials::check_key_ring(&db.pool, &new_only)
@@ -157,7 +173,7 @@ async fn rewrap_moves_every_secret_to_the_newest_key() {
     tx.commit().await.unwrap();
     // Nothing left to do the second time.
     assert_eq!(
-        credentials::rewrap_all(&db.pool, &both)
+        credentials::rewrap_all(&db.pool, &both, &operator())
             .await
             .unwrap()
             .total(),
@@ -200,7 +216,7 @@ async fn a_key_ring_missing_a_stored_version_is_refused_by_name() {
     );
 
     let rewrap = std::process::Command::new(env!("CARGO_BIN_EXE_invigilator"))
-        .args(["keys", "rewrap"])
+        .args(["--operator", common::CLI_OPERATOR, "keys", "rewrap"])
         .env_clear()
         .envs(env(&ring(&[1, 2])))
         .output()

@@ -313,15 +313,27 @@ pub fn binary() -> std::path::PathBuf {
     profile_dir.join(format!("invigilator{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// Runs the `invigilator` binary with this test's database.
+/// The operator the tests' `invigilator` commands run as (`INVIGILATOR_OPERATOR`).
+pub const CLI_OPERATOR: &str = "Olive Operator";
+
+/// Runs the `invigilator` binary with this test's database, as [`CLI_OPERATOR`].
 pub fn invigilator(db: &TestDb, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(binary())
+    invigilator_as(db, Some(CLI_OPERATOR), args)
+}
+
+/// Runs the `invigilator` binary with this test's database as `operator` (`None`: no operator
+/// named at all).
+pub fn invigilator_as(db: &TestDb, operator: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(binary());
+    command
         .args(args)
         .env_clear()
         .envs(db.env())
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .unwrap()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    if let Some(name) = operator {
+        command.env("INVIGILATOR_OPERATOR", name);
+    }
+    command.output().unwrap()
 }
 
 /// A normalised description of a school schema: relations, columns, constraints, indexes,

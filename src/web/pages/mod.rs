@@ -196,16 +196,18 @@ pub enum AdminTab {
     People,
     Sync,
     Sharing,
+    Support,
 }
 
 impl AdminTab {
-    const ALL: [AdminTab; 6] = [
+    const ALL: [AdminTab; 7] = [
         Self::Setup,
         Self::Settings,
         Self::Rules,
         Self::People,
         Self::Sync,
         Self::Sharing,
+        Self::Support,
     ];
 
     fn href(self) -> &'static str {
@@ -216,6 +218,7 @@ impl AdminTab {
             Self::People => "/admin/people",
             Self::Sync => "/admin/sync",
             Self::Sharing => "/admin/sharing",
+            Self::Support => "/admin/support",
         }
     }
 
@@ -227,6 +230,7 @@ impl AdminTab {
             Self::People => "Staff and roles",
             Self::Sync => "Classroom sync",
             Self::Sharing => "Sharing",
+            Self::Support => "Support access",
         }
     }
 

@@ -1,5 +1,5 @@
 //! The School Admin's pages: settings, subject and year rules, staff and roles, Classroom sync,
-//! onward-share findings. Each page asks the same permission as its JSON API counterpart and
+//! onward-share findings, support access. Each page asks the same permission as its JSON API counterpart and
 //! acts through the same shared step (`web::api`, `web::class_rules`, `web::shares`), so a
 //! refusal, an audit entry or a queued job is the same whichever way the School Admin went.
 //!
@@ -11,6 +11,7 @@ mod people;
 mod rules;
 mod settings;
 mod sharing;
+mod support;
 mod sync;
 
 use askama::Template;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .merge(people::routes())
         .merge(sync::routes())
         .merge(sharing::routes())
+        .merge(support::routes())
 }
 
 use super::form::sentence_case;

@@ -1,0 +1,198 @@
+//! `docs/data-map.md` against what we really hold: every column of a freshly provisioned school's
+//! schema and of the platform schema, and every kind of Redis key real flows write.
+
+use std::collections::BTreeSet;
+
+use invigilator_test_kit as common;
+
+use common::TestDb;
+use common::browser::{ADMIN, RequestBody};
+use common::lock_world::lock_world;
+use invigilator::redis_keys::{self, KINDS};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// The first cells of the data map's table rows: `table.column`, `platform.table.column` and
+/// `redis:kind`.
+fn map_entries() -> BTreeSet<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/data-map.md");
+    let text = std::fs::read_to_string(path).expect("docs/data-map.md exists");
+    text.lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(cell, _)| cell.to_owned()))
+        .collect()
+}
+
+/// `table.column` for every column of `schema`, prefixed with `prefix`.
+async fn live_columns(db: &TestDb, schema: &str, prefix: &str) -> BTreeSet<String> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = $1",
+    )
+    .bind(schema)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(t, c)| format!("{prefix}{t}.{c}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_map_declares_every_column_and_nothing_that_is_gone() {
+    let db = TestDb::new().await;
+    db.school("alder").await;
+    let mut live = live_columns(&db, "tenant_alder", "").await;
+    live.extend(live_columns(&db, "platform", "platform.").await);
+    assert!(live.contains("students.email") && live.contains("platform.tenants.slug"));
+    let mapped: BTreeSet<String> = map_entries()
+        .into_iter()
+        .filter(|e| !e.starts_with("redis:"))
+        .collect();
+
+    let undeclared: Vec<&String> = live.difference(&mapped).collect();
+    let gone: Vec<&String> = mapped.difference(&live).collect();
+    let mut problems = Vec::new();
+    if !undeclared.is_empty() {
+        problems.push(format!(
+            "columns with no row in docs/data-map.md (add each with its category, purpose, who it \
+             is about and retention):\n  {}",
+            undeclared
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ));
+    }
+    if !gone.is_empty() {
+        problems.push(format!(
+            "rows in docs/data-map.md for columns that no longer exist:\n  {}",
+            gone.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_declared_redis_key_kind_is_in_the_map_and_only_those() {
+    let mapped: BTreeSet<String> = map_entries()
+        .into_iter()
+        .filter_map(|e| e.strip_prefix("redis:").map(str::to_owned))
+        .collect();
+    let declared: BTreeSet<String> = KINDS.iter().map(|k| k.name.to_owned()).collect();
+    assert_eq!(
+        declared.difference(&mapped).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "key kinds in src/redis_keys.rs with no `redis:` row in docs/data-map.md"
+    );
+    assert_eq!(
+        mapped.difference(&declared).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "`redis:` rows in docs/data-map.md for kinds src/redis_keys.rs does not declare"
+    );
+}
+
+/// Every key matching `pattern`, through SCAN (as an operator would, never KEYS).
+async fn scan(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test]
+async fn real_flows_write_only_declared_redis_keys() {
+    // Sign-in (sessions, sign-in attempts, the throttle), a sync and folders (leases, Google's
+    // rate limit), a lock asked for and applied (the job queue, a portfolio's lease), and the
+    // School Admin's settings and sync request (cached settings, the roster queue).
+    let mut l = lock_world().await;
+    let (id, _) = l.portfolio_of(&common::pupil(0)).await;
+    let page = l.post(&format!("/api/portfolios/{id}/lock")).await;
+    assert_eq!(page.status, StatusCode::ACCEPTED, "{}", page.body);
+    l.apply(id).await;
+    let mut admin = l.w.browser();
+    assert_eq!(l.w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
+    let me: Value = serde_json::from_str(&admin.get(&l.w.url("/api/me")).await.body).unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        admin.get(&l.w.url("/admin/settings")).await.status,
+        StatusCode::OK
+    );
+    let sync = admin
+        .request(
+            Method::POST,
+            &l.w.url("/api/sync"),
+            Some(RequestBody::Json(json!({}), Some(csrf))),
+        )
+        .await;
+    assert_eq!(sync.status, StatusCode::ACCEPTED, "{}", sync.body);
+
+    let namespace = l.w.db.role_prefix.clone();
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut keys = scan(&mut conn, &format!("invigilator:{namespace}*")).await;
+    keys.extend(
+        scan(
+            &mut conn,
+            &format!("invigilator:ratelimit:signin:{namespace}*"),
+        )
+        .await,
+    );
+    keys.extend(
+        scan(
+            &mut conn,
+            &format!("invigilator:ratelimit:google:{}", l.school.id),
+        )
+        .await,
+    );
+
+    let undeclared: Vec<&String> = keys
+        .iter()
+        .filter(|k| redis_keys::kind_of(k, &namespace).is_none())
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "Redis keys of no kind declared in src/redis_keys.rs (declare the kind, then add its \
+         `redis:` row to docs/data-map.md):\n  {}",
+        undeclared
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+    let seen: BTreeSet<&str> = keys
+        .iter()
+        .filter_map(|k| redis_keys::kind_of(k, &namespace).map(|kind| kind.name))
+        .collect();
+    for expected in [
+        "session",
+        "staff-sessions",
+        "jobs",
+        "ratelimit-signin",
+        "ratelimit-google",
+        "school-settings",
+    ] {
+        assert!(
+            seen.contains(expected),
+            "the flows wrote no {expected} key; saw {seen:?}"
+        );
+    }
+    let _ = common::clean_redis(&l.w.db.config(&[]), &namespace).await;
+}
