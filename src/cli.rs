@@ -345,6 +345,9 @@ async fn sync(config: Config, slug: &str) -> Result<(), Failure> {
         }
         other => Failure::System(anyhow::Error::new(other).context(format!("syncing {slug}"))),
     })?;
+    crate::privacy::leavers::StopUsing::from_services(&services)
+        .follow_up(&school, &report.leavers)
+        .await;
     println!(
         "{slug}: {} course(s); {} added, {} updated, {} ended; {} Classroom call(s); {} ms",
         report.courses,
