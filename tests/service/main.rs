@@ -9,6 +9,7 @@ mod audit;
 mod cli;
 mod credentials;
 mod dashboard;
+mod erasure;
 mod demo;
 mod google;
 mod head_pages;
