@@ -14,6 +14,7 @@ mod demo;
 mod google;
 mod head_pages;
 mod leases;
+mod leavers;
 mod lock_drills;
 mod locks;
 mod onward_shares;
