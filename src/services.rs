@@ -9,12 +9,12 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
+use crate::auth::session::{SessionLifetimes, Sessions};
 use crate::config::Config;
 use crate::google::credentials::{self, KeyRingError};
 use crate::google::{GoogleClients, GoogleError};
 use crate::jobs::Queues;
 use crate::lease::Leases;
-use crate::auth::session::{SessionLifetimes, Sessions};
 use crate::portfolio::live::LiveStatus;
 
 /// What every request handler and job handler can reach. Cheap to clone.

@@ -152,9 +152,9 @@ pub async fn has_invitation(tx: &mut SchoolTx, email: &str) -> Result<bool, sqlx
         "SELECT EXISTS (SELECT 1 FROM role_invitations WHERE email = lower($1) \
                         AND (expires_at IS NULL OR expires_at > now()))",
     )
-        .bind(email)
-        .fetch_one(&mut **tx)
-        .await
+    .bind(email)
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Turns the invitations for `email` into roles of `staff_id`; returns the roles granted.

@@ -463,15 +463,16 @@ pub async fn run_sync_timer(ctx: Arc<Services>, shutdown: impl std::future::Futu
 async fn privacy_tick(ctx: &Arc<Services>) {
     if let Ok(held) = ctx
         .leases
-        .acquire("leaver-revocations", Duration::from_secs(25), Duration::ZERO)
+        .acquire(
+            "leaver-revocations",
+            Duration::from_secs(25),
+            Duration::ZERO,
+        )
         .await
     {
         match crate::tenancy::list_schools(&ctx.db).await {
             Ok(schools) => {
-                for school in schools
-                    .iter()
-                    .filter(|s| s.status == SchoolStatus::Active)
-                {
+                for school in schools.iter().filter(|s| s.status == SchoolStatus::Active) {
                     if let Err(e) =
                         crate::privacy::leavers::revoke_pending(&ctx.db, &ctx.google, school).await
                     {

@@ -159,7 +159,9 @@ pub async fn describe(
     Ok(StudentToErase {
         id: row.id,
         name: if name.trim().is_empty() {
-            row.email.clone().unwrap_or_else(|| row.classroom_user_id.clone())
+            row.email
+                .clone()
+                .unwrap_or_else(|| row.classroom_user_id.clone())
         } else {
             name
         },

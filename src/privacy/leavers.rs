@@ -278,13 +278,12 @@ async fn revoke(
                     "revocation given up; our copy of the grant is deleted all the same");
             }
             // Only a grant still set aside: one its holder renewed meanwhile is theirs again.
-            let deleted = sqlx::query(
-                "DELETE FROM google_credentials WHERE id = $1 AND status = 'revoking'",
-            )
-            .bind(grant.id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let deleted =
+                sqlx::query("DELETE FROM google_credentials WHERE id = $1 AND status = 'revoking'")
+                    .bind(grant.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             if deleted == 1 {
                 audit::record(
                     &mut tx,

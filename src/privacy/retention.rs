@@ -149,11 +149,10 @@ pub async fn due(tx: &mut SchoolTx, retention_months: i32) -> Result<Due, sqlx::
     .bind(cutoff)
     .fetch_all(&mut **tx)
     .await?;
-    let invitations: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM role_invitations WHERE expires_at < now() ORDER BY id",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
+    let invitations: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM role_invitations WHERE expires_at < now() ORDER BY id")
+            .fetch_all(&mut **tx)
+            .await?;
     let tombstones: Vec<String> = sqlx::query_scalar(
         "SELECT classroom_user_id FROM erased_classroom_users WHERE last_seen_at < $1 \
          ORDER BY classroom_user_id",
@@ -196,7 +195,10 @@ async fn purge(tx: &mut SchoolTx, due: &Due) -> Result<Counts, sqlx::Error> {
     let ids = |people: &[DuePerson]| people.iter().map(|p| p.id).collect::<Vec<_>>();
     // Students first: their findings go with their portfolios.
     for (sql, what) in [
-        ("DELETE FROM students WHERE id = ANY($1)", ids(&due.students)),
+        (
+            "DELETE FROM students WHERE id = ANY($1)",
+            ids(&due.students),
+        ),
         ("DELETE FROM staff WHERE id = ANY($1)", ids(&due.staff)),
         (
             "DELETE FROM share_findings WHERE id = ANY($1)",

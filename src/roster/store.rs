@@ -112,10 +112,12 @@ pub async fn write_course(
     .rows_affected();
     changes.added += staff_changed;
     // Someone who had left and teaches again is staff again.
-    sqlx::query("UPDATE staff SET left_at = NULL WHERE google_sub = ANY($1) AND left_at IS NOT NULL")
-        .bind(&teacher_ids)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE staff SET left_at = NULL WHERE google_sub = ANY($1) AND left_at IS NOT NULL",
+    )
+    .bind(&teacher_ids)
+    .execute(&mut **tx)
+    .await?;
     let linked = sqlx::query(
         "INSERT INTO course_teachers (course_id, staff_id) \
          SELECT $1, s.id FROM staff s WHERE s.google_sub = ANY($2) \

@@ -43,14 +43,7 @@ pub async fn erase(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EraseBody>,
 ) -> Result<Json<ErasureReport>, ApiError> {
-    let report = erase_student(
-        &state,
-        &staff,
-        &id,
-        &body.confirmation,
-        body.drive_folders,
-    )
-    .await?;
+    let report = erase_student(&state, &staff, &id, &body.confirmation, body.drive_folders).await?;
     Ok(Json(report))
 }
 

@@ -238,10 +238,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/shares/scans", post(shares::request_scan))
         .route("/api/shares/{id}/{verb}", post(shares::decide))
         .route("/api/events", get(events::stream))
-        .route(
-            "/api/privacy/students/{id}/erase",
-            post(erasure::erase),
-        )
+        .route("/api/privacy/students/{id}/erase", post(erasure::erase))
         .route("/api/privacy/retention", get(retention::preview))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

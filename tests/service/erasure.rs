@@ -28,13 +28,7 @@ async fn student_id(l: &LockWorld, email: &str) -> Uuid {
         .unwrap()
 }
 
-async fn erase(
-    l: &LockWorld,
-    browser: &mut Browser,
-    csrf: &str,
-    id: &str,
-    body: Value,
-) -> Page {
+async fn erase(l: &LockWorld, browser: &mut Browser, csrf: &str, id: &str, body: Value) -> Page {
     browser
         .request(
             Method::POST,
@@ -116,12 +110,28 @@ async fn an_erased_student_leaves_no_row_but_the_audit_log_and_sync_does_not_bri
     assert_eq!(report["folders"]["trashed"], json!(1));
     assert_eq!(report["folders"]["not_trashed"], json!([]));
 
-    assert_eq!(rows_holding(&l, &id.to_string()).await, Vec::<String>::new());
-    assert_eq!(rows_holding(&l, &portfolio.to_string()).await, Vec::<String>::new());
-    assert_eq!(rows_holding(&l, &pupil(0)).await, Vec::<String>::new(), "nor their address");
-    assert!(l.w.emu.file(&folder).unwrap().trashed, "the folder is in the trash");
+    assert_eq!(
+        rows_holding(&l, &id.to_string()).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        rows_holding(&l, &portfolio.to_string()).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        rows_holding(&l, &pupil(0)).await,
+        Vec::<String>::new(),
+        "nor their address"
+    );
+    assert!(
+        l.w.emu.file(&folder).unwrap().trashed,
+        "the folder is in the trash"
+    );
     // The other pupils are untouched.
-    assert_eq!(count(&l, "SELECT count(*) FROM tenant_hillside.students").await, 2);
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM tenant_hillside.students").await,
+        2
+    );
     let entry: (String, Value) = sqlx::query_as(
         "SELECT target_id, details FROM tenant_hillside.audit_log \
          WHERE action = 'student.erased'",
@@ -130,7 +140,10 @@ async fn an_erased_student_leaves_no_row_but_the_audit_log_and_sync_does_not_bri
     .await
     .unwrap();
     assert_eq!(entry.0, id.to_string());
-    assert!(!entry.1.to_string().contains("hillside.sch.uk"), "ids and counts only");
+    assert!(
+        !entry.1.to_string().contains("hillside.sch.uk"),
+        "ids and counts only"
+    );
     assert_eq!(entry.1["portfolios"], json!(1));
 
     // Classroom still lists them: the next sync skips them, and says so.
@@ -147,7 +160,10 @@ async fn an_erased_student_leaves_no_row_but_the_audit_log_and_sync_does_not_bri
         .await,
         0
     );
-    assert_eq!(count(&l, "SELECT count(*) FROM tenant_hillside.students").await, 2);
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM tenant_hillside.students").await,
+        2
+    );
     let skipped: Value = sqlx::query_scalar(
         "SELECT skipped FROM tenant_hillside.sync_runs ORDER BY id DESC LIMIT 1",
     )
@@ -159,7 +175,10 @@ async fn an_erased_student_leaves_no_row_but_the_audit_log_and_sync_does_not_bri
     invigilator::portfolio::provision(&l.w.db.pool, &l.google, &l.school, common::SHARED_DRIVE)
         .await
         .unwrap();
-    assert_eq!(count(&l, "SELECT count(*) FROM tenant_hillside.portfolios").await, 2);
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM tenant_hillside.portfolios").await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -184,12 +203,22 @@ async fn kept_folders_stay_in_drive_and_a_student_who_left_needs_no_tombstone() 
     let report: Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(report["tombstoned"], json!(false));
     assert_eq!(report["folders"]["trashed"], json!(0));
-    assert!(!l.w.emu.file(&folder).unwrap().trashed, "the folder is kept");
+    assert!(
+        !l.w.emu.file(&folder).unwrap().trashed,
+        "the folder is kept"
+    );
     assert_eq!(
-        count(&l, "SELECT count(*) FROM tenant_hillside.erased_classroom_users").await,
+        count(
+            &l,
+            "SELECT count(*) FROM tenant_hillside.erased_classroom_users"
+        )
+        .await,
         0
     );
-    assert_eq!(rows_holding(&l, &id.to_string()).await, Vec::<String>::new());
+    assert_eq!(
+        rows_holding(&l, &id.to_string()).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -201,12 +230,23 @@ async fn a_refused_erasure_changes_nothing() {
     let audit_before = count(&l, "SELECT count(*) FROM tenant_hillside.audit_log").await;
     for (body, field) in [
         (json!({"drive_folders": "keep"}), "confirmation"),
-        (json!({"confirmation": "", "drive_folders": "trash"}), "confirmation"),
-        (json!({"confirmation": pupil(1), "drive_folders": "keep"}), "confirmation"),
+        (
+            json!({"confirmation": "", "drive_folders": "trash"}),
+            "confirmation",
+        ),
+        (
+            json!({"confirmation": pupil(1), "drive_folders": "keep"}),
+            "confirmation",
+        ),
         (json!({"confirmation": pupil(2)}), "drive_folders"),
     ] {
         let page = erase(&l, &mut admin, &csrf, &id, body.clone()).await;
-        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            page.body
+        );
         let answer: Value = serde_json::from_str(&page.body).unwrap();
         assert_eq!(answer["field"], json!(field), "{answer}");
     }
@@ -242,10 +282,9 @@ async fn only_a_school_admin_erases_and_only_their_own_schools_students() {
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
 
     // Unknown ids and another school's student are not found.
-    let other = l
-        .w
-        .add_school("otherside", "otherside.sch.uk", "admin@otherside.sch.uk")
-        .await;
+    let other =
+        l.w.add_school("otherside", "otherside.sch.uk", "admin@otherside.sch.uk")
+            .await;
     let theirs: Uuid = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "INSERT INTO \"{}\".students (classroom_user_id, email) VALUES ('9999', 'x@otherside.sch.uk') RETURNING id",
         other.schema_name
@@ -259,9 +298,17 @@ async fn only_a_school_admin_erases_and_only_their_own_schools_students() {
         "not-an-id".to_owned(),
     ] {
         let page = erase(&l, &mut admin, &csrf, &unknown, body.clone()).await;
-        assert_eq!(page.status, StatusCode::NOT_FOUND, "{unknown}: {}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::NOT_FOUND,
+            "{unknown}: {}",
+            page.body
+        );
     }
-    assert_eq!(count(&l, "SELECT count(*) FROM tenant_hillside.students").await, 3);
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM tenant_hillside.students").await,
+        3
+    );
     let still: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM \"{}\".students",
         other.schema_name
@@ -270,4 +317,76 @@ async fn only_a_school_admin_erases_and_only_their_own_schools_students() {
     .await
     .unwrap();
     assert_eq!(still, 1);
+}
+
+#[tokio::test]
+async fn the_erasure_page_asks_for_the_address_and_a_folder_choice() {
+    let mut l = lock_world().await;
+    let (mut admin, csrf) = admin(&l).await;
+    let id = student_id(&l, &pupil(0)).await;
+    let path = format!("/admin/privacy/students/{id}/erase");
+    let page = admin.get(&l.w.url(&path)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Erase Pupil0 Learner?"));
+    assert!(
+        page.body.contains(&pupil(0)),
+        "the address to type is shown"
+    );
+    assert!(
+        page.body
+            .contains("remove them from those classes in Classroom")
+    );
+
+    let submit = |confirmation: &str, folders: &str| {
+        RequestBody::Form(vec![
+            ("csrf_token".into(), csrf.clone()),
+            ("confirmation".into(), confirmation.into()),
+            ("drive_folders".into(), folders.into()),
+        ])
+    };
+    for (typed, folders, field) in [
+        ("Pupil0 Learner", "keep", "confirmation-error"),
+        (pupil(0).as_str(), "", "drive_folders-error"),
+    ] {
+        let page = admin
+            .request(Method::POST, &l.w.url(&path), Some(submit(typed, folders)))
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{typed}");
+        assert!(page.body.contains(field), "{}", page.body);
+        assert!(page.body.contains("error-summary"));
+    }
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM tenant_hillside.students").await,
+        3
+    );
+
+    let done = admin
+        .request(
+            Method::POST,
+            &l.w.url(&path),
+            Some(submit(&pupil(0), "trash")),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Pupil0 Learner has been erased"));
+    assert!(done.body.contains("Now remove them in Google Classroom"));
+    assert!(
+        done.body
+            .contains("1 portfolio folder was moved to the Shared Drive's trash")
+    );
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM tenant_hillside.students").await,
+        2
+    );
+    // Gone now, and never there for a teacher.
+    assert_eq!(
+        admin.get(&l.w.url(&path)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let other = student_id(&l, &pupil(1)).await;
+    let page = l
+        .teacher
+        .get(&l.w.url(&format!("/admin/privacy/students/{other}/erase")))
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
 }

@@ -35,8 +35,9 @@ struct World {
 
 async fn world() -> World {
     let mut seed = google_seed(2);
-    seed.users
-        .push(google_emulator::seed::SeedUser::person(GRACE, "Grace", "Hopper"));
+    seed.users.push(google_emulator::seed::SeedUser::person(
+        GRACE, "Grace", "Hopper",
+    ));
     seed.courses[0].teachers.push(GRACE.to_owned());
     let w = SignInWorld::with_seed(seed).await;
     let mut ada = w.browser();
@@ -141,7 +142,10 @@ impl World {
         assert_eq!(stream.status(), StatusCode::OK);
         let handle = tokio::spawn(async move { while let Ok(Some(_)) = stream.chunk().await {} });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!handle.is_finished(), "the stream stays open until something ends it");
+        assert!(
+            !handle.is_finished(),
+            "the stream stays open until something ends it"
+        );
         handle
     }
 
@@ -191,7 +195,10 @@ async fn a_teacher_whose_last_role_is_taken_away_is_cut_off_at_once() {
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
 
     // Their grant is revoked at Google and our copy deleted.
-    assert!(!t.token_works(&refresh).await, "Google no longer takes the token");
+    assert!(
+        !t.token_works(&refresh).await,
+        "Google no longer takes the token"
+    );
     let grants: i64 = t
         .scalar(
             "SELECT count(*) FROM tenant_hillside.google_credentials WHERE staff_id = $1",
@@ -204,7 +211,10 @@ async fn a_teacher_whose_last_role_is_taken_away_is_cut_off_at_once() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     ended(stream).await;
     let left: Option<chrono::DateTime<chrono::Utc>> = t
-        .scalar("SELECT left_at FROM tenant_hillside.staff WHERE id = $1", ada)
+        .scalar(
+            "SELECT left_at FROM tenant_hillside.staff WHERE id = $1",
+            ada,
+        )
         .await;
     assert!(left.is_some());
     let staff_left = t.audit("staff.left").await;
@@ -235,7 +245,10 @@ async fn a_teacher_classroom_no_longer_lists_leaves_and_is_deleted_thirty_days_l
     assert_eq!(report.leavers.len(), 1);
     assert_eq!(report.leavers[0].staff_id, grace);
 
-    assert!(!t.token_works(&refresh).await, "Google no longer takes the token");
+    assert!(
+        !t.token_works(&refresh).await,
+        "Google no longer takes the token"
+    );
     let grants: i64 = t
         .scalar(
             "SELECT count(*) FROM tenant_hillside.google_credentials WHERE staff_id = $1",
@@ -279,7 +292,10 @@ async fn a_teacher_classroom_no_longer_lists_leaves_and_is_deleted_thirty_days_l
     back(31).execute(&t.w.db.pool).await.unwrap();
     let due = retention::preview(&t.w.db.pool, &t.school).await.unwrap();
     assert_eq!(
-        due.staff.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        due.staff
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
         vec!["Grace Hopper"]
     );
     let counts = retention::run_daily(&t.w.db.pool, &t.school)
@@ -329,14 +345,22 @@ async fn a_grant_google_would_not_revoke_is_never_used_and_is_revoked_later() {
     revocations_fail(&t);
     t.w.emu.remove_teacher(COURSE, GRACE).unwrap();
     assert_eq!(t.sync().await.leavers.len(), 1);
-    assert_eq!(grant_state(&t, grace).await, Some(("revoking".to_owned(), 1)));
+    assert_eq!(
+        grant_state(&t, grace).await,
+        Some(("revoking".to_owned(), 1))
+    );
     assert_eq!(
         t.grace.get(&t.w.url("/api/me")).await.status,
         StatusCode::UNAUTHORIZED
     );
     // The timer leaves it until its next attempt is due.
     let (db, google) = (&t.services.db, &t.services.google);
-    assert!(leavers::revoke_pending(db, google, &t.school).await.unwrap().is_empty());
+    assert!(
+        leavers::revoke_pending(db, google, &t.school)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A sync meanwhile does not read Classroom as her (it would say her grant was refused).
     let report = t.sync().await;
     assert_eq!(report.courses, 1);
@@ -344,7 +368,9 @@ async fn a_grant_google_would_not_revoke_is_never_used_and_is_revoked_later() {
 
     t.w.emu.clear_faults();
     make_due(&t).await;
-    let outcomes = leavers::revoke_pending(db, google, &t.school).await.unwrap();
+    let outcomes = leavers::revoke_pending(db, google, &t.school)
+        .await
+        .unwrap();
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].outcome, "revoked");
     assert_eq!(grant_state(&t, grace).await, None);
@@ -364,16 +390,32 @@ async fn a_revocation_google_keeps_refusing_is_given_up_and_recorded() {
     let (db, google) = (&t.services.db, &t.services.google);
     for attempt in 2..leavers::MAX_REVOKE_ATTEMPTS {
         make_due(&t).await;
-        let outcomes = leavers::revoke_pending(db, google, &t.school).await.unwrap();
+        let outcomes = leavers::revoke_pending(db, google, &t.school)
+            .await
+            .unwrap();
         assert_eq!(outcomes[0].outcome, "retry_later");
-        assert_eq!(grant_state(&t, grace).await, Some(("revoking".to_owned(), attempt)));
+        assert_eq!(
+            grant_state(&t, grace).await,
+            Some(("revoking".to_owned(), attempt))
+        );
     }
     make_due(&t).await;
-    let outcomes = leavers::revoke_pending(db, google, &t.school).await.unwrap();
+    let outcomes = leavers::revoke_pending(db, google, &t.school)
+        .await
+        .unwrap();
     assert_eq!(outcomes[0].outcome, "given_up");
-    assert_eq!(grant_state(&t, grace).await, None, "our copy is deleted all the same");
+    assert_eq!(
+        grant_state(&t, grace).await,
+        None,
+        "our copy is deleted all the same"
+    );
     make_due(&t).await;
-    assert!(leavers::revoke_pending(db, google, &t.school).await.unwrap().is_empty());
+    assert!(
+        leavers::revoke_pending(db, google, &t.school)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let audited = t.audit("google_grant.revoked").await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0]["outcome"], "given_up");
