@@ -127,7 +127,7 @@ pub async fn after_sync(
         for role in roles {
             audit::record(
                 &mut tx,
-                &Actor::System("roster sync"),
+                &Actor::System("roster-sync"),
                 Action::RoleRevoked,
                 Some(&Target::new("role_assignment", role)),
                 json!({"role": "teacher", "staff_id": staff_id, "last_role": true}),
@@ -137,7 +137,7 @@ pub async fn after_sync(
         leavers.push(
             mark_left(
                 &mut tx,
-                &Actor::System("roster sync"),
+                &Actor::System("roster-sync"),
                 staff_id,
                 LeftBecause::LeftClassroom,
             )
