@@ -9,6 +9,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
+use crate::auth::session::{SessionLifetimes, Sessions};
 use crate::config::Config;
 use crate::google::credentials::{self, KeyRingError};
 use crate::google::{GoogleClients, GoogleError};
@@ -30,6 +31,8 @@ pub struct Services {
     pub lock_sweep_after: Duration,
     /// This deployment's part of Redis (`TENANT_ROLE_PREFIX`), for names built elsewhere.
     pub namespace: String,
+    /// Staff sessions, so a worker can end a leaver's (the web layer signs people in).
+    pub sessions: Sessions,
 }
 
 /// Why the services could not be built.
@@ -65,6 +68,12 @@ impl Services {
             live: LiveStatus::new(config).map_err(StartError::Redis)?,
             lock_sweep_after: config.lock_sweep_after,
             namespace: namespace.clone(),
+            sessions: Sessions::new(
+                redis.clone(),
+                SessionLifetimes::default(),
+                config.secure_cookies(),
+                namespace,
+            ),
             google,
             db,
             redis,

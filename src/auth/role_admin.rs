@@ -12,6 +12,10 @@ use crate::audit::{self, Action, Actor, Target};
 use crate::input::{EmailAddress, FieldError};
 use crate::tenancy::SchoolTx;
 
+/// Days an invitation a School Admin makes waits for its first sign-in before it lapses (the
+/// retention run then deletes it). Inviting the same person again renews it.
+pub const INVITATION_DAYS: i32 = 30;
+
 /// Roles held and roles waiting for a first sign-in.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoleList {
@@ -158,15 +162,17 @@ pub async fn assign(
         None => {
             // DO UPDATE (not DO NOTHING) so a concurrent identical invitation still returns its id.
             let id: Uuid = sqlx::query_scalar(
-                "INSERT INTO role_invitations (email, role, subject_id, invited_by) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT ON CONSTRAINT role_invitations_unique DO UPDATE SET role = EXCLUDED.role \
+                "INSERT INTO role_invitations (email, role, subject_id, invited_by, expires_at) \
+                 VALUES ($1, $2, $3, $4, now() + make_interval(days => $5)) \
+                 ON CONFLICT ON CONSTRAINT role_invitations_unique DO UPDATE SET \
+                     role = EXCLUDED.role, expires_at = EXCLUDED.expires_at \
                  RETURNING id",
             )
             .bind(email)
             .bind(role)
             .bind(subject_id)
             .bind(by)
+            .bind(INVITATION_DAYS)
             .fetch_one(&mut **tx)
             .await?;
             Assigned::Invited { id }

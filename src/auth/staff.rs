@@ -121,7 +121,8 @@ pub async fn upsert_signed_in(tx: &mut SchoolTx, p: &Profile<'_>) -> Result<Staf
          VALUES ($1, lower($2), $3, $4, $5, $6, now()) \
          ON CONFLICT (google_sub) DO UPDATE SET email = EXCLUDED.email, display_name = EXCLUDED.display_name, \
              given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name, \
-             photo_url = EXCLUDED.photo_url, last_signed_in_at = now(), updated_at = now() \
+             photo_url = EXCLUDED.photo_url, last_signed_in_at = now(), updated_at = now(), \
+             left_at = NULL \
          RETURNING id, google_sub, email, display_name, photo_url",
     )
     .bind(p.sub)
@@ -144,12 +145,16 @@ pub async fn roles(tx: &mut SchoolTx, staff_id: Uuid) -> Result<Vec<RoleAssignme
     .await
 }
 
-/// Whether invitations are waiting for this (verified) email.
+/// Whether invitations are waiting for this (verified) email. A lapsed invitation (past its
+/// `expires_at`) waits for nobody; the retention run deletes it.
 pub async fn has_invitation(tx: &mut SchoolTx, email: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM role_invitations WHERE email = lower($1))")
-        .bind(email)
-        .fetch_one(&mut **tx)
-        .await
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM role_invitations WHERE email = lower($1) \
+                        AND (expires_at IS NULL OR expires_at > now()))",
+    )
+    .bind(email)
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Turns the invitations for `email` into roles of `staff_id`; returns the roles granted.
@@ -160,6 +165,7 @@ pub async fn accept_invitations(
 ) -> Result<Vec<Role>, sqlx::Error> {
     sqlx::query_scalar(
         "WITH taken AS (DELETE FROM role_invitations WHERE email = lower($2) \
+                            AND (expires_at IS NULL OR expires_at > now()) \
                         RETURNING role, subject_id, invited_by) \
          INSERT INTO role_assignments (staff_id, role, subject_id, granted_by) \
          SELECT $1, role, subject_id, invited_by FROM taken \
@@ -181,6 +187,11 @@ pub async fn grant(
     subject_id: Option<Uuid>,
     granted_by: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
+    // Someone given a role is staff again, if they had left.
+    sqlx::query("UPDATE staff SET left_at = NULL WHERE id = $1 AND left_at IS NOT NULL")
+        .bind(staff_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query_scalar(
         "INSERT INTO role_assignments (staff_id, role, subject_id, granted_by) VALUES ($1, $2, $3, $4) \
          ON CONFLICT ON CONSTRAINT role_assignments_unique DO UPDATE SET role = EXCLUDED.role \

@@ -42,6 +42,8 @@ pub enum CredentialKind {
 pub enum CredentialStatus {
     Active,
     NeedsReconnect,
+    /// Its holder left: nothing uses it, and it is being revoked at Google (`privacy::leavers`).
+    Revoking,
 }
 
 /// A credential's description, without its secrets.
@@ -302,7 +304,8 @@ pub async fn mark_needs_reconnect(
     sqlx::query(
         "UPDATE google_credentials SET status = 'needs_reconnect', status_reason = $2, \
              access_token = NULL, access_token_expires_at = NULL, updated_at = now() \
-         WHERE id = $1 AND ($3::text IS NULL OR refresh_token = $3 OR service_account_key = $3)",
+         WHERE id = $1 AND status <> 'revoking' \
+           AND ($3::text IS NULL OR refresh_token = $3 OR service_account_key = $3)",
     )
     .bind(id)
     .bind(reason)

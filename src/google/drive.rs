@@ -644,6 +644,30 @@ impl DriveClient {
             .await
     }
 
+    /// Moves an item to the shared drive's trash (`files.update {trashed: true}`), where the
+    /// drive's managers can still restore it for 30 days. An item already gone is `NotFound`.
+    #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
+    pub async fn trash(&self, item: &str) -> Result<(), GoogleError> {
+        let op = "trash folder";
+        self.caller
+            .send(op, |mut delegate| async move {
+                let request = File {
+                    trashed: Some(true),
+                    ..File::default()
+                };
+                self.hub
+                    .files()
+                    .update(request, item)
+                    .supports_all_drives(true)
+                    .param("fields", "id,trashed")
+                    .delegate(&mut delegate)
+                    .doit_without_upload()
+                    .await
+            })
+            .await
+            .map(drop)
+    }
+
     /// Switches an existing permission's role: the lock/unlock call, one request.
     #[tracing::instrument(skip(self), fields(school = %self.school.slug))]
     pub async fn set_permission_role(

@@ -297,7 +297,7 @@ impl GoogleClients {
             .map_err(|e| db(&e))?;
         tx.commit().await.map_err(|e| db(&e))?;
         let operator = operator.ok_or(GoogleError::NoDriveOperator { op })?;
-        if operator.status == CredentialStatus::NeedsReconnect {
+        if operator.status != CredentialStatus::Active {
             return Err(GoogleError::NeedsReconnect {
                 op,
                 account: operator.account_email,
@@ -366,7 +366,7 @@ impl GoogleClients {
             account: staff_id.to_string(),
             reason: "this staff member has not signed in".to_owned(),
         })?;
-        if credential.status == CredentialStatus::NeedsReconnect {
+        if credential.status != CredentialStatus::Active {
             return Err(GoogleError::NeedsReconnect {
                 op,
                 account: credential.account_email,

@@ -158,7 +158,7 @@ impl TokenSource {
         if let Ok(mut sealed) = self.inner.sealed.lock() {
             *sealed = Some(unsealed.sealed.clone());
         }
-        if unsealed.credential.status == CredentialStatus::NeedsReconnect {
+        if unsealed.credential.status != CredentialStatus::Active {
             return Err(GoogleError::NeedsReconnect {
                 op: "access token",
                 account: self.inner.account.clone(),

@@ -329,7 +329,11 @@ pub async fn run_roster_sync(
     }
     match roster::sync_school(&ctx.db, &ctx.google, &ctx.leases, &school, job.trigger).await {
         Ok(report) => {
-            tracing::info!(school = %school.slug, rows = report.rows_written(), "roster synced")
+            tracing::info!(school = %school.slug, rows = report.rows_written(), "roster synced");
+            // Leavers stop being used at once: sessions, streams, then their grants at Google.
+            crate::privacy::leavers::StopUsing::from_services(&ctx)
+                .follow_up(&school, &report.leavers)
+                .await;
         }
         Err(SyncError::AlreadyRunning) => {
             tracing::info!(school = %school.slug, "a sync of this school is already running");
@@ -437,6 +441,9 @@ pub async fn run_sync_timer(ctx: Arc<Services>, shutdown: impl std::future::Futu
             Ok(queued) => tracing::debug!(queued, "lock sweep done"),
             Err(e) => tracing::error!(error = %e, "the lock sweeper failed"),
         }
+        // Leavers' grants Google did not take at once, and today's retention runs (each
+        // school's claimed once a day in the database, whichever process gets there first).
+        privacy_tick(&ctx).await;
         // Once per VACUUM_EVERY in all processes: the lock is never released, it expires.
         if let Ok(_once) = leases
             .acquire("job-vacuum", VACUUM_EVERY, Duration::ZERO)
@@ -448,6 +455,41 @@ pub async fn run_sync_timer(ctx: Arc<Services>, shutdown: impl std::future::Futu
             }
         }
     }
+}
+
+/// The data-protection timers: retries of leavers' grant revocations (one process per tick, a
+/// lease), and the daily retention run of every school due one (in the background: a large
+/// school's run must not hold up the next tick).
+async fn privacy_tick(ctx: &Arc<Services>) {
+    if let Ok(held) = ctx
+        .leases
+        .acquire(
+            "leaver-revocations",
+            Duration::from_secs(25),
+            Duration::ZERO,
+        )
+        .await
+    {
+        match crate::tenancy::list_schools(&ctx.db).await {
+            Ok(schools) => {
+                for school in schools.iter().filter(|s| s.status == SchoolStatus::Active) {
+                    if let Err(e) =
+                        crate::privacy::leavers::revoke_pending(&ctx.db, &ctx.google, school).await
+                    {
+                        tracing::error!(school = %school.slug, error = %e, "leavers' grants not revoked");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not list schools for leavers' grants"),
+        }
+        held.release().await;
+    }
+    let db = ctx.db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::privacy::retention::run_due(&db).await {
+            tracing::error!(error = %e, "the retention timer failed");
+        }
+    });
 }
 
 /// How often an idle lock worker asks Redis for work. apalis-redis wakes an idle worker only

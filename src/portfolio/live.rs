@@ -107,6 +107,63 @@ impl LiveStatus {
         }
     }
 
+    /// Where a school's "this person's streams must end" notes go (a leaver's, say).
+    fn ended_channel(&self, school_id: Uuid) -> String {
+        format!("invigilator:{}live-ended:{school_id}", self.namespace)
+    }
+
+    /// Ends every open stream of one staff member in every process (see
+    /// [`Self::subscribe_for`]). Best effort, like [`Self::publish`]: a stream that misses it
+    /// still has no session behind it, so the browser's reconnect is refused.
+    pub async fn end_streams(&self, redis: &ConnectionManager, school_id: Uuid, staff_id: Uuid) {
+        let mut redis = redis.clone();
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(self.ended_channel(school_id))
+            .arg(staff_id.to_string())
+            .query_async(&mut redis)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not ask open live-status streams to end");
+        }
+    }
+
+    /// Every status published for this school from now on, as [`Self::subscribe`], for one
+    /// staff member: the stream ends when [`Self::end_streams`] is called for them.
+    pub async fn subscribe_for(
+        &self,
+        school_id: Uuid,
+        staff_id: Uuid,
+    ) -> redis::RedisResult<impl Stream<Item = Vec<PortfolioStatus>> + Send + use<>> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        let statuses = self.channel(school_id);
+        let ended = self.ended_channel(school_id);
+        pubsub.subscribe(&[&statuses, &ended]).await?;
+        let staff = staff_id.to_string();
+        Ok(pubsub
+            .into_on_message()
+            .take_while(move |message| {
+                let ends = message.get_channel_name() == ended
+                    && message.get_payload::<String>().ok().as_deref() == Some(staff.as_str());
+                std::future::ready(!ends)
+            })
+            .filter_map(move |message| {
+                let about_statuses = message.get_channel_name() == statuses;
+                async move {
+                    if !about_statuses {
+                        return None;
+                    }
+                    let payload: String = message.get_payload().ok()?;
+                    match serde_json::from_str(&payload) {
+                        Ok(statuses) => Some(statuses),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a live status message was not understood");
+                            None
+                        }
+                    }
+                }
+            }))
+    }
+
     /// Every status published for this school from now on, in batches as published.
     pub async fn subscribe(
         &self,

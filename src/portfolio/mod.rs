@@ -254,7 +254,7 @@ async fn provision_class(
         "SELECT p.id, p.drive_folder_id, p.permission_id, p.desired, p.desired_version, s.email, s.given_name, s.family_name, s.classroom_user_id \
          FROM portfolios p JOIN students s ON s.id = p.student_id \
          JOIN enrolments e ON e.course_id = p.course_id AND e.student_id = p.student_id \
-         WHERE p.course_id = $1 AND e.ended_at IS NULL AND s.erased_at IS NULL \
+         WHERE p.course_id = $1 AND e.ended_at IS NULL \
            AND (p.drive_folder_id IS NULL OR p.permission_id IS NULL)",
     )
     .bind(class.course_id)

@@ -70,6 +70,10 @@ pub struct SyncReport {
     pub errors: Vec<String>,
     /// What was left out as not the school's.
     pub skipped: Skipped,
+    /// Staff this sync found to have left (teaching no class, no role a School Admin gave):
+    /// marked as such, their grants set aside; the caller follows up after the sync
+    /// (`privacy::leavers::StopUsing`).
+    pub leavers: Vec<crate::privacy::leavers::Leaver>,
     pub duration_ms: u64,
 }
 
@@ -82,6 +86,8 @@ pub struct Skipped {
     /// Students outside the school's domain, by Classroom user id (each once), when the school
     /// skips them.
     pub outside_students: BTreeSet<String>,
+    /// Erased students Classroom still lists (each once): counted, never named.
+    pub erased_students: u64,
 }
 
 /// Whether a course is the school's: its owner, found among its teachers, has an address of the
@@ -183,6 +189,13 @@ async fn run(
     )
     .fetch_all(&mut *tx)
     .await?;
+    // Students erased at the school's request: never taken in again.
+    let erased: BTreeSet<String> =
+        sqlx::query_scalar("SELECT classroom_user_id FROM erased_classroom_users")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
     tx.commit().await?;
 
     // Each teacher's ACTIVE courses (several teachers at once); a course shared by several
@@ -273,6 +286,8 @@ async fn run(
             OutsideStudents::Skip
         });
     let mut seen: Vec<String> = Vec::new();
+    let mut erased_seen: BTreeSet<String> = BTreeSet::new();
+    let mut stopped_teaching: Vec<Uuid> = Vec::new();
     let mut every_course_read = true;
     for result in fetched {
         match result {
@@ -297,6 +312,13 @@ async fn run(
                         ours
                     });
                 }
+                roster.students.retain(|s| {
+                    let erased = erased.contains(&s.user_id);
+                    if erased {
+                        erased_seen.insert(s.user_id.clone());
+                    }
+                    !erased
+                });
                 seen.push(roster.course.id.clone());
                 // One transaction per course: a failure leaves that course as it was.
                 let mut tx = begin_school_tx(pool, school).await?;
@@ -308,8 +330,9 @@ async fn run(
                 )
                 .await
                 {
-                    Ok(changes) => {
+                    Ok((changes, unlinked)) => {
                         tx.commit().await?;
+                        stopped_teaching.extend(unlinked);
                         report.added += changes.added;
                         report.updated += changes.updated;
                         report.ended += changes.ended;
@@ -334,9 +357,27 @@ async fn run(
     // at all if some course could not be read this time.
     if every_course_read && !read_from.is_empty() {
         let mut tx = begin_school_tx(pool, school).await?;
-        report.ended += store::retire_courses(&mut tx, &seen, &read_from).await?;
+        let (retired, teachers) = store::retire_courses(&mut tx, &seen, &read_from).await?;
+        tx.commit().await?;
+        report.ended += retired;
+        stopped_teaching.extend(teachers);
+    }
+    report.skipped.erased_students = erased_seen.len() as u64;
+    if !erased_seen.is_empty() {
+        // Classroom still shows them: their tombstone stays for another retention period.
+        let ids: Vec<&String> = erased_seen.iter().collect();
+        let mut tx = begin_school_tx(pool, school).await?;
+        sqlx::query(
+            "UPDATE erased_classroom_users SET last_seen_at = now() WHERE classroom_user_id = ANY($1)",
+        )
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
     }
+    stopped_teaching.sort();
+    stopped_teaching.dedup();
+    report.leavers = crate::privacy::leavers::after_sync(pool, school, &stopped_teaching).await?;
 
     report.duration_ms = clock.elapsed().as_millis() as u64;
     let mut tx = begin_school_tx(pool, school).await?;
@@ -357,6 +398,7 @@ async fn run(
         "other_domain_courses": report.skipped.other_domain_courses,
         "outside_students": report.skipped.outside_students.len(),
         "outside_student_ids": report.skipped.outside_students,
+        "erased_students": report.skipped.erased_students,
     }))
     .bind(report.duration_ms as i32)
     .execute(&mut *tx)
@@ -367,6 +409,8 @@ async fn run(
         rows = report.rows_written(),
         other_domain_courses = report.skipped.other_domain_courses,
         outside_students = report.skipped.outside_students.len(),
+        erased_students = report.skipped.erased_students,
+        leavers = report.leavers.len(),
         errors = report.errors.len(),
         ms = report.duration_ms,
         "roster sync finished"

@@ -38,6 +38,9 @@ pub struct SkippedCounts {
     pub other_domain_courses: i64,
     #[serde(default)]
     pub outside_students: i64,
+    /// Erased students Classroom still lists (`privacy::erasure`).
+    #[serde(default)]
+    pub erased_students: i64,
 }
 
 impl SyncRun {

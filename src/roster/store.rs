@@ -31,13 +31,15 @@ impl std::ops::AddAssign for Changes {
 }
 
 /// Upserts one course with its teachers and students. `name` falls back to the course id when
-/// Classroom sent none.
+/// Classroom sent none. Returns what changed and the staff Classroom no longer lists as this
+/// class's teachers (who may have left the school: see `privacy::leavers`). An erased
+/// student (`erased_classroom_users`) is never written, whatever the caller passes.
 pub async fn write_course(
     tx: &mut SchoolTx,
     course: &ClassroomCourse,
     teachers: &[RosterMember],
     students: &[RosterMember],
-) -> Result<Changes, sqlx::Error> {
+) -> Result<(Changes, Vec<Uuid>), sqlx::Error> {
     let mut changes = Changes::default();
     let (subject, year_group) =
         super::placement::place(tx, &course.id, &course.name, course.section.as_deref()).await?;
@@ -109,6 +111,13 @@ pub async fn write_course(
     .await?
     .rows_affected();
     changes.added += staff_changed;
+    // Someone who had left and teaches again is staff again.
+    sqlx::query(
+        "UPDATE staff SET left_at = NULL WHERE google_sub = ANY($1) AND left_at IS NOT NULL",
+    )
+    .bind(&teacher_ids)
+    .execute(&mut **tx)
+    .await?;
     let linked = sqlx::query(
         "INSERT INTO course_teachers (course_id, staff_id) \
          SELECT $1, s.id FROM staff s WHERE s.google_sub = ANY($2) \
@@ -120,16 +129,16 @@ pub async fn write_course(
     .await?
     .rows_affected();
     changes.added += linked;
-    let unlinked = sqlx::query(
+    let unlinked: Vec<Uuid> = sqlx::query_scalar(
         "DELETE FROM course_teachers ct USING staff s \
-         WHERE ct.course_id = $1 AND s.id = ct.staff_id AND NOT (s.google_sub = ANY($2))",
+         WHERE ct.course_id = $1 AND s.id = ct.staff_id AND NOT (s.google_sub = ANY($2)) \
+         RETURNING ct.staff_id",
     )
     .bind(course_id)
     .bind(&teacher_ids)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    changes.ended += unlinked;
+    .fetch_all(&mut **tx)
+    .await?;
+    changes.ended += unlinked.len() as u64;
 
     // Students: a teacher listed as a student is left out (Classroom allows it; we do not).
     let teacher_set: HashSet<&str> = teachers.iter().map(|t| t.user_id.as_str()).collect();
@@ -149,10 +158,11 @@ pub async fn write_course(
     let family: Vec<Option<String>> = students.iter().map(|s| s.family_name.clone()).collect();
     let upserted = sqlx::query(
         "INSERT INTO students AS s (classroom_user_id, email, given_name, family_name) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(id, email, given, family) \
+         WHERE NOT EXISTS (SELECT 1 FROM erased_classroom_users x WHERE x.classroom_user_id = t.id) \
          ON CONFLICT (classroom_user_id) DO UPDATE SET email = EXCLUDED.email, \
              given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name, updated_at = now() \
-         WHERE s.erased_at IS NULL AND (s.email, s.given_name, s.family_name) \
+         WHERE (s.email, s.given_name, s.family_name) \
                IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.given_name, EXCLUDED.family_name)",
     )
     .bind(&ids)
@@ -165,7 +175,7 @@ pub async fn write_course(
     changes.updated += upserted;
     let enrolled = sqlx::query(
         "INSERT INTO enrolments AS e (course_id, student_id) \
-         SELECT $1, s.id FROM students s WHERE s.classroom_user_id = ANY($2) AND s.erased_at IS NULL \
+         SELECT $1, s.id FROM students s WHERE s.classroom_user_id = ANY($2) \
          ON CONFLICT (course_id, student_id) DO UPDATE SET ended_at = NULL, started_at = now() \
          WHERE e.ended_at IS NOT NULL",
     )
@@ -187,27 +197,36 @@ pub async fn write_course(
     .await?
     .rows_affected();
     changes.ended += ended;
-    Ok(changes)
+    Ok((changes, unlinked))
 }
 
 /// Marks courses Classroom no longer returns as inactive — only courses taught by someone whose
 /// course list was read in this run (`read_from`): a class whose teachers could not be asked
 /// (grant refused, never signed in) is left as it was. Rows, enrolments and portfolios stay.
+/// Returns how many courses were retired and the staff who taught them (who may now teach
+/// nothing).
 pub async fn retire_courses(
     tx: &mut SchoolTx,
     seen: &[String],
     read_from: &[Uuid],
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+) -> Result<(u64, Vec<Uuid>), sqlx::Error> {
+    let retired: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE courses c SET active = false, updated_at = now() \
          WHERE c.active AND NOT (c.classroom_id = ANY($1)) \
-           AND EXISTS (SELECT 1 FROM course_teachers ct WHERE ct.course_id = c.id AND ct.staff_id = ANY($2))",
+           AND EXISTS (SELECT 1 FROM course_teachers ct WHERE ct.course_id = c.id AND ct.staff_id = ANY($2)) \
+         RETURNING c.id",
     )
     .bind(seen)
     .bind(read_from)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut **tx)
+    .await?;
+    let teachers: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT staff_id FROM course_teachers WHERE course_id = ANY($1)",
+    )
+    .bind(&retired)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok((retired.len() as u64, teachers))
 }
 
 fn display_name(m: &RosterMember) -> String {

@@ -65,6 +65,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0010_assessment_windows.sql",
         include_str!("../../migrations/tenant/0010_assessment_windows.sql"),
     ),
+    (
+        "0011_erasure_and_leavers.sql",
+        include_str!("../../migrations/tenant/0011_erasure_and_leavers.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

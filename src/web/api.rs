@@ -15,6 +15,7 @@ use crate::auth::role_admin::{self, Assigned, Revoked, RoleChangeError, RoleList
 use crate::auth::roles::{Permission, Role};
 use crate::google::credentials::{self, CredentialStatus};
 use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
+use crate::privacy::leavers;
 use crate::tenancy::settings::{self, SchoolSettings, SettingsChange, SettingsError};
 
 #[derive(Serialize)]
@@ -124,8 +125,9 @@ pub async fn revoke_role(
 }
 
 /// Takes a role or an invitation away, as `DELETE /api/roles/{id}` and the people page do:
-/// audited, never the last School Admin, and someone left with no role is signed out
-/// everywhere.
+/// audited, never the last School Admin, and someone left with no role is a leaver
+/// (`privacy::leavers`): signed out everywhere, their live streams ended, their Google grants
+/// set aside in the same transaction and revoked at Google after it.
 pub(crate) async fn revoke(
     state: &AppState,
     staff: &CurrentStaff,
@@ -134,17 +136,34 @@ pub(crate) async fn revoke(
     staff.require(Permission::ManageRoles)?;
     let mut tx = staff.school_tx(state).await?;
     let revoked = role_admin::revoke(&mut tx, staff.staff.id, id).await?;
+    let leaver = match revoked {
+        Revoked::Role {
+            staff_id,
+            last_role: true,
+        } => Some(
+            leavers::mark_left(
+                &mut tx,
+                &Actor::Staff(staff.staff.id),
+                staff_id,
+                leavers::LeftBecause::RolesRevoked,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     tx.commit().await?;
-    if let Revoked::Role {
-        staff_id,
-        last_role: true,
-    } = revoked
-    {
-        // Someone with no role has no business signed in. Should this fail, the session is
-        // still refused at its next request (see `CurrentStaff`).
-        if let Err(e) = state.sessions.end_all_for(staff.school.id, staff_id).await {
-            tracing::error!(error = %e, "could not end the sessions of someone with no role left");
+    if let Some(leaver) = leaver {
+        // Should any of this fail, a session is still refused at its next request (see
+        // `CurrentStaff`), and the worker's timer revokes the grants.
+        leavers::StopUsing {
+            db: &state.db,
+            google: &state.google,
+            sessions: &state.sessions,
+            live: &state.live,
+            redis: &state.redis,
         }
+        .follow_up(&staff.school, &[leaver])
+        .await;
     }
     Ok(revoked)
 }
@@ -227,7 +246,7 @@ pub(crate) async fn settings_view(
     tx.commit().await?;
     let drive_operator = operator.map(|c| DriveOperatorState {
         account: c.account_email,
-        needs_reconnect: c.status == CredentialStatus::NeedsReconnect,
+        needs_reconnect: c.status != CredentialStatus::Active,
     });
     let shared_drive = settings.shared_drive_id.clone().map(|id| SharedDriveState {
         id,

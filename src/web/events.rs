@@ -35,7 +35,8 @@ async fn visible_classes(
 }
 
 /// `GET /api/events`. Which classes are visible is settled when the stream opens; the browser
-/// reconnects on its own and picks up classes gained since.
+/// reconnects on its own and picks up classes gained since. The stream ends when the person
+/// leaves (their last role is taken away, or Classroom no longer lists them as teaching).
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn stream(
     State(state): State<AppState>,
@@ -44,7 +45,7 @@ pub async fn stream(
     let visible = visible_classes(&state, &staff).await?;
     let updates = state
         .live
-        .subscribe(staff.school.id)
+        .subscribe_for(staff.school.id, staff.staff.id)
         .await
         .map_err(|e| ApiError::internal(e, "subscribing to live status"))?;
     let events = updates.filter_map(move |batch| {

@@ -4,6 +4,7 @@ mod api;
 mod assets;
 mod auth_routes;
 mod class_rules;
+mod erasure;
 pub mod error;
 mod events;
 pub mod extract;
@@ -11,6 +12,7 @@ pub mod guard;
 mod health;
 mod pages;
 mod portfolios;
+mod retention;
 mod security_headers;
 mod shares;
 mod support;
@@ -246,6 +248,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/support/{slug}/audit", get(support::audit_log))
         .route("/api/support/{slug}/sync-runs", get(support::sync_runs))
         .route("/api/events", get(events::stream))
+        .route("/api/privacy/students/{id}/erase", post(erasure::erase))
+        .route("/api/privacy/retention", get(retention::preview))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)

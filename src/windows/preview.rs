@@ -110,7 +110,7 @@ pub async fn preview(
                 st.email IS NOT NULL AS has_email, p.drive_folder_id IS NOT NULL AS has_folder \
          FROM enrolments e JOIN students st ON st.id = e.student_id \
          LEFT JOIN portfolios p ON p.course_id = e.course_id AND p.student_id = e.student_id \
-         WHERE e.course_id = ANY($1) AND e.ended_at IS NULL AND st.erased_at IS NULL \
+         WHERE e.course_id = ANY($1) AND e.ended_at IS NULL \
          ORDER BY st.family_name, st.given_name, st.id",
     )
     .bind(&ids)

@@ -307,6 +307,11 @@ impl Emulator {
         Ok(self.directory_mut().set_teacher(course_id, email, false)?)
     }
 
+    /// Takes a teacher off a course, as a Classroom admin removing a co-teacher does.
+    pub fn remove_teacher(&self, course_id: &str, email: &str) -> Result<(), SetupError> {
+        Ok(self.directory_mut().set_teacher(course_id, email, true)?)
+    }
+
     pub fn set_course_state(&self, course_id: &str, state: &str) -> Result<(), SetupError> {
         Ok(self.directory_mut().set_course_state(course_id, state)?)
     }

@@ -381,6 +381,9 @@ fn who(actor: &str, names: &Names) -> String {
         Some("folders") => "Invigilator (class folders)".to_owned(),
         Some("cli") => "Invigilator (command line)".to_owned(),
         Some("demo") => "Invigilator (demo set-up)".to_owned(),
+        Some("roster-sync") => "Invigilator (Classroom sync)".to_owned(),
+        Some("retention") => "Invigilator (retention run)".to_owned(),
+        Some("leavers") => "Invigilator (revoking a leaver's Google access)".to_owned(),
         Some(other) => format!("Invigilator ({other})"),
         None => actor.to_owned(),
     }

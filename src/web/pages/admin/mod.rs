@@ -7,7 +7,9 @@
 //! `?done=<code>` (a fixed notice per code, never text from the address); on a refusal the page is
 //! shown again (422) with the message beside the field and what was typed kept.
 
+mod erase;
 mod people;
+mod retention;
 mod rules;
 mod settings;
 mod sharing;
@@ -31,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .merge(sync::routes())
         .merge(sharing::routes())
         .merge(support::routes())
+        .merge(erase::routes())
+        .merge(retention::routes())
 }
 
 use super::form::sentence_case;

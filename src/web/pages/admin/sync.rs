@@ -138,6 +138,11 @@ fn skipped_words(run: &SyncRun) -> Option<String> {
         1 => parts.push("1 student from outside the school's domain".to_owned()),
         n => parts.push(format!("{n} students from outside the school's domain")),
     }
+    match s.erased_students {
+        0 => {}
+        1 => parts.push("1 erased student Classroom still lists".to_owned()),
+        n => parts.push(format!("{n} erased students Classroom still lists")),
+    }
     (!parts.is_empty()).then(|| format!("Left out: {}.", parts.join(" and ")))
 }
 
