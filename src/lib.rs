@@ -16,6 +16,7 @@ pub mod input;
 pub mod jobs;
 pub mod lease;
 pub mod portfolio;
+pub mod privacy;
 pub mod redis_client;
 pub mod roster;
 pub mod services;

@@ -11,6 +11,7 @@ pub mod guard;
 mod health;
 mod pages;
 mod portfolios;
+mod privacy;
 mod security_headers;
 mod shares;
 mod windows;
@@ -235,6 +236,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/shares", get(shares::list))
         .route("/api/shares/scans", post(shares::request_scan))
         .route("/api/shares/{id}/{verb}", post(shares::decide))
+        .route(
+            "/api/privacy/students/{id}/export",
+            get(privacy::export_student),
+        )
+        .route("/api/privacy/staff/{id}/export", get(privacy::export_staff))
         .route("/api/events", get(events::stream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
