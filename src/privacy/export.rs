@@ -173,7 +173,7 @@ pub fn sources(person: Person, folder_url: &str) -> Vec<Source> {
             Source::new(
                 "audit_entries",
                 audit_entries_sql(
-                    "SELECT $1::text \
+                    "SELECT $1::uuid::text \
                      UNION ALL SELECT id::text FROM portfolios WHERE student_id = $1 \
                      UNION ALL SELECT f.id::text FROM share_findings f \
                          JOIN portfolios p ON p.id = f.portfolio_id WHERE p.student_id = $1",
@@ -246,12 +246,12 @@ pub fn sources(person: Person, folder_url: &str) -> Vec<Source> {
             Source::new(
                 "audit_entries",
                 audit_entries_sql(
-                    "SELECT $1::text \
+                    "SELECT $1::uuid::text \
                      UNION ALL SELECT id::text FROM role_assignments WHERE staff_id = $1 \
                      UNION ALL SELECT id::text FROM calendar_feeds WHERE staff_id = $1 \
                      UNION ALL SELECT id::text FROM google_credentials WHERE staff_id = $1",
                     "('staff', 'role_assignment', 'calendar_feed', 'google_credential')",
-                    "a.actor = 'staff:' || $1::text",
+                    "a.actor = 'staff:' || $1::uuid::text",
                 ),
                 id(),
             ),

@@ -16,6 +16,7 @@ mod leases;
 mod lock_drills;
 mod locks;
 mod onward_shares;
+mod privacy_export;
 mod redis_tls;
 mod roles;
 mod roster;
