@@ -15,6 +15,7 @@ mod head_pages;
 mod leases;
 mod lock_drills;
 mod locks;
+mod offboarding;
 mod onward_shares;
 mod privacy_export;
 mod redis_tls;
