@@ -414,3 +414,64 @@ async fn unknown_or_another_schools_people_are_not_found_and_teachers_are_refuse
     assert_eq!(recorded, 0, "a refusal records no export");
     assert_eq!(other.slug, "oakfield");
 }
+
+#[tokio::test]
+async fn the_data_protection_pages_find_a_person_and_offer_their_download() {
+    let l = lock_world().await;
+    let mut admin = admin(&l).await;
+    let student = student_id(&l, &pupil(0)).await;
+
+    let tab = admin.get(&l.w.url("/admin/privacy")).await;
+    assert_eq!(tab.status, StatusCode::OK);
+    assert!(tab.body.contains("Data protection"));
+    let found = admin
+        .get(&l.w.url("/admin/privacy?q=pupil000%40hillside"))
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(
+        found
+            .body
+            .contains(&format!("/admin/privacy/students/{student}")),
+        "{}",
+        found.body
+    );
+    assert!(!found.body.contains(&pupil(1)));
+    let by_teacher = admin.get(&l.w.url("/admin/privacy?q=Lovelace")).await;
+    let teacher = staff_id(&l, TEACHER).await;
+    assert!(
+        by_teacher
+            .body
+            .contains(&format!("/admin/privacy/staff/{teacher}"))
+    );
+
+    let page = admin
+        .get(&l.w.url(&format!("/admin/privacy/students/{student}")))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&pupil(0)));
+    assert!(page.body.contains("Classes they are or were in"));
+    assert!(page.body.contains(&format!(
+        "href=\"/api/privacy/students/{student}/export\" download>Download their data"
+    )));
+    let staff_page = admin
+        .get(&l.w.url(&format!("/admin/privacy/staff/{teacher}")))
+        .await;
+    assert_eq!(staff_page.status, StatusCode::OK);
+    assert!(staff_page.body.contains("Classes they teach"));
+
+    let unknown = admin
+        .get(&l.w.url(&format!("/admin/privacy/students/{}", Uuid::new_v4())))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let mut teacher_browser = l.teacher;
+    let refused = teacher_browser.get(&l.w.url("/admin/privacy")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // A page view alone records no export.
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tenant_hillside.audit_log WHERE action = 'subject_access.exported'",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 0);
+}

@@ -196,16 +196,19 @@ pub enum AdminTab {
     People,
     Sync,
     Sharing,
+    /// Data protection: subject access (and the tools added beside it).
+    Privacy,
 }
 
 impl AdminTab {
-    const ALL: [AdminTab; 6] = [
+    const ALL: [AdminTab; 7] = [
         Self::Setup,
         Self::Settings,
         Self::Rules,
         Self::People,
         Self::Sync,
         Self::Sharing,
+        Self::Privacy,
     ];
 
     fn href(self) -> &'static str {
@@ -216,6 +219,7 @@ impl AdminTab {
             Self::People => "/admin/people",
             Self::Sync => "/admin/sync",
             Self::Sharing => "/admin/sharing",
+            Self::Privacy => "/admin/privacy",
         }
     }
 
@@ -227,6 +231,7 @@ impl AdminTab {
             Self::People => "Staff and roles",
             Self::Sync => "Classroom sync",
             Self::Sharing => "Sharing",
+            Self::Privacy => "Data protection",
         }
     }
 

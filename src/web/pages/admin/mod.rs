@@ -8,6 +8,7 @@
 //! shown again (422) with the message beside the field and what was typed kept.
 
 mod people;
+mod privacy;
 mod rules;
 mod settings;
 mod sharing;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .merge(people::routes())
         .merge(sync::routes())
         .merge(sharing::routes())
+        .merge(privacy::routes())
 }
 
 use super::form::sentence_case;
