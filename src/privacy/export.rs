@@ -282,7 +282,7 @@ pub async fn summary(
 ) -> Result<Vec<(String, i64)>, ExportError> {
     let mut counts = Vec::new();
     for source in sources(person, folder_url) {
-        let n = source.count(&mut **tx).await?;
+        let n = source.count(tx).await?;
         counts.push((source.name, n));
     }
     Ok(counts)

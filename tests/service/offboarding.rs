@@ -200,7 +200,7 @@ async fn export_then_confirm_removes_the_school_and_leaves_the_other_untouched()
 
     // Schema, role, Redis keys and registry entry gone; both grants revoked at Google.
     assert_eq!(w.db.school_schemas().await, ["tenant_oakfield"]);
-    assert_eq!(w.db.roles().await, [oak.role_name.clone()]);
+    assert_eq!(w.db.roles().await, vec![oak.role_name.clone()]);
     assert_eq!(keys_of(&redis, &w.db, &w.school).await, 0);
     assert_eq!(status(&w.db, "hillside").await, "deleted");
     assert!(
