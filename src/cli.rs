@@ -133,6 +133,21 @@ enum TenantCommand {
     },
     /// List schools: slug, name, domain, status and schema version.
     List,
+    /// End a school's contract: first `--export FILE` (the whole school as JSON and CSV, with
+    /// a manifest; the school stops at once), then `--confirm --export FILE` (once that file
+    /// verifies: Google grants revoked, Redis keys removed, schema and role dropped, registry
+    /// row marked deleted, and a deletion certificate written to FILE.certificate.json). An
+    /// interrupted --confirm carries on where it stopped when run again.
+    Offboard {
+        /// The school's slug.
+        slug: String,
+        /// The export file: written by the first step, verified by --confirm.
+        #[arg(long, value_name = "FILE")]
+        export: std::path::PathBuf,
+        /// Delete the school's data, after verifying the export at FILE.
+        #[arg(long)]
+        confirm: bool,
+    },
 }
 
 /// A failure, and whether the user's input caused it.
@@ -200,6 +215,14 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Tenant {
             command: TenantCommand::List,
         } => list_schools(config).await,
+        Command::Tenant {
+            command:
+                TenantCommand::Offboard {
+                    slug,
+                    export,
+                    confirm,
+                },
+        } => offboard(config, cli.operator.as_deref(), &slug, &export, confirm).await,
         Command::Keys {
             command: KeysCommand::Rewrap,
         } => rewrap_keys(config, &operator).await,
@@ -612,6 +635,68 @@ async fn verify_audit(config: Config, slug: &str, operator: &Actor) -> Result<()
             b.reason
         ))),
     }
+}
+
+/// `tenant offboard`: the export, or (with `--confirm`) the deletion; see [`TenantCommand`].
+async fn offboard(
+    config: Config,
+    operator: Option<&str>,
+    slug: &str,
+    file: &std::path::Path,
+    confirm: bool,
+) -> Result<(), Failure> {
+    use crate::privacy::offboarding::{self, OffboardError, Offboarder};
+    let operator =
+        crate::audit::Actor::operator(operator).map_err(|e| Failure::Input(e.to_string()))?;
+    let failure = |e: OffboardError| {
+        if e.is_caller_error() {
+            Failure::Input(e.to_string())
+        } else {
+            Failure::System(anyhow::Error::new(e).context(format!("offboarding {slug}")))
+        }
+    };
+    if !confirm {
+        let pool = database::lazy_pool(&config, 2)?;
+        let report = offboarding::export(&pool, slug, &operator, file)
+            .await
+            .map_err(failure)?;
+        println!(
+            "{slug}: exported {} table(s), {} row(s), {} bytes to {}",
+            report.tables,
+            report.rows,
+            report.bytes,
+            report.path.display()
+        );
+        println!("sha256 {}", report.sha256);
+        println!(
+            "{slug} is now offboarding (no sign-in, no sync); when the school has its copy, run \
+             `invigilator tenant offboard {slug} --confirm --export {}` to delete its data",
+            report.path.display()
+        );
+        return Ok(());
+    }
+    let services = Services::connect(&config, 4).context("cannot start")?;
+    let ctx = Offboarder {
+        pool: &services.db,
+        redis: &services.redis,
+        namespace: &services.namespace,
+        google: &services.google,
+    };
+    let done = offboarding::confirm(&ctx, slug, &operator, file)
+        .await
+        .map_err(failure)?;
+    if done.already_done {
+        println!("{slug} was already offboarded; its certificate is kept in the platform");
+    } else {
+        if done.resumed {
+            println!("{slug}: carried on from where the earlier run stopped");
+        }
+        println!(
+            "{slug}: deleted; deletion certificate written to {}",
+            done.certificate_path.display()
+        );
+    }
+    Ok(())
 }
 
 async fn list_schools(config: Config) -> Result<(), Failure> {

@@ -155,6 +155,11 @@ pub async fn run_apply_lock(
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
         return Ok(());
     };
+    // A suspended or offboarding school's folders wait (the sweeper queues them again if it
+    // comes back); a deleted school is not found at all.
+    if school.status != SchoolStatus::Active {
+        return Ok(());
+    }
     let per_second = ctx.google.requests_per_second();
     let slots = school_slots(per_second);
     let Some(slot) = ctx

@@ -18,9 +18,9 @@ pub mod settings;
 
 pub use migrate::{MigrateReport, SchoolOutcome, SchoolResult, migrate_platform, migrate_schools};
 pub use names::{SchoolName, Slug, WorkspaceDomain};
-pub use provision::{NewSchool, ProvisionError, provision_school};
+pub use provision::{DroppedSchool, NewSchool, ProvisionError, drop_school, provision_school};
 pub use registry::{
     School, SchoolStatus, find_school_by_domain, find_school_by_slug, list_schools,
 };
 pub use schema::{TenantMigration, TenantMigrations};
-pub use school_tx::{SchoolTx, begin_school_tx};
+pub use school_tx::{SchoolTx, begin_school_snapshot_tx, begin_school_tx};

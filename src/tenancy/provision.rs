@@ -4,6 +4,7 @@
 
 use sqlx::{AssertSqlSafe, PgPool};
 
+use super::names::quote_ident;
 use super::names::{DomainError, SchoolName, SchoolNameError, Slug, SlugError, WorkspaceDomain};
 use super::registry::{School, school_columns};
 use super::schema::{TenantMigrations, build_school_sql, schema_checksum_of};
@@ -201,4 +202,51 @@ fn registry_conflict(err: sqlx::Error, new: &NewSchool, role: &str) -> Provision
         Some("tenants_role_name_key") => ProvisionError::RoleExists(role.to_owned()),
         _ => ProvisionError::Database(err),
     }
+}
+
+/// What dropping a school's schema removed: each table with the rows it held.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DroppedSchool {
+    pub schema: String,
+    pub role: String,
+    pub tables: Vec<(String, i64)>,
+}
+
+/// Drops `school`'s schema (every table in it) and its role, in one transaction, counting each
+/// table's rows first: the inverse of [`provision_school`], for offboarding. Dropping what is
+/// already gone is not an error, so an interrupted offboarding can run it again.
+#[tracing::instrument(skip_all, fields(school = %school.slug))]
+pub async fn drop_school(pool: &PgPool, school: &School) -> Result<DroppedSchool, sqlx::Error> {
+    let mut tx = begin_owner_tx(pool, &school.schema_name).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
+    )
+    .bind(&school.schema_name)
+    .fetch_all(&mut *tx)
+    .await?;
+    let schema = quote_ident(&school.schema_name);
+    let mut counted = Vec::with_capacity(tables.len());
+    for table in tables {
+        let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM {schema}.{}",
+            quote_ident(&table)
+        )))
+        .fetch_one(&mut *tx)
+        .await?;
+        counted.push((table, rows));
+    }
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE;\nDROP ROLE IF EXISTS {};\n",
+        quote_ident(&school.role_name)
+    )))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tables = counted.len(), "school schema and role dropped");
+    Ok(DroppedSchool {
+        schema: school.schema_name.clone(),
+        role: school.role_name.clone(),
+        tables: counted,
+    })
 }

@@ -61,6 +61,24 @@ pub async fn begin_school_tx(pool: &PgPool, school: &School) -> Result<SchoolTx,
     })
 }
 
+/// Opens a read-only transaction for `school`'s data that sees one snapshot throughout
+/// (`REPEATABLE READ`): for exports, which read each table more than once (JSON, then CSV) and
+/// must find the same rows every time, whatever is written meanwhile.
+#[tracing::instrument(skip_all, fields(school = %school.slug))]
+pub async fn begin_school_snapshot_tx(
+    pool: &PgPool,
+    school: &School,
+) -> Result<SchoolTx, sqlx::Error> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await?;
+    set_scope(&mut tx, &school.schema_name, Some(&school.role_name)).await?;
+    Ok(SchoolTx {
+        tx,
+        school_id: school.id,
+    })
+}
+
 /// Opens a transaction as the schema's owner (the service's login role) with `schema` on the
 /// path: for provisioning and schema migrations only, which need DDL rights no school role has.
 pub(super) async fn begin_owner_tx(

@@ -13,6 +13,7 @@ mod health;
 mod pages;
 mod portfolios;
 mod retention;
+mod privacy;
 mod security_headers;
 mod shares;
 mod support;
@@ -247,6 +248,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/support/{slug}/classes/{id}", get(support::class))
         .route("/api/support/{slug}/audit", get(support::audit_log))
         .route("/api/support/{slug}/sync-runs", get(support::sync_runs))
+        .route(
+            "/api/privacy/students/{id}/export",
+            get(privacy::export_student),
+        )
+        .route("/api/privacy/staff/{id}/export", get(privacy::export_staff))
         .route("/api/events", get(events::stream))
         .route("/api/privacy/students/{id}/erase", post(erasure::erase))
         .route("/api/privacy/retention", get(retention::preview))

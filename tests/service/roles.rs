@@ -100,6 +100,18 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
             Some(Permission::ReviewShares),
         ),
         (
+            Method::GET,
+            "/api/privacy/students/00000000-0000-0000-0000-000000000000/export",
+            None,
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
+            Method::GET,
+            "/api/privacy/staff/00000000-0000-0000-0000-000000000000/export",
+            None,
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
             Method::POST,
             "/api/shares/00000000-0000-0000-0000-000000000000/keep",
             Some(json!({})),

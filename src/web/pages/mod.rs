@@ -196,17 +196,20 @@ pub enum AdminTab {
     People,
     Sync,
     Sharing,
+    /// Data protection: find a person, export or erase their records, the retention preview.
+    Privacy,
     Support,
 }
 
 impl AdminTab {
-    const ALL: [AdminTab; 7] = [
+    const ALL: [AdminTab; 8] = [
         Self::Setup,
         Self::Settings,
         Self::Rules,
         Self::People,
         Self::Sync,
         Self::Sharing,
+        Self::Privacy,
         Self::Support,
     ];
 
@@ -219,6 +222,7 @@ impl AdminTab {
             Self::Sync => "/admin/sync",
             Self::Sharing => "/admin/sharing",
             Self::Support => "/admin/support",
+            Self::Privacy => "/admin/privacy",
         }
     }
 
@@ -231,6 +235,7 @@ impl AdminTab {
             Self::Sync => "Classroom sync",
             Self::Sharing => "Sharing",
             Self::Support => "Support access",
+            Self::Privacy => "Data protection",
         }
     }
 

@@ -10,6 +10,7 @@
 mod erase;
 mod people;
 mod retention;
+mod privacy;
 mod rules;
 mod settings;
 mod sharing;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(support::routes())
         .merge(erase::routes())
         .merge(retention::routes())
+        .merge(privacy::routes())
 }
 
 use super::form::sentence_case;

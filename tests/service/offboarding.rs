@@ -1,0 +1,406 @@
+//! `invigilator tenant offboard` through the real binary, as an operator runs it at the end of a
+//! school's contract: the export, the refusals that leave everything in place, the deletion
+//! (schema, role, Redis keys, Google grants), the certificate, and a resumed run.
+
+use invigilator_test_kit as common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{GoogleWorld, TestDb, binary};
+use invigilator::auth::session::{SessionLifetimes, Sessions};
+use invigilator::tenancy::{School, begin_school_tx};
+use redis::AsyncCommands;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const OPERATOR_NAME: &str = "Sam Operator";
+
+/// Runs the binary against the test's database and the emulator, with `env` added, off the
+/// test's own thread (the emulator answers on it meanwhile).
+async fn offboard(w: &GoogleWorld, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["tenant", "offboard"])
+        .args(args)
+        .env_clear()
+        .envs(w.db.env())
+        .env("GOOGLE_API_BASE_URL", w.emu.url())
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn as_operator() -> [(&'static str, &'static str); 1] {
+    [("INVIGILATOR_OPERATOR", OPERATOR_NAME)]
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn export_path(dir: &Path) -> PathBuf {
+    dir.join("hillside-export.zip")
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("offboard-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Hillside with its Drive operator's and a teacher's Google grants, some sessions and cached
+/// settings in Redis; Oakfield beside it, with the same kinds of keys.
+async fn world() -> (GoogleWorld, School, redis::aio::ConnectionManager) {
+    let w = GoogleWorld::new(2).await;
+    w.connect_teacher().await;
+    let oak = w.db.school("oakfield").await;
+    let redis = invigilator::redis_client::lazy_connection(&w.config).unwrap();
+    let ns = w.db.role_prefix.clone();
+    let sessions = Sessions::new(redis.clone(), SessionLifetimes::default(), false, &ns);
+    for school in [&w.school, &oak] {
+        sessions
+            .create(school.id, uuid::Uuid::new_v4())
+            .await
+            .unwrap();
+        invigilator::tenancy::settings::load(&w.db.pool, &redis, &ns, school.id)
+            .await
+            .unwrap();
+        let mut conn = redis.clone();
+        let _: () = conn
+            .set_ex(
+                format!("invigilator:ratelimit:google:{}", school.id),
+                "1",
+                600,
+            )
+            .await
+            .unwrap();
+        let _: () = conn
+            .set_ex(
+                format!("invigilator:{ns}lock:roster-sync:{}", school.id),
+                "x",
+                600,
+            )
+            .await
+            .unwrap();
+    }
+    (w, oak, redis)
+}
+
+/// Keys in this test's namespace (and the rate-limit keys) naming `school`, and its sessions.
+async fn keys_of(redis: &redis::aio::ConnectionManager, db: &TestDb, school: &School) -> usize {
+    let mut conn = redis.clone();
+    let ns = &db.role_prefix;
+    let mut keys: Vec<String> = conn
+        .keys(format!("invigilator:{ns}*{}*", school.id))
+        .await
+        .unwrap();
+    let limit: Vec<String> = conn
+        .keys(format!("invigilator:ratelimit:*{}*", school.id))
+        .await
+        .unwrap();
+    keys.extend(limit);
+    keys.len()
+}
+
+async fn status(db: &TestDb, slug: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM platform.tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+fn zip_entry(path: &Path, name: &str) -> String {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut text = String::new();
+    zip.by_name(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+fn sha256_of(path: &Path) -> String {
+    Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn export_then_confirm_removes_the_school_and_leaves_the_other_untouched() {
+    let (w, oak, redis) = world().await;
+    let dir = temp_dir();
+    let file = export_path(&dir);
+    let file_arg = file.to_str().unwrap();
+    assert!(keys_of(&redis, &w.db, &w.school).await >= 4);
+    let oak_keys = keys_of(&redis, &w.db, &oak).await;
+    assert!(oak_keys >= 4);
+
+    // Nobody named: refused before anything happens.
+    let anonymous = offboard(&w, &["hillside", "--export", file_arg], &[]).await;
+    assert_eq!(anonymous.status.code(), Some(2), "{}", stderr(&anonymous));
+    assert!(stderr(&anonymous).contains("--operator"));
+    assert_eq!(status(&w.db, "hillside").await, "active");
+
+    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert_eq!(status(&w.db, "hillside").await, "offboarding");
+    // Every table, JSON and CSV; the export holds its own audit entry; never a token.
+    let manifest: Value = serde_json::from_str(&zip_entry(&file, "manifest.json")).unwrap();
+    let names: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for table in [
+        "students",
+        "staff",
+        "portfolios",
+        "audit_log",
+        "google_credentials",
+    ] {
+        assert!(names.contains(&format!("{table}.json").as_str()), "{table}");
+        assert!(names.contains(&format!("{table}.csv").as_str()), "{table}");
+    }
+    let audit = zip_entry(&file, "audit_log.json");
+    assert!(audit.contains("offboarding.exported"), "{audit}");
+    assert!(audit.contains(&format!("operator:{OPERATOR_NAME}")));
+    let grants = zip_entry(&file, "google_credentials.json");
+    assert!(
+        !grants.contains("refresh_token") && !grants.contains("\"v1:"),
+        "{grants}"
+    );
+    assert!(zip_entry(&file, "students.csv").starts_with(&format!(
+        "# Exported for Invigilator operator {OPERATOR_NAME} at "
+    )));
+    let recorded: String = sqlx::query_scalar(
+        "SELECT export_sha256 FROM platform.offboardings o JOIN platform.tenants t \
+         ON t.id = o.tenant_id WHERE t.slug = 'hillside'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, sha256_of(&file));
+
+    let confirmed = offboard(
+        &w,
+        &["hillside", "--confirm", "--export", file_arg],
+        &as_operator(),
+    )
+    .await;
+    assert!(confirmed.status.success(), "{}", stderr(&confirmed));
+
+    // Schema, role, Redis keys and registry entry gone; both grants revoked at Google.
+    assert_eq!(w.db.school_schemas().await, ["tenant_oakfield"]);
+    assert_eq!(w.db.roles().await, vec![oak.role_name.clone()]);
+    assert_eq!(keys_of(&redis, &w.db, &w.school).await, 0);
+    assert_eq!(status(&w.db, "hillside").await, "deleted");
+    assert!(
+        invigilator::tenancy::find_school_by_slug(&w.db.pool, "hillside")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(w.emu.calls("oauth2.revoke"), 2);
+
+    // The certificate vouches for the export the school was given.
+    let certificate: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("hillside-export.zip.certificate.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(certificate["export"]["sha256"], sha256_of(&file));
+    assert_eq!(certificate["school"]["slug"], "hillside");
+    assert_eq!(certificate["school"]["workspace_domain"], "hillside.sch.uk");
+    assert_eq!(certificate["operator"], OPERATOR_NAME);
+    assert_eq!(
+        certificate["deleted"]["google_grants"]["counts"]["revoked"],
+        2
+    );
+    assert!(
+        certificate["deleted"]["redis_keys"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 4
+    );
+    assert_eq!(
+        certificate["deleted"]["schema_and_role"]["detail"]["schema"],
+        "tenant_hillside"
+    );
+    assert!(
+        certificate["deleted"]["schema_and_role"]["detail"]["tables"]["audit_log"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+    for step in ["google_grants", "redis_keys", "schema_and_role", "registry"] {
+        assert!(certificate["deleted"][step]["at"].is_string(), "{step}");
+    }
+    let kept: Value = sqlx::query_scalar(
+        "SELECT certificate FROM platform.offboardings o JOIN platform.tenants t \
+         ON t.id = o.tenant_id WHERE t.slug = 'hillside'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, certificate);
+
+    // Oakfield still works, with all of its keys.
+    assert_eq!(status(&w.db, "oakfield").await, "active");
+    assert_eq!(keys_of(&redis, &w.db, &oak).await, oak_keys);
+    let mut tx = begin_school_tx(&w.db.pool, &oak).await.unwrap();
+    sqlx::query(
+        "INSERT INTO students (classroom_user_id, email) VALUES ('s1', 'a@oakfield.sch.uk')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Done is done: confirming again says so; exporting again is refused.
+    let again = offboard(
+        &w,
+        &["hillside", "--confirm", "--export", file_arg],
+        &as_operator(),
+    )
+    .await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already offboarded"));
+    let export_again = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert_eq!(export_again.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn confirm_without_a_verified_export_is_refused_and_nothing_is_dropped() {
+    let (w, _oak, redis) = world().await;
+    let dir = temp_dir();
+    let file = export_path(&dir);
+    let file_arg = file.to_str().unwrap();
+    let keys = keys_of(&redis, &w.db, &w.school).await;
+    let confirm = ["hillside", "--confirm", "--export", file_arg];
+
+    let no_export = offboard(&w, &confirm, &as_operator()).await;
+    assert_eq!(no_export.status.code(), Some(2), "{}", stderr(&no_export));
+    assert!(stderr(&no_export).contains("no complete export"));
+
+    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    // Changed after the export: one byte near the end (in the zip's directory).
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() - 30;
+    bytes[at] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    let tampered = offboard(&w, &confirm, &as_operator()).await;
+    assert_eq!(tampered.status.code(), Some(2), "{}", stderr(&tampered));
+    assert!(
+        stderr(&tampered).contains("does not verify"),
+        "{}",
+        stderr(&tampered)
+    );
+    // A missing file is refused the same way.
+    std::fs::remove_file(&file).unwrap();
+    let missing = offboard(&w, &confirm, &as_operator()).await;
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+
+    assert!(
+        w.db.school_schemas()
+            .await
+            .contains(&"tenant_hillside".to_owned())
+    );
+    assert_eq!(w.db.roles().await.len(), 2);
+    assert_eq!(keys_of(&redis, &w.db, &w.school).await, keys);
+    assert_eq!(w.emu.calls("oauth2.revoke"), 0);
+    assert_eq!(status(&w.db, "hillside").await, "offboarding");
+    let confirmed: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT confirmed_at FROM platform.offboardings o JOIN platform.tenants t \
+         ON t.id = o.tenant_id WHERE t.slug = 'hillside'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(confirmed, None);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_interrupted_offboarding_resumes_where_it_stopped() {
+    let (w, _oak, redis) = world().await;
+    let dir = temp_dir();
+    let file = export_path(&dir);
+    let file_arg = file.to_str().unwrap();
+    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let confirm = ["hillside", "--confirm", "--export", file_arg];
+    let stop = |step: &'static str| {
+        [
+            ("INVIGILATOR_OPERATOR", OPERATOR_NAME),
+            ("INVIGILATOR_OFFBOARD_STOP_AFTER", step),
+        ]
+    };
+
+    // Stopped once the grants were revoked: the schema and the keys are still there.
+    let first = offboard(&w, &confirm, &stop("grants_revoked")).await;
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    assert_eq!(w.emu.calls("oauth2.revoke"), 2);
+    assert!(
+        w.db.school_schemas()
+            .await
+            .contains(&"tenant_hillside".to_owned())
+    );
+    assert!(keys_of(&redis, &w.db, &w.school).await > 0);
+
+    // Stopped again once the schema was dropped: the registry still says offboarding.
+    let second = offboard(&w, &confirm, &stop("schema_dropped")).await;
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    assert!(String::from_utf8_lossy(&second.stdout).is_empty());
+    assert_eq!(w.db.school_schemas().await, ["tenant_oakfield"]);
+    assert_eq!(keys_of(&redis, &w.db, &w.school).await, 0);
+    assert_eq!(status(&w.db, "hillside").await, "offboarding");
+    // No grant was revoked twice.
+    assert_eq!(w.emu.calls("oauth2.revoke"), 2);
+
+    let last = offboard(&w, &confirm, &as_operator()).await;
+    assert!(last.status.success(), "{}", stderr(&last));
+    assert!(String::from_utf8_lossy(&last.stdout).contains("carried on"));
+    assert_eq!(status(&w.db, "hillside").await, "deleted");
+    let certificate: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("hillside-export.zip.certificate.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        certificate["deleted"]["google_grants"]["counts"]["revoked"],
+        2
+    );
+    assert_eq!(certificate["export"]["sha256"], sha256_of(&file));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_unknown_slug_is_refused_with_exit_2() {
+    let (w, _oak, _redis) = world().await;
+    let dir = temp_dir();
+    let file = export_path(&dir);
+    let file_arg = file.to_str().unwrap();
+    for args in [
+        vec!["nosuchschool", "--export", file_arg],
+        vec!["nosuchschool", "--confirm", "--export", file_arg],
+    ] {
+        let out = offboard(&w, &args, &as_operator()).await;
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no school with slug"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!file.exists());
+    std::fs::remove_dir_all(dir).ok();
+}
