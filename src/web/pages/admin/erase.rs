@@ -70,7 +70,7 @@ fn page(
 ) -> ErasePage {
     ErasePage {
         layout: Layout::for_staff(staff, Section::Admin),
-        tabs: AdminTab::Settings.tabs(),
+        tabs: AdminTab::Privacy.tabs(),
         csrf_token: staff.csrf_token.clone(),
         action: format!("/admin/privacy/students/{}/erase", student.id),
         student,
@@ -111,7 +111,7 @@ async fn confirm(
         // not trash is known only now, and nothing about the student is kept to show later.
         Ok(report) => Ok(render(&ErasedPage {
             layout: Layout::for_staff(&staff, Section::Admin),
-            tabs: AdminTab::Settings.tabs(),
+            tabs: AdminTab::Privacy.tabs(),
             name: student.name,
             report,
         })?

@@ -57,7 +57,7 @@ async fn show(
     };
     Ok(render(&RetentionPage {
         layout: Layout::for_staff(&staff, Section::Admin),
-        tabs: AdminTab::Settings.tabs(),
+        tabs: AdminTab::Privacy.tabs(),
         cutoff: london_time(due.cutoff),
         leaver_days: LEAVER_DAYS,
         students: rows(&due.students),
