@@ -118,7 +118,7 @@ pub fn sources(person: Person, folder_url: &str) -> Vec<Source> {
         Person::Student(_) => vec![
             Source::new(
                 "profile",
-                "SELECT id, classroom_user_id, email, given_name, family_name, erased_at, \
+                "SELECT id, classroom_user_id, email, given_name, family_name, \
                  created_at, updated_at FROM students WHERE id = $1",
                 id(),
             ),
@@ -187,7 +187,7 @@ pub fn sources(person: Person, folder_url: &str) -> Vec<Source> {
             Source::new(
                 "profile",
                 "SELECT id, google_sub, email, display_name, given_name, family_name, photo_url, \
-                 last_signed_in_at, created_at, updated_at FROM staff WHERE id = $1",
+                 last_signed_in_at, left_at, created_at, updated_at FROM staff WHERE id = $1",
                 id(),
             ),
             Source::new(

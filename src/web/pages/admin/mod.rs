@@ -9,8 +9,8 @@
 
 mod erase;
 mod people;
-mod retention;
 mod privacy;
+mod retention;
 mod rules;
 mod settings;
 mod sharing;
