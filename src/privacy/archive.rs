@@ -308,7 +308,12 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         .fetch(&mut *conn);
         let mut count = 0u64;
         while let Some(values) = rows.try_next().await.map_err(&failed)? {
-            csv.write_record(values.iter().map(|v| v.as_deref().unwrap_or_default()))?;
+            csv.write_record(values.iter().map(|v| {
+                match spreadsheet_safe(v.as_deref().unwrap_or_default()) {
+                    std::borrow::Cow::Borrowed(text) => std::borrow::Cow::Borrowed(text.as_bytes()),
+                    std::borrow::Cow::Owned(text) => std::borrow::Cow::Owned(text.into_bytes()),
+                }
+            }))?;
             count += 1;
         }
         drop(rows);
@@ -335,6 +340,19 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         self.zip.write_all(b"\n")?;
         let out = self.zip.finish()?;
         Ok((out, manifest))
+    }
+}
+
+/// A CSV cell a spreadsheet will show as text, never run as a formula. Students name their own
+/// files and onward shares' grantees are typed by anyone, so a cell beginning `=`, `+`, `-` or `@`
+/// (or a tab or carriage return) gets a leading `'`, which spreadsheets hide; numbers such as `-5`
+/// are left alone. The JSON files keep every value exactly as held.
+fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
+    let risky = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && value.parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
     }
 }
 
@@ -421,6 +439,16 @@ pub fn verify(path: &Path, expected_sha256: Option<&str>) -> Result<Verified, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_kept_as_text() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("+44 1234"), "'+44 1234");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("-5"), "-5");
+        assert_eq!(spreadsheet_safe("Essay draft.docx"), "Essay draft.docx");
+        assert_eq!(spreadsheet_safe(""), "");
+    }
 
     #[test]
     fn csv_first_line_names_requester_and_time_on_one_line() {

@@ -184,8 +184,9 @@ pub struct Erased {
     pub portfolios: i64,
     pub share_findings: i64,
     pub window_overrides: i64,
-    /// Classroom still lists them: tombstoned; remove them in Classroom.
-    pub tombstoned: bool,
+    /// Our records showed them still in a Classroom class: the School Admin should remove them
+    /// there too. (The tombstone is written either way, see [`erase`].)
+    pub still_in_classroom: bool,
     pub drive_folders: DriveFolders,
     /// Their Drive folders' ids (none of our rows holds these any more).
     #[serde(skip)]
@@ -202,6 +203,7 @@ pub async fn erase(
     confirmation: &str,
     drive_folders: Option<DriveFolders>,
 ) -> Result<Erased, ErasureError> {
+    crate::roster::store::hold_students(tx).await?;
     let student = describe(tx, id, true).await?;
     if !student.confirmed_by(confirmation) {
         return Err(ErasureError::Confirmation(student.confirmation_label()));
@@ -214,15 +216,17 @@ pub async fn erase(
     .bind(id)
     .fetch_one(&mut **tx)
     .await?;
-    if student.still_enrolled {
-        sqlx::query(
-            "INSERT INTO erased_classroom_users (classroom_user_id) VALUES ($1) \
-             ON CONFLICT (classroom_user_id) DO UPDATE SET erased_at = now(), last_seen_at = now()",
-        )
-        .bind(&student.classroom_user_id)
-        .execute(&mut **tx)
-        .await?;
-    }
+    // Always, not only when our records show them enrolled: Classroom may list them in a class
+    // we do not read yet (its teacher has not signed in), and that class's first sync must not
+    // bring them back. It holds only Classroom's id; retention removes it once Classroom has not
+    // listed them for the school's retention period.
+    sqlx::query(
+        "INSERT INTO erased_classroom_users (classroom_user_id) VALUES ($1) \
+         ON CONFLICT (classroom_user_id) DO UPDATE SET erased_at = now(), last_seen_at = now()",
+    )
+    .bind(&student.classroom_user_id)
+    .execute(&mut **tx)
+    .await?;
     // Enrolments, portfolios, their findings and overrides go with the row (ON DELETE CASCADE).
     sqlx::query("DELETE FROM students WHERE id = $1")
         .bind(id)
@@ -234,7 +238,7 @@ pub async fn erase(
         portfolios,
         share_findings: student.share_findings,
         window_overrides: student.window_overrides,
-        tombstoned: student.still_enrolled,
+        still_in_classroom: student.still_enrolled,
         drive_folders,
         folder_ids,
     };
@@ -248,9 +252,12 @@ pub async fn erase(
             "portfolios": erased.portfolios,
             "share_findings": erased.share_findings,
             "window_overrides": erased.window_overrides,
-            "tombstoned": erased.tombstoned,
+            "still_in_classroom": erased.still_in_classroom,
             "drive_folders": erased.drive_folders,
             "folders": erased.folder_ids.len(),
+            // Drive's ids, not personal data: if trashing stops part-way (or the folders were
+            // kept), the School Admin can still find every folder the student had.
+            "folder_ids": erased.folder_ids,
         }),
     )
     .await?;

@@ -64,7 +64,7 @@ fn digest(token: &str) -> Vec<u8> {
 const COLUMNS: &str = "id, name, email, created_at, disabled_at";
 
 /// Adds an operator; returns them and their bearer token, the only time the token is seen.
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(skip(pool, email))]
 pub async fn add(
     pool: &PgPool,
     name: &str,

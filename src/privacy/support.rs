@@ -117,7 +117,7 @@ const GRANT_COLUMNS: &str = "g.id, g.operator_id, o.name AS operator, \
 async fn check(pool: &PgPool, new: &NewGrant) -> Result<(Operator, String), GrantError> {
     if !(MIN_HOURS..=MAX_HOURS).contains(&new.hours) {
         return Err(InputError::OutOfRange {
-            what: "a number of hours",
+            what: "a whole number",
             min: MIN_HOURS,
             max: MAX_HOURS,
         }

@@ -153,6 +153,7 @@ pub async fn write_course(
         })
         .collect();
     let ids: Vec<String> = students.iter().map(|s| s.user_id.clone()).collect();
+    hold_students(tx).await?;
     let emails: Vec<Option<String>> = students.iter().map(|s| s.email.clone()).collect();
     let given: Vec<Option<String>> = students.iter().map(|s| s.given_name.clone()).collect();
     let family: Vec<Option<String>> = students.iter().map(|s| s.family_name.clone()).collect();
@@ -239,4 +240,16 @@ fn display_name(m: &RosterMember) -> String {
         })
         .or_else(|| m.email.clone())
         .unwrap_or_default()
+}
+
+/// Holds this school's student rows against erasure until the transaction ends. Sync takes it
+/// before taking students in and erasure before deleting one: without it, a sync's insert that
+/// waited on the row an erasure was deleting would be retried by PostgreSQL after the erasure
+/// committed, and bring the student back under a new id past the tombstone it never saw.
+pub async fn hold_students(tx: &mut SchoolTx) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("students|{}", tx.school_id()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -104,7 +104,11 @@ async fn an_erased_student_leaves_no_row_but_the_audit_log_and_sync_does_not_bri
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let report: Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(report["student_id"], json!(id));
-    assert_eq!(report["tombstoned"], json!(true), "still in the class");
+    assert_eq!(
+        report["still_in_classroom"],
+        json!(true),
+        "still in the class"
+    );
     assert_eq!(report["portfolios"], json!(1));
     assert_eq!(report["share_findings"], json!(1));
     assert_eq!(report["folders"]["trashed"], json!(1));
@@ -182,7 +186,8 @@ async fn an_erased_student_leaves_no_row_but_the_audit_log_and_sync_does_not_bri
 }
 
 #[tokio::test]
-async fn kept_folders_stay_in_drive_and_a_student_who_left_needs_no_tombstone() {
+async fn kept_folders_stay_in_drive_and_a_student_who_left_stays_out_when_classroom_lists_them_again()
+ {
     let l = lock_world().await;
     let (mut admin, csrf) = admin(&l).await;
     let (_, folder) = l.portfolio_of(&pupil(1)).await;
@@ -201,7 +206,11 @@ async fn kept_folders_stay_in_drive_and_a_student_who_left_needs_no_tombstone() 
     .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let report: Value = serde_json::from_str(&page.body).unwrap();
-    assert_eq!(report["tombstoned"], json!(false));
+    assert_eq!(
+        report["still_in_classroom"],
+        json!(false),
+        "no class of ours listed them: nothing to remove in Classroom"
+    );
     assert_eq!(report["folders"]["trashed"], json!(0));
     assert!(
         !l.w.emu.file(&folder).unwrap().trashed,
@@ -213,11 +222,30 @@ async fn kept_folders_stay_in_drive_and_a_student_who_left_needs_no_tombstone() 
             "SELECT count(*) FROM tenant_hillside.erased_classroom_users"
         )
         .await,
-        0
+        1,
+        "a tombstone all the same, by Classroom id alone"
     );
     assert_eq!(
         rows_holding(&l, &id.to_string()).await,
         Vec::<String>::new()
+    );
+
+    // Classroom lists them in a class again (or one we had not read yet): sync leaves them out.
+    l.w.emu.enrol_student("500000000001", &pupil(1)).unwrap();
+    roster::sync_school(&l.w.db.pool, &l.google, &l.leases, &l.school, Trigger::Cli)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &l,
+            &format!(
+                "SELECT count(*) FROM tenant_hillside.students WHERE lower(email) = '{}'",
+                pupil(1)
+            )
+        )
+        .await,
+        0,
+        "not taken in again"
     );
 }
 

@@ -113,6 +113,36 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
         ),
         (
             Method::POST,
+            "/api/privacy/students/00000000-0000-0000-0000-000000000000/erase",
+            Some(json!({})),
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
+            Method::GET,
+            "/api/privacy/retention",
+            None,
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
+            Method::GET,
+            "/api/support-access",
+            None,
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
+            Method::POST,
+            "/api/support-access",
+            Some(json!({})),
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
+            Method::POST,
+            "/api/support-access/00000000-0000-0000-0000-000000000000/revoke",
+            Some(json!({})),
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
+            Method::POST,
             "/api/shares/00000000-0000-0000-0000-000000000000/keep",
             Some(json!({})),
             Some(Permission::ReviewShares),

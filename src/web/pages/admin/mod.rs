@@ -1,6 +1,7 @@
 //! The School Admin's pages: settings, subject and year rules, staff and roles, Classroom sync,
-//! onward-share findings, support access. Each page asks the same permission as its JSON API counterpart and
-//! acts through the same shared step (`web::api`, `web::class_rules`, `web::shares`), so a
+//! onward-share findings, data protection (finding a person, their export, erasure, the retention
+//! preview) and support access. Each page asks the same permission as its JSON API counterpart
+//! and acts through the same shared step (`web::api`, `web::class_rules`, `web::shares`), so a
 //! refusal, an audit entry or a queued job is the same whichever way the School Admin went.
 //!
 //! Every form posts back to its page's address; on success the answer is a 303 to the page with

@@ -165,7 +165,7 @@ async fn grant(
             errors.add(
                 "hours",
                 format!(
-                    "Hours is a number of hours from {} to {}",
+                    "Hours is a whole number from {} to {}",
                     support::MIN_HOURS,
                     support::MAX_HOURS
                 ),
