@@ -122,8 +122,16 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::Invalid(format!("the body is not the JSON expected: {e}")).into_response()
-        })
+        JsonBody::parse(&bytes).map_err(IntoResponse::into_response)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> JsonBody<T> {
+    /// Reads a body taken as bytes, for a handler that must check who is asking before it
+    /// says anything about what they sent (a refused person gets 403, not 422).
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::Invalid(format!("the body is not the JSON expected: {e}")))
     }
 }

@@ -123,8 +123,10 @@ pub struct GrantAnswer {
 pub async fn create(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    JsonBody(new): JsonBody<NewGrant>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<GrantAnswer>), ApiError> {
+    staff.require(Permission::UsePrivacyTools)?;
+    let JsonBody(new) = JsonBody::<NewGrant>::parse(&body)?;
     let grant = grant_access(&state, &staff, &new).await?;
     Ok((StatusCode::CREATED, Json(GrantAnswer { grant })))
 }
