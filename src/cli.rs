@@ -293,6 +293,7 @@ async fn demo(config: Config) -> Result<(), Failure> {
         built,
         took,
         running,
+        support_token,
         ..
     } = crate::demo::prepare(&config, google.emulator(), &mut |line| {
         println!("{line}");
@@ -330,6 +331,14 @@ async fn demo(config: Config) -> Result<(), Failure> {
     print!(
         "{}",
         crate::demo::banner::banner(&config, &google.url(), &built, took)
+    );
+    let (operator, _) = crate::demo::SUPPORT_OPERATOR;
+    println!(
+        "Support access: {operator}, Invigilator's operator, reads nothing until a School Admin \
+         grants it (School set-up → Support access); then, for example:\n  curl -H \
+         'Authorization: Bearer {support_token}' {}/api/support/{}/classes\n",
+        crate::demo::banner::app_url(&config),
+        built.school.slug,
     );
     println!("{}", crate::demo::banner::ready_line(&config));
     // Held while both run, so a second demo cannot reset this one's data under it.

@@ -31,6 +31,10 @@ const RUNNING: &str = "demo-running";
 
 /// How long the lease lasts unless renewed: a demo killed without its Ctrl-C handling (a closed
 /// terminal) stops the next one for at most this long.
+/// Invigilator's own operator in the demo: they read nothing of a school until its School Admin
+/// grants them support access (School set-up → Support access).
+pub const SUPPORT_OPERATOR: (&str, &str) = ("Sam Carter", "sam.carter@invigilator.example");
+
 pub const RUNNING_TTL: Duration = Duration::from_secs(15);
 
 /// A demo school, built and ready to serve.
@@ -39,6 +43,8 @@ pub struct Demo {
     pub built: setup::Built,
     /// The second school, created but not set up (for the School Admin's checklist).
     pub new_school: crate::tenancy::School,
+    /// The demo operator's bearer token, for trying support access's read API.
+    pub support_token: String,
     /// From the start of [`prepare`] to the last folder.
     pub took: Duration,
     /// This demo's claim on its database and Redis keys: keep it with [`Lease::hold_while`]
@@ -108,10 +114,15 @@ pub async fn prepare(
     progress(&format!("building {}…", school::NAME));
     let built = setup::build(config, &services, google, progress).await?;
     let new_school = new_school::build(config, &services, google).await?;
+    let (name, email) = SUPPORT_OPERATOR;
+    let (_, support_token) = crate::privacy::operators::add(&services.db, name, email)
+        .await
+        .context("the demo's support operator")?;
     Ok(Demo {
         services,
         built,
         new_school,
+        support_token,
         took: clock.elapsed(),
         running,
     })
