@@ -46,10 +46,10 @@ pub struct GrantRow {
 impl From<Grant> for GrantRow {
     fn from(g: Grant) -> Self {
         let (status, status_class) = match (g.status, g.operator_disabled) {
-            (GrantStatus::Active, true) => ("Operator disabled", "admin-state-gone"),
-            (GrantStatus::Active, false) => ("Active", "admin-state-open"),
-            (GrantStatus::Expired, _) => ("Expired", "admin-state-gone"),
-            (GrantStatus::Revoked, _) => ("Revoked", "admin-state-removed"),
+            (GrantStatus::Active, true) => ("Operator disabled", "admin-state-ended"),
+            (GrantStatus::Active, false) => ("In force", "admin-state-granted"),
+            (GrantStatus::Expired, _) => ("Expired", "admin-state-ended"),
+            (GrantStatus::Revoked, _) => ("Revoked", "admin-state-ended"),
         };
         let ends = match g.revoked_at {
             Some(at) => format!("Revoked at {}", london_time(at)),
