@@ -103,6 +103,12 @@ pub enum OffboardError {
     ExportRefused(#[source] VerifyError),
     #[error("a Google grant could not be revoked now; run --confirm again to carry on: {0}")]
     Google(#[source] GoogleError),
+    #[error("cannot create {path} ({source}); nothing was changed")]
+    CannotCreate {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("writing {path}: {source}")]
     File {
         path: String,
@@ -131,6 +137,7 @@ impl OffboardError {
                 | Self::NotOffboarding(..)
                 | Self::NotAnOperator
                 | Self::SyncRunning(_)
+                | Self::CannotCreate { .. }
                 | Self::ExportRefused(_)
         )
     }
@@ -286,7 +293,10 @@ pub async fn export(
     // found before the school is touched. It is written beside the target and renamed when
     // whole, so a crash never leaves a file at `path` that looks like a finished export.
     let partial = partial_path(path);
-    let file = create_private(&partial).map_err(file_error(&partial))?;
+    let file = create_private(&partial).map_err(|source| OffboardError::CannotCreate {
+        path: partial.display().to_string(),
+        source,
+    })?;
     let written = write_export(pool, leases, &school, operator, name, path, &partial, file).await;
     if written.is_err() {
         // Half an export is of no use to anyone, and it holds personal data.
