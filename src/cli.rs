@@ -468,8 +468,8 @@ async fn sync_and_provision(
     ] {
         outcome.insert(key.into(), value.into());
     }
-    crate::privacy::leavers::StopUsing::from_services(&services)
-        .follow_up(&school, &report.leavers)
+    crate::privacy::leavers::StopUsing::from_services(services)
+        .follow_up(school, &report.leavers)
         .await;
     println!(
         "{slug}: {} course(s); {} added, {} updated, {} ended; {} Classroom call(s); {} ms",
