@@ -80,8 +80,8 @@ pub enum OffboardError {
     #[error("{0} has already been offboarded and deleted")]
     AlreadyDeleted(String),
     #[error(
-        "{0}'s deletion has already been confirmed; its data cannot be exported again (run \
-         --confirm to finish it)"
+        "{0}'s deletion has already been confirmed: it can no longer be exported or cancelled, \
+         only finished (run --confirm)"
     )]
     DeletionUnderway(String),
     #[error("{0} has no complete export yet: run `tenant offboard {0} --export FILE` first")]
