@@ -166,12 +166,19 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("privacy-bench-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("offboardbench.zip");
+    let redis = redis::Client::open(invigilator_test_kit::redis_url())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let leases = invigilator::lease::Leases::new(redis).namespaced(&db.role_prefix);
     // The peak so far is the set-up's; start counting afresh (Linux: "5" resets VmHWM).
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let rss_before = status_kb("VmRSS:").unwrap_or(0);
     let clock = Instant::now();
     let report = offboarding::export(
         &db.pool,
+        &leases,
         "offboardbench",
         &Actor::Operator("bench".to_owned()),
         &file,

@@ -137,16 +137,21 @@ enum TenantCommand {
     /// a manifest; the school stops at once), then `--confirm --export FILE` (once that file
     /// verifies: Google grants revoked, Redis keys removed, schema and role dropped, registry
     /// row marked deleted, and a deletion certificate written to FILE.certificate.json). An
-    /// interrupted --confirm carries on where it stopped when run again.
+    /// interrupted --confirm carries on where it stopped when run again. `--cancel`, before any
+    /// --confirm, makes the school active again.
     Offboard {
         /// The school's slug.
         slug: String,
         /// The export file: written by the first step, verified by --confirm.
-        #[arg(long, value_name = "FILE")]
-        export: std::path::PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "cancel")]
+        export: Option<std::path::PathBuf>,
         /// Delete the school's data, after verifying the export at FILE.
         #[arg(long)]
         confirm: bool,
+        /// Stop offboarding the school (allowed only before --confirm was ever run): it becomes
+        /// active again. The export file is left for the operator to destroy.
+        #[arg(long, conflicts_with_all = ["export", "confirm"])]
+        cancel: bool,
     },
 }
 
@@ -221,8 +226,20 @@ pub async fn run(cli: Cli) -> ExitCode {
                     slug,
                     export,
                     confirm,
+                    cancel,
                 },
-        } => offboard(config, cli.operator.as_deref(), &slug, &export, confirm).await,
+        } => {
+            let step = match (export, cancel) {
+                (_, true) => Ok(OffboardStep::Cancel),
+                (Some(file), false) if confirm => Ok(OffboardStep::Confirm(file)),
+                (Some(file), false) => Ok(OffboardStep::Export(file)),
+                (None, false) => Err(Failure::Input("give --export FILE, or --cancel".into())),
+            };
+            match step {
+                Ok(step) => offboard(config, cli.operator.as_deref(), &slug, step).await,
+                Err(e) => Err(e),
+            }
+        }
         Command::Keys {
             command: KeysCommand::Rewrap,
         } => rewrap_keys(config, &operator).await,
@@ -404,6 +421,14 @@ async fn sync(config: Config, slug: &str, operator: &Actor) -> Result<(), Failur
     let school = tenancy::find_school_by_slug(&services.db, slug)
         .await?
         .ok_or_else(|| Failure::Input(format!("no school with slug {slug:?}")))?;
+    // A school being offboarded (or suspended) is not written to: its export must stay the
+    // whole of its data.
+    if school.status != tenancy::SchoolStatus::Active {
+        return Err(Failure::Input(format!(
+            "{slug} is {}; only an active school is synced",
+            school.status
+        )));
+    }
     let mut outcome = serde_json::Map::new();
     let result = sync_and_provision(&services, &school, &mut outcome).await;
     outcome.insert("succeeded".into(), result.is_ok().into());
@@ -646,13 +671,20 @@ async fn verify_audit(config: Config, slug: &str, operator: &Actor) -> Result<()
     }
 }
 
-/// `tenant offboard`: the export, or (with `--confirm`) the deletion; see [`TenantCommand`].
+/// Which step of `tenant offboard` was asked for.
+enum OffboardStep {
+    Export(std::path::PathBuf),
+    Confirm(std::path::PathBuf),
+    Cancel,
+}
+
+/// `tenant offboard`: the export, the deletion (`--confirm`) or `--cancel`; see
+/// [`TenantCommand`].
 async fn offboard(
     config: Config,
     operator: Option<&str>,
     slug: &str,
-    file: &std::path::Path,
-    confirm: bool,
+    step: OffboardStep,
 ) -> Result<(), Failure> {
     use crate::privacy::offboarding::{self, OffboardError, Offboarder};
     let operator =
@@ -664,23 +696,13 @@ async fn offboard(
             Failure::System(anyhow::Error::new(e).context(format!("offboarding {slug}")))
         }
     };
-    if !confirm {
+    if let OffboardStep::Cancel = step {
         let pool = database::lazy_pool(&config, 2)?;
-        let report = offboarding::export(&pool, slug, &operator, file)
+        offboarding::cancel(&pool, slug, &operator)
             .await
             .map_err(failure)?;
         println!(
-            "{slug}: exported {} table(s), {} row(s), {} bytes to {}",
-            report.tables,
-            report.rows,
-            report.bytes,
-            report.path.display()
-        );
-        println!("sha256 {}", report.sha256);
-        println!(
-            "{slug} is now offboarding (no sign-in, no sync); when the school has its copy, run \
-             `invigilator tenant offboard {slug} --confirm --export {}` to delete its data",
-            report.path.display()
+            "{slug} is active again; its offboarding was cancelled (destroy any export file made)"
         );
         return Ok(());
     }
@@ -690,8 +712,34 @@ async fn offboard(
         redis: &services.redis,
         namespace: &services.namespace,
         google: &services.google,
+        role_prefix: &config.tenant_role_prefix,
     };
-    let done = offboarding::confirm(&ctx, slug, &operator, file)
+    let file = match step {
+        OffboardStep::Export(file) => {
+            let report =
+                offboarding::export(&services.db, &services.leases, slug, &operator, &file)
+                    .await
+                    .map_err(failure)?;
+            println!(
+                "{slug}: exported {} table(s), {} row(s), {} bytes to {}",
+                report.tables,
+                report.rows,
+                report.bytes,
+                report.path.display()
+            );
+            println!("sha256 {}", report.sha256);
+            println!(
+                "{slug} is now offboarding (no sign-in, no sync); when the school has its copy, \
+                 run `invigilator tenant offboard {slug} --confirm --export {}` to delete its \
+                 data, or `--cancel` to make it active again",
+                report.path.display()
+            );
+            return Ok(());
+        }
+        OffboardStep::Confirm(file) => file,
+        OffboardStep::Cancel => return Ok(()),
+    };
+    let done = offboarding::confirm(&ctx, slug, &operator, &file)
         .await
         .map_err(failure)?;
     if done.already_done {

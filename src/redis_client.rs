@@ -68,31 +68,65 @@ pub fn certificate_rejected(error: &RedisError) -> bool {
     false
 }
 
-/// Deletes every key matching `pattern` (a `SCAN` glob), a page at a time so a large keyspace
-/// never blocks Redis; returns how many went. For clearing one deployment's keys by their
-/// namespace (the demo's reset, benchmarks' clean-up), never for a bare `*`.
-pub async fn delete_matching(redis: &ConnectionManager, pattern: &str) -> redis::RedisResult<u64> {
-    let mut conn = redis.clone();
-    let mut deleted = 0;
-    let mut cursor: u64 = 0;
-    loop {
+/// Keys matching a `SCAN` glob, a page at a time, so a large keyspace never blocks Redis. A
+/// key may be reported twice, or missed if it is created meanwhile, as `SCAN` allows.
+pub struct KeyScan {
+    conn: ConnectionManager,
+    pattern: String,
+    cursor: Option<u64>,
+}
+
+impl KeyScan {
+    pub fn new(redis: &ConnectionManager, pattern: &str) -> Self {
+        Self {
+            conn: redis.clone(),
+            pattern: pattern.to_owned(),
+            cursor: Some(0),
+        }
+    }
+
+    /// The next page of matching keys (possibly empty); `None` once the scan is complete.
+    pub async fn next_page(&mut self) -> redis::RedisResult<Option<Vec<String>>> {
+        let Some(cursor) = self.cursor else {
+            return Ok(None);
+        };
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(pattern)
+            .arg(&self.pattern)
             .arg("COUNT")
             .arg(1000)
-            .query_async(&mut conn)
+            .query_async(&mut self.conn)
             .await?;
+        self.cursor = (next != 0).then_some(next);
+        Ok(Some(keys))
+    }
+
+    /// Every matching key.
+    pub async fn collect(mut self) -> redis::RedisResult<Vec<String>> {
+        let mut found = Vec::new();
+        while let Some(keys) = self.next_page().await? {
+            found.extend(keys);
+        }
+        Ok(found)
+    }
+}
+
+/// Deletes every key matching `pattern` (a `SCAN` glob), a page at a time so a large keyspace
+/// never blocks Redis; returns how many went. For clearing one deployment's keys by their
+/// namespace (the demo's reset, benchmarks' clean-up) or one school's (offboarding), never for
+/// a bare `*`.
+pub async fn delete_matching(redis: &ConnectionManager, pattern: &str) -> redis::RedisResult<u64> {
+    let mut conn = redis.clone();
+    let mut deleted = 0;
+    let mut scan = KeyScan::new(redis, pattern);
+    while let Some(keys) = scan.next_page().await? {
         if !keys.is_empty() {
             deleted += redis::cmd("UNLINK")
                 .arg(&keys)
                 .query_async::<u64>(&mut conn)
                 .await?;
         }
-        if next == 0 {
-            return Ok(deleted);
-        }
-        cursor = next;
     }
+    Ok(deleted)
 }

@@ -1,16 +1,21 @@
 //! Offboarding a school at the end of its contract (operator command line):
 //!
 //! 1. [`export`]: the whole school — every table of its schema, as JSON and CSV, and the
-//!    manifest — through the archive writer, into the operator's file. The school's status
-//!    becomes `offboarding` first, which stops sign-in, sessions, timers and jobs for it, and
-//!    `offboarding.exported` is written to its audit log before the export's snapshot is taken,
-//!    so the export holds that entry too. The file's SHA-256 and path are kept in
-//!    `platform.offboardings` once it is complete.
-//! 2. [`confirm`]: only when that export is complete and the file verifies (its SHA-256 as
-//!    recorded, every entry against the manifest). Then, each step's time recorded so that an
-//!    interrupted run resumes at the first step not done: Google grants revoked at Google and
-//!    deleted; the school's Redis keys removed; schema and role dropped; registry row marked
-//!    `deleted`; a deletion certificate written beside the export and kept in the platform.
+//!    manifest — through the archive writer, into the operator's file. The file is created
+//!    (mode 0600) before anything else, so a path that cannot be written leaves the school as
+//!    it was. Then, holding the school's roster-sync lease so no sync writes after the
+//!    snapshot, its status becomes `offboarding`, which stops sign-in, sessions, timers and jobs
+//!    for it, and `offboarding.exported` is written to its audit log before the export's
+//!    snapshot is taken, so the export holds that entry too. The file's SHA-256 and path are
+//!    kept in `platform.offboardings` once it is complete. [`cancel`] undoes this step (never
+//!    once the deletion was confirmed).
+//! 2. [`confirm`]: only for a school being offboarded whose export is complete and verifies
+//!    (its SHA-256 as recorded, every entry against the manifest). Then, each step's time
+//!    recorded so that an interrupted run resumes at the first step not done: Google grants
+//!    revoked at Google and deleted; the school's Redis keys removed; in one transaction, schema
+//!    and role dropped, its support grants and retention runs deleted and its registry row
+//!    marked `deleted`; a deletion certificate written beside the export and kept in the
+//!    platform.
 //!
 //! Columns left out of the export: the encrypted Google secrets (`refresh_token`,
 //! `service_account_key`, `access_token` of `google_credentials`, ciphertexts only our keys
@@ -20,8 +25,10 @@
 //! school up first and drops, done, a job whose school is not active or no longer exists.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use redis::aio::ConnectionManager;
@@ -34,13 +41,27 @@ use super::archive::{
 };
 use crate::audit::{self, Action, Actor, Target};
 use crate::google::{GoogleClients, GoogleError, revocation::Revocation};
+use crate::lease::{LeaseError, Leases};
 use crate::tenancy::names::quote_ident;
+use crate::tenancy::provision::DropError;
 use crate::tenancy::registry::school_columns;
 use crate::tenancy::{School, SchoolStatus, begin_school_snapshot_tx, begin_school_tx};
 
-/// Set (by tests only) to a step's name to stop the run right after that step, as a crash
-/// would: `confirmed`, `grants_revoked`, `redis_cleared`, `schema_dropped`, `registry_deleted`.
+/// Set (by tests only; honoured only in debug builds) to a step's name to stop the run right
+/// after that step, as a crash would: `confirmed`, `grants_revoked`, `redis_cleared`,
+/// `schema_dropped` (the schema, role and registry row, which go together).
 pub const STOP_AFTER_VARIABLE: &str = "INVIGILATOR_OFFBOARD_STOP_AFTER";
+
+/// How long `--export` waits for a running roster sync of the school to finish.
+const SYNC_WAIT: Duration = Duration::from_secs(60);
+/// The export's hold on the roster-sync lease lives this long unless renewed (it is renewed
+/// while the export runs), so a killed export frees the school's syncs soon.
+const LEASE_TTL: Duration = Duration::from_secs(120);
+
+/// What the certificate says of the school's queued jobs, which are not picked out of the
+/// queues.
+const QUEUED_JOBS: &str = "left in the job queues; every worker drops, as done, a job whose \
+                           school is not active or no longer exists";
 
 /// Columns never exported, by table: secrets, and hashes of secrets.
 const LEFT_OUT: &[(&str, &[&str])] = &[
@@ -59,16 +80,35 @@ pub enum OffboardError {
     #[error("{0} has already been offboarded and deleted")]
     AlreadyDeleted(String),
     #[error(
-        "{0}'s deletion has already been confirmed; its data cannot be exported again (run \
-         --confirm to finish it)"
+        "{0}'s deletion has already been confirmed: it can no longer be exported or cancelled, \
+         only finished (run --confirm)"
     )]
     DeletionUnderway(String),
     #[error("{0} has no complete export yet: run `tenant offboard {0} --export FILE` first")]
     NoExport(String),
+    #[error("{0} is {1}, not being offboarded: run `tenant offboard {0} --export FILE` first")]
+    NotOffboarding(String, SchoolStatus),
+    #[error("only an operator, named with --operator, offboards a school")]
+    NotAnOperator,
+    #[error(
+        "a roster sync of {0} is still running after {SYNC_WAIT:?}; nothing was changed: run \
+         --export again when it has finished"
+    )]
+    SyncRunning(String),
+    #[error("dropping the school's schema and role: {0}")]
+    Drop(#[from] DropError),
+    #[error("taking the school's roster-sync lease: {0}")]
+    Lease(#[source] LeaseError),
     #[error("the export does not verify, so nothing was deleted: {0}")]
     ExportRefused(#[source] VerifyError),
     #[error("a Google grant could not be revoked now; run --confirm again to carry on: {0}")]
     Google(#[source] GoogleError),
+    #[error("cannot create {path} ({source}); nothing was changed")]
+    CannotCreate {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("writing {path}: {source}")]
     File {
         path: String,
@@ -94,6 +134,10 @@ impl OffboardError {
                 | Self::AlreadyDeleted(_)
                 | Self::DeletionUnderway(_)
                 | Self::NoExport(_)
+                | Self::NotOffboarding(..)
+                | Self::NotAnOperator
+                | Self::SyncRunning(_)
+                | Self::CannotCreate { .. }
                 | Self::ExportRefused(_)
         )
     }
@@ -109,12 +153,15 @@ pub struct ExportReport {
     pub rows: u64,
 }
 
-/// What offboarding needs of the process: the database, Redis and its namespace, Google.
+/// What the deletion needs of the process: the database, Redis and its namespace, Google, and
+/// the role prefix the school's role name was built with.
 pub struct Offboarder<'a> {
     pub pool: &'a PgPool,
     pub redis: &'a ConnectionManager,
     pub namespace: &'a str,
     pub google: &'a GoogleClients,
+    /// [`crate::config::Config::tenant_role_prefix`].
+    pub role_prefix: &'a str,
 }
 
 /// The platform's record of one school's offboarding.
@@ -161,11 +208,12 @@ async fn record(pool: &PgPool, school: &School) -> Result<Option<Record>, sqlx::
     .await
 }
 
-fn operator_name(operator: &Actor) -> String {
+/// The operator's name as they gave it, for the platform's record and the certificate.
+fn operator_name(operator: &Actor) -> Result<&str, OffboardError> {
     match operator {
-        Actor::Operator(name) => name.clone(),
-        // Only operators offboard; anything else is named as the log would name it.
-        other => format!("{other:?}"),
+        Actor::Operator(name) => Ok(name),
+        // Only operators offboard: the certificate names a person.
+        _ => Err(OffboardError::NotAnOperator),
     }
 }
 
@@ -218,13 +266,18 @@ fn file_error(path: &Path) -> impl Fn(std::io::Error) -> OffboardError + '_ {
 
 /// `tenant offboard SLUG --export FILE`: the whole school into `path`. May be run again (a new
 /// file replaces the record of the old) until the deletion is confirmed.
-#[tracing::instrument(skip(pool, operator))]
+///
+/// `leases` are the process's (namespaced as every other process's): the export holds the
+/// school's roster-sync lease.
+#[tracing::instrument(skip(pool, leases, operator))]
 pub async fn export(
     pool: &PgPool,
+    leases: &Leases,
     slug: &str,
     operator: &Actor,
     path: &Path,
 ) -> Result<ExportReport, OffboardError> {
+    let name = operator_name(operator)?;
     let school = school_by_slug(pool, slug).await?;
     if school.status == SchoolStatus::Deleted {
         return Err(OffboardError::AlreadyDeleted(slug.to_owned()));
@@ -235,71 +288,116 @@ pub async fn export(
     {
         return Err(OffboardError::DeletionUnderway(slug.to_owned()));
     }
-    let sources = table_sources(pool, &school).await?;
 
-    // The school stops first (no sign-in, no jobs), and the log says why before the snapshot.
-    let name = operator_name(operator);
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO platform.offboardings (tenant_id, exported_by, export_path) \
-         VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant_id) DO UPDATE SET exported_by = EXCLUDED.exported_by, \
-           export_path = EXCLUDED.export_path, export_started_at = now(), \
-           export_completed_at = NULL, export_sha256 = NULL, export_bytes = NULL, \
-           export_files = NULL",
-    )
-    .bind(school.id)
-    .bind(&name)
-    .bind(path.display().to_string())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE platform.tenants SET status = 'offboarding', updated_at = now() WHERE id = $1",
-    )
-    .bind(school.id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let mut tx = begin_school_tx(pool, &school).await?;
-    audit::record(
-        &mut tx,
-        operator,
-        Action::OffboardingExported,
-        Some(&Target::new("school", school.id)),
-        json!({"tables": sources.len()}),
-    )
-    .await?;
-    tx.commit().await?;
-
-    // Written beside the target and renamed when whole: a crash never leaves a file at `path`
-    // that looks like a finished export.
+    // The file comes first: a path that cannot be written (no such folder, no permission) is
+    // found before the school is touched. It is written beside the target and renamed when
+    // whole, so a crash never leaves a file at `path` that looks like a finished export.
     let partial = partial_path(path);
-    let file = File::create(&partial).map_err(file_error(&partial))?;
-    let label = ArchiveLabel {
-        school: ManifestSchool {
-            slug: school.slug.clone(),
-            name: school.name.clone(),
-        },
-        subject: Subject {
-            kind: "school".to_owned(),
-            id: school.id,
-        },
-        requester: format!("Invigilator operator {name}"),
-        at: Utc::now(),
-    };
-    let mut archive = ArchiveWriter::new(BufWriter::new(file), label);
-    let mut tx = begin_school_snapshot_tx(pool, &school).await?;
-    for source in &sources {
-        archive.add(&mut tx, source).await?;
+    let file = create_private(&partial).map_err(|source| OffboardError::CannotCreate {
+        path: partial.display().to_string(),
+        source,
+    })?;
+    let written = write_export(pool, leases, &school, operator, name, path, &partial, file).await;
+    if written.is_err() {
+        // Half an export is of no use to anyone, and it holds personal data.
+        if let Err(e) = std::fs::remove_file(&partial)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, "could not remove the unfinished export");
+        }
     }
-    tx.commit().await?;
-    let (out, manifest) = archive.finish()?;
-    let file = out
-        .into_inner()
-        .map_err(|e| file_error(&partial)(e.into_error()))?;
-    file.sync_all().map_err(file_error(&partial))?;
-    drop(file);
-    std::fs::rename(&partial, path).map_err(file_error(path))?;
+    written
+}
+
+/// The export itself, once its file is open: the school stopped, its audit entry, the snapshot
+/// written out, the file renamed into place and recorded.
+#[allow(clippy::too_many_arguments)] // One caller, which has each of them already.
+async fn write_export(
+    pool: &PgPool,
+    leases: &Leases,
+    school: &School,
+    operator: &Actor,
+    name: &str,
+    path: &Path,
+    partial: &Path,
+    file: File,
+) -> Result<ExportReport, OffboardError> {
+    let sources = table_sources(pool, school).await?;
+
+    // The roster sync's own lease (named as `roster::sync_school` names it): held while the
+    // school is stopped and the snapshot is read, so a sync running now finishes first and
+    // none starts until the school is no longer active.
+    let lease = leases
+        .acquire(&format!("roster-sync:{}", school.id), LEASE_TTL, SYNC_WAIT)
+        .await
+        .map_err(|e| match e {
+            LeaseError::Busy { .. } => OffboardError::SyncRunning(school.slug.clone()),
+            other => OffboardError::Lease(other),
+        })?;
+    let manifest = lease
+        .hold_while(LEASE_TTL, async {
+            // The school stops first (no sign-in, no jobs), and the log says why before the
+            // snapshot.
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO platform.offboardings (tenant_id, exported_by, export_path) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET exported_by = EXCLUDED.exported_by, \
+                   export_path = EXCLUDED.export_path, export_started_at = now(), \
+                   export_completed_at = NULL, export_sha256 = NULL, export_bytes = NULL, \
+                   export_files = NULL",
+            )
+            .bind(school.id)
+            .bind(name)
+            .bind(path.display().to_string())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE platform.tenants SET status = 'offboarding', updated_at = now() \
+                 WHERE id = $1",
+            )
+            .bind(school.id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let mut tx = begin_school_tx(pool, school).await?;
+            audit::record(
+                &mut tx,
+                operator,
+                Action::OffboardingExported,
+                Some(&Target::new("school", school.id)),
+                json!({"tables": sources.len()}),
+            )
+            .await?;
+            tx.commit().await?;
+
+            let label = ArchiveLabel {
+                school: ManifestSchool {
+                    slug: school.slug.clone(),
+                    name: school.name.clone(),
+                },
+                subject: Subject {
+                    kind: "school".to_owned(),
+                    id: school.id,
+                },
+                requester: format!("Invigilator operator {name}"),
+                at: Utc::now(),
+            };
+            let mut archive = ArchiveWriter::new(BufWriter::new(file), label);
+            let mut tx = begin_school_snapshot_tx(pool, school).await?;
+            for source in &sources {
+                archive.add(&mut tx, source).await?;
+            }
+            tx.commit().await?;
+            let (out, manifest) = archive.finish()?;
+            let file = out
+                .into_inner()
+                .map_err(|e| file_error(partial)(e.into_error()))?;
+            file.sync_all().map_err(file_error(partial))?;
+            Ok::<_, OffboardError>(manifest)
+        })
+        .await?;
+    std::fs::rename(partial, path).map_err(file_error(path))?;
     let sha256 = archive::file_sha256(path).map_err(file_error(path))?;
     let bytes = std::fs::metadata(path).map_err(file_error(path))?.len();
 
@@ -327,6 +425,80 @@ pub async fn export(
     })
 }
 
+/// A new file only this process's user can read or write (0600 from the moment it exists):
+/// exports and certificates hold or describe a whole school's personal data. A leftover from
+/// an interrupted run is replaced; `create_new` never follows a link planted in its place.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// `tenant offboard SLUG --cancel`: the school goes back to `active`, before any deletion was
+/// confirmed (never after). No audit action names a cancellation, so it is recorded in the
+/// platform's row (`deleted.cancelled`: when and by whom), whose export is forgotten so that
+/// `--confirm` refuses until a new export is made. The export file itself is the operator's
+/// to destroy.
+#[tracing::instrument(skip(pool, operator))]
+pub async fn cancel(pool: &PgPool, slug: &str, operator: &Actor) -> Result<(), OffboardError> {
+    let name = operator_name(operator)?;
+    let school = school_by_slug(pool, slug).await?;
+    if school.status == SchoolStatus::Deleted {
+        return Err(OffboardError::AlreadyDeleted(slug.to_owned()));
+    }
+    let mut tx = pool.begin().await?;
+    // Locked, so a `--confirm` starting now either went first (and this refuses) or waits and
+    // then finds the school active.
+    let confirmed: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT confirmed_at FROM platform.offboardings WHERE tenant_id = $1 FOR UPDATE",
+    )
+    .bind(school.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match confirmed {
+        None => {
+            return Err(OffboardError::NotOffboarding(
+                slug.to_owned(),
+                school.status,
+            ));
+        }
+        Some(Some(_)) => return Err(OffboardError::DeletionUnderway(slug.to_owned())),
+        Some(None) => {}
+    }
+    let reopened = sqlx::query(
+        "UPDATE platform.tenants SET status = 'active', updated_at = now() \
+         WHERE id = $1 AND status = 'offboarding'",
+    )
+    .bind(school.id)
+    .execute(&mut *tx)
+    .await?;
+    if reopened.rows_affected() == 0 {
+        return Err(OffboardError::NotOffboarding(
+            slug.to_owned(),
+            school.status,
+        ));
+    }
+    sqlx::query(
+        "UPDATE platform.offboardings SET export_completed_at = NULL, export_sha256 = NULL, \
+           export_bytes = NULL, export_files = NULL, \
+           deleted = deleted || jsonb_build_object('cancelled', \
+             jsonb_build_object('at', now(), 'by', $2::text)) \
+         WHERE tenant_id = $1",
+    )
+    .bind(school.id)
+    .bind(name)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".partial");
@@ -349,11 +521,20 @@ pub struct Confirmed {
     pub already_done: bool,
 }
 
+/// Stops the run after `step` when [`STOP_AFTER_VARIABLE`] names it: a crash, on demand, for
+/// tests (debug builds) only.
+#[cfg(debug_assertions)]
 fn stop_after(step: &str) -> Result<(), OffboardError> {
     match std::env::var(STOP_AFTER_VARIABLE) {
         Ok(s) if s == step => Err(OffboardError::Stopped(step.to_owned())),
         _ => Ok(()),
     }
+}
+
+/// A release build never stops part-way on request.
+#[cfg(not(debug_assertions))]
+fn stop_after(_step: &str) -> Result<(), OffboardError> {
+    Ok(())
 }
 
 /// Marks a step done, with what it removed.
@@ -398,6 +579,7 @@ pub async fn confirm(
     path: &Path,
 ) -> Result<Confirmed, OffboardError> {
     let pool = ctx.pool;
+    let name = operator_name(operator)?;
     let school = school_by_slug(pool, slug).await?;
     let cert_path = certificate_path(path);
     let Some(rec) = record(pool, &school).await? else {
@@ -411,6 +593,13 @@ pub async fn confirm(
             already_done: true,
         });
     }
+    // Only a school being offboarded, or one whose registry row a stopped run already marked
+    // deleted (its certificate still to write).
+    match school.status {
+        SchoolStatus::Offboarding => {}
+        SchoolStatus::Deleted if rec.registry_deleted_at.is_some() => {}
+        other => return Err(OffboardError::NotOffboarding(slug.to_owned(), other)),
+    }
     let Some(expected) = rec.export_sha256.as_deref() else {
         return Err(OffboardError::NoExport(slug.to_owned()));
     };
@@ -418,16 +607,23 @@ pub async fn confirm(
     archive::verify(path, Some(expected)).map_err(OffboardError::ExportRefused)?;
 
     let resumed = rec.confirmed_at.is_some();
-    let name = operator_name(operator);
     if rec.confirmed_at.is_none() {
-        sqlx::query(
-            "UPDATE platform.offboardings SET confirmed_at = now(), confirmed_by = $2 \
-             WHERE tenant_id = $1",
+        // Only while the school is still offboarding with the export just verified: a
+        // `--cancel` or a new `--export` meanwhile wins, and nothing is deleted.
+        let confirmed = sqlx::query(
+            "UPDATE platform.offboardings o SET confirmed_at = now(), confirmed_by = $2 \
+             FROM platform.tenants t \
+             WHERE o.tenant_id = $1 AND t.id = o.tenant_id AND t.status = 'offboarding' \
+               AND o.confirmed_at IS NULL AND o.export_sha256 = $3",
         )
         .bind(school.id)
-        .bind(&name)
+        .bind(name)
+        .bind(expected)
         .execute(pool)
         .await?;
+        if confirmed.rows_affected() == 0 {
+            return Err(OffboardError::NoExport(slug.to_owned()));
+        }
         let mut tx = begin_school_tx(pool, &school).await?;
         audit::record(
             &mut tx,
@@ -464,47 +660,27 @@ pub async fn confirm(
         .await?;
         stop_after("redis_cleared")?;
     }
-    if rec.schema_dropped_at.is_none() {
-        let dropped = crate::tenancy::drop_school(pool, &school).await?;
-        let tables: serde_json::Map<String, Value> = dropped
-            .tables
-            .iter()
-            .map(|(t, n)| (t.clone(), json!(n)))
-            .collect();
-        let counts = json!({"schema": dropped.schema, "role": dropped.role, "tables": tables});
-        step_done(pool, school.id, "schema_dropped_at", "schema", counts).await?;
-        stop_after("schema_dropped")?;
-    }
     if rec.registry_deleted_at.is_none() {
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "UPDATE platform.tenants SET status = 'deleted', deleted_at = now(), \
-             updated_at = now() WHERE id = $1",
-        )
-        .bind(school.id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE platform.offboardings SET registry_deleted_at = now() WHERE tenant_id = $1",
-        )
-        .bind(school.id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        stop_after("registry_deleted")?;
+        delete_school(ctx, &school, rec.schema_dropped_at.is_none()).await?;
+        stop_after("schema_dropped")?;
     }
 
     // Everything is gone: the certificate, from the platform's record of each step.
     let rec = record(pool, &school)
         .await?
         .ok_or_else(|| OffboardError::NoExport(slug.to_owned()))?;
-    let certificate = certificate(&school, &rec, &name);
+    let certificate = certificate(&school, &rec, name);
     let text = serde_json::to_vec_pretty(&certificate).map_err(|e| OffboardError::File {
         path: cert_path.display().to_string(),
         source: e.into(),
     })?;
     let partial = partial_path(&cert_path);
-    std::fs::write(&partial, &text).map_err(file_error(&partial))?;
+    create_private(&partial)
+        .and_then(|mut f| {
+            f.write_all(&text)?;
+            f.sync_all()
+        })
+        .map_err(file_error(&partial))?;
     std::fs::rename(&partial, &cert_path).map_err(file_error(&cert_path))?;
     sqlx::query(
         "UPDATE platform.offboardings SET certificate = $2, certificate_written_at = now() \
@@ -520,6 +696,66 @@ pub async fn confirm(
         resumed,
         already_done: false,
     })
+}
+
+/// The school's schema and role dropped (unless `drop_schema` is false: a run of an earlier
+/// version dropped them in a step of their own), its support grants and retention runs deleted,
+/// and its registry row marked `deleted`, all in one transaction: a stop anywhere leaves either
+/// all of it or none of it, never a live registry row without its schema.
+async fn delete_school(
+    ctx: &Offboarder<'_>,
+    school: &School,
+    drop_schema: bool,
+) -> Result<(), OffboardError> {
+    let mut done = serde_json::Map::new();
+    let mut tx = if drop_schema {
+        let (tx, dropped) = crate::tenancy::drop_school(ctx.pool, school, ctx.role_prefix).await?;
+        let tables: serde_json::Map<String, Value> = dropped
+            .tables
+            .iter()
+            .map(|(t, n)| (t.clone(), json!(n)))
+            .collect();
+        done.insert(
+            "schema".to_owned(),
+            json!({"schema": dropped.schema, "role": dropped.role, "tables": tables}),
+        );
+        tx
+    } else {
+        ctx.pool.begin().await?
+    };
+    // The platform's rows about the school go with it (the data map says so).
+    let support_grants = sqlx::query("DELETE FROM platform.support_grants WHERE tenant_id = $1")
+        .bind(school.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let retention_runs = sqlx::query("DELETE FROM platform.retention_runs WHERE tenant_id = $1")
+        .bind(school.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    done.insert(
+        "platform_rows".to_owned(),
+        json!({"support_grants": support_grants, "retention_runs": retention_runs}),
+    );
+    sqlx::query(
+        "UPDATE platform.tenants SET status = 'deleted', deleted_at = now(), \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(school.id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE platform.offboardings SET schema_dropped_at = coalesce(schema_dropped_at, now()), \
+           registry_deleted_at = now(), deleted = deleted || $2::jsonb \
+         WHERE tenant_id = $1",
+    )
+    .bind(school.id)
+    .bind(Value::Object(done))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn at(t: Option<DateTime<Utc>>) -> Value {
@@ -554,7 +790,12 @@ fn certificate(school: &School, rec: &Record, confirmer: &str) -> Value {
             "google_grants": {"at": at(rec.grants_revoked_at), "counts": deleted("google_grants")},
             "redis_keys": {"at": at(rec.redis_cleared_at), "count": deleted("redis_keys")},
             "schema_and_role": {"at": at(rec.schema_dropped_at), "detail": deleted("schema")},
-            "registry": {"at": at(rec.registry_deleted_at), "status": "deleted"},
+            "registry": {
+                "at": at(rec.registry_deleted_at),
+                "status": "deleted",
+                "platform_rows": deleted("platform_rows"),
+            },
+            "queued_jobs": QUEUED_JOBS,
         },
         "operator": confirmer,
         "issued_at": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -637,10 +878,11 @@ async fn clear_redis(ctx: &Offboarder<'_>, school: &School) -> Result<u64, Offbo
     let mut removed = 0u64;
 
     // Sessions, through each staff member's index of them.
-    let indexes = scan(
+    let indexes = crate::redis_client::KeyScan::new(
         ctx.redis,
         &format!("invigilator:{ns}staff-sessions:{}:*", school.id),
     )
+    .collect()
     .await?;
     for index in &indexes {
         let digests: Vec<String> = conn.smembers(index).await?;
@@ -675,27 +917,6 @@ async fn clear_redis(ctx: &Offboarder<'_>, school: &School) -> Result<u64, Offbo
         .collect();
     removed += unlink(&mut conn, &throttles).await?;
     Ok(removed)
-}
-
-async fn scan(redis: &ConnectionManager, pattern: &str) -> redis::RedisResult<Vec<String>> {
-    let mut conn = redis.clone();
-    let mut found = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        found.extend(keys);
-        if next == 0 {
-            return Ok(found);
-        }
-        cursor = next;
-    }
 }
 
 async fn unlink(conn: &mut ConnectionManager, keys: &[String]) -> redis::RedisResult<u64> {

@@ -2,7 +2,7 @@
 //! grants, template and every tenant migration, in one transaction, so a failure at any step
 //! leaves nothing behind.
 
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 use super::names::quote_ident;
 use super::names::{DomainError, SchoolName, SchoolNameError, Slug, SlugError, WorkspaceDomain};
@@ -212,20 +212,61 @@ pub struct DroppedSchool {
     pub tables: Vec<(String, i64)>,
 }
 
-/// Drops `school`'s schema (every table in it) and its role, in one transaction, counting each
-/// table's rows first: the inverse of [`provision_school`], for offboarding. Dropping what is
-/// already gone is not an error, so an interrupted offboarding can run it again.
+/// Why a school's schema and role were not dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum DropError {
+    #[error("the registry's slug {0:?} is not a valid slug, so nothing was dropped: {1}")]
+    Slug(String, #[source] SlugError),
+    #[error(
+        "the registry names schema {found_schema:?} and role {found_role:?} for {slug}, but its \
+         slug gives {schema:?} and {role:?}; nothing was dropped"
+    )]
+    NamesDiffer {
+        slug: String,
+        found_schema: String,
+        found_role: String,
+        schema: String,
+        role: String,
+    },
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Drops `school`'s schema (every table in it) and its role, counting each table's rows first:
+/// the inverse of [`provision_school`], for offboarding. The transaction is handed back
+/// uncommitted, so the caller marks the registry in the same transaction (DROP SCHEMA and DROP
+/// ROLE are transactional in PostgreSQL): a stop between the two can then never leave a live
+/// registry row without its schema. Dropping what is already gone is not an error.
+///
+/// The names dropped are derived again from the validated slug and `role_prefix`
+/// ([`crate::config::Config::tenant_role_prefix`]), never taken on trust from the registry: a
+/// registry row naming some other schema or role is refused.
 #[tracing::instrument(skip_all, fields(school = %school.slug))]
-pub async fn drop_school(pool: &PgPool, school: &School) -> Result<DroppedSchool, sqlx::Error> {
-    let mut tx = begin_owner_tx(pool, &school.schema_name).await?;
+pub async fn drop_school(
+    pool: &PgPool,
+    school: &School,
+    role_prefix: &str,
+) -> Result<(Transaction<'static, Postgres>, DroppedSchool), DropError> {
+    let slug = Slug::parse(&school.slug).map_err(|e| DropError::Slug(school.slug.clone(), e))?;
+    let (schema_name, role_name) = (slug.schema_name(), slug.role_name(role_prefix));
+    if schema_name != school.schema_name || role_name != school.role_name {
+        return Err(DropError::NamesDiffer {
+            slug: school.slug.clone(),
+            found_schema: school.schema_name.clone(),
+            found_role: school.role_name.clone(),
+            schema: schema_name,
+            role: role_name,
+        });
+    }
+    let mut tx = begin_owner_tx(pool, &schema_name).await?;
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
     )
-    .bind(&school.schema_name)
+    .bind(&schema_name)
     .fetch_all(&mut *tx)
     .await?;
-    let schema = quote_ident(&school.schema_name);
+    let schema = quote_ident(&schema_name);
     let mut counted = Vec::with_capacity(tables.len());
     for table in tables {
         let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -238,15 +279,20 @@ pub async fn drop_school(pool: &PgPool, school: &School) -> Result<DroppedSchool
     }
     sqlx::raw_sql(AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE;\nDROP ROLE IF EXISTS {};\n",
-        quote_ident(&school.role_name)
+        quote_ident(&role_name)
     )))
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    tracing::info!(tables = counted.len(), "school schema and role dropped");
-    Ok(DroppedSchool {
-        schema: school.schema_name.clone(),
-        role: school.role_name.clone(),
-        tables: counted,
-    })
+    tracing::info!(
+        tables = counted.len(),
+        "school schema and role dropped (uncommitted)"
+    );
+    Ok((
+        tx,
+        DroppedSchool {
+            schema: schema_name,
+            role: role_name,
+            tables: counted,
+        },
+    ))
 }

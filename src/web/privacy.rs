@@ -3,9 +3,9 @@
 //! (see `privacy::export`). The pages' "Download their data" buttons link here, so a download
 //! is the same export and the same audit entry whichever way it was asked for.
 //!
-//! The zip is written to an unnamed temporary file (created, then unlinked at once; the open
-//! file stays readable), then streamed to the browser in pieces: neither the export nor the
-//! answer holds the archive in memory.
+//! The zip is written to an unnamed temporary file (created with mode 0600, then unlinked at
+//! once; the open file stays readable), then streamed to the browser in pieces: neither the
+//! export nor the answer holds the archive in memory.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -98,15 +98,18 @@ async fn download(
     Ok(response)
 }
 
-/// A new file in the temporary directory, already unlinked: it disappears when closed, even if
-/// the process dies first.
+/// A new file in the temporary directory, readable and writable by this process's user alone
+/// (0600, from the moment it exists) and already unlinked: it disappears when closed, even if
+/// the process dies first, and no other user can open it meanwhile.
 fn unnamed_temp_file() -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let path =
         std::env::temp_dir().join(format!("invigilator-export-{}.zip", uuid::Uuid::new_v4()));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&path)?;
     std::fs::remove_file(&path)?;
     Ok(file)

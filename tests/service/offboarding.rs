@@ -1,6 +1,7 @@
 //! `invigilator tenant offboard` through the real binary, as an operator runs it at the end of a
-//! school's contract: the export, the refusals that leave everything in place, the deletion
-//! (schema, role, Redis keys, Google grants), the certificate, and a resumed run.
+//! school's contract: the export, the refusals that leave everything in place, cancelling, the
+//! deletion (schema, role, Redis keys, Google grants, the platform's rows about the school),
+//! the certificate, and a resumed run.
 
 use invigilator_test_kit as common;
 
@@ -17,12 +18,18 @@ use sha2::{Digest, Sha256};
 
 const OPERATOR_NAME: &str = "Sam Operator";
 
+/// Runs `tenant offboard ARGS` against the test's database and the emulator, with `env` added.
+async fn offboard(w: &GoogleWorld, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut full = vec!["tenant", "offboard"];
+    full.extend_from_slice(args);
+    invigilator(w, &full, env).await
+}
+
 /// Runs the binary against the test's database and the emulator, with `env` added, off the
 /// test's own thread (the emulator answers on it meanwhile).
-async fn offboard(w: &GoogleWorld, args: &[&str], env: &[(&str, &str)]) -> Output {
+async fn invigilator(w: &GoogleWorld, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = std::process::Command::new(binary());
     command
-        .args(["tenant", "offboard"])
         .args(args)
         .env_clear()
         .envs(w.db.env())
@@ -82,7 +89,7 @@ async fn world() -> (GoogleWorld, School, redis::aio::ConnectionManager) {
             .unwrap();
         let _: () = conn
             .set_ex(
-                format!("invigilator:{ns}lock:roster-sync:{}", school.id),
+                format!("invigilator:{ns}lock:share-scan:{}", school.id),
                 "x",
                 600,
             )
@@ -126,6 +133,60 @@ fn zip_entry(path: &Path, name: &str) -> String {
     text
 }
 
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A support grant to a new operator and a retention run: the platform's rows about the school.
+async fn platform_rows(db: &TestDb, school: &School) {
+    let operator: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO platform.operators (name, email, token_sha256) \
+         VALUES ($1, 'support@invigilator.example', sha256(convert_to($1, 'UTF8'))) RETURNING id",
+    )
+    .bind(format!("Support {}", uuid::Uuid::new_v4()))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO platform.support_grants (tenant_id, operator_id, granted_by, reason, \
+         expires_at) VALUES ($1, $2, gen_random_uuid(), 'A sync question', now() + interval '1 hour')",
+    )
+    .bind(school.id)
+    .bind(operator)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO platform.retention_runs (tenant_id, run_on) VALUES ($1, current_date)",
+    )
+    .bind(school.id)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+async fn platform_row_counts(db: &TestDb, school: &School) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM platform.support_grants WHERE tenant_id = $1), \
+                (SELECT count(*) FROM platform.retention_runs WHERE tenant_id = $1)",
+    )
+    .bind(school.id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+async fn audit_actions(db: &TestDb, school: &School) -> Vec<String> {
+    let mut tx = begin_school_tx(&db.pool, school).await.unwrap();
+    let actions = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    actions
+}
+
 fn sha256_of(path: &Path) -> String {
     Sha256::digest(std::fs::read(path).unwrap())
         .iter()
@@ -142,6 +203,8 @@ async fn export_then_confirm_removes_the_school_and_leaves_the_other_untouched()
     assert!(keys_of(&redis, &w.db, &w.school).await >= 4);
     let oak_keys = keys_of(&redis, &w.db, &oak).await;
     assert!(oak_keys >= 4);
+    platform_rows(&w.db, &w.school).await;
+    platform_rows(&w.db, &oak).await;
 
     // Nobody named: refused before anything happens.
     let anonymous = offboard(&w, &["hillside", "--export", file_arg], &[]).await;
@@ -152,6 +215,16 @@ async fn export_then_confirm_removes_the_school_and_leaves_the_other_untouched()
     let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
     assert!(exported.status.success(), "{}", stderr(&exported));
     assert_eq!(status(&w.db, "hillside").await, "offboarding");
+    // The whole school's data: readable by the operator's account alone.
+    assert_eq!(mode_of(&file), 0o600);
+    // Nothing writes to it now: an operator's sync is refused.
+    let sync = invigilator(&w, &["sync", "hillside"], &as_operator()).await;
+    assert_eq!(sync.status.code(), Some(2), "{}", stderr(&sync));
+    assert!(
+        stderr(&sync).contains("only an active school is synced"),
+        "{}",
+        stderr(&sync)
+    );
     // Every table, JSON and CSV; the export holds its own audit entry; never a token.
     let manifest: Value = serde_json::from_str(&zip_entry(&file, "manifest.json")).unwrap();
     let names: Vec<&str> = manifest["files"]
@@ -210,12 +283,24 @@ async fn export_then_confirm_removes_the_school_and_leaves_the_other_untouched()
             .is_none()
     );
     assert_eq!(w.emu.calls("oauth2.revoke"), 2);
+    assert_eq!(platform_row_counts(&w.db, &w.school).await, (0, 0));
+    assert_eq!(platform_row_counts(&w.db, &oak).await, (1, 1));
 
     // The certificate vouches for the export the school was given.
-    let certificate: Value = serde_json::from_slice(
-        &std::fs::read(dir.join("hillside-export.zip.certificate.json")).unwrap(),
-    )
-    .unwrap();
+    let certificate_file = dir.join("hillside-export.zip.certificate.json");
+    assert_eq!(mode_of(&certificate_file), 0o600);
+    let certificate: Value =
+        serde_json::from_slice(&std::fs::read(&certificate_file).unwrap()).unwrap();
+    assert_eq!(
+        certificate["deleted"]["registry"]["platform_rows"],
+        serde_json::json!({"support_grants": 1, "retention_runs": 1})
+    );
+    assert!(
+        certificate["deleted"]["queued_jobs"]
+            .as_str()
+            .unwrap()
+            .contains("not active")
+    );
     assert_eq!(certificate["export"]["sha256"], sha256_of(&file));
     assert_eq!(certificate["school"]["slug"], "hillside");
     assert_eq!(certificate["school"]["workspace_domain"], "hillside.sch.uk");
@@ -357,13 +442,15 @@ async fn an_interrupted_offboarding_resumes_where_it_stopped() {
     );
     assert!(keys_of(&redis, &w.db, &w.school).await > 0);
 
-    // Stopped again once the schema was dropped: the registry still says offboarding.
+    // Stopped again once the schema was dropped: the registry row went with it (one
+    // transaction), so no live school is left without its schema; only the certificate is due.
     let second = offboard(&w, &confirm, &stop("schema_dropped")).await;
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
     assert!(String::from_utf8_lossy(&second.stdout).is_empty());
     assert_eq!(w.db.school_schemas().await, ["tenant_oakfield"]);
     assert_eq!(keys_of(&redis, &w.db, &w.school).await, 0);
-    assert_eq!(status(&w.db, "hillside").await, "offboarding");
+    assert_eq!(status(&w.db, "hillside").await, "deleted");
+    assert!(!dir.join("hillside-export.zip.certificate.json").exists());
     // No grant was revoked twice.
     assert_eq!(w.emu.calls("oauth2.revoke"), 2);
 
@@ -402,5 +489,91 @@ async fn an_unknown_slug_is_refused_with_exit_2() {
         );
     }
     assert!(!file.exists());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_export_to_a_path_that_cannot_be_written_leaves_the_school_active_and_unchanged() {
+    let (w, _oak, _redis) = world().await;
+    let dir = temp_dir();
+    let before = audit_actions(&w.db, &w.school).await;
+    let nowhere = dir.join("no-such-folder").join("hillside.zip");
+    let out = offboard(
+        &w,
+        &["hillside", "--export", nowhere.to_str().unwrap()],
+        &as_operator(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(status(&w.db, "hillside").await, "active");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM platform.offboardings")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    assert_eq!(audit_actions(&w.db, &w.school).await, before);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn cancelling_before_confirmation_makes_the_school_active_again() {
+    let (w, _oak, _redis) = world().await;
+    let dir = temp_dir();
+    let file = export_path(&dir);
+    let file_arg = file.to_str().unwrap();
+    let cancel = ["hillside", "--cancel"];
+
+    // Nothing to cancel yet.
+    let early = offboard(&w, &cancel, &as_operator()).await;
+    assert_eq!(early.status.code(), Some(2), "{}", stderr(&early));
+    assert!(
+        stderr(&early).contains("not being offboarded"),
+        "{}",
+        stderr(&early)
+    );
+
+    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert_eq!(status(&w.db, "hillside").await, "offboarding");
+    let cancelled = offboard(&w, &cancel, &as_operator()).await;
+    assert!(cancelled.status.success(), "{}", stderr(&cancelled));
+    assert_eq!(status(&w.db, "hillside").await, "active");
+    let recorded: Value = sqlx::query_scalar(
+        "SELECT deleted -> 'cancelled' FROM platform.offboardings o JOIN platform.tenants t \
+         ON t.id = o.tenant_id WHERE t.slug = 'hillside'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded["by"], OPERATOR_NAME);
+
+    // The cancelled export no longer confirms anything; the school keeps its data.
+    let confirm = ["hillside", "--confirm", "--export", file_arg];
+    let refused = offboard(&w, &confirm, &as_operator()).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        w.db.school_schemas()
+            .await
+            .contains(&"tenant_hillside".to_owned())
+    );
+    assert_eq!(w.emu.calls("oauth2.revoke"), 0);
+
+    // Offboarding again, and once the deletion is confirmed, there is no going back.
+    let again = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    let stop = [
+        ("INVIGILATOR_OPERATOR", OPERATOR_NAME),
+        ("INVIGILATOR_OFFBOARD_STOP_AFTER", "confirmed"),
+    ];
+    let confirmed = offboard(&w, &confirm, &stop).await;
+    assert_eq!(confirmed.status.code(), Some(1), "{}", stderr(&confirmed));
+    let late = offboard(&w, &cancel, &as_operator()).await;
+    assert_eq!(late.status.code(), Some(2), "{}", stderr(&late));
+    assert_eq!(status(&w.db, "hillside").await, "offboarding");
     std::fs::remove_dir_all(dir).ok();
 }
