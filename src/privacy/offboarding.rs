@@ -328,7 +328,7 @@ async fn write_export(
     // school is stopped and the snapshot is read, so a sync running now finishes first and
     // none starts until the school is no longer active.
     let lease = leases
-        .acquire(&format!("roster-sync:{}", school.id), LEASE_TTL, SYNC_WAIT)
+        .acquire(&crate::roster::sync_lease(school), LEASE_TTL, SYNC_WAIT)
         .await
         .map_err(|e| match e {
             LeaseError::Busy { .. } => OffboardError::SyncRunning(school.slug.clone()),

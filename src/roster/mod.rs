@@ -153,11 +153,7 @@ pub async fn sync_school(
     trigger: Trigger,
 ) -> Result<SyncReport, SyncError> {
     let lock = leases
-        .acquire(
-            &format!("roster-sync:{}", school.id),
-            SYNC_LOCK_TTL,
-            Duration::ZERO,
-        )
+        .acquire(&sync_lease(school), SYNC_LOCK_TTL, Duration::ZERO)
         .await
         .map_err(|e| match e {
             LeaseError::Busy { .. } => SyncError::AlreadyRunning,
@@ -416,4 +412,10 @@ async fn run(
         "roster sync finished"
     );
     Ok(report)
+}
+
+/// The lease a school's roster sync holds while it writes; anything that must not overlap a
+/// sync (offboarding's final export) takes the same one.
+pub fn sync_lease(school: &School) -> String {
+    format!("roster-sync:{}", school.id)
 }
