@@ -362,7 +362,7 @@ async fn the_erasure_page_asks_for_the_address_and_a_folder_choice() {
     );
     assert!(
         page.body
-            .contains("remove them from those classes in Classroom")
+            .contains("remove them from that class in Classroom")
     );
 
     let submit = |confirmation: &str, folders: &str| {
