@@ -39,9 +39,15 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The SHA-256 of a bearer token (a calendar feed's address, an operator's token): what the
+/// database keeps in place of the token, so a copy of the table opens nothing.
+pub fn token_sha256(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
 /// The SHA-256 of a token, in hex: what Redis stores in place of the token itself.
 fn token_digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
+    token_sha256(token)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

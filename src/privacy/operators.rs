@@ -7,11 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::session::random_token;
+use crate::auth::session::{random_token, token_sha256};
 use crate::input::{EmailAddress, single_line};
 
 /// The longest operator name: the same bound `--operator` takes, since both name an operator
@@ -57,10 +56,6 @@ impl OperatorError {
 }
 
 /// The SHA-256 of a bearer token: what is stored and looked up.
-fn digest(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 const COLUMNS: &str = "id, name, email, created_at, disabled_at";
 
 /// Adds an operator; returns them and their bearer token, the only time the token is seen.
@@ -79,7 +74,7 @@ pub async fn add(
     )))
     .bind(&name)
     .bind(email.as_str())
-    .bind(digest(&token))
+    .bind(token_sha256(&token))
     .fetch_one(pool)
     .await
     .map_err(|e| match &e {
@@ -133,7 +128,7 @@ pub async fn by_token(pool: &PgPool, token: &str) -> Result<Option<Operator>, sq
     sqlx::query_as::<_, Operator>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM platform.operators WHERE token_sha256 = $1"
     )))
-    .bind(digest(token))
+    .bind(token_sha256(token))
     .fetch_optional(pool)
     .await
 }

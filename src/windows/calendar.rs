@@ -9,17 +9,12 @@ use chrono::{DateTime, Utc};
 use icalendar::{Calendar, Component, EventLike, EventStatus};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Window, WindowState};
 use crate::audit::{self, Action, Actor, Target};
-use crate::auth::session::random_token;
+use crate::auth::session::{random_token, token_sha256};
 use crate::tenancy::SchoolTx;
-
-fn digest(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
 
 /// An officer's live feed, without its secret.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -37,7 +32,7 @@ pub async fn new_feed(tx: &mut SchoolTx, staff: Uuid) -> Result<String, sqlx::Er
         "INSERT INTO calendar_feeds (staff_id, token_sha256) VALUES ($1, $2) RETURNING id",
     )
     .bind(staff)
-    .bind(digest(&token))
+    .bind(token_sha256(&token))
     .fetch_one(&mut **tx)
     .await?;
     audit::record(
@@ -94,7 +89,7 @@ pub async fn open(tx: &mut SchoolTx, token: &str) -> Result<Option<Uuid>, sqlx::
         "UPDATE calendar_feeds SET last_read_at = now() \
          WHERE token_sha256 = $1 AND revoked_at IS NULL RETURNING id, staff_id",
     )
-    .bind(digest(token))
+    .bind(token_sha256(token))
     .fetch_optional(&mut **tx)
     .await?;
     let Some((feed, staff)) = found else {
