@@ -153,6 +153,15 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// How a failure to read our own credential store is reported from a Google operation: a
+/// transient problem, tried again like any other.
+fn credential_store_failed(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> GoogleError {
+    move |e| GoogleError::Transient {
+        op,
+        detail: format!("credential store: {e}"),
+    }
+}
+
 /// The key of a school's shared limit on Google calls (Classroom and Drive together).
 fn limit_key(school_id: Uuid) -> String {
     format!("google:{school_id}")
@@ -285,10 +294,7 @@ impl GoogleClients {
     /// A Drive client acting as the school's Drive operator.
     pub async fn drive(&self, school: &School) -> Result<DriveClient, GoogleError> {
         let op = "connect to Drive";
-        let db = |e: &dyn std::fmt::Display| GoogleError::Transient {
-            op,
-            detail: format!("credential store: {e}"),
-        };
+        let db = credential_store_failed(op);
         let mut tx = begin_school_tx(&self.inner.pool, school)
             .await
             .map_err(|e| db(&e))?;
@@ -350,10 +356,7 @@ impl GoogleClients {
         staff_id: Uuid,
     ) -> Result<ClassroomClient, GoogleError> {
         let op = "connect to Classroom";
-        let db = |e: &dyn std::fmt::Display| GoogleError::Transient {
-            op,
-            detail: format!("credential store: {e}"),
-        };
+        let db = credential_store_failed(op);
         let mut tx = begin_school_tx(&self.inner.pool, school)
             .await
             .map_err(|e| db(&e))?;

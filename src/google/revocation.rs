@@ -10,9 +10,9 @@
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::GoogleClients;
 use super::credentials::{self, CredentialKind};
 use super::error::GoogleError;
+use super::{GoogleClients, credential_store_failed};
 use crate::tenancy::{School, begin_school_tx};
 
 /// What became of a grant at Google.
@@ -37,10 +37,7 @@ impl GoogleClients {
         credential_id: Uuid,
     ) -> Result<Revocation, GoogleError> {
         let op = "revoke Google access";
-        let db = |e: &dyn std::fmt::Display| GoogleError::Transient {
-            op,
-            detail: format!("credential store: {e}"),
-        };
+        let db = credential_store_failed(op);
         let mut tx = begin_school_tx(&self.inner.pool, school)
             .await
             .map_err(|e| db(&e))?;
