@@ -151,20 +151,14 @@ pub async fn describe(
     .fetch_optional(&mut **tx)
     .await?;
     let row = row.ok_or(ErasureError::NotFound)?;
-    let name = [row.given_name.as_deref(), row.family_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
     Ok(StudentToErase {
         id: row.id,
-        name: if name.trim().is_empty() {
-            row.email
-                .clone()
-                .unwrap_or_else(|| row.classroom_user_id.clone())
-        } else {
-            name
-        },
+        name: crate::portfolio::overview::student_name(
+            row.given_name.as_deref(),
+            row.family_name.as_deref(),
+            row.email.as_deref(),
+            row.id,
+        ),
         email: row.email,
         classroom_user_id: row.classroom_user_id,
         classes: row.classes,

@@ -24,13 +24,15 @@ use std::fs::File;
 
 use chrono::Utc;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
 use super::archive::{
     ArchiveError, ArchiveLabel, ArchiveWriter, Bind, Manifest, ManifestSchool, Source, Subject,
 };
 use crate::audit::{self, Action, Actor, Target};
+use crate::auth::staff::DISPLAY_NAME_SQL;
+use crate::portfolio::overview::student_name;
 use crate::tenancy::{School, SchoolTx, begin_school_snapshot_tx, begin_school_tx};
 
 /// Whose data is asked for.
@@ -68,12 +70,42 @@ pub enum ExportError {
     Database(#[from] sqlx::Error),
 }
 
-/// Who a person is, for the pages.
+/// Who a person is, for the pages: named by the rules the rest of the product names them by
+/// (`portfolio::overview::student_name`, `auth::staff::DISPLAY_NAME_SQL`), never blank.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PersonCard {
     pub id: Uuid,
     pub name: String,
     pub email: Option<String>,
+}
+
+/// A student's row as the pages' cards read it, before it is named.
+#[derive(sqlx::FromRow)]
+struct StudentCardRow {
+    id: Uuid,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+}
+
+impl From<StudentCardRow> for PersonCard {
+    fn from(row: StudentCardRow) -> Self {
+        Self {
+            name: student_name(
+                row.given_name.as_deref(),
+                row.family_name.as_deref(),
+                row.email.as_deref(),
+                row.id,
+            ),
+            id: row.id,
+            email: row.email,
+        }
+    }
+}
+
+/// The staff card's columns: their display name by the one rule, and address.
+fn staff_card_sql(filter: &str) -> String {
+    format!("SELECT id, {DISPLAY_NAME_SQL} AS name, email FROM staff {filter}")
 }
 
 /// Who is asking: the member of staff, and how the archive names them.
@@ -94,20 +126,21 @@ pub struct Exported {
 /// The person, if they are in this school.
 #[tracing::instrument(skip(tx))]
 pub async fn find(tx: &mut SchoolTx, person: Person) -> Result<Option<PersonCard>, sqlx::Error> {
-    let sql = match person {
-        Person::Student(_) => {
-            "SELECT id, btrim(coalesce(given_name, '') || ' ' || coalesce(family_name, '')) AS name, \
-             email FROM students WHERE id = $1"
-        }
-        Person::Staff(_) => {
-            "SELECT id, coalesce(nullif(display_name, ''), email) AS name, email \
-             FROM staff WHERE id = $1"
-        }
-    };
-    sqlx::query_as::<_, PersonCard>(sql)
-        .bind(person.id())
+    match person {
+        Person::Student(id) => Ok(sqlx::query_as::<_, StudentCardRow>(
+            "SELECT id, given_name, family_name, email FROM students WHERE id = $1",
+        )
+        .bind(id)
         .fetch_optional(&mut **tx)
-        .await
+        .await?
+        .map(PersonCard::from)),
+        Person::Staff(id) => {
+            sqlx::query_as::<_, PersonCard>(AssertSqlSafe(staff_card_sql("WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+        }
+    }
 }
 
 /// The files of a person's export, each as the query reading its rows. `folder_url` is where a
@@ -362,9 +395,8 @@ pub async fn search(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let students = sqlx::query_as::<_, PersonCard>(
-        "SELECT id, btrim(coalesce(given_name, '') || ' ' || coalesce(family_name, '')) AS name, \
-         email FROM students \
+    let students = sqlx::query_as::<_, StudentCardRow>(
+        "SELECT id, given_name, family_name, email FROM students \
          WHERE email ILIKE $1 OR (coalesce(given_name, '') || ' ' || coalesce(family_name, '')) ILIKE $1 \
             OR id::text = $2 \
          ORDER BY family_name, given_name, email LIMIT $3",
@@ -373,14 +405,16 @@ pub async fn search(
     .bind(query.trim())
     .bind(limit)
     .fetch_all(&mut **tx)
-    .await?;
-    let staff = sqlx::query_as::<_, PersonCard>(
-        "SELECT id, coalesce(nullif(display_name, ''), email) AS name, email FROM staff \
-         WHERE email ILIKE $1 OR display_name ILIKE $1 \
+    .await?
+    .into_iter()
+    .map(PersonCard::from)
+    .collect();
+    let staff = sqlx::query_as::<_, PersonCard>(AssertSqlSafe(staff_card_sql(
+        "WHERE email ILIKE $1 OR display_name ILIKE $1 \
             OR (coalesce(given_name, '') || ' ' || coalesce(family_name, '')) ILIKE $1 \
             OR id::text = $2 \
          ORDER BY display_name, email LIMIT $3",
-    )
+    )))
     .bind(&pattern)
     .bind(query.trim())
     .bind(limit)
