@@ -462,18 +462,18 @@ pub async fn run_sync_timer(ctx: Arc<Services>, shutdown: impl std::future::Futu
     }
 }
 
-/// The data-protection timers: retries of leavers' grant revocations (one process per tick, a
+/// The data-protection timers: retries of leavers' grant revocations (one process a minute, a
 /// lease), and the daily retention run of every school due one (in the background: a large
 /// school's run must not hold up the next tick).
 async fn privacy_tick(ctx: &Arc<Services>) {
-    if let Ok(held) = ctx
+    // Once per REVOCATION_SWEEP_EVERY in all processes (the lease is left to expire, as the
+    // vacuum's is): the sweep opens a transaction in every school, and the retries it looks for
+    // are due a minute apart at the soonest, so every tick would only repeat it for nothing.
+    if ctx
         .leases
-        .acquire(
-            "leaver-revocations",
-            Duration::from_secs(25),
-            Duration::ZERO,
-        )
+        .acquire("leaver-revocations", REVOCATION_SWEEP_EVERY, Duration::ZERO)
         .await
+        .is_ok()
     {
         match crate::tenancy::list_schools(&ctx.db).await {
             Ok(schools) => {
@@ -487,7 +487,6 @@ async fn privacy_tick(ctx: &Arc<Services>) {
             }
             Err(e) => tracing::error!(error = %e, "could not list schools for leavers' grants"),
         }
-        held.release().await;
     }
     let db = ctx.db.clone();
     tokio::spawn(async move {
@@ -496,6 +495,10 @@ async fn privacy_tick(ctx: &Arc<Services>) {
         }
     });
 }
+
+/// How often, at most, any process sweeps every school for leavers' grants whose revocation at
+/// Google is due again (the first retry is a minute after the refusal).
+const REVOCATION_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// How often an idle lock worker asks Redis for work. apalis-redis wakes an idle worker only
 /// on its heartbeat (30 s) otherwise, far too late for a teacher waiting on a lock; one small
