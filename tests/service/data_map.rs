@@ -117,12 +117,50 @@ async fn scan(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Ve
     }
 }
 
+/// The patterns that hold every key this deployment (`namespace`) and `school_id` may write.
+fn deployment_patterns(namespace: &str, school_id: impl std::fmt::Display) -> [String; 3] {
+    [
+        format!("invigilator:{namespace}*"),
+        format!("invigilator:ratelimit:signin:{namespace}*"),
+        format!("invigilator:ratelimit:google:{school_id}"),
+    ]
+}
+
+/// Every key that matched `patterns` at any moment until `stop` is set. Some keys live for
+/// about a second (Google's rate limit keeps a key only while calls are spaced by it), so one
+/// SCAN at the end of the flows could miss them on a busy machine.
+fn watch_keys(
+    patterns: [String; 3],
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<BTreeSet<String>> {
+    tokio::spawn(async move {
+        let client = redis::Client::open(common::redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut seen = BTreeSet::new();
+        loop {
+            // Read the flag first so the last pass runs after the flows have finished.
+            let last = stop.load(std::sync::atomic::Ordering::SeqCst);
+            for pattern in &patterns {
+                seen.extend(scan(&mut conn, pattern).await);
+            }
+            if last {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+}
+
 #[tokio::test]
 async fn real_flows_write_only_declared_redis_keys() {
     // Sign-in (sessions, sign-in attempts, the throttle), a sync and folders (leases, Google's
     // rate limit), a lock asked for and applied (the job queue, a portfolio's lease), and the
     // School Admin's settings and sync request (cached settings, the roster queue).
     let mut l = lock_world().await;
+    let namespace = l.w.db.role_prefix.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = watch_keys(deployment_patterns(&namespace, l.school.id), stop.clone());
+
     let (id, _) = l.portfolio_of(&common::pupil(0)).await;
     let page = l.post(&format!("/api/portfolios/{id}/lock")).await;
     assert_eq!(page.status, StatusCode::ACCEPTED, "{}", page.body);
@@ -144,25 +182,8 @@ async fn real_flows_write_only_declared_redis_keys() {
         .await;
     assert_eq!(sync.status, StatusCode::ACCEPTED, "{}", sync.body);
 
-    let namespace = l.w.db.role_prefix.clone();
-    let client = redis::Client::open(common::redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut keys = scan(&mut conn, &format!("invigilator:{namespace}*")).await;
-    keys.extend(
-        scan(
-            &mut conn,
-            &format!("invigilator:ratelimit:signin:{namespace}*"),
-        )
-        .await,
-    );
-    keys.extend(
-        scan(
-            &mut conn,
-            &format!("invigilator:ratelimit:google:{}", l.school.id),
-        )
-        .await,
-    );
-
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let keys = watcher.await.unwrap();
     let undeclared: Vec<&String> = keys
         .iter()
         .filter(|k| redis_keys::kind_of(k, &namespace).is_none())
