@@ -263,6 +263,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), Failure> {
+    config.log_security_settings("serve");
     let services =
         Services::connect(&config, config.database_max_connections).context("cannot start")?;
     // Refuse to start rather than fail later on a credential no key can open.
@@ -373,6 +374,7 @@ async fn demo(config: Config) -> Result<(), Failure> {
 }
 
 async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
+    config.log_security_settings("work");
     let services =
         Services::connect(&config, config.database_max_connections).context("cannot start")?;
     services

@@ -336,6 +336,20 @@ impl Config {
             parse_in_range(v, 0, 8).map(|n| n as usize)
         });
 
+        if !dev {
+            refuse_plain_transport(
+                &mut r,
+                &public_url,
+                &google_api_base_url,
+                &google_issuer_url,
+            );
+            if let Some(url) = &database_url
+                && let Err(message) = database_transport_in_production(url.expose_secret())
+            {
+                r.problem("DATABASE_URL", message);
+            }
+        }
+
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -371,6 +385,59 @@ impl Config {
             request_timeout: request_timeout.ok_or_else(missing)?,
             trusted_proxy_hops: trusted_proxy_hops.ok_or_else(missing)?,
         })
+    }
+
+    /// Whether answers tell browsers to use only https here from now on
+    /// (`Strict-Transport-Security`): in production, where `PUBLIC_URL` is always https. Never
+    /// in development, where a browser would remember it for `localhost` and refuse the demo.
+    pub fn strict_transport_security(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// How PostgreSQL is reached (checked at start-up, so it parses).
+    pub fn database_transport(&self) -> DatabaseTransport {
+        DatabaseTransport::of(self.database_url.expose_secret())
+            .unwrap_or(DatabaseTransport::Unencrypted)
+    }
+
+    /// Whether Redis is reached over TLS (`rediss://`).
+    pub fn redis_tls(&self) -> bool {
+        Url::parse(self.redis_url.expose_secret()).is_ok_and(|u| u.scheme() == "rediss")
+    }
+
+    /// Writes one log line of the security settings in effect, for whoever checks a deployment
+    /// (never a secret: no URL with credentials, no key, only yes/no and public addresses).
+    pub fn log_security_settings(&self, process: &'static str) {
+        let environment = match self.environment {
+            Environment::Development => "development",
+            Environment::Production => "production",
+        };
+        tracing::info!(
+            process,
+            environment,
+            public_url = %self.public_url,
+            google_api_base_url = %self.google_api_base_url,
+            google_issuer_url = %self.google_issuer_url,
+            database_transport = self.database_transport().describe(),
+            redis_tls = self.redis_tls(),
+            redis_private_ca = self.redis_ca_cert.is_some(),
+            session_cookie_secure = self.secure_cookies(),
+            strict_transport_security = self.strict_transport_security(),
+            content_security_policy = crate::web::security_headers::content_security_policy(
+                &self.google_issuer_url.origin().ascii_serialization()
+            )
+            .to_str()
+            .unwrap_or("default-src 'none'"),
+            trusted_proxy_hops = self.trusted_proxy_hops,
+            token_key_versions = self.token_keys.versions().count(),
+            request_body_limit_bytes = self.request_body_limit_bytes,
+            request_timeout_secs = self.request_timeout.as_secs(),
+            "security settings"
+        );
+        if self.environment == Environment::Production && !self.redis_tls() {
+            // Allowed (a VPC-only Memorystore without TLS exists), but sessions cross it.
+            tracing::warn!("REDIS_URL is not rediss://: sessions travel to Redis unencrypted");
+        }
     }
 
     /// Whether cookies must carry `Secure`: always, except plain http on localhost.
@@ -414,6 +481,89 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .finish()
+    }
+}
+
+/// In production, every address people or Google tokens travel to must be `https://`: a
+/// sign-in code, a session cookie or an access token sent over plain http can be read on the
+/// way. Development keeps the emulator's `http://` addresses.
+fn refuse_plain_transport(
+    r: &mut Reader<'_>,
+    public_url: &Option<Url>,
+    google_api_base_url: &Option<Url>,
+    google_issuer_url: &Option<Url>,
+) {
+    for (variable, url) in [
+        ("PUBLIC_URL", public_url),
+        ("GOOGLE_API_BASE_URL", google_api_base_url),
+        ("GOOGLE_ISSUER_URL", google_issuer_url),
+    ] {
+        if let Some(url) = url
+            && url.scheme() != "https"
+        {
+            r.problem(
+                variable,
+                format!(
+                    "is {}://, and production needs https:// (APP_ENV=production)",
+                    url.scheme()
+                ),
+            );
+        }
+    }
+}
+
+/// How the service reaches PostgreSQL, as far as the connection's privacy goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseTransport {
+    /// Cloud SQL's unix socket (`host=/cloudsql/...`): the Cloud SQL connector encrypts the
+    /// path to the instance, so no TLS of our own is needed.
+    CloudSqlSocket,
+    /// TLS is required; `verified` when the server's certificate is checked too.
+    Tls { verified: bool },
+    /// TLS only if the server offers it, or none at all.
+    Unencrypted,
+}
+
+impl DatabaseTransport {
+    /// Reads it from a `DATABASE_URL` (and `PGSSLMODE`, which the pool honours too).
+    pub fn of(database_url: &str) -> Result<Self, String> {
+        use sqlx::postgres::{PgConnectOptions, PgSslMode};
+        let options = PgConnectOptions::from_str(database_url)
+            .map_err(|e| format!("not a usable PostgreSQL URL ({e})"))?;
+        if options
+            .get_socket()
+            .is_some_and(|socket| socket.starts_with("/cloudsql/"))
+        {
+            return Ok(Self::CloudSqlSocket);
+        }
+        Ok(match options.get_ssl_mode() {
+            PgSslMode::Require => Self::Tls { verified: false },
+            PgSslMode::VerifyCa | PgSslMode::VerifyFull => Self::Tls { verified: true },
+            PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => Self::Unencrypted,
+        })
+    }
+
+    /// For the start-up log line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CloudSqlSocket => "cloud_sql_socket",
+            Self::Tls { verified: true } => "tls_verified",
+            Self::Tls { verified: false } => "tls",
+            Self::Unencrypted => "unencrypted",
+        }
+    }
+}
+
+/// Production reaches PostgreSQL over TLS (`sslmode=require` or stronger) or Cloud SQL's
+/// socket; `prefer` (the default) silently falls back to plain text when TLS fails.
+fn database_transport_in_production(database_url: &str) -> Result<(), String> {
+    match DatabaseTransport::of(database_url)? {
+        DatabaseTransport::Unencrypted => Err(
+            "production needs TLS to PostgreSQL: add sslmode=require (or verify-ca, \
+             verify-full), or use Cloud SQL's socket (host=/cloudsql/...) (APP_ENV=production)"
+                .to_owned(),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -583,7 +733,10 @@ mod tests {
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         let production = [
             ("APP_ENV", "production"),
-            ("DATABASE_URL", "postgres://app@db/invigilator"),
+            (
+                "DATABASE_URL",
+                "postgres://app@db/invigilator?sslmode=require",
+            ),
             ("REDIS_URL", "redis://cache:6379"),
             ("PUBLIC_URL", "https://invigilator.example.org"),
             ("TOKEN_KEYS", &format!("1:{key}")),
@@ -645,7 +798,10 @@ mod tests {
         let dev_key = base64::engine::general_purpose::STANDARD.encode(DEVELOPMENT_KEY);
         let err = config(&[
             ("APP_ENV", "production"),
-            ("DATABASE_URL", "postgres://app@db/invigilator"),
+            (
+                "DATABASE_URL",
+                "postgres://app@db/invigilator?sslmode=require",
+            ),
             ("REDIS_URL", "redis://cache:6379"),
             ("PUBLIC_URL", "https://invigilator.example.org"),
             ("TOKEN_KEYS", &format!("1:{dev_key}")),
@@ -655,6 +811,125 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.problems.len(), 1);
         assert_eq!(err.problems[0].variable, "TOKEN_KEYS");
+    }
+
+    /// Everything production needs, each safe; a test changes one thing.
+    fn production(overrides: &[(&'static str, &str)]) -> Result<Config, ConfigError> {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let mut vars: Vec<(&str, String)> = vec![
+            ("APP_ENV", "production".to_owned()),
+            (
+                "DATABASE_URL",
+                "postgres://app@db/invigilator?sslmode=verify-full".to_owned(),
+            ),
+            ("REDIS_URL", "rediss://cache:6378".to_owned()),
+            ("PUBLIC_URL", "https://invigilator.example.org".to_owned()),
+            ("TOKEN_KEYS", format!("1:{key}")),
+            ("GOOGLE_CLIENT_ID", "id".to_owned()),
+            ("GOOGLE_CLIENT_SECRET", "secret".to_owned()),
+        ];
+        for (name, value) in overrides {
+            vars.retain(|(n, _)| n != name);
+            vars.push((name, (*value).to_owned()));
+        }
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        config(&vars)
+    }
+
+    /// The one problem production found, by variable and message.
+    fn only_problem(overrides: &[(&'static str, &str)]) -> (&'static str, String) {
+        let err = production(overrides)
+            .err()
+            .unwrap_or_else(|| panic!("{overrides:?} was accepted in production"));
+        assert_eq!(err.problems.len(), 1, "{err}");
+        (err.problems[0].variable, err.problems[0].message.clone())
+    }
+
+    #[test]
+    fn production_accepts_https_and_tls_everywhere() {
+        let c = production(&[]).unwrap();
+        assert!(c.strict_transport_security());
+        assert!(c.secure_cookies());
+        assert!(c.redis_tls());
+        assert_eq!(
+            c.database_transport(),
+            DatabaseTransport::Tls { verified: true }
+        );
+    }
+
+    #[test]
+    fn production_refuses_a_plain_http_public_url() {
+        let (variable, message) = only_problem(&[("PUBLIC_URL", "http://invigilator.example.org")]);
+        assert_eq!(variable, "PUBLIC_URL");
+        assert!(message.contains("https://"), "{message}");
+        assert!(message.contains("APP_ENV=production"), "{message}");
+    }
+
+    #[test]
+    fn production_refuses_plain_http_to_google() {
+        for variable in ["GOOGLE_API_BASE_URL", "GOOGLE_ISSUER_URL"] {
+            let (named, message) = only_problem(&[(variable, "http://127.0.0.1:8090")]);
+            assert_eq!(named, variable);
+            assert!(message.contains("is http://"), "{message}");
+        }
+        // Both at once are both named.
+        let err = production(&[
+            ("GOOGLE_API_BASE_URL", "http://emulator:8090"),
+            ("GOOGLE_ISSUER_URL", "http://emulator:8090"),
+        ])
+        .unwrap_err();
+        let named: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(named, ["GOOGLE_API_BASE_URL", "GOOGLE_ISSUER_URL"]);
+    }
+
+    #[test]
+    fn production_refuses_a_database_url_without_tls() {
+        for url in [
+            "postgres://app@db/invigilator",
+            "postgres://app@db/invigilator?sslmode=prefer",
+            "postgres://app@db/invigilator?sslmode=allow",
+            "postgres://app@db/invigilator?sslmode=disable",
+            // A socket that is not Cloud SQL's proves nothing about the path.
+            "postgres://app@localhost/invigilator?host=/var/run/postgresql",
+        ] {
+            let (variable, message) = only_problem(&[("DATABASE_URL", url)]);
+            assert_eq!(variable, "DATABASE_URL", "{url}");
+            assert!(message.contains("sslmode=require"), "{message}");
+            assert!(!message.contains("app@db"), "the URL is not repeated");
+        }
+        for (url, transport) in [
+            (
+                "postgres://app@db/invigilator?sslmode=require",
+                DatabaseTransport::Tls { verified: false },
+            ),
+            (
+                "postgres://app@db/invigilator?sslmode=verify-ca",
+                DatabaseTransport::Tls { verified: true },
+            ),
+            (
+                "postgres://app:pw@localhost/invigilator?host=/cloudsql/proj:europe-west2:db",
+                DatabaseTransport::CloudSqlSocket,
+            ),
+        ] {
+            let c = production(&[("DATABASE_URL", url)]).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(c.database_transport(), transport, "{url}");
+        }
+    }
+
+    #[test]
+    fn development_keeps_the_emulators_plain_http_addresses() {
+        let c = config(&[
+            ("GOOGLE_API_BASE_URL", "http://127.0.0.1:8090"),
+            ("GOOGLE_ISSUER_URL", "http://127.0.0.1:8090"),
+            (
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/invigilator",
+            ),
+        ])
+        .unwrap();
+        assert!(!c.strict_transport_security());
+        assert_eq!(c.database_transport(), DatabaseTransport::Unencrypted);
+        assert!(!c.redis_tls());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::oidc::{IdClaims, Oidc, OidcError, Tokens};
 use super::roles::Role;
 use super::session::{LoginAttempt, LoginPurpose};
 use super::staff::{self, Profile};
+use super::staff_addresses::StaffAddresses;
 use crate::audit::{self, Action, Actor, Target};
 use crate::crypto::KeyRing;
 use crate::google::classroom::{ClassroomClient, ClassroomCourse};
@@ -48,6 +49,9 @@ pub enum Refusal {
     SchoolNotActive,
     ScopesNotGranted(Vec<String>),
     NotStaff,
+    /// Not one of the staff addresses the School Admin listed, and no role or invitation:
+    /// teaching a Classroom class (which students can create) is not enough.
+    NotStaffAddress,
     DriveScopeNotGranted,
     DriveAccountOutsideSchool,
     NotPermitted,
@@ -68,6 +72,7 @@ impl Refusal {
             Self::SchoolNotActive => "school_not_active",
             Self::ScopesNotGranted(_) => "scopes_not_granted",
             Self::NotStaff => "not_staff",
+            Self::NotStaffAddress => "not_staff_address",
             Self::DriveScopeNotGranted => "drive_scope_not_granted",
             Self::DriveAccountOutsideSchool => "drive_account_outside_school",
             Self::NotPermitted => "not_permitted",
@@ -101,6 +106,14 @@ impl Refusal {
                  Invigilator. Ask your school's Invigilator administrator if you need access."
                     .to_owned()
             }
+            Self::NotStaffAddress => {
+                "Invigilator is for your school's staff. Your account is not one of the staff \
+                 addresses your school has listed, and you have not been given a role, so a \
+                 Google Classroom class of your own does not give you access. If you are a \
+                 member of staff, ask your school's Invigilator School Admin to add your \
+                 address to the staff addresses in Invigilator's settings, or to invite you."
+                    .to_owned()
+            }
             Self::DriveScopeNotGranted => {
                 "Connecting Drive needs permission to manage files in Drive. Please try again and tick that box.".to_owned()
             }
@@ -114,9 +127,11 @@ impl Refusal {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NotStaff | Self::SchoolNotActive | Self::UnknownSchool | Self::NoHostedDomain => {
-                StatusCode::FORBIDDEN
-            }
+            Self::NotStaff
+            | Self::NotStaffAddress
+            | Self::SchoolNotActive
+            | Self::UnknownSchool
+            | Self::NoHostedDomain => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -309,7 +324,8 @@ impl SignInService {
             .map(|e| e.as_str().to_owned())
             .ok_or_else(|| SignInError::refused(Refusal::EmailNotVerified, Some(&school)))?;
 
-        // May this person enter? A role, an invitation, or teaching a Classroom course.
+        // May this person enter? A role, an invitation, or (at a staff address) teaching a
+        // Classroom course.
         let mut tx = begin_school_tx(&self.pool, &school).await?;
         let known = staff::by_sub(&mut tx, &claims.sub).await?;
         let has_role = match &known {
@@ -318,6 +334,28 @@ impl SignInService {
         };
         let invited = staff::has_invitation(&mut tx, &email).await?;
         tx.commit().await?;
+        // Classroom lets students create classes: only an address the School Admin listed as
+        // staff's may become a Teacher by teaching one (and Classroom is not even asked for
+        // anyone else).
+        if !(has_role || invited) {
+            let staff_addresses = crate::tenancy::settings::read(&self.pool, school.id)
+                .await
+                .map_err(|e| SignInError::Internal(format!("settings: {e}")))?
+                .staff_addresses;
+            let listed = StaffAddresses::parse(&staff_addresses).unwrap_or_else(|e| {
+                // Saved patterns were checked; one that no longer parses recognises nobody.
+                tracing::error!(error = %e, "saved staff addresses unreadable");
+                StaffAddresses::none()
+            });
+            if !listed.recognise(&email) {
+                self.audit_refusal(&school, &Refusal::NotStaffAddress, &claims.sub)
+                    .await;
+                return Err(SignInError::refused(
+                    Refusal::NotStaffAddress,
+                    Some(&school),
+                ));
+            }
+        }
         let teaches = if has_role || invited {
             false
         } else {

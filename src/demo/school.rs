@@ -15,6 +15,8 @@ pub const SLUG: &str = "riverside";
 pub const NAME: &str = "Riverside Academy";
 pub const DOMAIN: &str = "riverside.example";
 pub const SHARED_DRIVE_ID: &str = "0ARiversidePortfolios";
+/// The staff addresses in its settings: `initial.surname@` is staff, `y10.given.family@` not.
+pub const STAFF_ADDRESSES: &str = "?.*@riverside.example";
 pub const SHARED_DRIVE_NAME: &str = "Riverside Portfolios";
 
 /// Students in each class: the browser tests watch a whole class lock ("30 of 30").

@@ -274,6 +274,7 @@ async fn set_shared_drive(services: &Services, school: &School, admin: Uuid) -> 
         .context("the demo's Shared Drive did not pass its check")?;
     let change = SettingsChange {
         shared_drive_id: Some(Some(checked.id.clone())),
+        staff_addresses: Some(vec![school::STAFF_ADDRESSES.to_owned()]),
         ..SettingsChange::default()
     };
     let updated = settings::update(
@@ -297,6 +298,7 @@ async fn set_shared_drive(services: &Services, school: &School, admin: Uuid) -> 
             "retention_months": updated.retention_months,
             "sync_interval_minutes": updated.sync_interval_minutes,
             "outside_domain_students": updated.outside_domain_students,
+            "staff_addresses": updated.staff_addresses,
         }),
     )
     .await?;

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::auth::staff_addresses::{StaffAddresses, StaffAddressesError};
+
 /// How long a cached copy may be used.
 pub const CACHE_TTL_SECS: u64 = 300;
 
@@ -40,6 +42,9 @@ pub struct SchoolSettings {
     pub sync_interval_minutes: i32,
     /// What a roster sync does with a student whose address is outside the school's domain.
     pub outside_domain_students: OutsideStudents,
+    /// Addresses that are staff's: teaching a Classroom class makes only these a Teacher.
+    #[serde(default)]
+    pub staff_addresses: Vec<String>,
 }
 
 /// What a roster sync does with a student in one of the school's classes whose address is not
@@ -64,6 +69,8 @@ pub struct SettingsChange {
     pub retention_months: Option<i32>,
     pub sync_interval_minutes: Option<i32>,
     pub outside_domain_students: Option<OutsideStudents>,
+    /// Replaces every staff address pattern (`[]` removes them all).
+    pub staff_addresses: Option<Vec<String>>,
 }
 
 impl SettingsChange {
@@ -95,7 +102,17 @@ impl SettingsChange {
         {
             return Err(SettingsError::SharedDrive);
         }
+        self.new_staff_addresses()?;
         Ok(())
+    }
+
+    /// The staff address patterns this change sets, checked and tidied.
+    pub fn new_staff_addresses(&self) -> Result<Option<StaffAddresses>, SettingsError> {
+        self.staff_addresses
+            .as_deref()
+            .map(StaffAddresses::parse)
+            .transpose()
+            .map_err(SettingsError::StaffAddresses)
     }
 }
 
@@ -142,6 +159,8 @@ pub enum SettingsError {
     SharedDriveNotChecked,
     #[error("this Shared Drive is already used by another school; each school needs its own")]
     SharedDriveTaken,
+    #[error("{0}")]
+    StaffAddresses(#[from] StaffAddressesError),
     #[error("no such school")]
     NotFound,
     #[error("database: {0}")]
@@ -217,7 +236,7 @@ pub async fn record_drive_check(
 
 /// Every [`SchoolSettings`] column of `platform.tenants`.
 const SETTINGS_COLUMNS: &str = "shared_drive_id, shared_drive_name, shared_drive_checked_at, \
-     retention_months, sync_interval_minutes, outside_domain_students";
+     retention_months, sync_interval_minutes, outside_domain_students, staff_addresses";
 
 /// The school's settings as the database holds them now (no cache): for work that must act on
 /// the latest, such as a roster sync deciding whose data to take in.
@@ -256,6 +275,7 @@ pub async fn update(
              retention_months = coalesce($5, retention_months), \
              sync_interval_minutes = coalesce($6, sync_interval_minutes), \
              outside_domain_students = coalesce($7, outside_domain_students), \
+             staff_addresses = coalesce($8, staff_addresses), \
              updated_at = now() \
          WHERE id = $1 \
          RETURNING {SETTINGS_COLUMNS}"
@@ -267,6 +287,7 @@ pub async fn update(
     .bind(change.retention_months)
     .bind(change.sync_interval_minutes)
     .bind(change.outside_domain_students)
+    .bind(change.new_staff_addresses()?.map(|s| s.patterns().to_vec()))
     .fetch_optional(pool)
     .await
     .map_err(|e| match &e {

@@ -182,6 +182,9 @@ impl From<SettingsError> for ApiError {
             | SettingsError::SharedDriveTaken => {
                 ApiError::invalid_field("shared_drive_id", e.to_string())
             }
+            SettingsError::StaffAddresses(_) => {
+                ApiError::invalid_field("staff_addresses", e.to_string())
+            }
         }
     }
 }
@@ -346,6 +349,7 @@ pub(crate) async fn change_settings(
             "retention_months": updated.retention_months,
             "sync_interval_minutes": updated.sync_interval_minutes,
             "outside_domain_students": updated.outside_domain_students,
+            "staff_addresses": updated.staff_addresses,
         }),
     )
     .await?;

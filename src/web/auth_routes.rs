@@ -283,9 +283,10 @@ fn refused(refusal: Refusal, school: Option<&crate::tenancy::School>) -> PageErr
     );
     page.action = Some(match refusal {
         Refusal::ScopesNotGranted(_) => ("/auth/login", "Sign in again"),
-        Refusal::NotStaff | Refusal::UnknownSchool | Refusal::SchoolNotActive => {
-            ("/", "Back to the start")
-        }
+        Refusal::NotStaff
+        | Refusal::NotStaffAddress
+        | Refusal::UnknownSchool
+        | Refusal::SchoolNotActive => ("/", "Back to the start"),
         _ => ("/auth/login", "Start again"),
     });
     page

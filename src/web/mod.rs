@@ -14,7 +14,7 @@ mod pages;
 mod portfolios;
 mod privacy;
 mod retention;
-mod security_headers;
+pub(crate) mod security_headers;
 mod shares;
 mod support;
 mod windows;
@@ -79,6 +79,9 @@ pub struct WebSettings {
     pub trusted_proxy_hops: usize,
     /// Sent with every answer; see [`security_headers`].
     pub content_security_policy: axum::http::HeaderValue,
+    /// `Strict-Transport-Security`, sent with every answer in production; see
+    /// [`security_headers`].
+    pub strict_transport_security: Option<axum::http::HeaderValue>,
     /// A Drive folder's id appended to this opens it in a browser (Google's Drive, or the
     /// emulator's view of its files).
     pub drive_folder_url: String,
@@ -103,6 +106,9 @@ impl AppState {
                     &config.google_issuer_url.origin().ascii_serialization(),
                 ),
                 drive_folder_url: drive_folder_url(&config.google_api_base_url),
+                strict_transport_security: config
+                    .strict_transport_security()
+                    .then(security_headers::strict_transport_security),
             }),
             sessions: Sessions::new(
                 redis.clone(),

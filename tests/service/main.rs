@@ -28,6 +28,7 @@ mod roster;
 mod server;
 mod sessions;
 mod signin;
+mod staff_recognition;
 mod support_access;
 mod tenancy;
 mod window_pages;

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{TestDb, spawn_app, spawn_app_with};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn healthz_answers_without_touching_dependencies() {
@@ -171,6 +171,31 @@ async fn serve_logs_json_for_cloud_logging_and_drains_on_sigterm() {
     assert!(logs.contains("shutting down"), "{logs}");
     // Nothing secret-looking is logged.
     assert!(!logs.contains("invigilator-local-secret"));
+    // The security settings in effect, once, at start-up (a deployment can be checked by them).
+    let settings = lines
+        .iter()
+        .find(|l| l.to_string().contains("security settings"))
+        .unwrap_or_else(|| panic!("no security settings line: {logs}"));
+    let shown = settings.to_string();
+    // Cloud Logging's formatter writes field names in camelCase.
+    for (field, value) in [
+        ("environment", json!("development")),
+        ("process", json!("serve")),
+        ("databaseTransport", json!("unencrypted")),
+        ("sessionCookieSecure", json!(false)),
+        ("strictTransportSecurity", json!(false)),
+        ("redisTls", json!(false)),
+        ("tokenKeyVersions", json!(1)),
+    ] {
+        assert_eq!(settings[field], value, "{field} in {shown}");
+    }
+    assert!(
+        settings["contentSecurityPolicy"]
+            .as_str()
+            .is_some_and(|csp| csp.contains("frame-ancestors 'none'")),
+        "the CSP: {shown}"
+    );
+    assert!(!shown.contains(&db.url), "no database URL: {shown}");
 }
 
 #[tokio::test]
@@ -219,4 +244,48 @@ async fn work_answers_its_probes_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status}");
+}
+
+/// The in-process app on `config` (not one read from the environment), on a port of its own.
+async fn serve_config(config: &invigilator::config::Config) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let services = invigilator::services::Services::connect(config, 2).unwrap();
+    let state = invigilator::web::AppState::new(config, &services).unwrap();
+    let limits = invigilator::web::HttpLimits {
+        body_bytes: config.request_body_limit_bytes,
+        timeout: config.request_timeout,
+    };
+    tokio::spawn(invigilator::web::serve(
+        listener,
+        invigilator::web::router(state, limits),
+        std::future::pending(),
+    ));
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn production_answers_tell_browsers_to_keep_to_https() {
+    let db = TestDb::new().await;
+    // Production's transport checks cannot pass against the local servers, so the environment
+    // is set after reading, as if they had.
+    let mut config = db.config(&[("PUBLIC_URL", "https://invigilator.example.org")]);
+    config.environment = invigilator::config::Environment::Production;
+    let app = serve_config(&config).await;
+    let client = common::http_client();
+    for path in ["/healthz", "/", "/api/me", "/no-such-page"] {
+        let response = client.get(format!("{app}{path}")).send().await.unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=63072000",
+            "{path} ({})",
+            response.status()
+        );
+    }
+
+    // Development never does: a browser would remember it for localhost.
+    let dev = spawn_app().await;
+    let response = dev.client.get(dev.url("/")).send().await.unwrap();
+    assert!(!response.headers().contains_key("strict-transport-security"));
+    assert!(response.headers().contains_key("content-security-policy"));
 }

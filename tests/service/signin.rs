@@ -479,16 +479,30 @@ async fn sign_in_attempts_are_rate_limited() {
     let w = SignInWorld::new().await;
     let mut browser = w.browser();
     let mut limited = None;
-    for _ in 0..100 {
+    for attempt in 0..100 {
         let page = browser.get(&w.url("/auth/login")).await;
         if page.status == StatusCode::TOO_MANY_REQUESTS {
-            limited = Some(page);
+            limited = Some((attempt, page));
             break;
         }
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "off to Google");
     }
-    let page = limited.expect("throttled within 100 attempts");
-    assert!(page.headers.contains_key("retry-after"));
+    // A burst of /auth/login alone is enough: no callback was ever reached.
+    let (attempt, page) = limited.expect("throttled within 100 attempts");
+    assert!(
+        attempt >= 50,
+        "a staffroom's burst passes (throttled at {attempt})"
+    );
+    let wait: u64 = page.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in whole seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
     assert!(page.body.contains("Too many sign-in attempts"));
+    // The callback shares the address's budget.
+    let callback = browser.get(&w.url("/auth/callback?code=x&state=y")).await;
+    assert_eq!(callback.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -195,7 +195,8 @@ pub const OUTSIDER: &str = "receptionist@hillside.sch.uk";
 
 impl SignInWorld {
     /// The emulator's seeded school plus a School Admin (invited by email) and a member of
-    /// staff who teaches nothing.
+    /// staff who teaches nothing. Every address of its domain is listed as staff's, so
+    /// teaching a class makes anyone a Teacher (tests of the staff addresses change that).
     pub async fn new() -> Self {
         Self::with_seed(google_seed(3)).await
     }
@@ -229,6 +230,7 @@ impl SignInWorld {
             "{}",
             String::from_utf8_lossy(&created.stderr)
         );
+        crate::list_staff_addresses(&db, "hillside", &["*@hillside.sch.uk"]).await;
         let base = emu.url();
         let (addr, shutdown, server) = serve_app(
             &db,
@@ -276,6 +278,7 @@ impl SignInWorld {
             "{}",
             String::from_utf8_lossy(&created.stderr)
         );
+        crate::list_staff_addresses(&self.db, slug, &[&format!("*@{domain}")]).await;
         invigilator::tenancy::find_school_by_slug(&self.db.pool, slug)
             .await
             .unwrap()

@@ -465,6 +465,18 @@ pub fn google_seed(pupils: usize) -> google_emulator::Seed {
     }
 }
 
+/// Sets a school's staff address patterns (`platform.tenants.staff_addresses`) directly, as
+/// a School Admin's saved settings hold them: who may become a Teacher by teaching a class.
+pub async fn list_staff_addresses(db: &TestDb, slug: &str, patterns: &[&str]) {
+    let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+    sqlx::query("UPDATE platform.tenants SET staff_addresses = $2 WHERE slug = $1")
+        .bind(slug)
+        .bind(patterns)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
 /// Adds a staff member to a school; returns their id.
 pub async fn add_staff(db: &TestDb, school: &School, email: &str) -> Uuid {
     insert_staff(db, school, &format!("sub-{email}"), email).await

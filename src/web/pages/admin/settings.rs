@@ -1,5 +1,5 @@
-//! `/admin/settings`: the Shared Drive, retention, the sync interval and students from outside
-//! the school's domain, saved as `PUT /api/settings` saves them (a new Shared Drive checked live
+//! `/admin/settings`: the Shared Drive, retention, the sync interval, students from outside
+//! the school's domain and the staff addresses, saved as `PUT /api/settings` saves them (a new Shared Drive checked live
 //! through the Drive operator first); and the Drive operator account, with Connect/Reconnect.
 
 use std::ops::RangeInclusive;
@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::{DoneQuery, done};
 use crate::auth::roles::Permission;
+use crate::auth::staff_addresses::StaffAddresses;
 use crate::tenancy::settings::{self, OutsideStudents, SettingsChange, SettingsError};
 use crate::web::AppState;
 use crate::web::api::{self, SettingsView};
@@ -34,6 +35,8 @@ pub struct SettingsForm {
     retention_months: String,
     sync_interval_minutes: String,
     outside_domain_students: String,
+    /// One pattern a line; absent (a form from before the field) changes nothing.
+    staff_addresses: Option<String>,
 }
 
 impl SettingsForm {
@@ -44,6 +47,7 @@ impl SettingsForm {
             retention_months: s.retention_months.to_string(),
             sync_interval_minutes: s.sync_interval_minutes.to_string(),
             outside_domain_students: outside_word(s.outside_domain_students).to_owned(),
+            staff_addresses: Some(s.staff_addresses.join("\n")),
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Saved {
     pub retention: String,
     pub interval: String,
     pub outside: &'static str,
+    /// The staff address patterns, or what having none means.
+    pub staff_addresses: String,
 }
 
 /// The Drive operator as the page shows it.
@@ -115,6 +121,13 @@ fn page(
         outside: match s.outside_domain_students {
             OutsideStudents::Skip => "left out of the school's classes",
             OutsideStudents::Include => "taken in like the school's own students",
+        },
+        staff_addresses: if s.staff_addresses.is_empty() {
+            "none: teaching a Classroom class makes nobody a Teacher; staff come in by \
+             invitation"
+                .to_owned()
+        } else {
+            s.staff_addresses.join(", ")
         },
     };
     SettingsPage {
@@ -210,6 +223,7 @@ async fn save(
             retention_months: retention,
             sync_interval_minutes: interval,
             outside_domain_students: outside,
+            staff_addresses: form.staff_addresses.as_deref().map(StaffAddresses::typed),
         };
         match api::change_settings(&state, &staff, &change).await {
             Ok(_) => return Ok(done("/admin/settings", "saved")),
