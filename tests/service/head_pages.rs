@@ -604,8 +604,9 @@ async fn a_new_schools_admin_lands_on_the_checklist_with_how_to_do_each_step() {
 
     let page = admin.get(&w.url("/setup")).await;
     assert_eq!(page.status, StatusCode::OK);
-    // Classroom answers through the admin's own sign-in; nothing else is done.
-    assert!(page.body.contains("1 of 5 steps done"), "{}", page.body);
+    // Classroom answers through the admin's own sign-in, and the school was created with its
+    // staff addresses; nothing else is done.
+    assert!(page.body.contains("2 of 6 steps done"), "{}", page.body);
     let drive = step(&page, "drive-account");
     assert!(drive.contains("Needs doing") && drive.contains("not connected yet"));
     assert!(drive.contains("action=\"/auth/connect-drive\""), "{drive}");
@@ -619,6 +620,11 @@ async fn a_new_schools_admin_lands_on_the_checklist_with_how_to_do_each_step() {
     let rules = step(&page, "rules");
     assert!(rules.contains("Needs doing") && rules.contains("href=\"/admin/rules\""));
     assert!(rules.contains("0 subject rules and 0 year rules"));
+    let addresses = step(&page, "staff-addresses");
+    assert!(
+        addresses.contains("Done") && addresses.contains("*@"),
+        "{addresses}"
+    );
 
     // Sync now: what POST /api/sync does, audited the same, then back here with a notice.
     let token = csrf(&mut admin, &w).await;
@@ -673,7 +679,7 @@ async fn a_finished_school_shows_every_step_done_and_its_admin_lands_at_home() {
         "no rules yet: {}",
         landed.url
     );
-    assert!(landed.body.contains("4 of 5 steps done"), "{}", landed.body);
+    assert!(landed.body.contains("5 of 6 steps done"), "{}", landed.body);
     assert!(step(&landed, "rules").contains("Needs doing"));
     assert!(
         step(&landed, "shared-drive")
@@ -718,7 +724,7 @@ async fn a_finished_school_shows_every_step_done_and_its_admin_lands_at_home() {
 
     let page = admin.get(&l.w.url("/setup")).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("5 of 5 steps done"), "{}", page.body);
+    assert!(page.body.contains("6 of 6 steps done"), "{}", page.body);
     assert!(page.body.contains("Everything is set up"));
     assert!(step(&page, "shared-drive").contains("manages the Shared Drive “Portfolios”"));
     assert!(!page.body.contains("Needs doing") && !page.body.contains("Could not check"));

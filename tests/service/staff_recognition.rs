@@ -180,6 +180,19 @@ async fn the_school_admin_lists_staff_addresses_on_the_settings_page_and_the_api
             .contains("none: teaching a Classroom class makes nobody a Teacher"),
         "what no addresses means is said"
     );
+    // The checklist asks for them until they are set.
+    let setup = admin.get(&w.url("/setup")).await;
+    let step = setup
+        .body
+        .split("id=\"step-staff-addresses\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</li>").next())
+        .unwrap_or_default();
+    assert!(step.contains("Needs doing"), "{}", setup.body);
+    assert!(
+        step.contains("href=\"/admin/settings#staff_addresses\""),
+        "{step}"
+    );
 
     // A line that is not an address comes back beside the field, nothing saved.
     let bad = submit_settings(

@@ -1,4 +1,4 @@
-//! The School Admin's set-up checklist: five steps, each checked when the page loads and shown
+//! The School Admin's set-up checklist: six steps, each checked when the page loads and shown
 //! as done, needing doing or not checkable now, with how to put it right.
 //!
 //! 1. The school's Drive account (the Drive operator) is connected and Google still accepts it.
@@ -7,6 +7,8 @@
 //!    one cheap call, live.
 //! 4. A roster sync has run (and whether the last one had problems).
 //! 5. There is at least one subject rule and one year rule (and how many classes are unsorted).
+//! 6. The staff addresses are set, so that a student who creates a Classroom class is not taken
+//!    for a Teacher (until then only invited staff and those with a role get in).
 //!
 //! The two Google checks run at once, each bounded by [`CHECK_TIMEOUT`]; Google being slow or
 //! down makes a step "could not check", never an error page. No database connection is held
@@ -185,7 +187,8 @@ impl StoredFacts {
 /// Whether the school's set-up is done, from what is stored alone (no Google call; cheap
 /// enough for every visit to `/`): the Drive account is connected and Google accepted it last
 /// time it was used, a Shared Drive is saved and was found managed by it (settings keep when),
-/// a roster sync has run (Classroom was reachable then), and there are subject and year rules.
+/// a roster sync has run (Classroom was reachable then), there are subject and year rules, and
+/// the staff addresses are set.
 /// The checklist itself asks Google but only reports (a GET changes nothing): a drive saved
 /// before checks existed that passes there is recorded as checked by the school's next roster
 /// sync (`shared_drive::verified_drive`) or when its settings are saved, and only then counts
@@ -205,7 +208,9 @@ pub(super) async fn finished_by_stored_facts(
         return Ok(false);
     }
     let settings = school_settings(state, staff).await?;
-    Ok(settings.shared_drive_id.is_some() && settings.shared_drive_checked_at.is_some())
+    Ok(settings.shared_drive_id.is_some()
+        && settings.shared_drive_checked_at.is_some()
+        && !settings.staff_addresses.is_empty())
 }
 
 async fn school_settings(
@@ -626,6 +631,33 @@ fn rules_step(facts: &StoredFacts, sorting: Sorting) -> Step {
     step
 }
 
+/// Step 6: the staff addresses that tell staff from students.
+fn staff_addresses_step(settings: &SchoolSettings) -> Step {
+    const TITLE: &str = "Say which addresses belong to staff";
+    let step = |status, finding: String| Step::new("staff-addresses", TITLE, status, finding);
+    if settings.staff_addresses.is_empty() {
+        return step(
+            StepStatus::NeedsDoing,
+            "No staff addresses are set, so only people you have invited or given a role can \
+             sign in."
+                .to_owned(),
+        )
+        .fix(
+            "Students can create Google Classroom classes too: Invigilator makes someone who \
+             teaches a class a Teacher only if their address matches a staff pattern, such as \
+             “*@staff.school.sch.uk”.",
+        )
+        .link("/admin/settings#staff_addresses", "Set the staff addresses");
+    }
+    step(
+        StepStatus::Done,
+        format!(
+            "Staff are recognised by {}.",
+            settings.staff_addresses.join(", ")
+        ),
+    )
+}
+
 /// The notices a redirect back here may ask for (`?done=`).
 const NOTICES: &[(&str, &str)] = &[
     (
@@ -701,6 +733,7 @@ pub async fn setup_page(
             settings.sync_interval_minutes,
         ),
         rules_step(&facts, sorting),
+        staff_addresses_step(&settings),
     ];
     render(&SetupPage {
         layout: Layout::for_staff(&staff, Section::Admin),
