@@ -23,4 +23,4 @@ pub use registry::{
     School, SchoolStatus, find_school_by_domain, find_school_by_slug, list_schools,
 };
 pub use schema::{TenantMigration, TenantMigrations};
-pub use school_tx::{SchoolTx, begin_school_snapshot_tx, begin_school_tx};
+pub use school_tx::{SchoolTx, begin_school_snapshot_tx, begin_school_tx, continue_as_school};
