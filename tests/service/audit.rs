@@ -500,3 +500,57 @@ async fn a_settings_change_is_never_saved_without_its_audit_entry() {
     assert_eq!(retention().await, 24);
     assert_eq!(changed().await, 1);
 }
+
+#[tokio::test]
+async fn the_audit_page_and_api_say_when_the_newest_entries_were_deleted() {
+    let w = SignInWorld::new().await;
+    let mut admin = w.browser();
+    assert_eq!(w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
+    let me: serde_json::Value =
+        serde_json::from_str(&admin.get(&w.url("/api/me")).await.body).unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let verify_on_page = |csrf: String| RequestBody::Form(vec![("csrf_token".into(), csrf)]);
+
+    // Verifying on the page anchors the head it found whole.
+    let intact = admin
+        .request(
+            Method::POST,
+            &w.url("/audit/verify"),
+            Some(verify_on_page(csrf.clone())),
+        )
+        .await;
+    assert!(intact.body.contains("intact."), "{}", intact.body);
+    let (anchored_id, _, _) = stored_anchor(&w.db, &w.school().await).await;
+
+    // A superuser deletes the anchored entry and the page read recorded after it.
+    let mut su = superuser(&w.db).await;
+    sqlx::query("DELETE FROM tenant_hillside.audit_log WHERE id >= $1")
+        .bind(anchored_id)
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let broken = admin
+        .request(
+            Method::POST,
+            &w.url("/audit/verify"),
+            Some(verify_on_page(csrf)),
+        )
+        .await;
+    assert_eq!(broken.status, StatusCode::OK);
+    assert!(
+        broken.body.contains(&format!(
+            "The log is broken at entry {anchored_id}: the log ends at entry {}",
+            anchored_id - 1
+        )) && broken.body.contains("the newest entries were deleted."),
+        "{}",
+        broken.body
+    );
+    assert!(broken.body.contains("data protection officer"));
+
+    // The API names it too, with the anchor it was checked against.
+    let api: serde_json::Value =
+        serde_json::from_str(&admin.get(&w.url("/api/audit/verify")).await.body).unwrap();
+    assert_eq!(api["first_break"]["entry_id"], anchored_id);
+    assert_eq!(api["anchor"]["entry_id"], anchored_id);
+    assert_eq!(api["anchor"]["head_hash"].as_str().map(str::len), Some(64));
+}
