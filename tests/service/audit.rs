@@ -554,3 +554,67 @@ async fn the_audit_page_and_api_say_when_the_newest_entries_were_deleted() {
     assert_eq!(api["anchor"]["entry_id"], anchored_id);
     assert_eq!(api["anchor"]["head_hash"].as_str().map(str::len), Some(64));
 }
+
+#[tokio::test]
+async fn the_workers_timer_anchors_every_school_once_across_processes_and_verifies_daily() {
+    let db = TestDb::new().await;
+    let school = db.school("alder").await;
+    write_entries(&db, &school, 3).await;
+    let config = db.config(&[]);
+    let (logs, _guard) = Logs::capture();
+    // Two worker processes, whose timers tick on the same half-minute marks.
+    let mut timers = Vec::new();
+    for _ in 0..2 {
+        let redis = invigilator::redis_client::lazy_connection(&config).unwrap();
+        let ctx = std::sync::Arc::new(
+            invigilator::services::Services::new(&config, db.pool.clone(), redis).unwrap(),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let timer = tokio::spawn(invigilator::jobs::run_sync_timer(ctx, async {
+            let _ = stopped.await;
+        }));
+        timers.push((stop, timer));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    let finished = loop {
+        let verified: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT entries FROM platform.audit_verify_runs \
+             WHERE tenant_id = $1 AND finished_at IS NOT NULL",
+        )
+        .bind(school.id)
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap();
+        let anchored: Option<i64> =
+            sqlx::query_scalar("SELECT entries FROM platform.audit_anchors WHERE tenant_id = $1")
+                .bind(school.id)
+                .fetch_optional(&db.pool)
+                .await
+                .unwrap();
+        if let (Some(verified), Some(anchored)) = (verified, anchored) {
+            break (verified, anchored);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the timer did not anchor"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for (stop, timer) in timers {
+        let _ = stop.send(());
+        timer.await.unwrap();
+    }
+    assert_eq!(finished, (Some(3), 3));
+    let anchored = logs.lines("audit chain anchored");
+    assert_eq!(
+        anchored.len(),
+        1,
+        "anchored once, by one process: {anchored:?}"
+    );
+    assert_eq!(anchored[0]["school"], "alder");
+    assert_eq!(
+        logs.lines("scheduled audit verify: the chain is intact")
+            .len(),
+        1
+    );
+}
