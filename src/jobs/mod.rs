@@ -11,6 +11,8 @@
 //!
 //! - **Onward-share** jobs ([`shares`]) scan a class's folders after it is locked and remove the
 //!   grants a School Admin chose to remove, on their own low-priority queue.
+//! - The same timer anchors every school's audit chain head outside its schema once a minute
+//!   across all processes, and starts each school's daily audit verify ([`crate::audit`]).
 //!
 //! apalis-redis retries a failing job on its own (25 times, whatever is configured), so handlers
 //! never fail a job: what went wrong is recorded (`sync_runs`) and the next timer tick tries again.
