@@ -210,3 +210,49 @@ pub async fn anchor_all(pool: &PgPool) -> Result<usize, sqlx::Error> {
     }
     Ok(moved)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn anchor() -> Anchor {
+        Anchor {
+            entry_id: 60,
+            entries: 60,
+            head_hash: vec![7; 32],
+            anchored_at: Utc
+                .with_ymd_and_hms(2026, 12, 7, 9, 30, 0)
+                .single()
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn each_way_of_missing_the_anchor_says_what_happened() {
+        let a = anchor();
+        let cut = a.broken(None, Some(57));
+        assert_eq!((cut.kind, cut.entry_id), (BreakKind::Truncated, 60));
+        assert_eq!(
+            cut.reason,
+            "the log ends at entry 57, but this entry was anchored outside the school's data at \
+             2026-12-07 09:30:00 UTC: the newest entries were deleted"
+        );
+        let emptied = a.broken(None, None);
+        assert!(
+            emptied
+                .reason
+                .starts_with("the log ends at no entry at all")
+        );
+        let gone = a.broken(None, Some(61));
+        assert_eq!(gone.kind, BreakKind::AnchorMismatch);
+        assert!(gone.reason.ends_with("it was removed"), "{}", gone.reason);
+        let replaced = a.broken(Some(&[8; 32]), Some(60));
+        assert_eq!(replaced.kind, BreakKind::AnchorMismatch);
+        assert!(
+            replaced.reason.ends_with("it was replaced"),
+            "{}",
+            replaced.reason
+        );
+    }
+}
