@@ -5,12 +5,18 @@
 //! transaction-scoped advisory lock per school, so entries chain in commit order even with many
 //! writers; a trigger refuses UPDATE, DELETE and TRUNCATE and the school's role may only INSERT
 //! and SELECT. [`verify`] recomputes the chain and names the first entry that does not fit.
+//! A superuser can still delete the newest entries behind the trigger, leaving a shorter chain
+//! that links up; so each school's head is anchored outside its schema ([`anchor`]) every
+//! minute and on every verify, and a chain that ends before its anchor is reported broken.
+//! Every school is verified once a day ([`daily`]).
 //!
 //! Details hold ids, never names or email addresses, so erasing a person's records never has to
 //! touch (and break) the chain.
 
 mod action;
+pub mod anchor;
 mod chain;
+pub mod daily;
 mod listing;
 pub mod names;
 
@@ -22,6 +28,7 @@ use uuid::Uuid;
 
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
 pub use action::Action;
+pub use anchor::Anchor;
 pub use chain::{GENESIS, entry_hash};
 pub use listing::{ActorFilter, LogFilter, LogPage, PageStart, entry, list};
 
@@ -167,63 +174,144 @@ pub struct Verification {
     pub last_entry_id: Option<i64>,
     /// The first entry that does not fit, and why; `None` when the chain is whole.
     pub first_break: Option<Break>,
+    /// The anchor the chain was checked against, as it stood before this verify.
+    pub anchor: Option<Anchor>,
 }
 
+/// Where and how a chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Break {
     pub entry_id: i64,
+    pub kind: BreakKind,
     pub reason: String,
 }
 
-/// Recomputes the whole chain, oldest first.
+/// How an entry does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// Its content no longer gives its hash.
+    Changed,
+    /// It does not follow the entry before it.
+    Unlinked,
+    /// The log ends before its anchored entry: the newest entries were deleted.
+    Truncated,
+    /// The anchored entry is gone from the middle, has another hash, or has another number of
+    /// entries before it than when it was anchored.
+    AnchorMismatch,
+}
+
+/// Why `e` does not fit after an entry whose hash is `expected_prev`, if it does not.
+fn misfit(e: &AuditEntry, expected_prev: &[u8]) -> Option<Break> {
+    let (kind, reason) = if e.prev_hash != expected_prev {
+        (
+            BreakKind::Unlinked,
+            "does not follow the entry before it (an entry was removed or reordered)",
+        )
+    } else if entry_hash(
+        &e.prev_hash,
+        e.at,
+        &e.actor,
+        &e.action,
+        e.target_type.as_deref(),
+        e.target_id.as_deref(),
+        &e.details,
+    )
+    .as_slice()
+        != e.hash.as_slice()
+    {
+        (
+            BreakKind::Changed,
+            "its content was changed after it was written",
+        )
+    } else {
+        return None;
+    };
+    Some(Break {
+        entry_id: e.id,
+        kind,
+        reason: reason.to_owned(),
+    })
+}
+
+/// Recomputes the whole chain, oldest first, checks it against the school's anchor (a chain
+/// shorter than its anchor, or whose anchored entry changed, is broken), and anchors the head
+/// when the chain is whole. A break is logged at error level.
 #[tracing::instrument(skip(pool), fields(school = %school.slug))]
 pub async fn verify(pool: &PgPool, school: &School) -> Result<Verification, sqlx::Error> {
+    // The anchor is read before the walk starts: it names only entries committed before it was
+    // written, so the walk's later snapshot sees them all. Read after, a newer anchor could name
+    // entries the walk cannot see, and look like a deletion.
+    let anchor = anchor::latest(pool, school.id).await?;
     let mut tx = begin_school_tx(pool, school).await?;
-    let mut rows = sqlx::query_as::<_, AuditEntry>(
-        "SELECT id, at, actor, action, target_type, target_id, details, prev_hash, hash \
-         FROM audit_log ORDER BY id",
-    )
-    .fetch(&mut *tx);
-    let mut expected_prev = GENESIS.to_vec();
-    let mut entries = 0;
-    let mut last_entry_id = None;
-    while let Some(e) = rows.try_next().await? {
-        entries += 1;
-        last_entry_id = Some(e.id);
-        let reason = if e.prev_hash != expected_prev {
-            Some("does not follow the entry before it (an entry was removed or reordered)")
-        } else if entry_hash(
-            &e.prev_hash,
-            e.at,
-            &e.actor,
-            &e.action,
-            e.target_type.as_deref(),
-            e.target_id.as_deref(),
-            &e.details,
+    let walked = {
+        let mut rows = sqlx::query_as::<_, AuditEntry>(
+            "SELECT id, at, actor, action, target_type, target_id, details, prev_hash, hash \
+             FROM audit_log ORDER BY id",
         )
-        .as_slice()
-            != e.hash.as_slice()
-        {
-            Some("its content was changed after it was written")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            return Ok(Verification {
-                entries,
-                last_entry_id,
-                first_break: Some(Break {
-                    entry_id: e.id,
-                    reason: reason.to_owned(),
-                }),
-            });
+        .fetch(&mut *tx);
+        let mut expected_prev = GENESIS.to_vec();
+        let mut entries = 0u64;
+        let mut last_entry_id = None;
+        let mut first_break = None;
+        let mut met_anchor = false;
+        while let Some(e) = rows.try_next().await? {
+            entries += 1;
+            first_break = misfit(&e, &expected_prev);
+            if first_break.is_none()
+                && let Some(a) = &anchor
+                && !met_anchor
+                && e.id >= a.entry_id
+            {
+                // The anchored entry, with another hash; or an entry past it when it is gone
+                // from the middle (and the entries after it were rewritten to link up).
+                met_anchor = true;
+                if e.id > a.entry_id || e.hash != a.head_hash {
+                    let found = (e.id == a.entry_id).then_some(e.hash.as_slice());
+                    first_break = Some(a.broken(found, Some(e.id)));
+                }
+            }
+            last_entry_id = Some(e.id);
+            if first_break.is_some() {
+                break;
+            }
+            expected_prev = e.hash;
         }
-        expected_prev = e.hash;
+        if first_break.is_none()
+            && !met_anchor
+            && let Some(a) = &anchor
+        {
+            first_break = Some(a.broken(None, last_entry_id));
+        }
+        (entries, last_entry_id, first_break, expected_prev)
+    };
+    tx.commit().await?;
+    let (entries, last_entry_id, first_break, head_hash) = walked;
+    match (&first_break, last_entry_id) {
+        (Some(b), _) => tracing::error!(
+            school = %school.slug,
+            entry = b.entry_id,
+            reason = %b.reason,
+            "audit chain broken"
+        ),
+        (None, Some(last)) => {
+            tracing::info!(
+                school = %school.slug,
+                seq = last,
+                entries,
+                head_hash = %crate::privacy::archive::hex(&head_hash),
+                "audit chain verified"
+            );
+            let count = i64::try_from(entries).unwrap_or(i64::MAX);
+            anchor::store(pool, school, last, count, &head_hash).await?;
+        }
+        (None, None) => tracing::info!(school = %school.slug, "audit chain empty"),
     }
     Ok(Verification {
         entries,
         last_entry_id,
-        first_break: None,
+        first_break,
+        anchor,
     })
 }
 

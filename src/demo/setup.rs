@@ -277,31 +277,15 @@ async fn set_shared_drive(services: &Services, school: &School, admin: Uuid) -> 
         staff_addresses: Some(vec![school::STAFF_ADDRESSES.to_owned()]),
         ..SettingsChange::default()
     };
-    let updated = settings::update(
+    settings::update(
         &services.db,
         &services.redis,
         &services.namespace,
-        school.id,
+        school,
+        &Actor::Staff(admin),
         &change,
         Some(&checked),
     )
     .await?;
-    let mut tx = begin_school_tx(&services.db, school).await?;
-    audit::record(
-        &mut tx,
-        &Actor::Staff(admin),
-        Action::SettingsChanged,
-        Some(&Target::new("school", school.id)),
-        json!({
-            "shared_drive_id": updated.shared_drive_id,
-            "shared_drive_checked": true,
-            "retention_months": updated.retention_months,
-            "sync_interval_minutes": updated.sync_interval_minutes,
-            "outside_domain_students": updated.outside_domain_students,
-            "staff_addresses": updated.staff_addresses,
-        }),
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }

@@ -11,6 +11,8 @@
 //!
 //! - **Onward-share** jobs ([`shares`]) scan a class's folders after it is locked and remove the
 //!   grants a School Admin chose to remove, on their own low-priority queue.
+//! - The same timer anchors every school's audit chain head outside its schema once a minute
+//!   across all processes, and starts each school's daily audit verify ([`crate::audit`]).
 //!
 //! apalis-redis retries a failing job on its own (25 times, whatever is configured), so handlers
 //! never fail a job: what went wrong is recorded (`sync_runs`) and the next timer tick tries again.
@@ -449,6 +451,7 @@ pub async fn run_sync_timer(ctx: Arc<Services>, shutdown: impl std::future::Futu
         // Leavers' grants Google did not take at once, and today's retention runs (each
         // school's claimed once a day in the database, whichever process gets there first).
         privacy_tick(&ctx).await;
+        audit_tick(&ctx).await;
         // Once per VACUUM_EVERY in all processes: the lock is never released, it expires.
         if let Ok(_once) = leases
             .acquire("job-vacuum", VACUUM_EVERY, Duration::ZERO)
@@ -495,6 +498,37 @@ async fn privacy_tick(ctx: &Arc<Services>) {
         }
     });
 }
+
+/// The audit log's timers: every school's chain head anchored outside its schema once a minute
+/// in all processes (a lease left to expire, as the vacuum's), and every school's daily verify
+/// (each school's day claimed once in the database; in the background, as a whole chain of a
+/// large school takes a while).
+async fn audit_tick(ctx: &Arc<Services>) {
+    if ctx
+        .leases
+        .acquire("audit-anchors", AUDIT_ANCHOR_EVERY, Duration::ZERO)
+        .await
+        .is_ok()
+    {
+        match crate::audit::anchor::anchor_all(&ctx.db).await {
+            Ok(moved) => tracing::debug!(moved, "audit chains anchored"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not list schools to anchor their audit chains")
+            }
+        }
+    }
+    let db = ctx.db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::audit::daily::verify_due(&db).await {
+            tracing::error!(error = %e, "the scheduled audit verify failed");
+        }
+    });
+}
+
+/// How long the anchoring lease lasts: a little under a minute, so that the tick a minute
+/// later (every process ticks on the same 30-second marks) finds it gone and anchors again,
+/// and the tick half a minute later does not.
+const AUDIT_ANCHOR_EVERY: Duration = Duration::from_secs(55);
 
 /// How often, at most, any process sweeps every school for leavers' grants whose revocation at
 /// Google is due again (the first retry is a minute after the refusal).

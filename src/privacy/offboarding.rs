@@ -699,7 +699,8 @@ pub async fn confirm(
 }
 
 /// The school's schema and role dropped (unless `drop_schema` is false: a run of an earlier
-/// version dropped them in a step of their own), its support grants and retention runs deleted,
+/// version dropped them in a step of their own), its support grants, retention runs, audit
+/// anchors and daily audit verifies deleted,
 /// and its registry row marked `deleted`, all in one transaction: a stop anywhere leaves either
 /// all of it or none of it, never a live registry row without its schema.
 async fn delete_school(
@@ -734,9 +735,25 @@ async fn delete_school(
         .execute(&mut *tx)
         .await?
         .rows_affected();
+    let audit_anchors = sqlx::query("DELETE FROM platform.audit_anchors WHERE tenant_id = $1")
+        .bind(school.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let audit_verify_runs =
+        sqlx::query("DELETE FROM platform.audit_verify_runs WHERE tenant_id = $1")
+            .bind(school.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     done.insert(
         "platform_rows".to_owned(),
-        json!({"support_grants": support_grants, "retention_runs": retention_runs}),
+        json!({
+            "support_grants": support_grants,
+            "retention_runs": retention_runs,
+            "audit_anchors": audit_anchors,
+            "audit_verify_runs": audit_verify_runs,
+        }),
     );
     sqlx::query(
         "UPDATE platform.tenants SET status = 'deleted', deleted_at = now(), \

@@ -3,7 +3,9 @@
 //! - [`names`]: validated slugs, domains and the schema/role names derived from them.
 //! - [`registry`]: the schools in `platform.tenants`.
 //! - [`provision`]: creating a school in one transaction.
-//! - [`school_tx`]: the one function that opens a transaction scoped to a school.
+//! - [`school_tx`]: the one function that opens a transaction scoped to a school (and the one
+//!   that carries a transaction of the service's own on as a school's, for a registry change
+//!   and its audit entry).
 //! - [`schema`]: the template, the numbered changes after it with the checksum of each, and the
 //!   school role's grants.
 //! - [`migrate`]: bringing the platform and every school up to date.
@@ -23,4 +25,4 @@ pub use registry::{
     School, SchoolStatus, find_school_by_domain, find_school_by_slug, list_schools,
 };
 pub use schema::{TenantMigration, TenantMigrations};
-pub use school_tx::{SchoolTx, begin_school_snapshot_tx, begin_school_tx};
+pub use school_tx::{SchoolTx, begin_school_snapshot_tx, begin_school_tx, continue_as_school};

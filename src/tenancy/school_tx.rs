@@ -61,6 +61,21 @@ pub async fn begin_school_tx(pool: &PgPool, school: &School) -> Result<SchoolTx,
     })
 }
 
+/// Carries on `tx`, which has done work of the service's own (in `platform`), as `school`'s
+/// role with only its schema on the path: for a registry change and its entry in the school's
+/// audit log, which must commit together or not at all.
+#[tracing::instrument(skip_all, fields(school = %school.slug))]
+pub async fn continue_as_school(
+    mut tx: Transaction<'static, Postgres>,
+    school: &School,
+) -> Result<SchoolTx, sqlx::Error> {
+    set_scope(&mut tx, &school.schema_name, Some(&school.role_name)).await?;
+    Ok(SchoolTx {
+        tx,
+        school_id: school.id,
+    })
+}
+
 /// Opens a read-only transaction for `school`'s data that sees one snapshot throughout
 /// (`REPEATABLE READ`): for exports, which read each table more than once (JSON, then CSV) and
 /// must find the same rows every time, whatever is written meanwhile.

@@ -13,9 +13,13 @@ use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::registry::School;
+use super::school_tx::continue_as_school;
+use crate::audit::{self, Action, Actor, Target};
 use crate::auth::staff_addresses::{StaffAddresses, StaffAddressesError};
 
 /// How long a cached copy may be used.
@@ -250,13 +254,18 @@ pub async fn read(pool: &PgPool, school: Uuid) -> Result<SchoolSettings, Setting
     .ok_or(SettingsError::NotFound)
 }
 
-/// Applies a change and clears every process's cached copy. A change that sets a Shared Drive
-/// must come with that drive's check (`checked`), made through the school's Drive operator.
+/// Applies a change, records it in the school's audit log as `actor`'s, and clears every
+/// process's cached copy. The change (in `platform.tenants`) and its audit entry (in the
+/// school's schema, as the school's role) are one transaction: if the entry cannot be written,
+/// the change is not saved either. A change that sets a Shared Drive must come with that
+/// drive's check (`checked`), made through the school's Drive operator.
+#[tracing::instrument(skip(pool, redis, change, checked), fields(school = %school.slug))]
 pub async fn update(
     pool: &PgPool,
     redis: &ConnectionManager,
     namespace: &str,
-    school: Uuid,
+    school: &School,
+    actor: &Actor,
     change: &SettingsChange,
     checked: Option<&CheckedSharedDrive>,
 ) -> Result<SchoolSettings, SettingsError> {
@@ -266,6 +275,7 @@ pub async fn update(
     {
         return Err(SettingsError::SharedDriveNotChecked);
     }
+    let mut tx = pool.begin().await?;
     let settings = sqlx::query_as::<_, SchoolSettings>(sqlx::AssertSqlSafe(format!(
         "UPDATE platform.tenants SET \
              shared_drive_id = CASE WHEN $2 THEN $3 ELSE shared_drive_id END, \
@@ -280,7 +290,7 @@ pub async fn update(
          WHERE id = $1 \
          RETURNING {SETTINGS_COLUMNS}"
     )))
-    .bind(school)
+    .bind(school.id)
     .bind(change.shared_drive_id.is_some())
     .bind(change.shared_drive_id.clone().flatten())
     .bind(checked.map(|c| c.name.clone()))
@@ -288,7 +298,7 @@ pub async fn update(
     .bind(change.sync_interval_minutes)
     .bind(change.outside_domain_students)
     .bind(change.new_staff_addresses()?.map(|s| s.patterns().to_vec()))
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.constraint() == Some("tenants_shared_drive_key") => {
@@ -297,7 +307,24 @@ pub async fn update(
         _ => SettingsError::Database(e),
     })?
     .ok_or(SettingsError::NotFound)?;
-    invalidate(redis, namespace, school).await;
+    let mut tx = continue_as_school(tx, school).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Action::SettingsChanged,
+        Some(&Target::new("school", school.id)),
+        json!({
+            "shared_drive_id": settings.shared_drive_id,
+            "shared_drive_checked": checked.is_some(),
+            "retention_months": settings.retention_months,
+            "sync_interval_minutes": settings.sync_interval_minutes,
+            "outside_domain_students": settings.outside_domain_students,
+            "staff_addresses": settings.staff_addresses,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    invalidate(redis, namespace, school.id).await;
     Ok(settings)
 }
 

@@ -311,12 +311,8 @@ pub async fn put_settings(
 
 /// Applies a settings change, as `PUT /api/settings` and the settings page do: values checked
 /// first, then a new Shared Drive checked live through the school's Drive operator; a refusal
-/// at either step saves nothing. Only then are the settings saved (`platform.tenants`, committed
-/// through the pool) and the change audited in a separate transaction of the school's schema.
-///
-/// The save and its audit entry are two transactions, so if writing the audit entry fails after
-/// the save, the change stays saved without its entry and the caller gets the error. Joining
-/// them into one transaction is planned for a later issue (hardening).
+/// at either step saves nothing. Only then are the settings saved (`platform.tenants`) and the
+/// change audited, in one transaction: a change is never saved without its audit entry.
 pub(crate) async fn change_settings(
     state: &AppState,
     staff: &CurrentStaff,
@@ -328,33 +324,16 @@ pub(crate) async fn change_settings(
         Some(id) => Some(shared_drive::check(&state.google, &staff.school, id).await?),
         None => None,
     };
-    let updated = settings::update(
+    Ok(settings::update(
         &state.db,
         &state.redis,
         &state.web.namespace,
-        staff.school.id,
+        &staff.school,
+        &Actor::Staff(staff.staff.id),
         change,
         checked.as_ref(),
     )
-    .await?;
-    let mut tx = staff.school_tx(state).await?;
-    audit::record(
-        &mut tx,
-        &Actor::Staff(staff.staff.id),
-        Action::SettingsChanged,
-        Some(&Target::new("school", staff.school.id)),
-        json!({
-            "shared_drive_id": updated.shared_drive_id,
-            "shared_drive_checked": checked.is_some(),
-            "retention_months": updated.retention_months,
-            "sync_interval_minutes": updated.sync_interval_minutes,
-            "outside_domain_students": updated.outside_domain_students,
-            "staff_addresses": updated.staff_addresses,
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(updated)
+    .await?)
 }
 
 /// `GET /api/audit/verify`

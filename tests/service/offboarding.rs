@@ -138,7 +138,8 @@ fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// A support grant to a new operator and a retention run: the platform's rows about the school.
+/// A support grant to a new operator, a retention run, an audit anchor and a daily verify: the
+/// platform's rows about the school.
 async fn platform_rows(db: &TestDb, school: &School) {
     let operator: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO platform.operators (name, email, token_sha256) \
@@ -164,12 +165,32 @@ async fn platform_rows(db: &TestDb, school: &School) {
     .execute(&db.pool)
     .await
     .unwrap();
+    // One entry at least, so that the verify has a head to anchor.
+    let mut tx = invigilator::tenancy::begin_school_tx(&db.pool, school)
+        .await
+        .unwrap();
+    invigilator::audit::record(
+        &mut tx,
+        &invigilator::audit::Actor::System("test"),
+        invigilator::audit::Action::SyncRequested,
+        None,
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    invigilator::audit::daily::verify_daily(&db.pool, school)
+        .await
+        .unwrap()
+        .expect("today's verify runs");
 }
 
-async fn platform_row_counts(db: &TestDb, school: &School) -> (i64, i64) {
+async fn platform_row_counts(db: &TestDb, school: &School) -> (i64, i64, i64, i64) {
     sqlx::query_as(
         "SELECT (SELECT count(*) FROM platform.support_grants WHERE tenant_id = $1), \
-                (SELECT count(*) FROM platform.retention_runs WHERE tenant_id = $1)",
+                (SELECT count(*) FROM platform.retention_runs WHERE tenant_id = $1), \
+                (SELECT count(*) FROM platform.audit_anchors WHERE tenant_id = $1), \
+                (SELECT count(*) FROM platform.audit_verify_runs WHERE tenant_id = $1)",
     )
     .bind(school.id)
     .fetch_one(&db.pool)
@@ -283,8 +304,8 @@ async fn export_then_confirm_removes_the_school_and_leaves_the_other_untouched()
             .is_none()
     );
     assert_eq!(w.emu.calls("oauth2.revoke"), 2);
-    assert_eq!(platform_row_counts(&w.db, &w.school).await, (0, 0));
-    assert_eq!(platform_row_counts(&w.db, &oak).await, (1, 1));
+    assert_eq!(platform_row_counts(&w.db, &w.school).await, (0, 0, 0, 0));
+    assert_eq!(platform_row_counts(&w.db, &oak).await, (1, 1, 1, 1));
 
     // The certificate vouches for the export the school was given.
     let certificate_file = dir.join("hillside-export.zip.certificate.json");
@@ -293,7 +314,12 @@ async fn export_then_confirm_removes_the_school_and_leaves_the_other_untouched()
         serde_json::from_slice(&std::fs::read(&certificate_file).unwrap()).unwrap();
     assert_eq!(
         certificate["deleted"]["registry"]["platform_rows"],
-        serde_json::json!({"support_grants": 1, "retention_runs": 1})
+        serde_json::json!({
+            "support_grants": 1,
+            "retention_runs": 1,
+            "audit_anchors": 1,
+            "audit_verify_runs": 1
+        })
     );
     assert!(
         certificate["deleted"]["queued_jobs"]

@@ -607,7 +607,8 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
         &w.db.pool,
         &invigilator::redis_client::lazy_connection(&w.db.config(&[])).unwrap(),
         &w.db.role_prefix,
-        other.id,
+        &other,
+        &invigilator::audit::Actor::System("test"),
         &serde_json::from_value(json!({"shared_drive_id": SHARED_DRIVE})).unwrap(),
         Some(&checked),
     )

@@ -19,7 +19,7 @@ use super::form::{FormErrors, PageForm, reshow};
 use super::{Layout, PageStaff, Section, london_time, london_time_seconds, render};
 use crate::audit::names::{self, Names, StaffChoice};
 use crate::audit::{
-    self, Action, ActorFilter, AuditEntry, LogFilter, LogPage, PageStart, Verification,
+    self, Action, ActorFilter, AuditEntry, BreakKind, LogFilter, LogPage, PageStart, Verification,
 };
 use crate::auth::roles::{Permission, Role};
 use crate::roster::placement::{self, PlacedClass};
@@ -603,8 +603,15 @@ impl ChainResult {
                         who(&e.actor, names),
                     )
                 });
-                let before = v.entries.saturating_sub(1);
+                // A log cut short: every entry walked is intact, and the anchored one is gone.
+                let before = match b.kind {
+                    BreakKind::Truncated => v.entries,
+                    _ => v.entries.saturating_sub(1),
+                };
                 let mut lines = vec![match before {
+                    0 if b.kind == BreakKind::Truncated => {
+                        format!("No entry is left in the log. Checked at {checked_at}.")
+                    }
                     0 => format!("It is the first entry. Checked at {checked_at}."),
                     1 => format!("The entry before it is intact. Checked at {checked_at}."),
                     n => format!(
