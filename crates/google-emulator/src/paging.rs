@@ -3,8 +3,9 @@
 //! Google documents that a list "may return fewer than" the page size while a next-page token
 //! remains, and even an empty page. [`ShortPages`] makes the emulator do so too, so code that
 //! stops at the first short page, or counts on full pages, fails here rather than in production.
-//! Which pages come up short is decided by a hash of the seed, the query and the position, never
-//! by chance: the same calls always see the same pages.
+//! Which pages come up short is decided by a hash of the seed, the kind of list (the `query` up to
+//! its first `|`), the number of results and the position, never by chance, nor by the ids in a
+//! query (which differ from run to run): the same calls on the same world see the same pages.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,8 +27,8 @@ pub enum ShortPages {
 
 /// One page of `items`, and the token for the next page if there is one.
 ///
-/// `query` is everything that defines the result set (filters, ordering); a token from one
-/// query is refused by another, as Google does.
+/// `query` is everything that defines the result set (filters, ordering), starting with the
+/// kind of list and a `|`; a token from one query is refused by another, as Google does.
 pub fn page<T: Clone>(
     items: &[T],
     page_size: usize,
@@ -45,7 +46,9 @@ pub fn page<T: Clone>(
         ));
     }
     let available = page_size.max(1).min(items.len() - start);
-    let end = start + shortened(available, short_pages, query, start, number);
+    let kind = query.split('|').next().unwrap_or_default();
+    let shape = format!("{kind}|{}", items.len());
+    let end = start + shortened(available, short_pages, &shape, start, number);
     let next = (end < items.len()).then(|| encode(end, number + 1, query));
     Ok((items[start..end].to_vec(), next))
 }
@@ -54,7 +57,7 @@ pub fn page<T: Clone>(
 fn shortened(
     available: usize,
     short_pages: ShortPages,
-    query: &str,
+    shape: &str,
     start: usize,
     number: u64,
 ) -> usize {
@@ -64,7 +67,7 @@ fn shortened(
     if available == 0 {
         return 0;
     }
-    let digest = Sha256::digest(format!("{seed}|{query}|{start}|{number}").as_bytes());
+    let digest = Sha256::digest(format!("{seed}|{shape}|{start}|{number}").as_bytes());
     let mut roll = [0u8; 8];
     roll.copy_from_slice(&digest[..8]);
     let roll = u64::from_le_bytes(roll);
@@ -115,10 +118,14 @@ mod tests {
     use super::*;
 
     fn walk(items: &[u32], size: usize, short: ShortPages) -> Vec<Vec<u32>> {
+        walk_query(items, size, short, "files|q")
+    }
+
+    fn walk_query(items: &[u32], size: usize, short: ShortPages, query: &str) -> Vec<Vec<u32>> {
         let mut pages = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let (page, next) = page(items, size, short, token.as_deref(), "q").unwrap();
+            let (page, next) = page(items, size, short, token.as_deref(), query).unwrap();
             pages.push(page);
             match next {
                 Some(next) => token = Some(next),
@@ -146,6 +153,15 @@ mod tests {
         );
         assert_eq!(walk(&items, 10, ShortPages::Seeded(7)), pages, "repeatable");
         assert_ne!(walk(&items, 10, ShortPages::Seeded(8)), pages, "seeded");
+    }
+
+    #[test]
+    fn the_ids_in_a_query_do_not_change_which_pages_are_short() {
+        let items: Vec<u32> = (0..50).collect();
+        let short = ShortPages::Seeded(3);
+        let a = walk_query(&items, 10, short, "files|'1abc' in parents");
+        let b = walk_query(&items, 10, short, "files|'1xyz' in parents");
+        assert_eq!(a, b);
     }
 
     #[test]
