@@ -135,6 +135,38 @@ async fn a_teacher_reads_courses_and_rosters_over_many_pages() {
 }
 
 #[tokio::test]
+async fn every_course_and_student_is_read_though_classroom_pages_come_up_short() {
+    let w = GoogleWorld::new(40).await;
+    let teacher = w.connect_teacher().await;
+    for i in 0..12 {
+        w.emu
+            .add_course(&format!("Class {i:02}"), None, TEACHER, &[pupil(i)])
+            .unwrap();
+    }
+    // Classes Classroom does not list to a teacher in ACTIVE: not theirs to sync.
+    let provisioned = w.emu.add_course("Not yet", None, TEACHER, &[]).unwrap();
+    w.emu
+        .set_course_state(&provisioned.id, "PROVISIONED")
+        .unwrap();
+    w.emu.update_settings(|s| s.max_page_size = Some(3));
+    w.emu.reset_stats();
+    let classroom = w.clients.classroom(&w.school, teacher).await.unwrap();
+    let courses = classroom.list_my_courses().await.unwrap();
+    let names: Vec<&str> = courses.iter().map(|c| c.name.as_str()).collect();
+    let mut expected: Vec<String> = (0..12).rev().map(|i| format!("Class {i:02}")).collect();
+    expected.push("10X Chemistry".to_owned());
+    assert_eq!(
+        names, expected,
+        "all of them, newest first, as Classroom lists"
+    );
+    let students = classroom.list_students("500000000001").await.unwrap();
+    assert_eq!(students.len(), 40);
+    // Short pages (some empty) cost calls beyond the ⌈n/3⌉ full pages would need.
+    assert!(w.emu.calls("classroom.courses.list") > 5);
+    assert!(w.emu.calls("classroom.courses.students.list") > 14);
+}
+
+#[tokio::test]
 async fn concurrent_ensures_of_one_folder_make_one_folder() {
     let w = GoogleWorld::new(0).await;
     w.emu.set_faults(

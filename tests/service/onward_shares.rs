@@ -91,9 +91,14 @@ impl Student {
     }
 
     async fn share(&self, item: &str, grant: Value) {
+        // Drive refuses sendNotificationEmail on domain and anyone grants.
+        let notify = match grant["type"].as_str() {
+            Some("user" | "group") => "&sendNotificationEmail=false",
+            _ => "",
+        };
         common::http_client()
             .post(format!(
-                "{}drive/v3/files/{item}/permissions?supportsAllDrives=true&sendNotificationEmail=false",
+                "{}drive/v3/files/{item}/permissions?supportsAllDrives=true{notify}",
                 self.base
             ))
             .bearer_auth(&self.token)

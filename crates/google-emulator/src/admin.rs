@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::drive::store::Role;
-use crate::emulator::{Emulator, SetupError};
+use crate::emulator::{DEFAULT_SHORT_PAGE_SEED, Emulator, SetupError};
 use crate::limits::FaultPlan;
+use crate::paging::ShortPages;
 use crate::seed::{Quotas, Seed, SeedCourse, SeedSharedDrive};
 
 /// An admin request the emulator cannot carry out.
@@ -312,10 +313,24 @@ async fn clear_faults(State(emu): State<Emulator>) -> StatusCode {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SettingsChange {
     auto_consent: Option<bool>,
     access_token_ttl_secs: Option<i64>,
+    /// Absent: unchanged; `null`: no cap; a number: the cap.
+    #[serde(default, deserialize_with = "present")]
     max_page_size: Option<Option<usize>>,
+    short_pages: Option<bool>,
+    short_page_seed: Option<u64>,
+}
+
+/// A field that is present, even as `null` (serde would read `null` as absent).
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 async fn settings(State(emu): State<Emulator>, Json(c): Json<SettingsChange>) -> StatusCode {
@@ -329,6 +344,19 @@ async fn settings(State(emu): State<Emulator>, Json(c): Json<SettingsChange>) ->
         if let Some(v) = c.max_page_size {
             s.max_page_size = v;
         }
+        let seed = match s.short_pages {
+            ShortPages::Seeded(seed) => seed,
+            ShortPages::Never => DEFAULT_SHORT_PAGE_SEED,
+        };
+        let seed = c.short_page_seed.unwrap_or(seed);
+        let on = c
+            .short_pages
+            .unwrap_or(s.short_pages != ShortPages::Never || c.short_page_seed.is_some());
+        s.short_pages = if on {
+            ShortPages::Seeded(seed)
+        } else {
+            ShortPages::Never
+        };
     });
     StatusCode::NO_CONTENT
 }

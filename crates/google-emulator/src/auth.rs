@@ -31,6 +31,27 @@ pub mod scope {
     /// Scopes that need no checkbox on the consent page.
     pub const BASIC: &[&str] = &[OPENID, EMAIL, PROFILE, USERINFO_EMAIL, USERINFO_PROFILE];
 
+    /// Scopes as Google names them in what it grants: `email` and `profile` become their long
+    /// names (`…/auth/userinfo.email`, `…/auth/userinfo.profile`), and asking for either
+    /// userinfo scope grants `openid` too. Token responses, consent redirects and stored grants
+    /// all use these names.
+    pub fn as_granted(
+        scopes: impl IntoIterator<Item = String>,
+    ) -> std::collections::BTreeSet<String> {
+        let mut granted: std::collections::BTreeSet<String> = scopes
+            .into_iter()
+            .map(|s| match s.as_str() {
+                EMAIL => USERINFO_EMAIL.to_owned(),
+                PROFILE => USERINFO_PROFILE.to_owned(),
+                _ => s,
+            })
+            .collect();
+        if granted.contains(USERINFO_EMAIL) || granted.contains(USERINFO_PROFILE) {
+            granted.insert(OPENID.to_owned());
+        }
+        granted
+    }
+
     /// Whether `granted` includes `wanted`, counting Google's aliases for the basic scopes.
     pub fn includes(granted: &std::collections::BTreeSet<String>, wanted: &str) -> bool {
         let alias = match wanted {

@@ -41,12 +41,13 @@ impl Params {
             .collect()
     }
 
+    /// `pageSize`: zero or absent means `default`; above Classroom's maximum it is reduced to it.
     fn page_size(&self, emu: &Emulator, default: usize) -> Result<usize, GoogleError> {
         let requested = match self.one("pageSize") {
             None => default,
             Some(v) => match v.parse::<i64>() {
                 Ok(0) => default,
-                Ok(n) if n > 0 => (n as usize).min(MAX_PAGE),
+                Ok(n) if n > 0 => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
                 _ => {
                     return Err(GoogleError::invalid_parameter(
                         "pageSize",
@@ -55,27 +56,35 @@ impl Params {
                 }
             },
         };
-        Ok(emu
-            .settings()
-            .max_page_size
-            .map_or(requested, |cap| requested.min(cap)))
+        Ok(emu.settings().page_size(requested))
     }
 }
 
+/// Whether the caller may see a course, by Classroom's documented rules for each state: a
+/// `SUSPENDED` course only its owner; a `PROVISIONED` or `DECLINED` one its owner and the domain's
+/// administrators; any other its teachers, its students and the domain's administrators.
 fn can_view(dir: &Directory, caller: &Caller, course: &Course) -> bool {
     let Some(me) = caller.principal.user_id.as_deref() else {
         return false;
     };
-    if course.teachers.iter().any(|t| t == me) || course.students.iter().any(|s| s == me) {
-        return true;
+    let owner = course.owner_id == me;
+    let domain_admin = || {
+        dir.user(me).is_some_and(|u| {
+            u.domain_admin
+                && dir
+                    .user(&course.owner_id)
+                    .is_some_and(|owner| owner.hosted_domain == u.hosted_domain)
+        })
+    };
+    match course.state.as_str() {
+        "SUSPENDED" => owner,
+        "PROVISIONED" | "DECLINED" => owner || domain_admin(),
+        _ => {
+            course.teachers.iter().any(|t| t == me)
+                || course.students.iter().any(|s| s == me)
+                || domain_admin()
+        }
     }
-    // A Workspace administrator sees the courses of their domain.
-    dir.user(me).is_some_and(|u| {
-        u.domain_admin
-            && dir
-                .user(&course.owner_id)
-                .is_some_and(|owner| owner.hosted_domain == u.hosted_domain)
-    })
 }
 
 fn course_json(c: &Course) -> Value {
@@ -139,49 +148,56 @@ pub async fn list_courses(
             format!("Invalid value at 'course_states' ({bad})"),
         ));
     }
+    if params.one("teacherId").is_some() && params.one("studentId").is_some() {
+        return Err(GoogleError::invalid_parameter(
+            "studentId",
+            "Request contains an invalid argument: teacherId and studentId cannot both be set.",
+        ));
+    }
     let page_size = params.page_size(&emu, DEFAULT_COURSE_PAGE)?;
     let me = caller.principal.user_id.as_deref();
-    let courses: Vec<Value> =
-        {
-            let dir = emu.directory();
-            let teacher = match params.one("teacherId") {
-                Some(t) => Some(dir.resolve_user(t, me).map(|u| u.id.clone()).ok_or_else(
-                    || {
-                        GoogleError::invalid_parameter(
-                            "teacherId",
-                            "Requested entity was not found.",
-                        )
-                    },
-                )?),
-                None => None,
-            };
-            let student = match params.one("studentId") {
-                Some(s) => Some(dir.resolve_user(s, me).map(|u| u.id.clone()).ok_or_else(
-                    || {
-                        GoogleError::invalid_parameter(
-                            "studentId",
-                            "Requested entity was not found.",
-                        )
-                    },
-                )?),
-                None => None,
-            };
-            dir.courses
-                .values()
-                .filter(|c| can_view(&dir, &caller, c))
-                .filter(|c| teacher.as_ref().is_none_or(|t| c.teachers.contains(t)))
-                .filter(|c| student.as_ref().is_none_or(|s| c.students.contains(s)))
-                .filter(|c| states.is_empty() || states.contains(&c.state.as_str()))
-                .map(course_json)
-                .collect()
+    let courses: Vec<Value> = {
+        let dir = emu.directory();
+        // A user named in the query who does not exist is NOT_FOUND, as Classroom documents.
+        let resolve = |key: &str| -> Result<Option<String>, GoogleError> {
+            params
+                .one(key)
+                .map(|k| {
+                    dir.resolve_user(k, me)
+                        .map(|u| u.id.clone())
+                        .ok_or_else(GoogleError::entity_not_found)
+                })
+                .transpose()
         };
+        let teacher = resolve("teacherId")?;
+        let student = resolve("studentId")?;
+        let mut courses: Vec<&Course> = dir
+            .courses
+            .values()
+            .filter(|c| can_view(&dir, &caller, c))
+            .filter(|c| teacher.as_ref().is_none_or(|t| c.teachers.contains(t)))
+            .filter(|c| student.as_ref().is_none_or(|s| c.students.contains(s)))
+            .filter(|c| states.is_empty() || states.contains(&c.state.as_str()))
+            .collect();
+        // Newest first, as Classroom documents.
+        courses.sort_by(|a, b| {
+            (b.creation_time, b.created_seq).cmp(&(a.creation_time, a.created_seq))
+        });
+        courses.into_iter().map(course_json).collect()
+    };
     let fingerprint = format!(
         "courses|{:?}|{:?}|{states:?}",
         params.one("teacherId"),
         params.one("studentId")
     );
-    let (page, next) = paging::page(&courses, page_size, params.one("pageToken"), &fingerprint)
-        .map_err(|e| GoogleError::invalid_parameter("pageToken", e.to_string()))?;
+    let (page, next) = paging::page(
+        &courses,
+        page_size,
+        emu.settings().short_pages,
+        params.one("pageToken"),
+        &fingerprint,
+    )
+    .map_err(|e| GoogleError::invalid_parameter("pageToken", e.to_string()))?;
     let mut body = json!({});
     if !page.is_empty() {
         body["courses"] = json!(page);
@@ -258,6 +274,7 @@ async fn list_roster(
     let (page, next) = paging::page(
         &members,
         page_size,
+        emu.settings().short_pages,
         params.one("pageToken"),
         &format!("{key}|{course_id}"),
     )
@@ -292,7 +309,8 @@ pub async fn list_teachers(
     list_roster(emu, caller, course_id, raw, Roster::Teachers).await
 }
 
-/// `GET /v1/userProfiles/{userId}` (`me`, an id or an email).
+/// `GET /v1/userProfiles/{userId}` (`me`, an id or an email). A profile that does not exist is
+/// `PERMISSION_DENIED`, not `NOT_FOUND`, as Classroom documents: it does not reveal who exists.
 pub async fn get_user_profile(
     State(emu): State<Emulator>,
     caller: Caller,
@@ -307,7 +325,7 @@ pub async fn get_user_profile(
     let dir = emu.directory();
     let user = dir
         .resolve_user(&user_id, caller.principal.user_id.as_deref())
-        .ok_or_else(GoogleError::entity_not_found)?;
+        .ok_or_else(GoogleError::caller_lacks_permission)?;
     let mut profile = profile_json(user, &caller);
     profile["permissions"] = json!([]);
     Ok(Json(profile))

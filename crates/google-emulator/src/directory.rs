@@ -50,6 +50,8 @@ pub struct Course {
     pub update_time: DateTime<Utc>,
     pub teachers: Vec<String>,
     pub students: Vec<String>,
+    /// Order of creation: courses made in the same millisecond still list newest first.
+    pub created_seq: u64,
 }
 
 /// Course states Classroom knows.
@@ -63,6 +65,7 @@ pub struct Directory {
     by_email: HashMap<String, String>,
     pub clients: HashMap<String, OAuthClient>,
     pub courses: BTreeMap<String, Course>,
+    courses_created: u64,
 }
 
 /// Why a directory change was refused.
@@ -197,6 +200,7 @@ impl Directory {
         }
         let id = id.unwrap_or_else(|| numeric_id()[..12].to_owned());
         let now = Utc::now();
+        self.courses_created += 1;
         let domain = owner.rsplit('@').next().unwrap_or("example.org").to_owned();
         let course = Course {
             course_group_email: format!("course_{id}@{domain}"),
@@ -211,6 +215,7 @@ impl Directory {
             update_time: now,
             teachers: teacher_ids,
             students: student_ids,
+            created_seq: self.courses_created,
         };
         self.courses.insert(id, course.clone());
         Ok(course)

@@ -14,6 +14,7 @@ use crate::directory::{Course, Directory, DirectoryError, OAuthClient, User};
 use crate::drive::store::{DriveStore, Role};
 use crate::keys::KeyPair;
 use crate::limits::{FaultPlan, Limits, Stats};
+use crate::paging::ShortPages;
 use crate::seed::{Quotas, Seed};
 use crate::tokens::{Principal, TokenStore};
 
@@ -26,6 +27,9 @@ pub struct Settings {
     pub access_token_ttl_secs: i64,
     /// Caps every `pageSize`, to force paging in tests.
     pub max_page_size: Option<usize>,
+    /// Whether list pages come up short (or empty) before the end, as Google's may. On by
+    /// default, so every client's paging is exercised.
+    pub short_pages: ShortPages,
     /// Scopes each user (by email) unticks on the consent page (granular consent).
     pub declined_scopes: HashMap<String, BTreeSet<String>>,
 }
@@ -36,8 +40,21 @@ impl Default for Settings {
             auto_consent: true,
             access_token_ttl_secs: 3599,
             max_page_size: None,
+            short_pages: ShortPages::Seeded(DEFAULT_SHORT_PAGE_SEED),
             declined_scopes: HashMap::new(),
         }
+    }
+}
+
+/// The seed of short pages unless a test picks another.
+pub const DEFAULT_SHORT_PAGE_SEED: u64 = 17;
+
+impl Settings {
+    /// The page size a list answers with: `requested`, within the test cap if one is set.
+    pub fn page_size(&self, requested: usize) -> usize {
+        self.max_page_size
+            .map_or(requested, |cap| requested.min(cap))
+            .max(1)
     }
 }
 
@@ -85,6 +102,7 @@ pub struct FileSummary {
     pub mime_type: String,
     pub parents: Vec<String>,
     pub drive_id: Option<String>,
+    /// Every OAuth client's `appProperties` together (each client sees only its own in Drive).
     pub app_properties: BTreeMap<String, String>,
     pub trashed: bool,
     /// Direct permissions: `(email or domain, role)`.
@@ -411,7 +429,7 @@ impl Emulator {
     ) -> Option<String> {
         let principal = self.principal(email)?;
         let ttl = chrono::Duration::seconds(self.settings().access_token_ttl_secs);
-        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let scopes = crate::auth::scope::as_granted(scopes.iter().map(|s| (*s).to_owned()));
         Some(
             self.tokens()
                 .mint_access(principal, client_id, scopes, ttl, None),
@@ -427,7 +445,7 @@ impl Emulator {
         client_id: &str,
     ) -> Option<String> {
         let user = self.user(email)?;
-        let scopes: BTreeSet<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let scopes = crate::auth::scope::as_granted(scopes.iter().map(|s| (*s).to_owned()));
         let token = crate::tokens::random_token("1//0emu-", 64);
         let mut tokens = self.tokens();
         tokens
@@ -512,7 +530,12 @@ fn summarise(f: &crate::drive::store::File) -> FileSummary {
         mime_type: f.mime_type.clone(),
         parents: f.parents.clone(),
         drive_id: f.drive_id.clone(),
-        app_properties: f.app_properties.clone(),
+        app_properties: f
+            .app_properties
+            .values()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         trashed: f.trashed,
         permissions: f
             .permissions

@@ -79,6 +79,33 @@ impl GoogleError {
         Self::new(StatusCode::FORBIDDEN, "global", reason, message)
     }
 
+    /// 403 `fieldNotWritable`: the request sets a field it may not (output-only, or `parents` on
+    /// update).
+    pub fn field_not_writable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "global", "fieldNotWritable", message)
+    }
+
+    /// 403 `fileNotDownloadable`: `alt=media` on a folder or a Google Docs editors file.
+    pub fn file_not_downloadable() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "global",
+            "fileNotDownloadable",
+            "Only files with binary content can be downloaded. Use Export with Docs Editors files.",
+        )
+        .at("parameter", "alt")
+    }
+
+    /// 400 `invalidSharingRequest`, e.g. `sendNotificationEmail` on a domain or anyone grant.
+    pub fn invalid_sharing_request(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "global",
+            "invalidSharingRequest",
+            message,
+        )
+    }
+
     /// 404 for a Drive file, as Drive words it.
     pub fn file_not_found(id: &str) -> Self {
         Self::new(
@@ -200,6 +227,16 @@ impl GoogleError {
         )
     }
 
+    /// 501: something Google does that the emulator does not (said plainly, never faked).
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "global",
+            "notImplemented",
+            message,
+        )
+    }
+
     /// 500 `backendError`.
     pub fn backend_error() -> Self {
         Self::new(
@@ -228,6 +265,7 @@ impl GoogleError {
             404 => "NOT_FOUND",
             409 => "ALREADY_EXISTS",
             429 => "RESOURCE_EXHAUSTED",
+            501 => "UNIMPLEMENTED",
             503 => "UNAVAILABLE",
             _ => "INTERNAL",
         }

@@ -306,7 +306,7 @@ fn grant_code(
     let scopes = {
         let mut tokens = emu.tokens();
         let first_consent = !tokens.grants.contains_key(&key);
-        let mut scopes = granted;
+        let mut scopes = scope::as_granted(granted);
         if p.include_granted_scopes.as_deref() == Some("true")
             && let Some(previous) = tokens.grants.get(&key)
         {
@@ -625,7 +625,7 @@ fn refresh(emu: &Emulator, headers: &HeaderMap, req: &TokenRequest) -> Result<Va
     }
     let scopes = match req.scope.as_deref() {
         Some(s) => {
-            let wanted = scopes_of(s);
+            let wanted = scope::as_granted(scopes_of(s));
             if !wanted.is_subset(&stored.scopes) {
                 return Err(OAuthError::invalid_scope(
                     "Some requested scopes were invalid or were not granted.",
@@ -769,7 +769,7 @@ fn jwt_bearer(emu: &Emulator, req: &TokenRequest) -> Result<Value, OAuthError> {
             "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
         ));
     }
-    let scopes = scopes_of(claims["scope"].as_str().unwrap_or_default());
+    let scopes = scope::as_granted(scopes_of(claims["scope"].as_str().unwrap_or_default()));
     if scopes.is_empty() {
         return Err(OAuthError::invalid_scope(
             "Invalid OAuth scope or ID token audience provided.",

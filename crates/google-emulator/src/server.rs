@@ -209,18 +209,47 @@ fn fault_response(kind: FaultKind) -> Response {
         FaultKind::Truncated => json(StatusCode::OK, "{\"kind\": \"drive#file\", \"id\": \"1trunc"),
         // Handled in the front door, which must run the call first.
         FaultKind::LostResponse => GoogleError::unavailable().into_response(),
-        FaultKind::ConnectionReset => {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(Bytes::from_static(b"{\"kind\": \"drive#")),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by emulator")),
-            ];
-            let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
-            response
-        }
+        FaultKind::ConnectionReset => connection_reset(),
     }
+}
+
+/// The first part of the body that `connection_reset` sends before the connection drops.
+const CUT_OFF_BODY: &[u8] = b"{\"kind\": \"drive#file\", \"id\": \"1cut";
+/// What the headers promise: more than is sent.
+const PROMISED_LENGTH: usize = 96;
+
+/// A 200 whose headers promise more body than comes: the status line, the headers and part of
+/// the body are sent (and flushed, after a pause), then the connection is dropped. A client
+/// therefore sees a response cut off mid-body, as when a connection to Google breaks, not a
+/// connection that closed before answering (which HTTP clients retry by themselves).
+fn connection_reset() -> Response {
+    let body = futures_util::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((Ok(Bytes::from_static(CUT_OFF_BODY)), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "connection reset by emulator",
+                    )),
+                    2,
+                ))
+            }
+            _ => None,
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    headers.insert(
+        axum::http::header::CONTENT_LENGTH,
+        axum::http::HeaderValue::from(PROMISED_LENGTH),
+    );
+    response
 }
 
 /// Why the emulator could not start.

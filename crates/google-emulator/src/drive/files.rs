@@ -1,18 +1,19 @@
-//! `files.create`, `files.get`, `files.list`, `files.update`, `files.delete`.
-
-use std::collections::BTreeMap;
+//! `files.create`, `files.get` (metadata, or content with `alt=media`), `files.list`,
+//! `files.update`, `files.delete`.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::metadata::{self, FileMetadata, Request};
+use super::order::OrderBy;
 use super::query::{Candidate, Query};
-use super::store::{DriveStore, FOLDER_MIME, File, Role};
-use super::{DriveParams, masked, multipart, visible_role};
+use super::store::{DriveStore, File, FileChange, NewFile, Role};
+use super::{DriveParams, masked, multipart, permissions, visible_role};
 use crate::auth::{Caller, scope};
 use crate::emulator::Emulator;
 use crate::error::GoogleError;
@@ -23,9 +24,13 @@ const DEFAULT_LIST_FIELDS: &str =
     "kind,incompleteSearch,nextPageToken,files(kind,id,name,mimeType,driveId)";
 const WRITE_SCOPES: &[&str] = &[scope::DRIVE, scope::DRIVE_FILE];
 const READ_SCOPES: &[&str] = &[scope::DRIVE, scope::DRIVE_FILE, scope::DRIVE_READONLY];
+/// `files.list`'s largest page; a larger `pageSize` is reduced to it.
+const MAX_LIST_PAGE: usize = 1000;
+const DEFAULT_LIST_PAGE: usize = 100;
 
-/// A file's full JSON (`drive#file`).
-pub(crate) fn file_json(f: &File, role: Role) -> Value {
+/// A file's full JSON (`drive#file`) as `caller` sees it: its role decides the capabilities, and
+/// its OAuth client which `appProperties` it sees.
+pub(crate) fn file_json(f: &File, role: Role, caller: &Caller) -> Value {
     let time =
         |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut v = json!({
@@ -34,7 +39,7 @@ pub(crate) fn file_json(f: &File, role: Role) -> Value {
         "name": f.name,
         "mimeType": f.mime_type,
         "parents": f.parents,
-        "appProperties": f.app_properties,
+        "appProperties": f.app_properties_of(&caller.client_id),
         "trashed": f.trashed,
         "createdTime": time(&f.created_time),
         "modifiedTime": time(&f.modified_time),
@@ -46,10 +51,15 @@ pub(crate) fn file_json(f: &File, role: Role) -> Value {
         "capabilities": {
             "canEdit": role >= Role::Writer,
             "canAddChildren": f.is_folder() && role >= Role::Writer,
-            "canShare": role >= Role::Writer,
+            // The same rule permissions.create applies, so the two never disagree.
+            "canShare": role >= permissions::role_needed_to_share(f),
             "canTrash": role >= Role::FileOrganizer || (f.drive_id.is_none() && role == Role::Owner),
+            "canDownload": !f.is_folder(),
         },
     });
+    if let Some(content) = &f.content {
+        v["size"] = json!(content.len().to_string());
+    }
     if let Some(drive) = &f.drive_id {
         v["driveId"] = json!(drive);
         v["teamDriveId"] = json!(drive);
@@ -57,25 +67,6 @@ pub(crate) fn file_json(f: &File, role: Role) -> Value {
         v["hasAugmentedPermissions"] = json!(!f.permissions.is_empty());
     }
     v
-}
-
-/// The metadata Drive accepts on create and update.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FileMetadata {
-    name: Option<String>,
-    mime_type: Option<String>,
-    parents: Option<Vec<String>>,
-    app_properties: Option<BTreeMap<String, Option<String>>>,
-    trashed: Option<bool>,
-}
-
-fn parse_metadata(bytes: &[u8]) -> Result<FileMetadata, GoogleError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(FileMetadata::default());
-    }
-    serde_json::from_slice(bytes)
-        .map_err(|e| GoogleError::bad_request(format!("Invalid JSON payload received. {e}")))
 }
 
 /// `POST /drive/v3/files` (metadata only, JSON).
@@ -86,8 +77,64 @@ pub async fn create_json(
     body: Bytes,
 ) -> Result<Json<Value>, GoogleError> {
     caller.require_any(WRITE_SCOPES)?;
-    let metadata = parse_metadata(&body)?;
-    create(&emu, &caller, &DriveParams::parse(raw), metadata, None)
+    let metadata = metadata::parse(&body, Request::Create)?;
+    create(
+        &emu,
+        &caller,
+        &DriveParams::parse(raw),
+        metadata,
+        Upload::default(),
+    )
+}
+
+/// What came with the metadata in an upload request.
+#[derive(Debug, Default)]
+struct Upload {
+    media_type: Option<String>,
+    content: Option<Vec<u8>>,
+}
+
+/// Splits an upload request (`uploadType=multipart` or `media`) into metadata and content.
+fn read_upload(
+    params: &DriveParams,
+    headers: &HeaderMap,
+    body: &[u8],
+    request: Request,
+) -> Result<(FileMetadata, Upload), GoogleError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match params.get("uploadType") {
+        Some("multipart") => {
+            let parts = multipart::parse(content_type, body)
+                .map_err(|e| GoogleError::bad_request(format!("Malformed multipart body: {e}")))?;
+            let metadata = metadata::parse(&parts[0].body, request)?;
+            let upload = match parts.get(1) {
+                Some(media) => Upload {
+                    media_type: media.content_type.clone(),
+                    content: Some(media.body.clone()),
+                },
+                None => Upload::default(),
+            };
+            Ok((metadata, upload))
+        }
+        Some("media") => Ok((
+            FileMetadata::default(),
+            Upload {
+                media_type: Some(content_type.to_owned()),
+                content: Some(body.to_vec()),
+            },
+        )),
+        Some("resumable") => Err(GoogleError::invalid_parameter(
+            "uploadType",
+            "Resumable uploads are not supported by the emulator.",
+        )),
+        _ => Err(GoogleError::invalid_parameter(
+            "uploadType",
+            "Invalid value for uploadType: expected media, multipart or resumable.",
+        )),
+    }
 }
 
 /// `POST /upload/drive/v3/files?uploadType=multipart|media` (what google-drive3 always sends).
@@ -100,34 +147,8 @@ pub async fn create_upload(
 ) -> Result<Json<Value>, GoogleError> {
     caller.require_any(WRITE_SCOPES)?;
     let params = DriveParams::parse(raw);
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    match params.get("uploadType") {
-        Some("multipart") => {
-            let parts = multipart::parse(content_type, &body)
-                .map_err(|e| GoogleError::bad_request(format!("Malformed multipart body: {e}")))?;
-            let metadata = parse_metadata(&parts[0].body)?;
-            let media_type = parts.get(1).and_then(|p| p.content_type.clone());
-            create(&emu, &caller, &params, metadata, media_type)
-        }
-        Some("media") => create(
-            &emu,
-            &caller,
-            &params,
-            FileMetadata::default(),
-            Some(content_type.to_owned()),
-        ),
-        Some("resumable") => Err(GoogleError::invalid_parameter(
-            "uploadType",
-            "Resumable uploads are not supported by the emulator.",
-        )),
-        _ => Err(GoogleError::invalid_parameter(
-            "uploadType",
-            "Invalid value for uploadType: expected media, multipart or resumable.",
-        )),
-    }
+    let (metadata, upload) = read_upload(&params, &headers, &body, Request::Create)?;
+    create(&emu, &caller, &params, metadata, upload)
 }
 
 fn create(
@@ -135,7 +156,7 @@ fn create(
     caller: &Caller,
     params: &DriveParams,
     metadata: FileMetadata,
-    media_type: Option<String>,
+    upload: Upload,
 ) -> Result<Json<Value>, GoogleError> {
     let mask = params.mask(DEFAULT_FILE_FIELDS)?;
     let parents = metadata.parents.unwrap_or_default();
@@ -158,7 +179,9 @@ fn create(
     }
     let mime_type = metadata
         .mime_type
-        .or(media_type.filter(|m| !m.is_empty() && m != "application/json"))
+        .or(upload
+            .media_type
+            .filter(|m| !m.is_empty() && m != "application/json"))
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     let app_properties = metadata
         .app_properties
@@ -166,49 +189,89 @@ fn create(
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
+    // A metadata-only create of a binary file makes an empty file, as in Drive.
+    let content = Some(upload.content.unwrap_or_default());
     let file = store.create(
-        metadata.name.unwrap_or_else(|| "Untitled".to_owned()),
-        mime_type,
+        NewFile {
+            name: metadata.name.unwrap_or_else(|| "Untitled".to_owned()),
+            mime_type,
+            client_id: caller.client_id.clone(),
+            app_properties,
+            content,
+        },
         parent,
         &caller.principal.email,
-        app_properties,
     )?;
     let role = store
         .access(&file.id, &caller.principal.email)
         .unwrap_or(Role::Owner);
-    Ok(masked(file_json(&file, role), &mask))
+    Ok(masked(file_json(&file, role, caller), &mask))
 }
 
-/// `GET /drive/v3/files/{fileId}`
+/// `GET /drive/v3/files/{fileId}`: metadata, or with `alt=media` the content uploaded.
 pub async fn get(
     State(emu): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, GoogleError> {
+) -> Result<Response, GoogleError> {
     caller.require_any(READ_SCOPES)?;
     let params = DriveParams::parse(raw);
-    let mask = params.mask(DEFAULT_FILE_FIELDS)?;
     let store = emu.drive();
     let file = store
         .get(&id)
         .ok_or_else(|| GoogleError::file_not_found(&id))?;
     let role = visible_role(&store, &caller, file, &params)?;
-    Ok(masked(file_json(file, role), &mask))
+    match params.get("alt").unwrap_or("json") {
+        "json" => {
+            let mask = params.mask(DEFAULT_FILE_FIELDS)?;
+            Ok(masked(file_json(file, role, &caller), &mask).into_response())
+        }
+        "media" => download(file),
+        other => Err(GoogleError::invalid_parameter(
+            "alt",
+            format!("Invalid value for alt: {other:?} (expected json or media)."),
+        )),
+    }
 }
 
-/// `PATCH /drive/v3/files/{fileId}` (and the same on the upload path without media).
+/// The content stored at upload. Folders and Google Docs editors files have none to download
+/// (403, as Drive); an item whose content the emulator never received is a plain 501.
+fn download(file: &File) -> Result<Response, GoogleError> {
+    if file.is_folder() || file.mime_type.starts_with("application/vnd.google-apps.") {
+        return Err(GoogleError::file_not_downloadable());
+    }
+    let content = file.content.clone().ok_or_else(|| {
+        GoogleError::not_implemented(format!(
+            "The emulator holds no content for file {}: it was not uploaded through the API.",
+            file.id
+        ))
+    })?;
+    let mut response = content.into_response();
+    if let Ok(mime) = HeaderValue::from_str(&file.mime_type) {
+        response.headers_mut().insert(CONTENT_TYPE, mime);
+    }
+    Ok(response)
+}
+
+/// `PATCH /drive/v3/files/{fileId}` (metadata), and `PATCH /upload/drive/v3/files/{fileId}`
+/// with `uploadType=multipart|media` (metadata and new content).
 pub async fn update(
     State(emu): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, GoogleError> {
     caller.require_any(WRITE_SCOPES)?;
     let params = DriveParams::parse(raw);
     let mask = params.mask(DEFAULT_FILE_FIELDS)?;
-    let metadata = parse_metadata(&body)?;
+    let (metadata, upload) = if params.get("uploadType").is_some() {
+        read_upload(&params, &headers, &body, Request::Update)?
+    } else {
+        (metadata::parse(&body, Request::Update)?, Upload::default())
+    };
     let split = |key: &str| -> Vec<String> {
         params
             .get(key)
@@ -245,13 +308,17 @@ pub async fn update(
     }
     let updated = store.update(
         &id,
-        metadata.name,
-        metadata.trashed,
-        metadata.app_properties,
-        &add,
-        &remove,
+        FileChange {
+            name: metadata.name,
+            trashed: metadata.trashed,
+            client_id: caller.client_id.clone(),
+            app_properties: metadata.app_properties,
+            content: upload.content,
+            add_parents: add,
+            remove_parents: remove,
+        },
     )?;
-    Ok(masked(file_json(&updated, role), &mask))
+    Ok(masked(file_json(&updated, role, &caller), &mask))
 }
 
 /// `DELETE /drive/v3/files/{fileId}`
@@ -280,6 +347,27 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `pageSize`: absent means the default; above Drive's maximum it is reduced to it, as Drive
+/// documents; below 1 it is refused.
+pub(crate) fn page_size(
+    emu: &Emulator,
+    params: &DriveParams,
+    default: usize,
+    max: usize,
+) -> Result<usize, GoogleError> {
+    let requested = match params.get("pageSize").map(str::parse::<i64>) {
+        None => default,
+        Some(Ok(n)) if n >= 1 => usize::try_from(n).unwrap_or(max).min(max),
+        Some(_) => {
+            return Err(GoogleError::invalid_parameter(
+                "pageSize",
+                format!("Invalid value for pageSize: must be between 1 and {max}."),
+            ));
+        }
+    };
+    Ok(emu.settings().page_size(requested))
+}
+
 /// `GET /drive/v3/files`
 pub async fn list(
     State(emu): State<Emulator>,
@@ -295,6 +383,7 @@ pub async fn list(
         .map(Query::parse)
         .transpose()
         .map_err(|e| GoogleError::invalid_query(e.to_string()))?;
+    let order_by = OrderBy::parse(params.get("orderBy"))?;
     let corpora = params.get("corpora").unwrap_or("user");
     let drive_id = params.get("driveId");
     let all_drives =
@@ -324,38 +413,32 @@ pub async fn list(
              when searching shared drives.",
         ));
     }
-    let page_size = match params.get("pageSize").map(str::parse::<usize>) {
-        None => 100,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        Some(_) => {
-            return Err(GoogleError::invalid_parameter(
-                "pageSize",
-                "Invalid value for pageSize: must be between 1 and 1000.",
-            ));
-        }
-    };
-    let page_size = emu
-        .settings()
-        .max_page_size
-        .map_or(page_size, |cap| page_size.min(cap));
+    let page_size = page_size(&emu, &params, DEFAULT_LIST_PAGE, MAX_LIST_PAGE)?;
 
     let files: Vec<Value> = {
         let store = emu.drive();
         let mut matches = matching(&store, &caller, query.as_ref(), drive_id, all_drives);
-        sort(&mut matches, params.get("orderBy"));
+        order_by.sort(&mut matches);
         matches
             .into_iter()
-            .map(|(f, role)| file_json(f, role))
+            .map(|(f, role)| file_json(f, role, &caller))
             .collect()
     };
     let fingerprint = format!(
-        "files|{:?}|{corpora}|{drive_id:?}|{all_drives}|{:?}|{}",
+        "files|{:?}|{corpora}|{drive_id:?}|{all_drives}|{:?}|{}|{}",
         params.get("q"),
         params.get("orderBy"),
-        caller.principal.email
+        caller.principal.email,
+        caller.client_id
     );
-    let (page, next) = paging::page(&files, page_size, params.get("pageToken"), &fingerprint)
-        .map_err(|e| GoogleError::invalid_parameter("pageToken", e.to_string()))?;
+    let (page, next) = paging::page(
+        &files,
+        page_size,
+        emu.settings().short_pages,
+        params.get("pageToken"),
+        &fingerprint,
+    )
+    .map_err(|e| GoogleError::invalid_parameter("pageToken", e.to_string()))?;
     let mut body = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": page});
     if let Some(next) = next {
         body["nextPageToken"] = json!(next);
@@ -364,7 +447,7 @@ pub async fn list(
 }
 
 /// Items the caller can see that the query selects, narrowed by the parent index when the query
-/// names a parent every match must have.
+/// names a parent every match must have. `appProperties` terms see only the caller's client's.
 fn matching<'a>(
     store: &'a DriveStore,
     caller: &Caller,
@@ -401,23 +484,10 @@ fn matching<'a>(
                     mime_type: &f.mime_type,
                     parents: &f.parents,
                     trashed: f.trashed,
-                    app_properties: &f.app_properties,
+                    app_properties: f.app_properties_of(&caller.client_id),
                 })
             })
         })
         .filter_map(|f| store.access(&f.id, &caller.principal.email).map(|r| (f, r)))
         .collect()
-}
-
-fn sort(files: &mut [(&File, Role)], order_by: Option<&str>) {
-    let descending = order_by.is_some_and(|o| o.contains("desc"));
-    match order_by.map(|o| o.split_whitespace().next().unwrap_or_default()) {
-        Some("createdTime") => files.sort_by_key(|(f, _)| (f.created_time, f.id.clone())),
-        Some("modifiedTime") => files.sort_by_key(|(f, _)| (f.modified_time, f.id.clone())),
-        Some("folder") => files.sort_by_key(|(f, _)| (f.mime_type != FOLDER_MIME, f.name.clone())),
-        _ => files.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name).then(a.id.cmp(&b.id))),
-    }
-    if descending {
-        files.reverse();
-    }
 }

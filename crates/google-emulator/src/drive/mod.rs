@@ -2,7 +2,9 @@
 
 pub mod drives;
 pub mod files;
+pub mod metadata;
 pub mod multipart;
+pub mod order;
 pub mod permissions;
 pub mod query;
 pub mod store;

@@ -16,6 +16,8 @@ use crate::paging;
 
 const DEFAULT_PERMISSION_FIELDS: &str = "kind,id,type,role";
 const DEFAULT_LIST_FIELDS: &str = "kind,nextPageToken,permissions(kind,id,type,role)";
+/// `permissions.list`'s largest page (and its default); a larger `pageSize` is reduced to it.
+const MAX_LIST_PAGE: usize = 100;
 const WRITE_SCOPES: &[&str] = &[scope::DRIVE, scope::DRIVE_FILE];
 const READ_SCOPES: &[&str] = &[scope::DRIVE, scope::DRIVE_FILE, scope::DRIVE_READONLY];
 
@@ -41,9 +43,17 @@ fn parse_role(role: Option<&str>) -> Result<Role, GoogleError> {
         .ok_or_else(|| GoogleError::bad_request(format!("The provided role '{role}' is invalid.")))
 }
 
-/// Who may change sharing on `file`: in a shared drive, only organizers may share a folder
-/// (Drive's default `sharingFoldersRequiresOrganizerPermission`) and only organizers change
-/// membership; writers may share files. In My Drive, writers may share.
+/// The role needed to change sharing on `file`: in a shared drive, only organizers may share a
+/// folder (Drive's default `sharingFoldersRequiresOrganizerPermission`) and only organizers change
+/// membership; writers may share files. In My Drive, writers may share. `capabilities.canShare`
+/// reports the same rule.
+pub(crate) fn role_needed_to_share(file: &File) -> Role {
+    match &file.drive_id {
+        Some(drive) if drive == &file.id || file.is_folder() => Role::Organizer,
+        _ => Role::Writer,
+    }
+}
+
 fn check_can_share(
     store: &DriveStore,
     caller: &Caller,
@@ -51,11 +61,7 @@ fn check_can_share(
     params: &DriveParams,
 ) -> Result<(), GoogleError> {
     let role = visible_role(store, caller, file, params)?;
-    let needs = match &file.drive_id {
-        Some(drive) if drive == &file.id || file.is_folder() => Role::Organizer,
-        _ => Role::Writer,
-    };
-    if role < needs {
+    if role < role_needed_to_share(file) {
         return Err(GoogleError::insufficient_file_permissions());
     }
     Ok(())
@@ -107,6 +113,15 @@ pub async fn create(
             ));
         }
     };
+    // Drive: "not allowed for other requests" than sharing with users or groups.
+    if matches!(grantee, Grantee::Domain(_) | Grantee::Anyone)
+        && params.get("sendNotificationEmail").is_some()
+    {
+        return Err(GoogleError::invalid_sharing_request(
+            "Bad Request. User message: \"sendNotificationEmail parameter is only applicable for \
+             permissions of type 'user' or 'group'.\"",
+        ));
+    }
     if role == Role::Owner {
         return Err(GoogleError::forbidden(
             "forbidden",
@@ -139,16 +154,7 @@ pub async fn list(
     caller.require_any(READ_SCOPES)?;
     let params = DriveParams::parse(raw);
     let mask = params.mask(DEFAULT_LIST_FIELDS)?;
-    let page_size = match params.get("pageSize").map(str::parse::<usize>) {
-        None => 100,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            return Err(GoogleError::invalid_parameter(
-                "pageSize",
-                "Invalid value for pageSize: must be between 1 and 100.",
-            ));
-        }
-    };
+    let page_size = super::files::page_size(&emu, &params, MAX_LIST_PAGE, MAX_LIST_PAGE)?;
     let permissions: Vec<Value> = {
         let store = emu.drive();
         let file = store
@@ -164,6 +170,7 @@ pub async fn list(
     let (page, next) = paging::page(
         &permissions,
         page_size,
+        emu.settings().short_pages,
         params.get("pageToken"),
         &format!("permissions|{file_id}"),
     )

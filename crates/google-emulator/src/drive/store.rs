@@ -125,7 +125,11 @@ pub struct File {
     pub drive_id: Option<String>,
     /// Owner's email, for items in someone's My Drive.
     pub owner: Option<String>,
-    pub app_properties: BTreeMap<String, String>,
+    /// `appProperties` by the OAuth client that set them: Drive shows each app only its own.
+    pub app_properties: BTreeMap<String, BTreeMap<String, String>>,
+    /// The bytes uploaded with the item; `None` for folders and for items whose content the
+    /// emulator was never given.
+    pub content: Option<Vec<u8>>,
     pub trashed: bool,
     pub created_time: DateTime<Utc>,
     pub modified_time: DateTime<Utc>,
@@ -140,6 +144,37 @@ impl File {
     pub fn is_drive_root(&self) -> bool {
         self.drive_id.as_deref() == Some(self.id.as_str())
     }
+
+    /// The `appProperties` an OAuth client sees: only those it set itself.
+    pub fn app_properties_of(&self, client_id: &str) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.app_properties.get(client_id).unwrap_or(&NONE)
+    }
+}
+
+/// A new item's metadata and content, as `files.create` received them.
+#[derive(Debug, Clone, Default)]
+pub struct NewFile {
+    pub name: String,
+    pub mime_type: String,
+    /// The OAuth client creating it, which owns `app_properties`.
+    pub client_id: String,
+    pub app_properties: BTreeMap<String, String>,
+    pub content: Option<Vec<u8>>,
+}
+
+/// A change to an item, as `files.update` received it.
+#[derive(Debug, Clone, Default)]
+pub struct FileChange {
+    pub name: Option<String>,
+    pub trashed: Option<bool>,
+    /// The OAuth client making the change: only its own `appProperties` change.
+    pub client_id: String,
+    /// `null` values remove a key.
+    pub app_properties: Option<BTreeMap<String, Option<String>>>,
+    pub content: Option<Vec<u8>>,
+    pub add_parents: Vec<String>,
+    pub remove_parents: Vec<String>,
 }
 
 /// One source of a principal's access to an item, as `permissionDetails` reports it.
@@ -265,6 +300,7 @@ impl DriveStore {
             drive_id: Some(id.clone()),
             owner: None,
             app_properties: BTreeMap::new(),
+            content: None,
             trashed: false,
             created_time: now,
             modified_time: now,
@@ -386,11 +422,9 @@ impl DriveStore {
     /// Creates an item under `parent` (or in `owner`'s My Drive when there is no parent).
     pub fn create(
         &mut self,
-        name: String,
-        mime_type: String,
+        new: NewFile,
         parent: Option<&str>,
         owner: &str,
-        app_properties: BTreeMap<String, String>,
     ) -> Result<File, GoogleError> {
         let drive_id = match parent {
             Some(p) => {
@@ -408,14 +442,20 @@ impl DriveStore {
             None => None,
         };
         let now = Utc::now();
+        let mut app_properties = BTreeMap::new();
+        if !new.app_properties.is_empty() {
+            app_properties.insert(new.client_id, new.app_properties);
+        }
+        let is_folder = new.mime_type == FOLDER_MIME;
         let file = File {
             id: file_id(),
-            name,
-            mime_type,
+            name: new.name,
+            mime_type: new.mime_type,
             parents: parent.map(|p| vec![p.to_owned()]).unwrap_or_default(),
             owner: drive_id.is_none().then(|| owner.to_owned()),
             drive_id,
             app_properties,
+            content: if is_folder { None } else { new.content },
             trashed: false,
             created_time: now,
             modified_time: now,
@@ -431,17 +471,10 @@ impl DriveStore {
         Ok(file)
     }
 
-    /// Applies a metadata change: name, trashed, appProperties (null removes a key), parents.
-    pub fn update(
-        &mut self,
-        id: &str,
-        name: Option<String>,
-        trashed: Option<bool>,
-        app_properties: Option<BTreeMap<String, Option<String>>>,
-        add_parents: &[String],
-        remove_parents: &[String],
-    ) -> Result<File, GoogleError> {
-        for p in add_parents {
+    /// Applies a metadata change: name, trashed, appProperties (null removes a key), content,
+    /// parents.
+    pub fn update(&mut self, id: &str, change: FileChange) -> Result<File, GoogleError> {
+        for p in &change.add_parents {
             if !self.files.get(p).is_some_and(File::is_folder) {
                 return Err(GoogleError::file_not_found(p));
             }
@@ -455,23 +488,30 @@ impl DriveStore {
             .files
             .get_mut(id)
             .ok_or_else(|| GoogleError::file_not_found(id))?;
-        if let Some(name) = name {
+        if let Some(name) = change.name {
             file.name = name;
         }
-        if let Some(trashed) = trashed {
+        if let Some(trashed) = change.trashed {
             file.trashed = trashed;
         }
-        if let Some(props) = app_properties {
+        if let Some(props) = change.app_properties {
+            let mine = file.app_properties.entry(change.client_id).or_default();
             for (k, v) in props {
                 match v {
-                    Some(v) => file.app_properties.insert(k, v),
-                    None => file.app_properties.remove(&k),
+                    Some(v) => mine.insert(k, v),
+                    None => mine.remove(&k),
                 };
             }
+            file.app_properties.retain(|_, props| !props.is_empty());
+        }
+        if let Some(content) = change.content
+            && !file.is_folder()
+        {
+            file.content = Some(content);
         }
         let old_parents = file.parents.clone();
-        file.parents.retain(|p| !remove_parents.contains(p));
-        for p in add_parents {
+        file.parents.retain(|p| !change.remove_parents.contains(p));
+        for p in &change.add_parents {
             if !file.parents.contains(p) {
                 file.parents.push(p.clone());
             }

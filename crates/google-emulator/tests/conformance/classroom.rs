@@ -40,7 +40,8 @@ async fn a_teacher_pages_through_courses_and_rosters() {
             break;
         }
     }
-    assert_eq!(names, ["10X Chemistry", "11Y Art"]);
+    // Newest first, as Classroom documents.
+    assert_eq!(names, ["11Y Art", "10X Chemistry"]);
 
     let (_, course) = hub.courses().get("100000000001").doit().await.unwrap();
     assert_eq!(course.section.as_deref(), Some("10X"));
@@ -71,18 +72,25 @@ async fn a_teacher_pages_through_courses_and_rosters() {
     }
     assert_eq!(emails, (0..22).map(student).collect::<Vec<_>>());
 
-    let (_, teachers) = hub
-        .courses()
-        .teachers_list("100000000002")
-        .doit()
-        .await
-        .unwrap();
-    let teachers: Vec<String> = teachers
-        .teachers
-        .unwrap()
-        .into_iter()
-        .map(|t| t.profile.unwrap().email_address.unwrap())
-        .collect();
+    let mut teachers = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut call = hub.courses().teachers_list("100000000002");
+        if let Some(t) = &token {
+            call = call.page_token(t);
+        }
+        let (_, page) = call.doit().await.unwrap();
+        teachers.extend(
+            page.teachers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| t.profile.unwrap().email_address.unwrap()),
+        );
+        token = page.next_page_token;
+        if token.is_none() {
+            break;
+        }
+    }
     assert_eq!(teachers, [TEACHER, "grace.hopper@hillside.sch.uk"]);
 
     let (_, me) = hub.user_profiles().get("me").doit().await.unwrap();
@@ -94,10 +102,9 @@ async fn a_teacher_pages_through_courses_and_rosters() {
 async fn archived_courses_and_other_peoples_classes() {
     let emu = emulator(4).await;
     let hub = classroom(&emu, &teacher_token(&emu));
-    let (_, all) = hub.courses().list().teacher_id("me").doit().await.unwrap();
     assert_eq!(
-        all.courses.unwrap().len(),
-        3,
+        course_names(&emu, &teacher_token(&emu), &[]).await,
+        ["Old Latin", "11Y Art", "10X Chemistry"],
         "no state filter: archived too"
     );
     let (_, archived) = hub
@@ -180,13 +187,106 @@ async fn roster_changes_show_on_the_next_call() {
         .await
         .unwrap();
     assert_eq!(art.students.unwrap().len(), 3);
-    let (_, active) = hub
+    assert_eq!(
+        course_names(&emu, &teacher_token(&emu), &["ACTIVE"]).await,
+        ["11Y Art"]
+    );
+}
+
+#[tokio::test]
+async fn courses_list_and_profiles_refuse_as_classroom_documents() {
+    let emu = emulator(2).await;
+    let hub = classroom(&emu, &teacher_token(&emu));
+    let err = hub
         .courses()
         .list()
         .teacher_id("me")
-        .add_course_states("ACTIVE")
+        .student_id(&student(0))
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(classroom_error(&err)["error"]["status"], "INVALID_ARGUMENT");
+    for unknown in ["nobody@hillside.sch.uk", "123456789"] {
+        let err = hub
+            .courses()
+            .list()
+            .teacher_id(unknown)
+            .doit()
+            .await
+            .unwrap_err();
+        assert_eq!(classroom_error_code(&err), 404, "{unknown}");
+        let err = hub
+            .courses()
+            .list()
+            .student_id(unknown)
+            .doit()
+            .await
+            .unwrap_err();
+        assert_eq!(classroom_error(&err)["error"]["status"], "NOT_FOUND");
+    }
+    // An unknown profile is PERMISSION_DENIED: Classroom does not say who exists.
+    let err = hub
+        .user_profiles()
+        .get("nobody@hillside.sch.uk")
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(classroom_error_code(&err), 403);
+    assert_eq!(
+        classroom_error(&err)["error"]["status"],
+        "PERMISSION_DENIED"
+    );
+    // A page size above the maximum is reduced, not refused.
+    hub.courses()
+        .list()
+        .page_size(100_000)
         .doit()
         .await
         .unwrap();
-    assert_eq!(active.courses.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn provisioned_declined_and_suspended_courses_are_seen_by_few() {
+    let emu = emulator(2).await;
+    emu.apply_seed(&google_emulator::Seed {
+        users: vec![google_emulator::seed::SeedUser {
+            domain_admin: true,
+            ..google_emulator::seed::SeedUser::person("it@hillside.sch.uk", "School", "IT")
+        }],
+        ..google_emulator::Seed::default()
+    })
+    .unwrap();
+    for (name, state) in [
+        ("Provisioned", "PROVISIONED"),
+        ("Declined", "DECLINED"),
+        ("Suspended", "SUSPENDED"),
+    ] {
+        let course = emu.add_course(name, None, TEACHER, &[student(0)]).unwrap();
+        emu.add_teacher(&course.id, "grace.hopper@hillside.sch.uk")
+            .unwrap();
+        emu.set_course_state(&course.id, state).unwrap();
+    }
+    let token = |email: &str| {
+        emu.issue_access_token(email, TEACHER_SCOPES, CLIENT_ID)
+            .unwrap()
+    };
+    let states = ["PROVISIONED", "DECLINED", "SUSPENDED"];
+    assert_eq!(
+        course_names(&emu, &token(TEACHER), &states).await,
+        ["Suspended", "Declined", "Provisioned"],
+        "the owner sees all three, newest first"
+    );
+    assert_eq!(
+        course_names(&emu, &token("it@hillside.sch.uk"), &states).await,
+        ["Declined", "Provisioned"],
+        "a domain administrator, but not a suspended course"
+    );
+    for outsider in ["grace.hopper@hillside.sch.uk".to_owned(), student(0)] {
+        assert!(
+            course_names(&emu, &token(&outsider), &states)
+                .await
+                .is_empty(),
+            "{outsider}: a co-teacher or a student sees none of them"
+        );
+    }
 }

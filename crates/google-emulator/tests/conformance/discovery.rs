@@ -335,3 +335,22 @@ async fn every_field_we_send_is_googles() {
     let me = get(format!("{}v1/userProfiles/me", emu.url()), teacher).await;
     assert_fields(&classroom_doc, "UserProfile", &me, "UserProfile");
 }
+
+#[test]
+fn the_fields_refused_as_not_writable_are_those_drive_marks_output_only() {
+    let doc = discovery("drive.v3.json");
+    let properties = doc["schemas"]["File"]["properties"].as_object().unwrap();
+    let mut output_only: Vec<&str> = properties
+        .iter()
+        .filter(|(_, p)| {
+            p["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("Output only"))
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    output_only.sort_unstable();
+    let mut refused = google_emulator::drive::metadata::OUTPUT_ONLY.to_vec();
+    refused.sort_unstable();
+    assert_eq!(refused, output_only);
+}

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 
 use google_drive3::api::{File, Permission};
+use google_emulator::paging::ShortPages;
 use google_emulator::{FaultKind, FaultPlan, Quotas, Role};
 use support::*;
 
@@ -35,6 +36,29 @@ async fn create_folder(
         .upload(Cursor::new(Vec::<u8>::new()), FOLDER.parse().unwrap())
         .await
         .map(|(_, f)| f)
+}
+
+type Hub = google_drive3::DriveHub<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// Every permission on an item, all pages.
+async fn all_permissions(hub: &Hub, id: &str) -> Vec<Permission> {
+    let mut permissions = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut call = hub.permissions().list(id).supports_all_drives(true).param(
+            "fields",
+            "nextPageToken,permissions(id,role,emailAddress,type,permissionDetails)",
+        );
+        if let Some(t) = &token {
+            call = call.page_token(t);
+        }
+        let (_, list) = call.doit().await.unwrap();
+        permissions.extend(list.permissions.unwrap_or_default());
+        token = list.next_page_token;
+        if token.is_none() {
+            return permissions;
+        }
+    }
 }
 
 #[tokio::test]
@@ -145,18 +169,7 @@ async fn a_folder_tree_and_a_student_permission_round_trip() {
     assert_eq!(emu.access(&folder_id, &student0), Some(Role::Reader));
 
     // The list tells direct from inherited.
-    let (_, list) = hub
-        .permissions()
-        .list(&folder_id)
-        .supports_all_drives(true)
-        .param(
-            "fields",
-            "permissions(id,role,emailAddress,type,permissionDetails)",
-        )
-        .doit()
-        .await
-        .unwrap();
-    let permissions = list.permissions.unwrap();
+    let permissions = all_permissions(&hub, &folder_id).await;
     let mine = permissions
         .iter()
         .find(|p| p.email_address.as_deref() == Some(student0.as_str()))
@@ -366,19 +379,15 @@ async fn a_shared_drive_tells_its_manager_apart_and_hides_from_outsiders() {
     assert_eq!(error_body(&err)["error"]["code"], 404);
 }
 
-#[tokio::test]
-async fn listing_pages_through_every_folder_once() {
-    let emu = emulator(0).await;
-    emu.update_settings(|s| s.max_page_size = Some(7));
-    let hub = drive(&emu, &operator_token(&emu));
-    for i in 0..25 {
-        create_folder(&hub, &format!("Folder {i:02}"), DRIVE_ID, &[])
-            .await
-            .unwrap();
-    }
+/// Every name `files.list` gives for the drive's top level, all pages; with the page sizes seen
+/// and whether a short page came with a next-page token.
+async fn list_top_level(
+    hub: &google_drive3::DriveHub<hyper_util::client::legacy::connect::HttpConnector>,
+    order_by: Option<&str>,
+) -> (Vec<String>, Vec<usize>) {
     let mut seen = Vec::new();
+    let mut sizes = Vec::new();
     let mut token: Option<String> = None;
-    let mut pages = 0;
     loop {
         let mut call = hub
             .files()
@@ -390,25 +399,48 @@ async fn listing_pages_through_every_folder_once() {
             .supports_all_drives(true)
             .page_size(100)
             .param("fields", "nextPageToken,files(id,name)");
+        if let Some(order) = order_by {
+            call = call.order_by(order);
+        }
         if let Some(t) = &token {
             call = call.page_token(t);
         }
         let (_, list) = call.doit().await.unwrap();
-        pages += 1;
-        seen.extend(
-            list.files
-                .unwrap_or_default()
-                .into_iter()
-                .map(|f| f.name.unwrap()),
-        );
+        let files = list.files.unwrap_or_default();
+        sizes.push(files.len());
+        seen.extend(files.into_iter().map(|f| f.name.unwrap()));
         token = list.next_page_token;
         if token.is_none() {
-            break;
+            return (seen, sizes);
         }
     }
-    assert_eq!(pages, 4);
+}
+
+#[tokio::test]
+async fn listing_pages_through_every_folder_once() {
+    let emu = emulator(0).await;
+    emu.update_settings(|s| s.max_page_size = Some(7));
+    let hub = drive(&emu, &operator_token(&emu));
+    for i in 0..25 {
+        create_folder(&hub, &format!("Folder {i:02}"), DRIVE_ID, &[])
+            .await
+            .unwrap();
+    }
     let expected: Vec<String> = (0..25).map(|i| format!("Folder {i:02}")).collect();
+    // By default some pages come up short (even empty) before the end, as Google's may.
+    let (seen, sizes) = list_top_level(&hub, None).await;
     assert_eq!(seen, expected);
+    let (before_last, _) = sizes.split_at(sizes.len() - 1);
+    assert!(
+        before_last.iter().any(|n| *n < 7) && sizes.len() > 4,
+        "some page but the last is short: {sizes:?}"
+    );
+    assert_eq!(list_top_level(&hub, None).await.1, sizes, "repeatable");
+
+    emu.update_settings(|s| s.short_pages = ShortPages::Never);
+    let (seen, sizes) = list_top_level(&hub, None).await;
+    assert_eq!(seen, expected);
+    assert_eq!(sizes, [7, 7, 7, 4]);
 
     let err = hub
         .files()
@@ -422,6 +454,397 @@ async fn listing_pages_through_every_folder_once() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), 400);
+    // A page size above the maximum is reduced to it, not refused.
+    hub.files()
+        .list()
+        .corpora("drive")
+        .drive_id(DRIVE_ID)
+        .include_items_from_all_drives(true)
+        .supports_all_drives(true)
+        .page_size(5000)
+        .doit()
+        .await
+        .unwrap();
+    hub.permissions()
+        .list(DRIVE_ID)
+        .supports_all_drives(true)
+        .page_size(500)
+        .doit()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_page_size_cap_can_be_cleared_through_the_admin_api() {
+    let emu = emulator(0).await;
+    let settings = |body: serde_json::Value| {
+        let url = format!("{}emulator/settings", emu.url());
+        async move {
+            let response = http_client(true).put(url).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), 204);
+        }
+    };
+    settings(serde_json::json!({"max_page_size": 3, "short_pages": false})).await;
+    assert_eq!(emu.settings().max_page_size, Some(3));
+    assert_eq!(emu.settings().short_pages, ShortPages::Never);
+    settings(serde_json::json!({"auto_consent": true})).await;
+    assert_eq!(emu.settings().max_page_size, Some(3), "absent: unchanged");
+    settings(serde_json::json!({"max_page_size": null, "short_page_seed": 5})).await;
+    assert_eq!(emu.settings().max_page_size, None, "null clears the cap");
+    assert_eq!(emu.settings().short_pages, ShortPages::Seeded(5));
+}
+
+/// Uploads a file with `content` under `parent`, as google-drive3 does (multipart).
+async fn upload_file(
+    hub: &google_drive3::DriveHub<hyper_util::client::legacy::connect::HttpConnector>,
+    name: &str,
+    parent: &str,
+    content: &[u8],
+) -> File {
+    let file = File {
+        name: Some(name.to_owned()),
+        parents: Some(vec![parent.to_owned()]),
+        ..File::default()
+    };
+    hub.files()
+        .create(file)
+        .supports_all_drives(true)
+        .param("fields", "id,name,mimeType,size")
+        .upload(Cursor::new(content.to_vec()), "text/plain".parse().unwrap())
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn create_and_update_refuse_fields_they_cannot_write() {
+    let emu = emulator(0).await;
+    let hub = drive(&emu, &operator_token(&emu));
+    let from = create_folder(&hub, "From", DRIVE_ID, &[]).await.unwrap();
+    let to = create_folder(&hub, "To", DRIVE_ID, &[]).await.unwrap();
+    let (from, to) = (from.id.unwrap(), to.id.unwrap());
+
+    // driveId is output only.
+    let err = hub
+        .files()
+        .create(File {
+            name: Some("Sneaky".to_owned()),
+            mime_type: Some(FOLDER.to_owned()),
+            parents: Some(vec![DRIVE_ID.to_owned()]),
+            drive_id: Some(DRIVE_ID.to_owned()),
+            ..File::default()
+        })
+        .supports_all_drives(true)
+        .upload(Cursor::new(Vec::<u8>::new()), FOLDER.parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!((code(&err), reason(&err)), (403, "fieldNotWritable".into()));
+
+    // A move sets no parents in the body; it uses addParents and removeParents.
+    let child = create_folder(&hub, "Child", &from, &[]).await.unwrap();
+    let child = child.id.unwrap();
+    let err = hub
+        .files()
+        .update(
+            File {
+                parents: Some(vec![to.clone()]),
+                ..File::default()
+            },
+            &child,
+        )
+        .supports_all_drives(true)
+        .doit_without_upload()
+        .await
+        .unwrap_err();
+    assert_eq!((code(&err), reason(&err)), (403, "fieldNotWritable".into()));
+    let (_, moved) = hub
+        .files()
+        .update(File::default(), &child)
+        .add_parents(&to)
+        .remove_parents(&from)
+        .supports_all_drives(true)
+        .param("fields", "id,parents")
+        .doit_without_upload()
+        .await
+        .unwrap();
+    assert_eq!(moved.parents, Some(vec![to]));
+}
+
+#[tokio::test]
+async fn order_by_takes_several_keys_each_with_its_direction() {
+    let emu = emulator(0).await;
+    emu.update_settings(|s| s.max_page_size = Some(2));
+    let hub = drive(&emu, &operator_token(&emu));
+    for name in ["b folder", "a folder", "c folder"] {
+        create_folder(&hub, name, DRIVE_ID, &[]).await.unwrap();
+    }
+    for name in ["b file", "a file"] {
+        upload_file(&hub, name, DRIVE_ID, b"x").await;
+    }
+    let (names, _) = list_top_level(&hub, Some("folder,name desc")).await;
+    assert_eq!(
+        names,
+        ["c folder", "b folder", "a folder", "b file", "a file"],
+        "folders first, then by name descending"
+    );
+    let (names, _) = list_top_level(&hub, Some("folder desc,name")).await;
+    assert_eq!(
+        names,
+        ["a file", "b file", "a folder", "b folder", "c folder"]
+    );
+    let (names, _) = list_top_level(&hub, Some("createdTime desc")).await;
+    assert_eq!(
+        names,
+        ["a file", "b file", "c folder", "a folder", "b folder"]
+    );
+    let err = hub
+        .files()
+        .list()
+        .order_by("title")
+        .doit()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 400);
+}
+
+#[tokio::test]
+async fn downloads_return_the_content_uploaded() {
+    let emu = emulator(0).await;
+    let token = operator_token(&emu);
+    let hub = drive(&emu, &token);
+    let file = upload_file(&hub, "essay.txt", DRIVE_ID, b"My essay, first draft").await;
+    let id = file.id.unwrap();
+    assert_eq!(file.size, Some(21));
+    let download = |id: String| {
+        let url = format!(
+            "{}drive/v3/files/{id}?alt=media&supportsAllDrives=true",
+            emu.url()
+        );
+        let token = token.clone();
+        async move {
+            http_client(true)
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = download(id.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(response.text().await.unwrap(), "My essay, first draft");
+
+    // New content through an upload update.
+    hub.files()
+        .update(File::default(), &id)
+        .supports_all_drives(true)
+        .upload(
+            Cursor::new(b"Second draft".to_vec()),
+            "text/plain".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(download(id).await.text().await.unwrap(), "Second draft");
+
+    // A folder has nothing to download.
+    let folder = create_folder(&hub, "F", DRIVE_ID, &[]).await.unwrap();
+    let response = download(folder.id.unwrap()).await;
+    assert_eq!(response.status(), 403);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["errors"][0]["reason"], "fileNotDownloadable");
+}
+
+#[tokio::test]
+async fn notification_emails_are_refused_for_domain_and_anyone_grants() {
+    let emu = emulator(0).await;
+    let hub = drive(&emu, &operator_token(&emu));
+    let folder = create_folder(&hub, "F", DRIVE_ID, &[]).await.unwrap();
+    let folder = folder.id.unwrap();
+    let grants = [
+        Permission {
+            type_: Some("domain".into()),
+            role: Some("reader".into()),
+            domain: Some(DOMAIN.into()),
+            ..Permission::default()
+        },
+        Permission {
+            type_: Some("anyone".into()),
+            role: Some("reader".into()),
+            ..Permission::default()
+        },
+    ];
+    for grant in grants {
+        for send in [true, false] {
+            let err = hub
+                .permissions()
+                .create(grant.clone(), &folder)
+                .send_notification_email(send)
+                .supports_all_drives(true)
+                .doit()
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (code(&err), reason(&err)),
+                (400, "invalidSharingRequest".into())
+            );
+        }
+        hub.permissions()
+            .create(grant, &folder)
+            .supports_all_drives(true)
+            .doit()
+            .await
+            .unwrap();
+    }
+    assert_eq!(emu.stats().notification_emails, 0);
+}
+
+/// Whether sharing `id` with a student (reader) succeeds.
+async fn share_with_student(hub: &Hub, id: &str) -> bool {
+    hub.permissions()
+        .create(
+            Permission {
+                type_: Some("user".into()),
+                role: Some("reader".into()),
+                email_address: Some(student(0)),
+                ..Permission::default()
+            },
+            id,
+        )
+        .send_notification_email(false)
+        .supports_all_drives(true)
+        .doit()
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn can_share_says_what_sharing_then_allows() {
+    let emu = emulator(1).await;
+    emu.create_shared_drive(
+        Some("0AOther".into()),
+        "Other",
+        &[
+            (OPERATOR.into(), Role::Organizer),
+            (TEACHER.into(), Role::Writer),
+        ],
+    );
+    let operator = drive(&emu, &operator_token(&emu));
+    let folder = create_folder(&operator, "F", "0AOther", &[]).await.unwrap();
+    let file = upload_file(&operator, "f.txt", "0AOther", b"x").await;
+    let teacher = drive(
+        &emu,
+        &emu.issue_access_token(TEACHER, &[DRIVE_SCOPE], CLIENT_ID)
+            .unwrap(),
+    );
+    for (hub, who) in [(&operator, "organizer"), (&teacher, "writer")] {
+        for id in [folder.id.clone().unwrap(), file.id.clone().unwrap()] {
+            let (_, got) = hub
+                .files()
+                .get(&id)
+                .supports_all_drives(true)
+                .param("fields", "capabilities(canShare)")
+                .doit()
+                .await
+                .unwrap();
+            let can_share = got.capabilities.unwrap().can_share.unwrap();
+            assert_eq!(
+                can_share,
+                share_with_student(hub, &id).await,
+                "{who} on {id}"
+            );
+        }
+    }
+}
+
+async fn app_properties(hub: &Hub, id: &str) -> HashMap<String, String> {
+    hub.files()
+        .get(id)
+        .supports_all_drives(true)
+        .param("fields", "appProperties")
+        .doit()
+        .await
+        .unwrap()
+        .1
+        .app_properties
+        .unwrap_or_default()
+}
+
+/// How many items a search by `invigilatorStudent = 42` finds, all pages.
+async fn found_by_app_property(hub: &Hub) -> usize {
+    let mut found = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let mut call = hub
+            .files()
+            .list()
+            .q("appProperties has { key='invigilatorStudent' and value='42' }")
+            .corpora("drive")
+            .drive_id(DRIVE_ID)
+            .include_items_from_all_drives(true)
+            .supports_all_drives(true);
+        if let Some(t) = &token {
+            call = call.page_token(t);
+        }
+        let (_, list) = call.doit().await.unwrap();
+        found += list.files.unwrap_or_default().len();
+        token = list.next_page_token;
+        if token.is_none() {
+            return found;
+        }
+    }
+}
+
+#[tokio::test]
+async fn app_properties_are_private_to_the_client_that_set_them() {
+    let emu = emulator(0).await;
+    emu.add_client("another-app", "secret");
+    let ours = drive(&emu, &operator_token(&emu));
+    let theirs = drive(
+        &emu,
+        &emu.issue_access_token(OPERATOR, &[DRIVE_SCOPE], "another-app")
+            .unwrap(),
+    );
+    let folder = create_folder(&ours, "Marked", DRIVE_ID, &[("invigilatorStudent", "42")])
+        .await
+        .unwrap();
+    let id = folder.id.unwrap();
+    assert_eq!(
+        app_properties(&ours, &id)
+            .await
+            .get("invigilatorStudent")
+            .map(String::as_str),
+        Some("42")
+    );
+    assert!(
+        app_properties(&theirs, &id).await.is_empty(),
+        "another app sees none"
+    );
+    assert_eq!(found_by_app_property(&ours).await, 1);
+    assert_eq!(
+        found_by_app_property(&theirs).await,
+        0,
+        "nor finds the folder by them"
+    );
+    // Their own property with the same key leaves ours alone.
+    theirs
+        .files()
+        .update(
+            File {
+                app_properties: Some([("invigilatorStudent".into(), "7".into())].into()),
+                ..File::default()
+            },
+            &id,
+        )
+        .supports_all_drives(true)
+        .doit_without_upload()
+        .await
+        .unwrap();
+    assert_eq!(app_properties(&ours, &id).await["invigilatorStudent"], "42");
+    assert_eq!(
+        app_properties(&theirs, &id).await["invigilatorStudent"],
+        "7"
+    );
 }
 
 #[tokio::test]
@@ -632,6 +1055,8 @@ async fn injected_faults_reach_the_client_as_errors_never_panics() {
     let calls = emu.stats().calls["drive.files.get"].clone();
     assert_eq!(calls.get(&503), Some(&1));
     assert_eq!(calls.get(&200).copied().unwrap_or_default(), 4);
+    // The cut-off answer reached the client: it did not quietly try again.
+    assert_eq!(emu.calls("drive.files.get"), 9);
 }
 
 #[tokio::test]
@@ -674,4 +1099,53 @@ async fn many_concurrent_clients_are_served_correctly() {
         assert_eq!(emu.access(folder, email), Some(Role::Writer));
     }
     assert_eq!(emu.files_in_drive(DRIVE_ID).len(), 201);
+}
+
+#[tokio::test]
+async fn a_reset_connection_cuts_the_answer_off_mid_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let emu = emulator(0).await;
+    emu.set_faults(
+        "drive.files.get",
+        FaultPlan {
+            next: vec![FaultKind::ConnectionReset],
+            ..FaultPlan::default()
+        },
+    );
+    let mut stream = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let request = format!(
+        "GET /drive/v3/files/{DRIVE_ID}?supportsAllDrives=true HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        emu.addr(),
+        operator_token(&emu)
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    // Read until the emulator drops the connection (EOF or a reset).
+    while let Ok(n) = stream.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buffer[..n]);
+    }
+    let text = String::from_utf8_lossy(&received).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers were sent");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let promised: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .expect("a length is promised")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !body.is_empty() && body.len() < promised,
+        "part of the body, not all {promised} bytes: {body:?}"
+    );
 }

@@ -163,10 +163,14 @@ async fn sign_in_with_pkce_gives_tokens_and_a_verifiable_id_token() {
         tokens["refresh_token"].is_string(),
         "offline access on first consent"
     );
-    assert_eq!(
-        tokens["scope"].as_str().unwrap().split(' ').count(),
-        TEACHER_SCOPES.len()
-    );
+    // Google's long names for the basic scopes, as its token endpoint answers.
+    let granted: std::collections::BTreeSet<&str> =
+        tokens["scope"].as_str().unwrap().split(' ').collect();
+    assert_eq!(granted.len(), TEACHER_SCOPES.len(), "{granted:?}");
+    assert!(granted.contains("openid"));
+    assert!(granted.contains("https://www.googleapis.com/auth/userinfo.email"));
+    assert!(granted.contains("https://www.googleapis.com/auth/userinfo.profile"));
+    assert!(!granted.contains("email") && !granted.contains("profile"));
 
     let claims = verify_id_token(&emu, tokens["id_token"].as_str().unwrap()).await;
     let user = emu.user(TEACHER).unwrap();
@@ -618,4 +622,51 @@ async fn userinfo_answers_for_the_tokens_user() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 401);
+}
+
+#[tokio::test]
+async fn asking_for_the_userinfo_scopes_grants_openid_under_long_names() {
+    let emu = emulator(0).await;
+    let pkce = pkce();
+    let redirect = authorize(&emu, TEACHER, "email profile", &[], &pkce.challenge).await;
+    let set = |scopes: &str| -> std::collections::BTreeSet<String> {
+        scopes.split(' ').map(str::to_owned).collect()
+    };
+    let expected = set("openid https://www.googleapis.com/auth/userinfo.email \
+                        https://www.googleapis.com/auth/userinfo.profile");
+    assert_eq!(set(param(&redirect, "scope").unwrap()), expected);
+    let code = param(&redirect, "code").unwrap().to_owned();
+    let (status, tokens) = token(
+        &emu,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(set(tokens["scope"].as_str().unwrap()), expected);
+    // openid was implied, so there is an ID token with the email in it.
+    let claims = verify_id_token(&emu, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["email"], TEACHER);
+    assert_eq!(claims["name"], "Ada Lovelace");
+
+    // A refresh narrowed with the short name is the same grant.
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, narrowed) = token(
+        &emu,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("scope", "email"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(
+        set(narrowed["scope"].as_str().unwrap()),
+        set("openid https://www.googleapis.com/auth/userinfo.email")
+    );
 }

@@ -165,3 +165,38 @@ pub fn http_client(follow_redirects: bool) -> reqwest::Client {
     };
     reqwest::Client::builder().redirect(policy).build().unwrap()
 }
+
+/// The names of every course `token` lists in these states (all pages), in Classroom's order.
+pub async fn course_names(emu: &RunningEmulator, token: &str, states: &[&str]) -> Vec<String> {
+    let hub = classroom(emu, token);
+    let mut names = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let mut call = hub.courses().list();
+        for state in states {
+            call = call.add_course_states(state);
+        }
+        if let Some(t) = &page_token {
+            call = call.page_token(t);
+        }
+        let (_, page) = call.doit().await.unwrap();
+        names.extend(
+            page.courses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.name.unwrap()),
+        );
+        page_token = page.next_page_token;
+        if page_token.is_none() {
+            return names;
+        }
+    }
+}
+
+/// The JSON error body of a failed Classroom call.
+pub fn classroom_error(e: &google_classroom1::Error) -> serde_json::Value {
+    match e {
+        google_classroom1::Error::BadRequest(v) => v.clone(),
+        other => panic!("expected a JSON error, got {other:?}"),
+    }
+}
