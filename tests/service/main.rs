@@ -11,6 +11,7 @@ mod credentials;
 mod dashboard;
 mod data_map;
 mod demo;
+mod deployment;
 mod erasure;
 mod google;
 mod head_pages;
