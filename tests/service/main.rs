@@ -6,6 +6,7 @@
 
 mod admin_pages;
 mod audit;
+mod breach;
 mod cli;
 mod credentials;
 mod dashboard;
@@ -19,6 +20,7 @@ mod leases;
 mod leavers;
 mod lock_drills;
 mod locks;
+mod metrics;
 mod offboarding;
 mod onward_shares;
 mod privacy_export;
