@@ -342,34 +342,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_series_is_described_and_recorded_values_appear() {
+    fn recorded_values_appear_with_their_labels() {
         http_request("GET", "/api/classes/{id}", 200, Duration::from_millis(3));
         job("unit_test_job", "done", Duration::from_millis(20));
         audit_anchor("anchored");
         let text = render();
+        // A series appears once something is recorded in it.
         for name in [
-            "invigilator_http_requests_total",
-            "invigilator_http_request_duration_seconds",
-            "invigilator_jobs_total",
-            "invigilator_job_duration_seconds",
-            "invigilator_queue_jobs",
-            "invigilator_google_calls_total",
-            "invigilator_google_call_duration_seconds",
-            "invigilator_sweeper_requeued_total",
-            "invigilator_roster_sync_duration_seconds",
-            "invigilator_audit_anchors_total",
+            "invigilator_http_requests_total counter",
+            "invigilator_http_request_duration_seconds histogram",
+            "invigilator_jobs_total counter",
+            "invigilator_job_duration_seconds histogram",
+            "invigilator_audit_anchors_total counter",
         ] {
             assert!(
-                text.contains(&format!("# TYPE {name} ")),
+                text.contains(&format!("# TYPE {name}\n")),
                 "{name} missing:\n{text}"
             );
         }
         assert!(text.contains(
-            r#"invigilator_http_requests_total{method="GET",route="/api/classes/{id}",status="200"}"#
+            r#"invigilator_http_requests_total{method="GET",route="/api/classes/{id}",status="200"} 1"#
         ));
         assert!(text.contains(r#"invigilator_jobs_total{kind="unit_test_job",outcome="done"} 1"#));
-        assert!(text.contains(
-            r#"invigilator_http_request_duration_seconds_bucket{method="GET",route="/api/classes/{id}",le="0.005"} 1"#
-        ), "{text}");
+        assert!(text.contains(r#"invigilator_audit_anchors_total{outcome="anchored"} 1"#));
+        assert!(
+            text.contains(
+                r#"invigilator_http_request_duration_seconds_bucket{method="GET",route="/api/classes/{id}",le="0.005"} 1"#
+            ),
+            "{text}"
+        );
     }
 }
