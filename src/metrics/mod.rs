@@ -249,7 +249,8 @@ pub fn job(kind: &'static str, outcome: &'static str, took: Duration) {
 }
 
 /// Times one job and records it when dropped, whichever way the handler returns: an outcome
-/// never given (a `?` on a database error) is counted as `error`.
+/// never given (a `?` on a database error, or a job cut off by a hard stop) is counted as
+/// `error`.
 pub struct JobRun {
     kind: &'static str,
     outcome: &'static str,

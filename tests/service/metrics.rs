@@ -102,15 +102,18 @@ async fn the_exposition_counts_requests_jobs_google_calls_and_sweeps() {
     let waiting = scrape(&client, addr).await;
     assert_eq!(lock_jobs(&waiting), 1.0, "{waiting}");
 
+    let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = tokio::spawn(invigilator::jobs::run_workers(ctx, 1, async {
-        tokio::time::sleep(Duration::from_secs(600)).await;
+        let _ = workers_stopped.await;
     }));
     let deadline = Instant::now() + Duration::from_secs(20);
     while l.w.emu.access(&folder, &pupil(1)) != Some(Role::Reader) {
         assert!(Instant::now() < deadline, "the lock was never applied");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    workers.abort();
+    // Stopped as SIGTERM stops them: the job in flight finishes and is counted.
+    let _ = stop_workers.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(40), workers).await;
 
     let after = scrape(&client, addr).await;
     // Requests by route template and status, ids never in a label.
