@@ -753,7 +753,9 @@ async fn revoke_all_grants(
     let reports = breach::revoke_all_grants(&services, operator, only)
         .await
         .map_err(|e| match e {
-            BreachError::NoSuchSchool(_) => Failure::Input(e.to_string()),
+            BreachError::NoSuchSchool(_) | BreachError::Offboarding(_) => {
+                Failure::Input(e.to_string())
+            }
             e => Failure::System(e.into()),
         })?;
     let mut retrying = 0;

@@ -1,5 +1,6 @@
 //! A suspected breach: every staff session ended at once, and every stored Google grant
-//! revoked at Google, each step recorded in every school's audit log under the operator's name.
+//! revoked at Google, each step recorded in every school's audit log under the operator's name
+//! (a school being offboarded is left alone: its export must stay the whole of its data).
 //!
 //! Both are operator commands (`sessions end-all`, `grants revoke-all`), deliberately blunt:
 //! after them nobody is signed in and no school's Drive or Classroom can be reached until its
@@ -26,6 +27,11 @@ pub enum BreachError {
     Database(#[from] sqlx::Error),
     #[error("no school with slug {0:?}")]
     NoSuchSchool(String),
+    #[error(
+        "{0} is being offboarded: nothing is written to it, and its grants are revoked when its \
+         offboarding is confirmed"
+    )]
+    Offboarding(String),
 }
 
 /// What `sessions end-all` ended.
@@ -131,20 +137,25 @@ pub async fn revoke_all_grants(
     Ok(reports)
 }
 
-/// Every school whose data we still hold, or only the one named.
+/// Every active or suspended school, or only the one named. A school being offboarded is left
+/// alone: its export must stay the whole of its data, and `tenant offboard --confirm` revokes
+/// its grants; a deleted one holds nothing.
 async fn schools(services: &Services, only: Option<&str>) -> Result<Vec<School>, BreachError> {
     let all = list_schools(&services.db).await?;
-    let held = all
-        .into_iter()
-        .filter(|s| s.status != SchoolStatus::Deleted);
-    match only {
-        None => Ok(held.collect()),
-        Some(slug) => {
-            let one: Vec<School> = held.filter(|s| s.slug == slug).collect();
-            if one.is_empty() {
-                return Err(BreachError::NoSuchSchool(slug.to_owned()));
+    if let Some(slug) = only {
+        return match all.into_iter().find(|s| s.slug == slug) {
+            None => Err(BreachError::NoSuchSchool(slug.to_owned())),
+            Some(s) if s.status == SchoolStatus::Deleted => {
+                Err(BreachError::NoSuchSchool(slug.to_owned()))
             }
-            Ok(one)
-        }
+            Some(s) if s.status == SchoolStatus::Offboarding => {
+                Err(BreachError::Offboarding(s.slug))
+            }
+            Some(s) => Ok(vec![s]),
+        };
     }
+    Ok(all
+        .into_iter()
+        .filter(|s| matches!(s.status, SchoolStatus::Active | SchoolStatus::Suspended))
+        .collect())
 }
