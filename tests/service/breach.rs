@@ -101,6 +101,14 @@ async fn after_a_suspected_breach_everyone_is_signed_out_and_every_grant_revoked
     assert_eq!(refused.status.code(), Some(2), "{}", out(&refused));
     assert_eq!(l.teacher.get(&me).await.status, StatusCode::OK);
 
+    // A school being offboarded is left as its export holds it.
+    let leaving = l.w.db.school("oakfield").await;
+    sqlx::query("UPDATE platform.tenants SET status = 'offboarding' WHERE id = $1")
+        .bind(leaving.id)
+        .execute(&l.w.db.pool)
+        .await
+        .unwrap();
+
     let ended = invigilator(&l, Some(CLI_OPERATOR), &["sessions", "end-all"]).await;
     assert!(ended.status.success(), "{}", out(&ended));
     assert!(
@@ -113,6 +121,26 @@ async fn after_a_suspected_breach_everyone_is_signed_out_and_every_grant_revoked
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].0, format!("operator:{CLI_OPERATOR}"));
     assert_eq!(recorded[0].1["sessions"], 1);
+
+    let untouched: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tenant_oakfield.audit_log WHERE action = 'operator.sessions_ended'",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(untouched, 0, "nothing written to a school being offboarded");
+    let offboarding = invigilator(
+        &l,
+        Some(CLI_OPERATOR),
+        &["grants", "revoke-all", "--school", "oakfield"],
+    )
+    .await;
+    assert_eq!(offboarding.status.code(), Some(2), "{}", out(&offboarding));
+    assert!(
+        out(&offboarding).contains("oakfield is being offboarded"),
+        "{}",
+        out(&offboarding)
+    );
 
     // A school we do not have is an input error, and touches nothing.
     let unknown = invigilator(
