@@ -75,6 +75,16 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Staff sessions, for a suspected breach.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// Stored Google grants, for a suspected breach.
+    Grants {
+        #[command(subcommand)]
+        command: GrantsCommand,
+    },
     /// Try Invigilator with no Google project: a local Google, a demo school in a database of
     /// its own (reset every run), and `serve` and `work` in this process on $PORT.
     Demo,
@@ -105,6 +115,25 @@ enum OperatorCommand {
     Disable {
         /// The operator's name.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// End every staff session and sign-in in progress, in every school: everyone must sign in
+    /// again. Recorded in every school's audit log.
+    EndAll,
+}
+
+#[derive(Debug, Subcommand)]
+enum GrantsCommand {
+    /// Revoke at Google every stored Google grant (the Drive operators' and staff's), in every
+    /// school or one: each School Admin must reconnect the Drive operator afterwards. Recorded
+    /// in each school's audit log.
+    RevokeAll {
+        /// Only this school (its slug).
+        #[arg(long)]
+        school: Option<String>,
     },
 }
 
@@ -178,15 +207,17 @@ pub async fn run(cli: Cli) -> ExitCode {
     // A command acting on a school's data is recorded in that school's log under the operator's
     // name: without one it does nothing at all.
     let operator = match &cli.command {
-        Command::Sync { .. } | Command::Keys { .. } | Command::Audit { .. } => {
-            match Actor::operator(cli.operator.as_deref()) {
-                Ok(actor) => Some(actor),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+        Command::Sync { .. }
+        | Command::Keys { .. }
+        | Command::Audit { .. }
+        | Command::Sessions { .. }
+        | Command::Grants { .. } => match Actor::operator(cli.operator.as_deref()) {
+            Ok(actor) => Some(actor),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
             }
-        }
+        },
         _ => None,
     };
     let operator = operator.unwrap_or(Actor::System("cli"));
@@ -247,6 +278,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             command: AuditCommand::Verify { slug },
         } => verify_audit(config, &slug, &operator).await,
         Command::Operator { command } => operator_command(config, command).await,
+        Command::Sessions {
+            command: SessionsCommand::EndAll,
+        } => end_all_sessions(config, &operator).await,
+        Command::Grants {
+            command: GrantsCommand::RevokeAll { school },
+        } => revoke_all_grants(config, school.as_deref(), &operator).await,
         Command::Demo => demo(config).await,
     };
     match result {
@@ -272,7 +309,22 @@ async fn serve(config: Config) -> Result<(), Failure> {
         .await
         .context("cannot start")?;
     let listener = listen(config.port).await?;
+    start_metrics(&config, &services).await?;
     serve_http(&config, &services, listener, web::shutdown_signal()).await
+}
+
+/// `GET /metrics` on `METRICS_ADDR`, if set, until the process is told to stop.
+async fn start_metrics(config: &Config, services: &Services) -> Result<(), Failure> {
+    if let Some(addr) = config.metrics_addr {
+        crate::metrics::endpoint::MetricsEndpoint::new(
+            services.queues.clone(),
+            services.redis.clone(),
+        )
+        .spawn(addr, web::shutdown_signal())
+        .await
+        .context("cannot start")?;
+    }
+    Ok(())
 }
 
 async fn listen(port: u16) -> Result<TcpListener, Failure> {
@@ -317,6 +369,7 @@ async fn demo(config: Config) -> Result<(), Failure> {
         println!("{line}");
     })
     .await?;
+    start_metrics(&config, &services).await?;
 
     // One stop for both halves: the signal, or either half ending (failing) stops the other.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -387,6 +440,7 @@ async fn work(config: Config, concurrency: usize) -> Result<(), Failure> {
     let listener = TcpListener::bind(("0.0.0.0", config.port))
         .await
         .with_context(|| format!("cannot listen on port {}", config.port))?;
+    start_metrics(&config, &services).await?;
     let (stop_probes, probes_stopped) = tokio::sync::oneshot::channel::<()>();
     let probe_server = tokio::spawn(web::serve(listener, web::probe_router(probes), async {
         let _ = probes_stopped.await;
@@ -671,6 +725,66 @@ async fn verify_audit(config: Config, slug: &str, operator: &Actor) -> Result<()
             b.reason
         ))),
     }
+}
+
+/// `sessions end-all`: see [`crate::privacy::breach::end_all_sessions`].
+async fn end_all_sessions(config: Config, operator: &Actor) -> Result<(), Failure> {
+    let services = Services::connect(&config, 2).context("cannot start")?;
+    let report = crate::privacy::breach::end_all_sessions(&services, operator)
+        .await
+        .map_err(|e| Failure::System(e.into()))?;
+    for (slug, ended) in &report.per_school {
+        println!("{slug}: {ended} session(s) ended");
+    }
+    let total: u64 = report.per_school.values().sum::<u64>() + report.unattributed;
+    println!(
+        "{total} session(s) ended in {} school(s); everyone must sign in again",
+        report.per_school.len()
+    );
+    Ok(())
+}
+
+/// `grants revoke-all`: see [`crate::privacy::breach::revoke_all_grants`].
+async fn revoke_all_grants(
+    config: Config,
+    only: Option<&str>,
+    operator: &Actor,
+) -> Result<(), Failure> {
+    use crate::privacy::breach::{self, BreachError};
+    let services = Services::connect(&config, 2).context("cannot start")?;
+    let reports = breach::revoke_all_grants(&services, operator, only)
+        .await
+        .map_err(|e| match e {
+            BreachError::NoSuchSchool(_) | BreachError::Offboarding(_) => {
+                Failure::Input(e.to_string())
+            }
+            e => Failure::System(e.into()),
+        })?;
+    let mut retrying = 0;
+    for report in &reports {
+        let outcomes: Vec<String> = report
+            .outcomes
+            .iter()
+            .map(|(outcome, n)| format!("{n} {outcome}"))
+            .collect();
+        retrying += report.outcomes.get("retry_later").copied().unwrap_or(0);
+        println!(
+            "{}: {} grant(s) set aside; {}",
+            report.slug,
+            report.set_aside,
+            if outcomes.is_empty() {
+                "none to revoke".to_owned()
+            } else {
+                outcomes.join(", ")
+            }
+        );
+    }
+    if retrying > 0 {
+        println!(
+            "{retrying} grant(s) Google did not take now: unused from now on, and retried by              `invigilator work` every minute"
+        );
+    }
+    Ok(())
 }
 
 /// Which step of `tenant offboard` was asked for.

@@ -22,6 +22,15 @@ const DEVELOPMENT_KEY: &[u8; 32] = b"invigilator-development-only-key";
 /// Logs when `RUST_LOG` is unset: our own at info, PostgreSQL's chatty notices only if serious.
 const DEFAULT_LOG_FILTER: &str = "info,sqlx::postgres::notice=warn";
 
+/// The variables that hold secrets: held in `secrecy` types here, redacted in `Debug`, and
+/// given from Secret Manager in a deployment (`cloudrun.yaml`, checked by a test).
+pub const SECRET_VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TOKEN_KEYS",
+    "GOOGLE_CLIENT_SECRET",
+];
+
 /// Where the service runs; decides which variables may fall back to defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -76,6 +85,9 @@ pub struct Config {
     /// is one). The client's address is the entry that many from the end; 0 ignores the header
     /// and uses the connection's peer.
     pub trusted_proxy_hops: usize,
+    /// Where `GET /metrics` listens (`METRICS_ADDR`), apart from the public port; unset, no
+    /// metrics are served.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// A PEM file of one or more CA certificates, read and checked at start-up so that a wrong path
@@ -335,6 +347,11 @@ impl Config {
         let trusted_proxy_hops = r.parse("TRUSTED_PROXY_HOPS", usize::from(!dev), |v| {
             parse_in_range(v, 0, 8).map(|n| n as usize)
         });
+        let metrics_addr = r.parse("METRICS_ADDR", None, |v| {
+            v.parse::<std::net::SocketAddr>()
+                .map(Some)
+                .map_err(|_| "expected an address and port, e.g. 127.0.0.1:9090".to_owned())
+        });
 
         if !dev {
             refuse_plain_transport(
@@ -384,6 +401,7 @@ impl Config {
             request_body_limit_bytes: request_body_limit_bytes.ok_or_else(missing)?,
             request_timeout: request_timeout.ok_or_else(missing)?,
             trusted_proxy_hops: trusted_proxy_hops.ok_or_else(missing)?,
+            metrics_addr: metrics_addr.ok_or_else(missing)?,
         })
     }
 
@@ -480,6 +498,7 @@ impl fmt::Debug for Config {
             .field("request_body_limit_bytes", &self.request_body_limit_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }
@@ -1059,6 +1078,15 @@ mod tests {
             ("REDIS_CA_CERT", ca.path()),
         ]);
         assert!(message.contains("not rediss://"), "{message}");
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        assert_eq!(config(&[]).unwrap().metrics_addr, None);
+        let c = config(&[("METRICS_ADDR", "127.0.0.1:9090")]).unwrap();
+        assert_eq!(c.metrics_addr, Some(([127, 0, 0, 1], 9090).into()));
+        let err = config(&[("METRICS_ADDR", "9090")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "METRICS_ADDR");
     }
 
     #[test]

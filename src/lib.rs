@@ -15,6 +15,7 @@ pub mod google;
 pub mod input;
 pub mod jobs;
 pub mod lease;
+pub mod metrics;
 pub mod portfolio;
 pub mod privacy;
 pub mod redis_client;

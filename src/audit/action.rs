@@ -73,13 +73,15 @@ pub enum Action {
     OperatorSync,
     OperatorAuditVerified,
     OperatorKeysRewrapped,
+    OperatorSessionsEnded,
+    OperatorGrantsRevoked,
     OffboardingExported,
     OffboardingConfirmed,
 }
 
 impl Action {
     /// Every action, for tests and for documents listing them.
-    pub const ALL: [Action; 60] = [
+    pub const ALL: [Action; 62] = [
         Self::SchoolCreated,
         Self::SignIn,
         Self::SignInRefused,
@@ -138,6 +140,8 @@ impl Action {
         Self::OperatorSync,
         Self::OperatorAuditVerified,
         Self::OperatorKeysRewrapped,
+        Self::OperatorSessionsEnded,
+        Self::OperatorGrantsRevoked,
         Self::OffboardingExported,
         Self::OffboardingConfirmed,
     ];
@@ -203,6 +207,8 @@ impl Action {
             Self::OperatorSync => "operator.sync",
             Self::OperatorAuditVerified => "operator.audit_verified",
             Self::OperatorKeysRewrapped => "operator.keys_rewrapped",
+            Self::OperatorSessionsEnded => "operator.sessions_ended",
+            Self::OperatorGrantsRevoked => "operator.grants_revoked",
             Self::OffboardingExported => "offboarding.exported",
             Self::OffboardingConfirmed => "offboarding.confirmed",
         }
@@ -279,6 +285,12 @@ impl Action {
             }
             Self::OperatorKeysRewrapped => {
                 "Invigilator operator re-encrypted stored Google access under a new key"
+            }
+            Self::OperatorSessionsEnded => {
+                "Invigilator operator ended every session after a suspected breach"
+            }
+            Self::OperatorGrantsRevoked => {
+                "Invigilator operator revoked every stored Google access after a suspected breach"
             }
             Self::OffboardingExported => "School's data exported for offboarding",
             Self::OffboardingConfirmed => {

@@ -9,6 +9,8 @@
 //! Redis and PostgreSQL stores for it pin other major versions of redis-rs and sqlx than ours.
 //! What we need fits in this module.
 
+use std::collections::HashMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -18,6 +20,8 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::redis_client::{KeyScan, delete_matching};
 
 /// The session cookie's name over plain http on localhost (development).
 pub const SESSION_COOKIE: &str = "invigilator_session";
@@ -202,6 +206,42 @@ impl Sessions {
         // Only what was read: a session made meanwhile stays in the index, to be ended too.
         let _: () = conn.srem(&person, &digests).await?;
         Ok(live)
+    }
+
+    /// Ends every session and every sign-in in progress in this deployment (a suspected
+    /// breach). Returns how many live sessions each person had, by school and person, and how
+    /// many live sessions no person's index named (none, unless Redis lost an index).
+    pub async fn end_everyone(&self) -> redis::RedisResult<(HashMap<(Uuid, Uuid), u64>, u64)> {
+        let prefix = format!("invigilator:{}staff-sessions:", self.namespace);
+        let indexes = KeyScan::new(&self.redis, &format!("{prefix}*"))
+            .collect()
+            .await?;
+        let mut per_person: HashMap<(Uuid, Uuid), u64> = HashMap::new();
+        for index in indexes {
+            // `{school}:{staff}` after the prefix; anything else is not ours to read.
+            let ids = index
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once(':'));
+            let Some((Ok(school_id), Ok(staff_id))) =
+                ids.map(|(school, staff)| (Uuid::parse_str(school), Uuid::parse_str(staff)))
+            else {
+                continue;
+            };
+            let ended = self.end_all_for(school_id, staff_id).await?;
+            *per_person.entry((school_id, staff_id)).or_default() += ended;
+        }
+        // Whatever is left had no index: ended all the same.
+        let unindexed = delete_matching(
+            &self.redis,
+            &format!("invigilator:{}session:*", self.namespace),
+        )
+        .await?;
+        delete_matching(
+            &self.redis,
+            &format!("invigilator:{}login:*", self.namespace),
+        )
+        .await?;
+        Ok((per_person, unindexed))
     }
 
     fn name(&self, base: &'static str) -> String {

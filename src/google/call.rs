@@ -17,6 +17,8 @@ pub(super) type Answer<T> = Result<(google_drive3::common::Response, T), google_
 
 /// Calls Google as one account, within one school's rate limit.
 pub(super) struct ApiCaller {
+    /// Which Google API (`drive`, `classroom`), for the metrics.
+    api: &'static str,
     tokens: TokenSource,
     limiter: RateLimiter,
     limit_key: String,
@@ -27,12 +29,14 @@ pub(super) struct ApiCaller {
 
 impl ApiCaller {
     pub(super) fn new(
+        api: &'static str,
         tokens: TokenSource,
         limiter: RateLimiter,
         limit_key: String,
         retry: RetryPolicy,
     ) -> Self {
         Self {
+            api,
             tokens,
             limiter,
             limit_key,
@@ -77,9 +81,10 @@ impl ApiCaller {
         Fut: Future<Output = Answer<T>>,
     {
         let retry_after = RetryAfter::default();
+        let started = std::time::Instant::now();
         // The wait for the rate limit counts against the attempt's time, as the call does: a
         // quota that stays busy ends the attempt as a transient failure, retried later.
-        guard_call(op, REQUEST_TIMEOUT, async {
+        let result = guard_call(op, REQUEST_TIMEOUT, async {
             self.limiter.acquire(&self.limit_key).await;
             self.sent.fetch_add(1, Ordering::Relaxed);
             request(retry_after.clone())
@@ -87,7 +92,9 @@ impl ApiCaller {
                 .map(|(_, body)| body)
                 .map_err(|e| GoogleError::from_api(op, e, retry_after.delay()))
         })
-        .await
+        .await;
+        crate::metrics::google_call(self.api, &result, started.elapsed());
+        result
     }
 
     /// Runs `attempt` under the retry policy (a fresh access token once after a 401), and

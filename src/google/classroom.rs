@@ -93,7 +93,13 @@ impl ClassroomClient {
         hub.root_url(root);
         Self {
             hub,
-            caller: ApiCaller::new(tokens, limiter, super::limit_key(school_id), retry),
+            caller: ApiCaller::new(
+                "classroom",
+                tokens,
+                limiter,
+                super::limit_key(school_id),
+                retry,
+            ),
         }
     }
 

@@ -142,7 +142,7 @@ impl DriveClient {
         hub.root_url(root);
         Self {
             hub,
-            caller: ApiCaller::new(tokens, limiter, super::limit_key(school.id), retry),
+            caller: ApiCaller::new("drive", tokens, limiter, super::limit_key(school.id), retry),
             school,
             leases,
         }

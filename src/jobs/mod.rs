@@ -154,12 +154,15 @@ pub async fn run_apply_lock(
     job: ApplyLockJob,
     ctx: Data<Arc<Services>>,
 ) -> Result<(), BoxDynError> {
+    let mut run = crate::metrics::JobRun::start("apply_lock");
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
+        run.outcome("skipped");
         return Ok(());
     };
     // A suspended or offboarding school's folders wait (the sweeper queues them again if it
     // comes back); a deleted school is not found at all.
     if school.status != SchoolStatus::Active {
+        run.outcome("skipped");
         return Ok(());
     }
     let per_second = ctx.google.requests_per_second();
@@ -181,6 +184,7 @@ pub async fn run_apply_lock(
             // The request is recorded; the sweeper queues it again.
             tracing::warn!(error = %e, "could not put a lock job back");
         }
+        run.outcome("deferred");
         return Ok(());
     };
     use crate::portfolio::lock::{Applied, LockState};
@@ -191,6 +195,13 @@ pub async fn run_apply_lock(
     match outcome {
         Ok(outcome) => {
             tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done");
+            run.outcome(match outcome {
+                Applied::Done { .. } => "done",
+                Applied::AlreadyCurrent => "already_current",
+                Applied::Retry(_) => "retry",
+                Applied::Failed(_) => "failed",
+                Applied::Busy => "busy",
+            });
             if matches!(outcome, Applied::Done { .. } | Applied::Failed(_)) {
                 // The last lock of a locked class starts its onward-share scan.
                 let may_start_scan = !matches!(
@@ -263,11 +274,17 @@ pub async fn sweep(
     {
         // One school's trouble never stops the others' sweep, and locks go first.
         match sweep_locks(db, &queues.locks, &school, older_than).await {
-            Ok(n) => queued += n,
+            Ok(n) => {
+                crate::metrics::sweeper_requeued("lock", n);
+                queued += n
+            }
             Err(e) => tracing::error!(school = %school.slug, error = %e, "lock sweep failed"),
         }
         match shares::sweep_school(db, &queues.shares, &school, older_than).await {
-            Ok(n) => queued += n,
+            Ok(n) => {
+                crate::metrics::sweeper_requeued("onward_share", n);
+                queued += n
+            }
             Err(e) => {
                 tracing::error!(school = %school.slug, error = %e, "onward-share sweep failed")
             }
@@ -328,10 +345,13 @@ pub async fn run_roster_sync(
     job: RosterSyncJob,
     ctx: Data<Arc<Services>>,
 ) -> Result<(), BoxDynError> {
+    let mut run = crate::metrics::JobRun::start("roster_sync");
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
+        run.outcome("skipped");
         return Ok(());
     };
     if school.status != SchoolStatus::Active {
+        run.outcome("skipped");
         return Ok(());
     }
     match roster::sync_school(&ctx.db, &ctx.google, &ctx.leases, &school, job.trigger).await {
@@ -344,13 +364,17 @@ pub async fn run_roster_sync(
         }
         Err(SyncError::AlreadyRunning) => {
             tracing::info!(school = %school.slug, "a sync of this school is already running");
+            run.outcome("already_running");
             return Ok(());
         }
         Err(e) => {
             tracing::error!(school = %school.slug, error = %e, "roster sync failed");
+            run.outcome("failed");
             return Ok(());
         }
     }
+    // The roster is in; folders that could not be made are retried at the next sync.
+    run.outcome("done");
     let drive_id = match crate::portfolio::shared_drive::verified_drive(
         &ctx.db,
         &ctx.redis,

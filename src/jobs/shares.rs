@@ -66,15 +66,20 @@ fn scan_jobs(school_id: Uuid, scans: &[i64]) -> Vec<ShareJob> {
 /// Runs one onward-share job. Never fails the job: the outcome is on the scan or finding row,
 /// and the sweeper queues again what is left.
 pub async fn run_share_job(job: ShareJob, ctx: Data<Arc<Services>>) -> Result<(), BoxDynError> {
+    let mut run = crate::metrics::JobRun::start("onward_share");
     let school_id = match &job {
         ShareJob::Scan { school_id, .. } | ShareJob::Remove { school_id, .. } => *school_id,
     };
     let Some(school) = find_school_by_id(&ctx.db, school_id).await? else {
+        run.outcome("skipped");
         return Ok(());
     };
     if school.status != SchoolStatus::Active {
+        run.outcome("skipped");
         return Ok(());
     }
+    // Each branch below logs its own result; the count says only that the job ran.
+    run.outcome("done");
     match job {
         ShareJob::Scan { scan_id, .. } => {
             let drive_id = match settings::load(&ctx.db, &ctx.redis, &ctx.namespace, school.id)

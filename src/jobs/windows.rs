@@ -94,19 +94,24 @@ pub async fn hand_over(ctx: &Services, school: &School, requests: Requests) {
 
 /// Runs one window job. Never fails the job: a transition not made here is made by the tick.
 pub async fn run_window_job(job: WindowJob, ctx: Data<Arc<Services>>) -> Result<(), BoxDynError> {
+    let mut run = crate::metrics::JobRun::start("assessment_window");
+    run.outcome("skipped");
     let Some(school) = find_school_by_id(&ctx.db, job.school_id).await? else {
         return Ok(());
     };
     if school.status != SchoolStatus::Active {
         return Ok(());
     }
+    run.outcome("error");
     let Some(wait) = transitions::wait_for(&ctx.db, &school, job.window_id, job.transition).await?
     else {
+        run.outcome("skipped");
         return Ok(()); // cancelled, edited into another state, or done by someone else
     };
     if let Ok(wait) = wait.to_std() {
         if wait > LONGEST_SLEEP {
             // The window's instant moved later: its own job is queued; this one is spent.
+            run.outcome("skipped");
             return Ok(());
         }
         tokio::time::sleep(wait).await;
@@ -127,6 +132,11 @@ pub async fn run_window_job(job: WindowJob, ctx: Data<Arc<Services>>) -> Result<
             Err(e) => Err(e),
         },
     };
+    run.outcome(match &result {
+        Ok(Some(_)) => "done",
+        Ok(None) => "skipped",
+        Err(_) => "failed",
+    });
     match result {
         Ok(Some(delay)) => tracing::info!(
             school = %school.slug,

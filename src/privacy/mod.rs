@@ -9,10 +9,12 @@
 //! - [`retention`]: the daily purge of what is past the school's retention period, and its preview.
 //! - [`leavers`]: a member of staff who left stops being used at once.
 //! - [`offboarding`]: the whole school exported, then deleted step by step, with a certificate.
+//! - [`breach`]: a suspected breach: every session ended, every stored Google grant revoked.
 //! - [`operators`] and [`support`]: Invigilator's operators, and the time-boxed read access a
 //!   School Admin may grant one of them.
 
 pub mod archive;
+pub mod breach;
 pub mod erasure;
 pub mod export;
 pub mod leavers;

@@ -159,8 +159,18 @@ pub async fn sync_school(
             LeaseError::Busy { .. } => SyncError::AlreadyRunning,
             other => SyncError::Lock(other.to_string()),
         })?;
-    lock.hold_while(SYNC_LOCK_TTL, run(pool, google, school, trigger))
-        .await
+    // Timed here, the lease held: a sync refused as already running is not a sync.
+    let clock = Instant::now();
+    let result = lock
+        .hold_while(SYNC_LOCK_TTL, run(pool, google, school, trigger))
+        .await;
+    let outcome = if result.is_ok() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    crate::metrics::roster_sync(outcome, clock.elapsed());
+    result
 }
 
 /// A sync's lock lives this long unless renewed: renewed while the sync runs, however long,

@@ -165,6 +165,9 @@ pub struct HttpLimits {
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let middleware = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(
+            crate::metrics::http::count_requests,
+        ))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -265,6 +268,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::metrics::http::note_route))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::session_and_csrf,

@@ -6,11 +6,13 @@
 
 mod admin_pages;
 mod audit;
+mod breach;
 mod cli;
 mod credentials;
 mod dashboard;
 mod data_map;
 mod demo;
+mod deployment;
 mod erasure;
 mod google;
 mod head_pages;
@@ -18,6 +20,7 @@ mod leases;
 mod leavers;
 mod lock_drills;
 mod locks;
+mod metrics;
 mod offboarding;
 mod onward_shares;
 mod privacy_export;
