@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::circuit::Circuit;
 use super::error::GoogleError;
 use super::rate_limit::RateLimiter;
 use super::retry::{RetryAfter, RetryPolicy, with_retry};
@@ -21,6 +22,8 @@ pub(super) struct ApiCaller {
     limiter: RateLimiter,
     limit_key: String,
     retry: RetryPolicy,
+    /// Fails calls at once while Google's host is not answering.
+    circuit: Circuit,
     /// Requests sent, every attempt counted.
     sent: AtomicU64,
 }
@@ -31,12 +34,14 @@ impl ApiCaller {
         limiter: RateLimiter,
         limit_key: String,
         retry: RetryPolicy,
+        circuit: Circuit,
     ) -> Self {
         Self {
             tokens,
             limiter,
             limit_key,
             retry,
+            circuit,
             sent: AtomicU64::new(0),
         }
     }
@@ -79,15 +84,15 @@ impl ApiCaller {
         let retry_after = RetryAfter::default();
         // The wait for the rate limit counts against the attempt's time, as the call does: a
         // quota that stays busy ends the attempt as a transient failure, retried later.
-        guard_call(op, REQUEST_TIMEOUT, async {
+        let limited = guard_call(op, REQUEST_TIMEOUT, async {
             self.limiter.acquire(&self.limit_key).await;
             self.sent.fetch_add(1, Ordering::Relaxed);
             request(retry_after.clone())
                 .await
                 .map(|(_, body)| body)
                 .map_err(|e| GoogleError::from_api(op, e, retry_after.delay()))
-        })
-        .await
+        });
+        self.circuit.call(op, limited).await
     }
 
     /// Runs `attempt` under the retry policy (a fresh access token once after a 401), and

@@ -7,6 +7,7 @@ use google_classroom1::Classroom;
 use uuid::Uuid;
 
 use super::call::{ApiCaller, all_pages};
+use super::circuit::Circuit;
 use super::error::GoogleError;
 use super::rate_limit::RateLimiter;
 use super::retry::RetryPolicy;
@@ -85,6 +86,7 @@ impl ClassroomClient {
         tokens: TokenSource,
         limiter: RateLimiter,
         retry: RetryPolicy,
+        circuit: Circuit,
         school_id: Uuid,
     ) -> Self {
         let mut hub = Classroom::new(hyper.clone(), tokens.clone());
@@ -93,7 +95,7 @@ impl ClassroomClient {
         hub.root_url(root);
         Self {
             hub,
-            caller: ApiCaller::new(tokens, limiter, super::limit_key(school_id), retry),
+            caller: ApiCaller::new(tokens, limiter, super::limit_key(school_id), retry, circuit),
         }
     }
 

@@ -187,6 +187,16 @@ pub async fn run_apply_lock(
             .await;
     slot.release().await;
     match outcome {
+        Ok(Applied::Deferred(wait)) => {
+            // Back when Google's circuit lets a call through again, spread over a second so a
+            // cohort does not arrive all at once; the sweeper is the backstop if this is lost.
+            let after = wait + Duration::from_millis(fastrand::u64(0..1000));
+            let mut queue = ctx.queues.locks.clone();
+            let later = TaskBuilder::new(job.clone()).run_after(after).build();
+            if let Err(e) = queue.push_task(later).await {
+                tracing::warn!(error = %e, "could not put a waiting lock job back");
+            }
+        }
         Ok(outcome) => {
             tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done");
             if matches!(outcome, Applied::Done { .. } | Applied::Failed(_)) {

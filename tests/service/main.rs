@@ -12,6 +12,7 @@ mod dashboard;
 mod data_map;
 mod demo;
 mod erasure;
+mod failure_drills;
 mod google;
 mod head_pages;
 mod leases;
