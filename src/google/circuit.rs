@@ -24,6 +24,9 @@ use std::time::Instant;
 
 use super::error::{ErrorClass, GoogleError};
 
+/// How a failure to read our own credential store begins (see `token.rs`): not Google's.
+const OUR_STORE: &str = "credential store";
+
 /// When a circuit opens and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CircuitSettings {
@@ -174,15 +177,28 @@ impl Circuit {
             .admit()
             .map_err(|retry_in| GoogleError::Unavailable { op, retry_in })?;
         let result = call.await;
-        let answered = match &result {
-            Ok(_) => true,
-            // Our own refusal to call says nothing about Google.
-            Err(GoogleError::Unavailable { .. }) => return result,
-            Err(e) => e.class() != ErrorClass::Transient,
-        };
         permit.answered = true;
-        self.record(answered);
+        match &result {
+            Ok(_) => self.record(true),
+            // Our own refusal to call, or our own credential store failing (PostgreSQL down),
+            // says nothing about Google: a probe's turn passes to the next call.
+            Err(GoogleError::Unavailable { .. }) => self.pass_probe(permit.probe),
+            Err(GoogleError::Transient { detail, .. }) if detail.starts_with(OUR_STORE) => {
+                self.pass_probe(permit.probe)
+            }
+            Err(e) => self.record(e.class() != ErrorClass::Transient),
+        }
         result
+    }
+
+    /// A probe that never reached Google: the next call may probe at once.
+    fn pass_probe(&self, probe: bool) {
+        let mut state = self.lock();
+        if probe && *state == State::HalfOpen {
+            *state = State::Open {
+                until: Instant::now(),
+            };
+        }
     }
 }
 
@@ -394,6 +410,22 @@ mod tests {
             succeed(&circuit, &calls).await,
             Err(GoogleError::Unavailable { retry_in, .. }) if retry_in > COOL_DOWN / 2
         ));
+    }
+
+    #[tokio::test]
+    async fn our_own_credential_store_failing_is_not_google_failing() {
+        let circuit = Circuit::new("drive", settings());
+        for _ in 0..10 {
+            let _ = circuit
+                .call("t", async {
+                    Err::<(), _>(GoogleError::Transient {
+                        op: "access token",
+                        detail: "credential store: pool timed out".into(),
+                    })
+                })
+                .await;
+        }
+        assert!(!circuit.is_open());
     }
 
     #[test]

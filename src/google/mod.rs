@@ -244,6 +244,27 @@ impl GoogleClients {
         }
     }
 
+    /// The same clients with circuit breakers of other settings, starting closed (a test of
+    /// retries that must see every attempt reach Google uses a high threshold).
+    pub fn with_circuit_settings(&self, settings: circuit::CircuitSettings) -> Self {
+        let i = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                endpoints: i.endpoints.clone(),
+                oauth: i.oauth.clone(),
+                keys: i.keys.clone(),
+                pool: i.pool.clone(),
+                limiter: i.limiter.clone(),
+                leases: i.leases.clone(),
+                retry: i.retry,
+                circuits: Circuits::new(settings),
+                hyper: i.hyper.clone(),
+                http: i.http.clone(),
+                token_sources: i.token_sources.clone(),
+            }),
+        }
+    }
+
     /// Google calls per second each school may make.
     pub fn requests_per_second(&self) -> f64 {
         self.inner.limiter.per_second()
