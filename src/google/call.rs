@@ -92,7 +92,9 @@ impl ApiCaller {
                 .map(|(_, body)| body)
                 .map_err(|e| GoogleError::from_api(op, e, retry_after.delay()))
         });
-        self.circuit.call(op, limited).await
+        // Boxed: the Google crates' request futures are large, and one more layer holding one
+        // by value overflows a debug build's 2 MiB test-thread stack.
+        self.circuit.call(op, Box::pin(limited)).await
     }
 
     /// Runs `attempt` under the retry policy (a fresh access token once after a 401), and
