@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::circuit::Circuit;
 use super::error::GoogleError;
 use super::rate_limit::RateLimiter;
 use super::retry::{RetryAfter, RetryPolicy, with_retry};
@@ -23,6 +24,8 @@ pub(super) struct ApiCaller {
     limiter: RateLimiter,
     limit_key: String,
     retry: RetryPolicy,
+    /// Fails calls at once while Google's host is not answering.
+    circuit: Circuit,
     /// Requests sent, every attempt counted.
     sent: AtomicU64,
 }
@@ -34,6 +37,7 @@ impl ApiCaller {
         limiter: RateLimiter,
         limit_key: String,
         retry: RetryPolicy,
+        circuit: Circuit,
     ) -> Self {
         Self {
             api,
@@ -41,6 +45,7 @@ impl ApiCaller {
             limiter,
             limit_key,
             retry,
+            circuit,
             sent: AtomicU64::new(0),
         }
     }
@@ -84,15 +89,17 @@ impl ApiCaller {
         let started = std::time::Instant::now();
         // The wait for the rate limit counts against the attempt's time, as the call does: a
         // quota that stays busy ends the attempt as a transient failure, retried later.
-        let result = guard_call(op, REQUEST_TIMEOUT, async {
+        let limited = guard_call(op, REQUEST_TIMEOUT, async {
             self.limiter.acquire(&self.limit_key).await;
             self.sent.fetch_add(1, Ordering::Relaxed);
             request(retry_after.clone())
                 .await
                 .map(|(_, body)| body)
                 .map_err(|e| GoogleError::from_api(op, e, retry_after.delay()))
-        })
-        .await;
+        });
+        // Boxed: the Google crates' request futures are large, and one more layer holding one
+        // by value overflows a debug build's 2 MiB test-thread stack.
+        let result = self.circuit.call(op, Box::pin(limited)).await;
         crate::metrics::google_call(self.api, &result, started.elapsed());
         result
     }

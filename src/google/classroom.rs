@@ -7,6 +7,7 @@ use google_classroom1::Classroom;
 use uuid::Uuid;
 
 use super::call::{ApiCaller, all_pages};
+use super::circuit::Circuit;
 use super::error::GoogleError;
 use super::rate_limit::RateLimiter;
 use super::retry::RetryPolicy;
@@ -85,6 +86,7 @@ impl ClassroomClient {
         tokens: TokenSource,
         limiter: RateLimiter,
         retry: RetryPolicy,
+        circuit: Circuit,
         school_id: Uuid,
     ) -> Self {
         let mut hub = Classroom::new(hyper.clone(), tokens.clone());
@@ -99,6 +101,7 @@ impl ClassroomClient {
                 limiter,
                 super::limit_key(school_id),
                 retry,
+                circuit,
             ),
         }
     }

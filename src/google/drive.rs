@@ -12,8 +12,6 @@ use google_drive3::api::{File, Permission};
 
 use super::call::{ApiCaller, all_pages};
 use super::error::GoogleError;
-use super::rate_limit::RateLimiter;
-use super::retry::RetryPolicy;
 use super::token::TokenSource;
 use super::{Connector, GoogleEndpoints, HyperClient};
 use crate::lease::Leases;
@@ -131,8 +129,7 @@ impl DriveClient {
         hyper: &HyperClient,
         endpoints: &GoogleEndpoints,
         tokens: TokenSource,
-        limiter: RateLimiter,
-        retry: RetryPolicy,
+        caller: ApiCaller,
         school: School,
         leases: Leases,
     ) -> Self {
@@ -142,7 +139,7 @@ impl DriveClient {
         hub.root_url(root);
         Self {
             hub,
-            caller: ApiCaller::new("drive", tokens, limiter, super::limit_key(school.id), retry),
+            caller,
             school,
             leases,
         }

@@ -29,6 +29,12 @@ pub enum ErrorClass {
 pub enum GoogleError {
     #[error("{op}: Google is temporarily unavailable: {detail}")]
     Transient { op: &'static str, detail: String },
+    /// Google has not been answering, so the call was not made (see [`super::circuit`]).
+    #[error("{op}: Google is not answering at the moment; calls resume within {} s", .retry_in.as_secs().max(1))]
+    Unavailable {
+        op: &'static str,
+        retry_in: Duration,
+    },
     #[error("{op}: Google's rate limit was reached{}", retry_after_text(*.retry_after))]
     RateLimited {
         op: &'static str,
@@ -64,7 +70,9 @@ fn retry_after_text(d: Option<Duration>) -> String {
 impl GoogleError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Transient { .. } | Self::Unauthorized { .. } => ErrorClass::Transient,
+            Self::Transient { .. } | Self::Unavailable { .. } | Self::Unauthorized { .. } => {
+                ErrorClass::Transient
+            }
             Self::RateLimited { .. } => ErrorClass::RateLimited,
             Self::SharingRateLimited { .. } => ErrorClass::SharingRateLimited,
             Self::NeedsReconnect { .. } | Self::NoDriveOperator { .. } => {
@@ -131,6 +139,10 @@ impl GoogleError {
     pub fn with_op(self, new_op: &'static str) -> Self {
         match self {
             Self::Transient { detail, .. } => Self::Transient { op: new_op, detail },
+            Self::Unavailable { retry_in, .. } => Self::Unavailable {
+                op: new_op,
+                retry_in,
+            },
             Self::RateLimited { retry_after, .. } => Self::RateLimited {
                 op: new_op,
                 retry_after,

@@ -8,6 +8,7 @@
 //! - [`credentials`]: the encrypted credential store; [`token`]: access tokens from it.
 
 mod call;
+pub mod circuit;
 pub mod classroom;
 pub mod credentials;
 pub mod drive;
@@ -39,6 +40,7 @@ use crate::config::Config;
 use crate::crypto::KeyRing;
 use crate::lease::Leases;
 use crate::tenancy::{School, begin_school_tx};
+use circuit::Circuits;
 use credentials::CredentialStatus;
 use rate_limit::RateLimiter;
 use token::{OAuthClientSettings, TokenSource};
@@ -140,6 +142,8 @@ struct Inner {
     limiter: RateLimiter,
     leases: Leases,
     retry: RetryPolicy,
+    /// One circuit breaker per Google host, shared by every client of this process.
+    circuits: Circuits,
     hyper: HyperClient,
     http: reqwest::Client,
     /// One token source per credential in this process, so concurrent work on one school
@@ -212,6 +216,7 @@ impl GoogleClients {
                 ),
                 leases: Leases::new(redis).namespaced(&config.tenant_role_prefix),
                 retry: RetryPolicy::default(),
+                circuits: Circuits::default(),
                 hyper,
                 http,
                 token_sources: Arc::default(),
@@ -231,6 +236,28 @@ impl GoogleClients {
                 limiter: i.limiter.clone(),
                 leases: i.leases.clone(),
                 retry,
+                circuits: i.circuits.clone(),
+                hyper: i.hyper.clone(),
+                http: i.http.clone(),
+                token_sources: i.token_sources.clone(),
+            }),
+        }
+    }
+
+    /// The same clients with circuit breakers of other settings, starting closed (a test of
+    /// retries that must see every attempt reach Google uses a high threshold).
+    pub fn with_circuit_settings(&self, settings: circuit::CircuitSettings) -> Self {
+        let i = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                endpoints: i.endpoints.clone(),
+                oauth: i.oauth.clone(),
+                keys: i.keys.clone(),
+                pool: i.pool.clone(),
+                limiter: i.limiter.clone(),
+                leases: i.leases.clone(),
+                retry: i.retry,
+                circuits: Circuits::new(settings),
                 hyper: i.hyper.clone(),
                 http: i.http.clone(),
                 token_sources: i.token_sources.clone(),
@@ -255,11 +282,18 @@ impl GoogleClients {
                 limiter: RateLimiter::new(redis, per_second, burst),
                 leases: i.leases.clone(),
                 retry: i.retry,
+                circuits: i.circuits.clone(),
                 hyper: i.hyper.clone(),
                 http: i.http.clone(),
                 token_sources: i.token_sources.clone(),
             }),
         }
+    }
+
+    /// The Google hosts this process is not calling at the moment because they stopped
+    /// answering (their circuit is open, see [`circuit`]).
+    pub fn unavailable_hosts(&self) -> Vec<String> {
+        self.inner.circuits.open_hosts()
     }
 
     pub fn endpoints(&self) -> &GoogleEndpoints {
@@ -311,14 +345,22 @@ impl GoogleClients {
             });
         }
         let tokens = self.token_source(school, operator.id, operator.account_email);
+        let i = &self.inner;
+        let caller = call::ApiCaller::new(
+            "drive",
+            tokens.clone(),
+            i.limiter.clone(),
+            limit_key(school.id),
+            i.retry,
+            i.circuits.for_url(&i.endpoints.drive_root),
+        );
         Ok(DriveClient::new(
-            &self.inner.hyper,
-            &self.inner.endpoints,
+            &i.hyper,
+            &i.endpoints,
             tokens,
-            self.inner.limiter.clone(),
-            self.inner.retry,
+            caller,
             school.clone(),
-            self.inner.leases.clone(),
+            i.leases.clone(),
         ))
     }
 
@@ -345,6 +387,7 @@ impl GoogleClients {
             tokens,
             i.limiter.clone(),
             i.retry,
+            i.circuits.for_url(&i.endpoints.classroom_root),
             school.id,
         )
     }
@@ -383,6 +426,9 @@ impl GoogleClients {
             tokens,
             self.inner.limiter.clone(),
             self.inner.retry,
+            self.inner
+                .circuits
+                .for_url(&self.inner.endpoints.classroom_root),
             school.id,
         ))
     }

@@ -108,7 +108,8 @@ where
         .sleep(tokio::time::sleep)
         .when(|e: &GoogleError| match e {
             GoogleError::Unauthorized { .. } => !refreshed.swap(true, Ordering::SeqCst),
-            GoogleError::SharingRateLimited { .. } => false,
+            // Neither comes back within a call's backoff; the caller tries again later.
+            GoogleError::SharingRateLimited { .. } | GoogleError::Unavailable { .. } => false,
             GoogleError::RateLimited {
                 retry_after: Some(after),
                 ..

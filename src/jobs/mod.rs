@@ -192,16 +192,29 @@ pub async fn run_apply_lock(
         crate::portfolio::lock::apply(&ctx.db, &ctx.google, &ctx.leases, &school, job.portfolio_id)
             .await;
     slot.release().await;
+    if let Ok(applied) = &outcome {
+        run.outcome(match applied {
+            Applied::Done { .. } => "done",
+            Applied::AlreadyCurrent => "already_current",
+            Applied::Retry(_) => "retry",
+            Applied::Deferred(_) => "google_unavailable",
+            Applied::Failed(_) => "failed",
+            Applied::Busy => "busy",
+        });
+    }
     match outcome {
+        Ok(Applied::Deferred(wait)) => {
+            // Back when Google's circuit lets a call through again, spread over a second so a
+            // cohort does not arrive all at once; the sweeper is the backstop if this is lost.
+            let after = wait + Duration::from_millis(fastrand::u64(0..1000));
+            let mut queue = ctx.queues.locks.clone();
+            let later = TaskBuilder::new(job.clone()).run_after(after).build();
+            if let Err(e) = queue.push_task(later).await {
+                tracing::warn!(error = %e, "could not put a waiting lock job back");
+            }
+        }
         Ok(outcome) => {
             tracing::debug!(portfolio = %job.portfolio_id, ?outcome, "lock job done");
-            run.outcome(match outcome {
-                Applied::Done { .. } => "done",
-                Applied::AlreadyCurrent => "already_current",
-                Applied::Retry(_) => "retry",
-                Applied::Failed(_) => "failed",
-                Applied::Busy => "busy",
-            });
             if matches!(outcome, Applied::Done { .. } | Applied::Failed(_)) {
                 // The last lock of a locked class starts its onward-share scan.
                 let may_start_scan = !matches!(

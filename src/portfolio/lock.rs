@@ -237,6 +237,9 @@ pub enum Applied {
     AlreadyCurrent,
     /// Will be retried (by the sweeper).
     Retry(String),
+    /// Google is not answering (its circuit is open): not an attempt, tried again after the
+    /// given wait.
+    Deferred(Duration),
     /// Given up: shown as failed, not retried until someone asks again.
     Failed(String),
     /// Another worker is working on this folder right now.
@@ -358,6 +361,10 @@ async fn apply_locked(
                 state: row.desired,
             })
         }
+        Err(GoogleError::Unavailable { retry_in, op }) => {
+            let reason = GoogleError::Unavailable { op, retry_in }.to_string();
+            defer(pool, school, id, &row, &reason, retry_in).await
+        }
         Err(e) => {
             let permanent = matches!(
                 e.class(),
@@ -431,6 +438,30 @@ async fn fail(
     } else {
         Applied::Retry(reason.to_owned())
     })
+}
+
+/// Notes why a change waits while Google is not answering, without counting an attempt: a
+/// long outage must not turn waiting requests into failures a person has to repeat.
+async fn defer(
+    pool: &PgPool,
+    school: &School,
+    id: Uuid,
+    row: &Row,
+    reason: &str,
+    retry_in: Duration,
+) -> Result<Applied, sqlx::Error> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    sqlx::query(
+        "UPDATE portfolios SET last_error = $2, updated_at = now() \
+         WHERE id = $1 AND desired_version = $3",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(row.desired_version)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Applied::Deferred(retry_in))
 }
 
 /// Portfolios whose applied version has lagged behind for longer than `older_than` and that

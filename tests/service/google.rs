@@ -271,7 +271,14 @@ async fn a_revoked_grant_needs_reconnecting_and_is_not_retried() {
 #[tokio::test]
 async fn each_injected_fault_becomes_its_class() {
     let w = GoogleWorld::new(1).await;
-    let drive = w.clients.drive(&w.school).await.unwrap();
+    // Every attempt must reach the emulator here: no circuit breaker opening half-way.
+    let clients = w
+        .clients
+        .with_circuit_settings(invigilator::google::circuit::CircuitSettings {
+            failures_to_open: 1000,
+            ..Default::default()
+        });
+    let drive = clients.drive(&w.school).await.unwrap();
     let always = |kind: FaultKind| FaultPlan {
         probabilities: [(kind, 1.0)].into(),
         ..FaultPlan::default()

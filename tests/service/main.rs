@@ -14,6 +14,7 @@ mod data_map;
 mod demo;
 mod deployment;
 mod erasure;
+mod failure_drills;
 mod google;
 mod head_pages;
 mod leases;

@@ -202,7 +202,16 @@ impl SignInWorld {
     }
 
     /// The same, on `seed` (the School Admin and the member of staff are added to it).
-    pub async fn with_seed(mut seed: google_emulator::Seed) -> Self {
+    pub async fn with_seed(seed: google_emulator::Seed) -> Self {
+        Self::with_seed_through(seed, crate::proxy::Through::default()).await
+    }
+
+    /// The same, with the app reaching PostgreSQL, Redis or Google through the given proxies
+    /// (for drills that take one of them away).
+    pub async fn with_seed_through(
+        mut seed: google_emulator::Seed,
+        through: crate::proxy::Through<'_>,
+    ) -> Self {
         for (email, given) in [(ADMIN, "Head"), (OUTSIDER, "Rec")] {
             seed.users.push(google_emulator::seed::SeedUser::person(
                 email, given, "Staff",
@@ -232,9 +241,15 @@ impl SignInWorld {
         );
         crate::list_staff_addresses(&db, "hillside", &["*@hillside.sch.uk"]).await;
         let base = emu.url();
+        let (database, redis, google) = through.urls(&db, &base);
         let (addr, shutdown, server) = serve_app(
             &db,
-            &[("GOOGLE_API_BASE_URL", &base), ("GOOGLE_ISSUER_URL", &base)],
+            &[
+                ("GOOGLE_API_BASE_URL", &google),
+                ("GOOGLE_ISSUER_URL", &base),
+                ("DATABASE_URL", &database),
+                ("REDIS_URL", &redis),
+            ],
         )
         .await;
         Self {

@@ -10,6 +10,7 @@
 pub mod browser;
 pub mod cohort_school;
 pub mod lock_world;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

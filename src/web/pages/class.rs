@@ -45,6 +45,14 @@ pub struct Row {
     pub let_out: bool,
     /// A window holds the folder locked (so there is no Unlock button).
     held: bool,
+    /// The change waits because Google is not answering (the page says so above the table).
+    pub waiting_on_google: bool,
+}
+
+/// Whether a change's last try found Google not answering (`GoogleError::Unavailable`, or a
+/// call that got no answer), from the failure's wording.
+fn google_not_answering(reason: &str) -> bool {
+    reason.contains("not answering") || reason.contains("temporarily unavailable")
 }
 
 /// What to do about a failed change, from the failure's wording.
@@ -86,6 +94,17 @@ impl Row {
                 .as_deref()
                 .unwrap_or("Google refused the change");
             Some(format!("{reason}. {}", advice(reason)))
+        } else if state == "locking" || state == "unlocking" {
+            // A change that waits is not a failure: say why it waits and that it will be made.
+            s.last_error.as_deref().map(|reason| {
+                if google_not_answering(reason) {
+                    "Google is not answering at the moment; this will be done as soon as it \
+                     answers again."
+                        .to_owned()
+                } else {
+                    "Google did not accept it at first; trying again automatically.".to_owned()
+                }
+            })
         } else if s.held && desired == LockState::Locked {
             Some("Held by an assessment window".to_owned())
         } else if state == "none" {
@@ -116,6 +135,8 @@ impl Row {
             action,
             let_out: false,
             held: s.held && desired == LockState::Locked,
+            waiting_on_google: s.is_pending()
+                && s.last_error.as_deref().is_some_and(google_not_answering),
         }
     }
 
@@ -123,7 +144,7 @@ impl Row {
     /// student, soonest end first), and who can let the student out; `can_let_out` (an
     /// Examinations Officer who may lock here) offers the way out instead.
     pub(super) fn held_by(mut self, windows: &[&Holding], can_let_out: bool) -> Self {
-        if !self.held || windows.is_empty() || self.state == "failed" {
+        if !self.held || windows.is_empty() || self.state == "failed" || self.waiting_on_google {
             return self;
         }
         let each: Vec<String> = windows
@@ -169,6 +190,8 @@ pub struct ClassPage {
     pub can_lock: bool,
     pub locked: usize,
     pub pending: usize,
+    /// Some changes wait because Google is not answering.
+    pub google_unavailable: bool,
     pub rows: Vec<Row>,
 }
 
@@ -257,6 +280,7 @@ pub async fn class_page(
             .iter()
             .filter(|r| matches!(r.state, "locking" | "unlocking"))
             .count(),
+        google_unavailable: rows.iter().any(|r| r.waiting_on_google),
         class,
         windows: windows.iter().map(WindowNote::from).collect(),
         can_lock,
