@@ -5,6 +5,7 @@ use invigilator_test_kit as common;
 
 use common::browser::{ADMIN, Browser, SignInWorld};
 use common::http_client;
+use invigilator::auth::roles::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -272,8 +273,6 @@ async fn bodies_must_be_json_of_the_documented_shape_and_size() {
         (Method::POST, "/api/windows".to_owned()),
         (Method::POST, "/api/windows/preview".to_owned()),
         (Method::PUT, format!("/api/windows/{id}")),
-        (Method::POST, format!("/api/windows/{id}/cancel")),
-        (Method::POST, "/api/windows/calendar-feed".to_owned()),
         (Method::POST, "/api/shares/scans".to_owned()),
         (Method::POST, format!("/api/shares/{id}/keep")),
         (Method::POST, "/api/support-access".to_owned()),
@@ -294,6 +293,37 @@ async fn bodies_must_be_json_of_the_documented_shape_and_size() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
             &format!("{method} {path}"),
+        );
+    }
+    // The officer's own actions ask who is asking first (a School Admin is refused, 403).
+    let (_, mut officer) = crate::roles::one_of_each(&w)
+        .await
+        .into_iter()
+        .find(|(role, _)| *role == Role::ExamsOfficer)
+        .unwrap();
+    let me: Value = serde_json::from_str(&officer.get(&w.url("/api/me")).await.body).unwrap();
+    let officer_token = me["csrf_token"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/api/windows/{id}/cancel"),
+        "/api/windows/calendar-feed".to_owned(),
+    ] {
+        let answer = send(
+            &w,
+            &officer,
+            Method::POST,
+            &path,
+            &[
+                ("x-csrf-token", officer_token.as_str()),
+                ("content-type", "application/json"),
+            ],
+            Some(json!({"surprise": true}).to_string().into_bytes()),
+        )
+        .await;
+        assert_refused(
+            &answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            &format!("officer {path}"),
         );
     }
     let roles = admin_roles(&w, &admin).await;
