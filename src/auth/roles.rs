@@ -66,7 +66,7 @@ impl Role {
 }
 
 /// Something a route lets a person do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// See the classes one teaches (or, for a Head of Subject, their subjects' classes).

@@ -18,7 +18,7 @@ use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
 use crate::privacy::leavers;
 use crate::tenancy::settings::{self, SchoolSettings, SettingsChange, SettingsError};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
     staff_id: Uuid,
     email: String,
@@ -29,7 +29,7 @@ pub struct Me {
     csrf_token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SchoolView {
     slug: String,
     name: String,
@@ -41,7 +41,7 @@ struct SchoolView {
     path = "/api/me",
     tag = "staff",
     security(("session" = [])),
-    responses((status = 200, description = "The signed-in member of staff, their school, roles, permissions and CSRF token", body = serde_json::Value), crate::web::openapi::Failures)
+    responses((status = 200, description = "The signed-in member of staff, their school, roles, permissions and CSRF token", body = Me), crate::web::openapi::Failures)
 )]
 pub async fn me(staff: CurrentStaff) -> Json<Me> {
     let mut roles: Vec<Role> = staff.roles.iter().map(|r| r.role).collect();

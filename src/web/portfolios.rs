@@ -49,7 +49,7 @@ impl From<RequestError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     requested: Vec<Requested>,
 }
@@ -131,7 +131,7 @@ fn refuse_while_held(holding: Vec<Holding>) -> Result<(), ApiError> {
     security(("session" = [], "csrf" = [])),
     params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found"), ("verb" = String, Path, description = "`lock` or `unlock`", pattern = "^(lock|unlock)$")),
     request_body(content = Option<crate::web::openapi::EmptyBody>, content_type = "application/json", description = "Optional"),
-    responses((status = 202, description = "The request is recorded; a worker changes Drive", body = serde_json::Value), crate::web::openapi::Failures)
+    responses((status = 202, description = "The request is recorded; a worker changes Drive", body = Accepted), crate::web::openapi::Failures)
 )]
 pub async fn request_portfolio(
     State(state): State<AppState>,
@@ -224,7 +224,7 @@ async fn refuse_if_roster_changed(
     security(("session" = [], "csrf" = [])),
     params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found"), ("verb" = String, Path, description = "`lock` or `unlock`", pattern = "^(lock|unlock)$")),
     request_body(content = Option<ClassActionBody>, content_type = "application/json", description = "Optional"),
-    responses((status = 202, description = "Every current student's request is recorded", body = serde_json::Value), crate::web::openapi::Failures)
+    responses((status = 202, description = "Every current student's request is recorded", body = Accepted), crate::web::openapi::Failures)
 )]
 pub async fn request_class(
     State(state): State<AppState>,
