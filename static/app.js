@@ -139,7 +139,9 @@
 
   function problemText(result) {
     if (result.status === 401) return 'You have been signed out. Reload the page to sign in again.';
-    return (result.answer && result.answer.error) || 'That did not work. Please try again.';
+    // Every API refusal is {"error": {"code", "message", "request_id"}}; the message is for people.
+    const error = result.answer && result.answer.error;
+    return (error && error.message) || 'That did not work. Please try again.';
   }
 
   // One student's button. The button is disabled at once, so a double click sends one request.

@@ -29,7 +29,9 @@ use crate::tenancy::{School, SchoolTx, begin_school_tx};
 pub const MAX_ATTEMPTS: i32 = 8;
 
 /// Whether the student may edit their folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum LockState {
@@ -73,7 +75,7 @@ enum Stage {
 }
 
 /// A request that was recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Requested {
     pub portfolio_id: Uuid,
     pub version: i64,

@@ -26,7 +26,7 @@ use crate::google::GoogleClients;
 use crate::tenancy::{School, SchoolTx};
 
 /// What becomes of the student's Drive folders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DriveFolders {
     /// Left where they are (the school keeps the work, e.g. for an exam board).

@@ -31,7 +31,7 @@ pub const REASON_MAX_CHARS: usize = 500;
 pub const LIST_LIMIT: i64 = 200;
 
 /// A School Admin's grant, as asked for.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGrant {
     /// The operator's name, as `platform.operators` holds it.

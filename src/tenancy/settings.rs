@@ -53,7 +53,9 @@ pub struct SchoolSettings {
 
 /// What a roster sync does with a student in one of the school's classes whose address is not
 /// of the school's Workspace domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum OutsideStudents {
@@ -65,7 +67,7 @@ pub enum OutsideStudents {
 }
 
 /// A change; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsChange {
     #[serde(default, with = "double_option")]

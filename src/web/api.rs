@@ -18,7 +18,7 @@ use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
 use crate::privacy::leavers;
 use crate::tenancy::settings::{self, SchoolSettings, SettingsChange, SettingsError};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
     staff_id: Uuid,
     email: String,
@@ -29,13 +29,20 @@ pub struct Me {
     csrf_token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SchoolView {
     slug: String,
     name: String,
 }
 
 /// `GET /api/me`
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "staff",
+    security(("session" = [])),
+    responses((status = 200, description = "The signed-in member of staff, their school, roles, permissions and CSRF token", body = Me), crate::web::openapi::Failures)
+)]
 pub async fn me(staff: CurrentStaff) -> Json<Me> {
     let mut roles: Vec<Role> = staff.roles.iter().map(|r| r.role).collect();
     roles.sort();
@@ -58,6 +65,13 @@ pub async fn me(staff: CurrentStaff) -> Json<Me> {
 }
 
 /// `GET /api/roles`
+#[utoipa::path(
+    get,
+    path = "/api/roles",
+    tag = "roles",
+    security(("session" = [])),
+    responses((status = 200, description = "Every role and invitation", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn list_roles(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -69,7 +83,7 @@ pub async fn list_roles(
     Ok(Json(list))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRole {
     email: String,
@@ -94,6 +108,14 @@ impl From<RoleChangeError> for ApiError {
 }
 
 /// `POST /api/roles`
+#[utoipa::path(
+    post,
+    path = "/api/roles",
+    tag = "roles",
+    security(("session" = [], "csrf" = [])),
+    request_body(content = AssignRole, content_type = "application/json"),
+    responses((status = 201, description = "The role given (or the invitation made)", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn assign_role(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -115,12 +137,20 @@ pub async fn assign_role(
 }
 
 /// `DELETE /api/roles/{id}`
+#[utoipa::path(
+    delete,
+    path = "/api/roles/{id}",
+    tag = "roles",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    responses((status = 204, description = "The role or invitation is taken away"), crate::web::openapi::Failures)
+)]
 pub async fn revoke_role(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<Uuid>,
+    Path(raw_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    revoke(&state, &staff, id).await?;
+    revoke(&state, &staff, super::portfolios::parse_id(&raw_id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,6 +304,13 @@ pub(crate) async fn settings_view(
 }
 
 /// `GET /api/settings`
+#[utoipa::path(
+    get,
+    path = "/api/settings",
+    tag = "settings",
+    security(("session" = [])),
+    responses((status = 200, description = "The school's settings and how far set-up has got", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn get_settings(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -300,6 +337,14 @@ pub(crate) async fn read_settings(
 
 /// `PUT /api/settings`. A new Shared Drive is checked through the school's Drive operator
 /// first; if the check fails, nothing is saved.
+#[utoipa::path(
+    put,
+    path = "/api/settings",
+    tag = "settings",
+    security(("session" = [], "csrf" = [])),
+    request_body(content = crate::tenancy::settings::SettingsChange, content_type = "application/json"),
+    responses((status = 200, description = "The settings as saved", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn put_settings(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -337,6 +382,13 @@ pub(crate) async fn change_settings(
 }
 
 /// `GET /api/audit/verify`
+#[utoipa::path(
+    get,
+    path = "/api/audit/verify",
+    tag = "audit",
+    security(("session" = [])),
+    responses((status = 200, description = "Whether the school's audit chain is unbroken", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn verify_audit(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -347,6 +399,13 @@ pub async fn verify_audit(
 
 /// `POST /api/sync`: a School Admin asks for a roster sync now; answered at once (202), the
 /// sync runs on a worker.
+#[utoipa::path(
+    post,
+    path = "/api/sync",
+    tag = "roster",
+    security(("session" = [], "csrf" = [])),
+    responses((status = 202, description = "A roster sync is queued", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn request_sync(
     State(state): State<AppState>,
     staff: CurrentStaff,

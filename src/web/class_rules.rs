@@ -38,6 +38,13 @@ pub(crate) fn kind_from(word: &str) -> Result<RuleKind, ApiError> {
 }
 
 /// `GET /api/class-rules`
+#[utoipa::path(
+    get,
+    path = "/api/class-rules",
+    tag = "classes",
+    security(("session" = [])),
+    responses((status = 200, description = "The subject and year-group rules, in order", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn list(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -50,7 +57,7 @@ pub async fn list(
 }
 
 /// A new rule, or a change to one: a pattern, and a subject (by name) or a year group.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {
     pattern: Option<String>,
@@ -96,6 +103,15 @@ pub struct Added {
 }
 
 /// `POST /api/class-rules/{subjects|year-groups}`: a rule after the others.
+#[utoipa::path(
+    post,
+    path = "/api/class-rules/{kind}",
+    tag = "classes",
+    security(("session" = [], "csrf" = [])),
+    params(("kind" = String, Path, description = "`subjects` or `year-groups`", pattern = "^(subjects|year-groups)$")),
+    request_body(content = RuleBody, content_type = "application/json"),
+    responses((status = 201, description = "The rule, after the others", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn add(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -116,6 +132,15 @@ pub async fn add(
 }
 
 /// `PUT /api/class-rules/{subjects|year-groups}/{id}`
+#[utoipa::path(
+    put,
+    path = "/api/class-rules/{kind}/{id}",
+    tag = "classes",
+    security(("session" = [], "csrf" = [])),
+    params(("kind" = String, Path, description = "`subjects` or `year-groups`", pattern = "^(subjects|year-groups)$"), ("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    request_body(content = RuleBody, content_type = "application/json"),
+    responses((status = 204, description = "The rule is changed"), crate::web::openapi::Failures)
+)]
 pub async fn change(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -141,6 +166,14 @@ pub async fn change(
 }
 
 /// `DELETE /api/class-rules/{subjects|year-groups}/{id}`
+#[utoipa::path(
+    delete,
+    path = "/api/class-rules/{kind}/{id}",
+    tag = "classes",
+    security(("session" = [], "csrf" = [])),
+    params(("kind" = String, Path, description = "`subjects` or `year-groups`", pattern = "^(subjects|year-groups)$"), ("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    responses((status = 204, description = "The rule is removed"), crate::web::openapi::Failures)
+)]
 pub async fn remove(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -155,13 +188,22 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
     ids: Vec<Uuid>,
 }
 
 /// `PUT /api/class-rules/{subjects|year-groups}/order` `{"ids": [...]}`: every rule, in order.
+#[utoipa::path(
+    put,
+    path = "/api/class-rules/{kind}/order",
+    tag = "classes",
+    security(("session" = [], "csrf" = [])),
+    params(("kind" = String, Path, description = "`subjects` or `year-groups`", pattern = "^(subjects|year-groups)$")),
+    request_body(content = Order, content_type = "application/json"),
+    responses((status = 204, description = "The rules are in the order given"), crate::web::openapi::Failures)
+)]
 pub async fn reorder(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -178,6 +220,13 @@ pub async fn reorder(
 
 /// `POST /api/class-rules/apply`: every class placed again now (each rule change does this
 /// too; a sync does it for the classes it reads).
+#[utoipa::path(
+    post,
+    path = "/api/class-rules/apply",
+    tag = "classes",
+    security(("session" = [], "csrf" = [])),
+    responses((status = 200, description = "How many classes moved", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn apply(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -190,8 +239,9 @@ pub async fn apply(
 }
 
 /// `null` clears an override; absence leaves it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PlacementOverride)]
 pub struct OverrideBody {
     #[serde(default, with = "crate::tenancy::settings::double_option")]
     subject: Option<Option<String>>,
@@ -200,6 +250,15 @@ pub struct OverrideBody {
 }
 
 /// `PUT /api/classes/{id}/placement`: the class's own subject and/or year group.
+#[utoipa::path(
+    put,
+    path = "/api/classes/{id}/placement",
+    tag = "classes",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    request_body(content = OverrideBody, content_type = "application/json"),
+    responses((status = 200, description = "The class as placed now", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn set_placement(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -225,6 +284,13 @@ pub async fn set_placement(
 
 /// `GET /api/classes`: the classes this person may see (a School Admin: every class, to place
 /// them), with subject and year group.
+#[utoipa::path(
+    get,
+    path = "/api/classes",
+    tag = "classes",
+    security(("session" = [])),
+    responses((status = 200, description = "The classes this person may see, with their subject and year group", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn classes(
     State(state): State<AppState>,
     staff: CurrentStaff,

@@ -26,7 +26,7 @@ impl From<ErasureError> for ApiError {
 }
 
 /// The body of an erasure: the typed confirmation and what becomes of the Drive folders.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseBody {
     #[serde(default)]
@@ -36,6 +36,15 @@ pub struct EraseBody {
 }
 
 /// `POST /api/privacy/students/{id}/erase`
+#[utoipa::path(
+    post,
+    path = "/api/privacy/students/{id}/erase",
+    tag = "privacy",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    request_body(content = EraseBody, content_type = "application/json"),
+    responses((status = 200, description = "What was erased", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn erase(
     State(state): State<AppState>,

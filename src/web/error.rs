@@ -1,13 +1,15 @@
 //! Errors as the person sees them: JSON for the API, a page for the browser. A 5xx never shows
 //! its cause; it is logged instead.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use askama::Template;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,82 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The stable name of this kind of failure, for programs: `error.code` in every answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::ExpiredPage => "expired_page",
+            Self::NotFound => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Invalid(_) | Self::InvalidField { .. } => "invalid",
+            Self::Stale { .. } => "stale",
+            Self::RateLimited(_) => "rate_limited",
+            Self::GoogleUnavailable(_) => "google_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Every failed API answer: `{"error": {"code", "message", "request_id", …}}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for a program (`code`) and a person (`message`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and snake_case: `unauthenticated`, `forbidden`, `expired_page`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `stale`, `invalid`, `bad_request`,
+    /// `payload_too_large`, `unsupported_media_type`, `rate_limited`, `google_unavailable`,
+    /// `unavailable`, `internal`.
+    #[schema(example = "not_found")]
+    pub code: Cow<'static, str>,
+    /// In UK English, fit to show to the person.
+    pub message: String,
+    /// The id our logs carry for this request (and its `x-request-id` header), to quote to us.
+    pub request_id: String,
+    /// The request's field whose value cannot be used (`invalid` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<Cow<'static, str>>,
+    /// Students who joined the class since the page was loaded (`stale` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined: Option<Vec<String>>,
+    /// Students who left the class since the page was loaded (`stale` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<Vec<String>>,
+}
+
+impl ErrorDetail {
+    /// A failure with no extra facts; the request id is filled in by [`shape_api_errors`].
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            request_id: String::new(),
+            field: None,
+            joined: None,
+            left: None,
+        }
+    }
+
+    /// The answer: this body with `status`. The detail rides along in the response's
+    /// extensions so that [`shape_api_errors`] can add the request's id.
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: self.clone(),
+            }),
+        )
+            .into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -137,24 +215,130 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let body = match &self {
-            Self::InvalidField { field, message } => json!({"error": message, "field": field}),
-            Self::Stale {
-                message,
-                joined,
-                left,
-            } => json!({"error": message, "joined": joined, "left": left}),
-            other => json!({"error": other.to_string()}),
-        };
-        let mut response = (status, Json(body)).into_response();
-        if let Self::RateLimited(wait) = &self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(wait.as_secs().max(1)),
-            );
+        let mut detail = ErrorDetail::new(self.code(), self.to_string());
+        match self {
+            Self::InvalidField { field, .. } => detail.field = Some(field.into()),
+            Self::Stale { joined, left, .. } => {
+                detail.joined = Some(joined);
+                detail.left = Some(left);
+            }
+            Self::RateLimited(wait) => {
+                let mut response = detail.into_response_with(status);
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(wait.as_secs().max(1)),
+                );
+                return response;
+            }
+            _ => {}
         }
-        response
+        detail.into_response_with(status)
     }
+}
+
+/// The `code` and message of an API answer that did not come from [`ApiError`]: axum's own
+/// refusals (a body over the limit, a method the route does not take) and the time limit.
+fn detail_for_status(status: StatusCode) -> ErrorDetail {
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "the request could not be read"),
+        StatusCode::UNAUTHORIZED => ("unauthenticated", "sign in first"),
+        StatusCode::FORBIDDEN => ("forbidden", "you do not have permission to do that"),
+        StatusCode::NOT_FOUND => ("not_found", "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this address does not take that method",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send the body as JSON, with `Content-Type: application/json`",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid", "the request cannot be used"),
+        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests; try again later"),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "unavailable",
+            "the service could not answer in time; nothing may have changed. Please try again.",
+        ),
+        s if s.is_server_error() => ("internal", "something went wrong on our side"),
+        _ => ("bad_request", "the request could not be handled"),
+    };
+    ErrorDetail::new(code, message)
+}
+
+/// Whether a request with this `Content-Type` carries JSON (`application/json`, or a
+/// `+json` type such as `application/merge-patch+json`).
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether the request carries a body (a declared length above zero, or a chunked one).
+fn has_body(headers: &axum::http::HeaderMap) -> bool {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) => length > 0,
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+/// The API's one contract for failures, around every request: a body on `/api/…` must be JSON
+/// (415 otherwise), and every failed `/api/…` answer is [`ErrorBody`] carrying the request's id
+/// (the `x-request-id` our logs carry), whoever refused it — a handler, axum's extractors, the
+/// body limit or the time limit.
+pub async fn shape_api_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let request_id = request
+        .headers()
+        .get(super::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let api = request.uri().path().starts_with("/api/");
+    if api && has_body(request.headers()) {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        if !content_type.is_some_and(is_json) {
+            let mut detail = detail_for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            detail.request_id = request_id;
+            return detail.into_response_with(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let detail = match response.extensions().get::<ErrorDetail>() {
+        Some(detail) => detail.clone(),
+        None if api && (status.is_client_error() || status.is_server_error()) => {
+            detail_for_status(status)
+        }
+        None => return response,
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = ErrorBody {
+        error: ErrorDetail {
+            request_id,
+            ..detail
+        },
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// A page explaining what went wrong, with a way forward and the request's id (which our logs

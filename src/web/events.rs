@@ -37,6 +37,13 @@ async fn visible_classes(
 /// `GET /api/events`. Which classes are visible is settled when the stream opens; the browser
 /// reconnects on its own and picks up classes gained since. The stream ends when the person
 /// leaves (their last role is taken away, or Classroom no longer lists them as teaching).
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "locks",
+    security(("session" = [])),
+    responses((status = 200, description = "Lock status as it changes", body = String, content_type = "text/event-stream"), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn stream(
     State(state): State<AppState>,

@@ -106,8 +106,9 @@ impl FromRequestParts<AppState> for MaybeStaff {
 }
 
 /// A JSON request body. Anything that is not the documented JSON (not JSON, the wrong shape, a
-/// missing field) is a 422 naming what is wrong, whatever the `Content-Type`; a body over the
-/// size limit keeps its own answer.
+/// missing or unknown field) is a 422 naming what is wrong; a body that is not declared as JSON
+/// was already refused with 415, and one over the size limit with 413
+/// ([`super::error::shape_api_errors`]).
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
@@ -133,5 +134,28 @@ impl<T: serde::de::DeserializeOwned> JsonBody<T> {
         serde_json::from_slice(bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::Invalid(format!("the body is not the JSON expected: {e}")))
+    }
+}
+
+/// A query string. One that does not fit the documented parameters (an unknown parameter, a
+/// value of the wrong kind) is a 422 saying what is wrong, as a body would be.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(params)| QueryParams(params))
+            .map_err(|e| {
+                ApiError::Invalid(format!(
+                    "the query string cannot be used: {}",
+                    e.body_text()
+                ))
+            })
     }
 }

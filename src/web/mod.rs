@@ -10,6 +10,7 @@ mod events;
 pub mod extract;
 pub mod guard;
 mod health;
+mod openapi;
 mod pages;
 mod portfolios;
 mod privacy;
@@ -179,6 +180,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
                 ),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(axum::middleware::from_fn(error::shape_api_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.timeout,
@@ -198,6 +200,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/auth/callback", get(auth_routes::callback))
         .route("/auth/logout", post(auth_routes::logout))
         .route("/auth/connect-drive", post(auth_routes::connect_drive))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/me", get(api::me))
         .route("/api/roles", get(api::list_roles).post(api::assign_role))
         .route("/api/roles/{id}", delete(api::revoke_role))

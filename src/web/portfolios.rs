@@ -49,7 +49,7 @@ impl From<RequestError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     requested: Vec<Requested>,
 }
@@ -124,6 +124,15 @@ fn refuse_while_held(holding: Vec<Holding>) -> Result<(), ApiError> {
 }
 
 /// `POST /api/portfolios/{id}/lock` and `…/unlock`
+#[utoipa::path(
+    post,
+    path = "/api/portfolios/{id}/{verb}",
+    tag = "locks",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found"), ("verb" = String, Path, description = "`lock` or `unlock`", pattern = "^(lock|unlock)$")),
+    request_body(content = Option<crate::web::openapi::EmptyBody>, content_type = "application/json", description = "Optional"),
+    responses((status = 202, description = "The request is recorded; a worker changes Drive", body = Accepted), crate::web::openapi::Failures)
+)]
 pub async fn request_portfolio(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -146,7 +155,7 @@ pub async fn request_portfolio(
 
 /// What a class action may carry: the portfolios the page showed, so a page that is out of date
 /// (a student joined or left since it was loaded) does not act on a class it no longer shows.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ClassActionBody {
     expected_portfolios: Option<Vec<Uuid>>,
@@ -208,6 +217,15 @@ async fn refuse_if_roster_changed(
 }
 
 /// `POST /api/classes/{id}/lock` and `…/unlock`: every current student with a folder.
+#[utoipa::path(
+    post,
+    path = "/api/classes/{id}/{verb}",
+    tag = "locks",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found"), ("verb" = String, Path, description = "`lock` or `unlock`", pattern = "^(lock|unlock)$")),
+    request_body(content = Option<ClassActionBody>, content_type = "application/json", description = "Optional"),
+    responses((status = 202, description = "Every current student's request is recorded", body = Accepted), crate::web::openapi::Failures)
+)]
 pub async fn request_class(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -249,6 +267,14 @@ pub struct PortfolioState {
 }
 
 /// `GET /api/portfolios/{id}`: state and history.
+#[utoipa::path(
+    get,
+    path = "/api/portfolios/{id}",
+    tag = "locks",
+    security(("session" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    responses((status = 200, description = "The portfolio's lock state and history", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn portfolio(
     State(state): State<AppState>,
     staff: CurrentStaff,

@@ -33,6 +33,14 @@ impl From<ExportError> for ApiError {
 }
 
 /// `GET /api/privacy/students/{id}/export`
+#[utoipa::path(
+    get,
+    path = "/api/privacy/students/{id}/export",
+    tag = "privacy",
+    security(("session" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    responses((status = 200, description = "The student's subject access export", body = Vec<u8>, content_type = "application/zip"), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip(state, staff), fields(school = %staff.school.slug))]
 pub async fn export_student(
     State(state): State<AppState>,
@@ -44,6 +52,14 @@ pub async fn export_student(
 }
 
 /// `GET /api/privacy/staff/{id}/export`
+#[utoipa::path(
+    get,
+    path = "/api/privacy/staff/{id}/export",
+    tag = "privacy",
+    security(("session" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    responses((status = 200, description = "The member of staff's subject access export", body = Vec<u8>, content_type = "application/zip"), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip(state, staff), fields(school = %staff.school.slug))]
 pub async fn export_staff(
     State(state): State<AppState>,

@@ -20,6 +20,13 @@ impl From<RetentionError> for ApiError {
 }
 
 /// `GET /api/privacy/retention`
+#[utoipa::path(
+    get,
+    path = "/api/privacy/retention",
+    tag = "privacy",
+    security(("session" = [])),
+    responses((status = 200, description = "What the next retention run will delete", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn preview(
     State(state): State<AppState>,

@@ -3,14 +3,14 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{CurrentStaff, JsonBody};
+use super::extract::{CurrentStaff, JsonBody, QueryParams};
 use super::portfolios::{check_body, parse_id};
 use crate::auth::ClassAccess;
 use crate::auth::roles::Permission;
@@ -22,7 +22,9 @@ use crate::portfolio::share_findings::{self, DecideError, Decision, Finding, Fin
 pub(crate) const LIST_LIMIT: i64 = 500;
 pub(crate) const SCAN_LIMIT: i64 = 50;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Comma-separated statuses; every status when absent.
     status: Option<String>,
@@ -50,11 +52,19 @@ fn parse_statuses(raw: Option<&str>) -> Result<Vec<FindingStatus>, ApiError> {
 }
 
 /// `GET /api/shares[?status=open,removing]`: findings, newest first, and the latest scans.
+#[utoipa::path(
+    get,
+    path = "/api/shares",
+    tag = "shares",
+    security(("session" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "Onward-share findings, newest first, and the latest scans", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn list(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Listing>, ApiError> {
     staff.require(Permission::ReviewShares)?;
     let statuses = parse_statuses(query.status.as_deref())?;
@@ -72,6 +82,15 @@ pub struct Decided {
 
 /// `POST /api/shares/{id}/remove` (202: the grant is removed in Drive by a worker) and
 /// `POST /api/shares/{id}/keep` (200).
+#[utoipa::path(
+    post,
+    path = "/api/shares/{id}/{verb}",
+    tag = "shares",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found"), ("verb" = String, Path, description = "`remove` or `keep`", pattern = "^(remove|keep)$")),
+    request_body(content = Option<crate::web::openapi::EmptyBody>, content_type = "application/json", description = "Optional"),
+    responses((status = 200, description = "The finding is kept", body = serde_json::Value), (status = 202, description = "The grant is removed in Drive by a worker", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn decide(
     State(state): State<AppState>,
@@ -124,7 +143,7 @@ pub(crate) async fn decide_finding(
     Ok(finding)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
     class_id: Uuid,
@@ -136,6 +155,14 @@ pub struct ScanQueued {
 }
 
 /// `POST /api/shares/scans` `{"class_id": …}`: scan one class's folders now.
+#[utoipa::path(
+    post,
+    path = "/api/shares/scans",
+    tag = "shares",
+    security(("session" = [], "csrf" = [])),
+    request_body(content = ScanRequest, content_type = "application/json"),
+    responses((status = 202, description = "A scan of the class is queued", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn request_scan(
     State(state): State<AppState>,

@@ -20,7 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorDetail};
 use super::extract::{CurrentStaff, JsonBody};
 use super::portfolios::{check_body, parse_id};
 use crate::audit::{LogFilter, PageStart};
@@ -105,6 +105,13 @@ pub(crate) async fn revoke_access(
 }
 
 /// `GET /api/support-access`: the operators and this school's grants.
+#[utoipa::path(
+    get,
+    path = "/api/support-access",
+    tag = "support",
+    security(("session" = [])),
+    responses((status = 200, description = "The operators and this school's grants", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn list(
     State(state): State<AppState>,
@@ -119,6 +126,14 @@ pub struct GrantAnswer {
 }
 
 /// `POST /api/support-access` `{"operator", "hours", "reason"}`: 201 with the grant.
+#[utoipa::path(
+    post,
+    path = "/api/support-access",
+    tag = "support",
+    security(("session" = [], "csrf" = [])),
+    request_body(content = crate::privacy::support::NewGrant, content_type = "application/json"),
+    responses((status = 201, description = "The grant", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn create(
     State(state): State<AppState>,
@@ -132,6 +147,15 @@ pub async fn create(
 }
 
 /// `POST /api/support-access/{id}/revoke`: the grant, ended now.
+#[utoipa::path(
+    post,
+    path = "/api/support-access/{id}/revoke",
+    tag = "support",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    request_body(content = Option<crate::web::openapi::EmptyBody>, content_type = "application/json", description = "Optional"),
+    responses((status = 200, description = "The grant, ended now", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -172,19 +196,16 @@ impl IntoResponse for SupportReadError {
     fn into_response(self) -> Response {
         match self {
             Self::Unauthenticated(message) => {
-                let mut response =
-                    (StatusCode::UNAUTHORIZED, Json(json!({"error": message}))).into_response();
+                let mut response = ErrorDetail::new("unauthenticated", message)
+                    .into_response_with(StatusCode::UNAUTHORIZED);
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     header::HeaderValue::from_static("Bearer"),
                 );
                 response
             }
-            Self::Refused(refusal) => (
-                StatusCode::FORBIDDEN,
-                Json(json!({"error": refusal.to_string()})),
-            )
-                .into_response(),
+            Self::Refused(refusal) => ErrorDetail::new("forbidden", refusal.to_string())
+                .into_response_with(StatusCode::FORBIDDEN),
             Self::Api(e) => e.into_response(),
         }
     }
@@ -245,6 +266,14 @@ pub struct SupportClasses {
 }
 
 /// `GET /api/support/{slug}/classes`: every active class with its folders' counts.
+#[utoipa::path(
+    get,
+    path = "/api/support/{slug}/classes",
+    tag = "support",
+    security(("operator_token" = [])),
+    params(("slug" = String, Path, description = "The school's slug")),
+    responses((status = 200, description = "Every active class with its folders' counts (an operator with a live grant)", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(operator = %operator.name, slug = %slug))]
 pub async fn classes(
     State(state): State<AppState>,
@@ -287,6 +316,14 @@ pub struct SupportClass {
 }
 
 /// `GET /api/support/{slug}/classes/{id}`: a class's folders and where each stands.
+#[utoipa::path(
+    get,
+    path = "/api/support/{slug}/classes/{id}",
+    tag = "support",
+    security(("operator_token" = [])),
+    params(("slug" = String, Path, description = "The school's slug"), ("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    responses((status = 200, description = "A class's folders and where each stands", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(operator = %operator.name, slug = %slug))]
 pub async fn class(
     State(state): State<AppState>,
@@ -335,6 +372,14 @@ pub struct SupportAudit {
 }
 
 /// `GET /api/support/{slug}/audit`: the latest audit entries, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/support/{slug}/audit",
+    tag = "support",
+    security(("operator_token" = [])),
+    params(("slug" = String, Path, description = "The school's slug")),
+    responses((status = 200, description = "The latest audit entries, newest first", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(operator = %operator.name, slug = %slug))]
 pub async fn audit_log(
     State(state): State<AppState>,
@@ -369,6 +414,14 @@ pub struct SupportSyncRuns {
 }
 
 /// `GET /api/support/{slug}/sync-runs`: the latest roster syncs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/support/{slug}/sync-runs",
+    tag = "support",
+    security(("operator_token" = [])),
+    params(("slug" = String, Path, description = "The school's slug")),
+    responses((status = 200, description = "The latest roster syncs, newest first", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 #[tracing::instrument(skip_all, fields(operator = %operator.name, slug = %slug))]
 pub async fn sync_runs(
     State(state): State<AppState>,

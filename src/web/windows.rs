@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{CurrentStaff, JsonBody};
+use super::extract::{CurrentStaff, JsonBody, QueryParams};
 use super::portfolios::{check_body, commit_and_enqueue, parse_id};
 use crate::audit::{self, Action, Actor, Target};
 use crate::auth::{ClassAccess, ClassScope, Permission};
@@ -73,8 +73,9 @@ pub(crate) async fn record(
 }
 
 /// `?from=2027-03-01&to=2027-04-01&class=…&state=scheduled`; dates and times are London's.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     from: Option<String>,
     to: Option<String>,
@@ -132,10 +133,18 @@ impl ListQuery {
 }
 
 /// `GET /api/windows`
+#[utoipa::path(
+    get,
+    path = "/api/windows",
+    tag = "windows",
+    security(("session" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "The windows over the classes this person sees", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn list(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Vec<Window>>, ApiError> {
     let filter = query.filter()?;
     let mut tx = staff.school_tx(&state).await?;
@@ -186,6 +195,14 @@ pub(crate) async fn window_among(
 }
 
 /// `GET /api/windows/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/windows/{id}",
+    tag = "windows",
+    security(("session" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    responses((status = 200, description = "The window", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn get(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -202,6 +219,14 @@ pub async fn get(
 
 /// `POST /api/windows/preview`: what a window would lock, before it is saved. It refuses what
 /// saving would refuse (the same [`store::check`] as the form's preview).
+#[utoipa::path(
+    post,
+    path = "/api/windows/preview",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    request_body(content = crate::windows::draft::WindowFields, content_type = "application/json"),
+    responses((status = 200, description = "What the window would lock", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn preview_new(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -224,6 +249,15 @@ pub async fn preview_new(
 }
 
 /// `POST /api/windows/{id}/preview`: the same for an edit of a saved window.
+#[utoipa::path(
+    post,
+    path = "/api/windows/{id}/preview",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    request_body(content = crate::windows::draft::WindowFields, content_type = "application/json"),
+    responses((status = 200, description = "What the edited window would lock", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn preview_edit(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -265,6 +299,14 @@ pub(crate) async fn schedule(state: &AppState, staff: &CurrentStaff, window: &Wi
 }
 
 /// `POST /api/windows`
+#[utoipa::path(
+    post,
+    path = "/api/windows",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    request_body(content = crate::windows::draft::WindowFields, content_type = "application/json"),
+    responses((status = 201, description = "The window, scheduled", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn create(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -279,6 +321,15 @@ pub async fn create(
 }
 
 /// `PUT /api/windows/{id}`: anything before the start; only the end after it.
+#[utoipa::path(
+    put,
+    path = "/api/windows/{id}",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    request_body(content = crate::windows::draft::WindowFields, content_type = "application/json"),
+    responses((status = 200, description = "The window as changed", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn edit(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -302,6 +353,15 @@ pub struct Finished {
 }
 
 /// `POST /api/windows/{id}/cancel` and `…/release`
+#[utoipa::path(
+    post,
+    path = "/api/windows/{id}/{verb}",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found"), ("verb" = String, Path, description = "`cancel` or `release`", pattern = "^(cancel|release)$")),
+    request_body(content = Option<crate::web::openapi::EmptyBody>, content_type = "application/json", description = "Optional"),
+    responses((status = 200, description = "The window, cancelled or released", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn finish(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -324,14 +384,24 @@ pub async fn finish(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UnlockOneStudent)]
 pub struct OverrideBody {
     reason: Option<String>,
 }
 
 /// `POST /api/portfolios/{id}/override` `{"reason": "…"}`: an Examinations Officer unlocks one
 /// student inside the windows holding their work.
+#[utoipa::path(
+    post,
+    path = "/api/portfolios/{id}/override",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The id (a UUID); anything else is not found")),
+    request_body(content = OverrideBody, content_type = "application/json"),
+    responses((status = 202, description = "The student's folder is unlocked by a worker", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn override_unlock(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -365,6 +435,13 @@ pub struct FeedAnswer {
 }
 
 /// `GET /api/windows/calendar-feed`: whether this officer has a live feed.
+#[utoipa::path(
+    get,
+    path = "/api/windows/calendar-feed",
+    tag = "windows",
+    security(("session" = [])),
+    responses((status = 200, description = "Whether this officer has a live calendar feed", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn feed_status(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -377,6 +454,14 @@ pub async fn feed_status(
 }
 
 /// `POST /api/windows/calendar-feed`: a new secret address (the old one stops working).
+#[utoipa::path(
+    post,
+    path = "/api/windows/calendar-feed",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    request_body(content = Option<crate::web::openapi::EmptyBody>, content_type = "application/json", description = "Optional"),
+    responses((status = 201, description = "A new secret address for the feed", body = serde_json::Value), crate::web::openapi::Failures)
+)]
 pub async fn new_feed(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -407,6 +492,13 @@ pub(crate) fn feed_url(state: &AppState, staff: &CurrentStaff, token: &str) -> S
 }
 
 /// `DELETE /api/windows/calendar-feed`: the address stops working.
+#[utoipa::path(
+    delete,
+    path = "/api/windows/calendar-feed",
+    tag = "windows",
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "The feed's address stops working"), crate::web::openapi::Failures)
+)]
 pub async fn revoke_feed(
     State(state): State<AppState>,
     staff: CurrentStaff,

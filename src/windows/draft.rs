@@ -16,7 +16,7 @@ pub const NOTE_MAX_CHARS: usize = 2000;
 /// A window's fields as sent (to create, preview or edit one). Times are Europe/London wall
 /// clock (`2027-03-23T10:00`), with an offset only where the autumn's repeated hour needs one.
 /// On an edit, an absent field keeps its value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowFields {
     pub name: Option<String>,
@@ -34,7 +34,7 @@ pub struct WindowFields {
 }
 
 /// "All Year 11 Chemistry" as sent.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelectionFields {
     pub subject_id: Option<String>,

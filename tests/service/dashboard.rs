@@ -174,7 +174,10 @@ async fn a_form_or_button_without_the_csrf_token_is_told_to_reload() {
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     let answer: Value = serde_json::from_str(&wrong.body).unwrap();
     assert!(
-        answer["error"].as_str().unwrap().contains("reload"),
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reload"),
         "{answer}"
     );
     assert_eq!(l.versions(portfolio).await, (0, 0), "nothing was requested");
@@ -200,9 +203,9 @@ async fn a_stale_class_page_is_told_who_joined_instead_of_acting() {
         .await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
     let answer: Value = serde_json::from_str(&stale.body).unwrap();
-    assert_eq!(answer["joined"], json!(["Pupil2 Learner"]));
+    assert_eq!(answer["error"]["joined"], json!(["Pupil2 Learner"]));
     assert!(
-        answer["error"]
+        answer["error"]["message"]
             .as_str()
             .unwrap()
             .contains("Nothing was changed")

@@ -276,7 +276,7 @@ async fn a_refused_erasure_changes_nothing() {
             page.body
         );
         let answer: Value = serde_json::from_str(&page.body).unwrap();
-        assert_eq!(answer["field"], json!(field), "{answer}");
+        assert_eq!(answer["error"]["field"], json!(field), "{answer}");
     }
     let page = erase(
         &l,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test stops at the first surprise
 
 mod admin_pages;
+mod api_contract;
 mod audit;
 mod breach;
 mod cli;

@@ -300,7 +300,7 @@ async fn the_retention_period_is_one_to_one_hundred_and_twenty_months() {
         assert_eq!(page.status, status, "{months}: {}", page.body);
         if status != StatusCode::OK {
             let answer: Value = serde_json::from_str(&page.body).unwrap();
-            assert_eq!(answer["field"], "retention_months");
+            assert_eq!(answer["error"]["field"], "retention_months");
         }
     }
     let stored: i32 =

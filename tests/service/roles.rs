@@ -516,9 +516,12 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["field"], "shared_drive_id");
+    assert_eq!(body["error"]["field"], "shared_drive_id");
     assert!(
-        body["error"].as_str().unwrap().contains("Drive account"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Drive account"),
         "{body}"
     );
 
@@ -551,9 +554,9 @@ async fn a_shared_drive_is_saved_only_if_the_drive_operator_manages_it() {
         )
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{drive}: {body}");
-        assert_eq!(body["field"], "shared_drive_id", "{drive}");
+        assert_eq!(body["error"]["field"], "shared_drive_id", "{drive}");
         assert!(
-            body["error"].as_str().unwrap().contains(words),
+            body["error"]["message"].as_str().unwrap().contains(words),
             "{drive}: {body}"
         );
         assert_eq!(saved_drive().await, None, "{drive}: nothing saved");
@@ -651,7 +654,7 @@ async fn addresses_and_text_that_cannot_be_stored_get_422_naming_the_field() {
             page.body
         );
         let answer: Value = serde_json::from_str(&page.body).unwrap();
-        assert_eq!(answer["field"], "email", "{shown}");
+        assert_eq!(answer["error"]["field"], "email", "{shown}");
     }
 
     // A capital outside ASCII is lower-cased as the database would: one invitation, no 500.
@@ -679,7 +682,7 @@ async fn addresses_and_text_that_cannot_be_stored_get_422_naming_the_field() {
     // Settings name their field too.
     let (status, body) = put_settings(&w, &mut admin, &token, json!({"retention_months": 0})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["field"], "retention_months");
+    assert_eq!(body["error"]["field"], "retention_months");
     let (status, body) = put_settings(
         &w,
         &mut admin,
@@ -688,7 +691,7 @@ async fn addresses_and_text_that_cannot_be_stored_get_422_naming_the_field() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["field"], "shared_drive_id");
+    assert_eq!(body["error"]["field"], "shared_drive_id");
 }
 
 #[tokio::test]
@@ -987,7 +990,7 @@ async fn a_school_admin_places_classes_by_subject_and_year_rules_and_overrides()
     ] {
         let (status, answer) = call(method, &path, body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
-        assert_eq!(answer["field"], field, "{body}");
+        assert_eq!(answer["error"]["field"], field, "{body}");
     }
     let (_, after) = call(Method::GET, "/api/class-rules", Value::Null).await;
     assert_eq!(after["subject_rules"].as_array().unwrap().len(), 2);

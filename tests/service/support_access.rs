@@ -130,7 +130,7 @@ async fn a_grant_opens_audited_reads_until_it_is_revoked() {
         let (status, body) = read(&w, Some(&olive), path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
         assert!(
-            body["error"]
+            body["error"]["message"]
                 .as_str()
                 .unwrap()
                 .contains("no support access"),
@@ -224,7 +224,10 @@ async fn a_grant_opens_audited_reads_until_it_is_revoked() {
         let (status, body) = read(&w, Some(&olive), path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
         assert!(
-            body["error"].as_str().unwrap().contains("revoked"),
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("revoked"),
             "{body}"
         );
     }
@@ -281,7 +284,10 @@ async fn a_grant_expires_by_itself_and_a_disabled_operator_reads_nothing() {
     let (status, body) = read(&w, Some(&olive), READS[0]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
-        body["error"].as_str().unwrap().contains("expired"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
         "{body}"
     );
     let listed: Value =
@@ -314,7 +320,10 @@ async fn a_grant_expires_by_itself_and_a_disabled_operator_reads_nothing() {
     let (status, body) = read(&w, Some(&pete), READS[1]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
-        body["error"].as_str().unwrap().contains("disabled"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
         "{body}"
     );
     // And a disabled operator cannot be granted access again.
@@ -434,7 +443,7 @@ async fn only_the_school_admin_grants_and_bad_input_is_refused_beside_its_field(
             page.body
         );
         let answer: Value = serde_json::from_str(&page.body).unwrap();
-        assert_eq!(answer["field"], field, "{body}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body}: {answer}");
     }
     let page = post_json(
         &w,

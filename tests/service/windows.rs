@@ -240,7 +240,7 @@ async fn three_workers_start_and_end_a_window_once_on_time_and_a_prior_lock_stay
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
-        refusal["error"]
+        refusal["error"]["message"]
             .as_str()
             .unwrap()
             .contains("Year 10 Chemistry practical"),
@@ -495,7 +495,10 @@ async fn an_until_released_window_stays_locked_until_released_and_takes_in_a_new
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
-        refusal["error"].as_str().unwrap().contains("releases it"),
+        refusal["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("releases it"),
         "{refusal}"
     );
 
@@ -578,7 +581,10 @@ async fn bad_windows_are_refused_by_field_and_nothing_is_saved() {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "{path} {overrides}: {answer}"
             );
-            assert_eq!(answer["field"], field, "{path} {overrides}: {answer}");
+            assert_eq!(
+                answer["error"]["field"], field,
+                "{path} {overrides}: {answer}"
+            );
         }
     }
     let saved: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_hillside.assessment_windows")

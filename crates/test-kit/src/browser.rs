@@ -92,7 +92,8 @@ impl Browser {
                 }
             }
             Some(RequestBody::Raw(text, csrf)) => {
-                req = req.body(text);
+                // JSON typed by hand (exact escapes, or not JSON at all), declared as JSON.
+                req = req.header("content-type", "application/json").body(text);
                 if let Some(token) = csrf {
                     req = req.header("x-csrf-token", token);
                 }
@@ -176,7 +177,7 @@ impl Browser {
 pub enum RequestBody {
     Form(Vec<(String, String)>),
     Json(serde_json::Value, Option<String>),
-    /// A body sent as it is (not JSON, say), with a CSRF token.
+    /// A body sent as it is (not JSON, say) but declared as JSON, with a CSRF token.
     Raw(String, Option<String>),
 }
 
