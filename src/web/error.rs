@@ -46,6 +46,13 @@ pub enum ApiError {
     /// Google did not answer a check the request needed; nothing was changed.
     #[error("Google did not answer in time; nothing was changed. Please try again.")]
     GoogleUnavailable(#[source] crate::google::GoogleError),
+    /// Our database or session store cannot be reached just now (restarting, failing over):
+    /// nothing was changed, and trying again shortly will work. The cause is logged.
+    #[error(
+        "Invigilator cannot reach part of its service just now; nothing was changed. Please try \
+         again in a minute."
+    )]
+    Unavailable(#[source] anyhow::Error),
     /// Our fault: the cause is kept whole for the log, never shown.
     #[error("something went wrong on our side")]
     Internal(#[source] anyhow::Error),
@@ -100,8 +107,20 @@ impl From<sqlx::Error> for ApiError {
         {
             return Self::invalid_field(field, message);
         }
+        if is_unreachable(&e) {
+            return Self::Unavailable(anyhow::Error::new(e).context("database"));
+        }
         Self::internal(e, "database")
     }
+}
+
+/// The database could not be reached (no connection within the pool's wait, or the connection
+/// broke): an outage to wait out, not a bug.
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
 }
 
 impl From<crate::jobs::JobError> for ApiError {
@@ -121,6 +140,7 @@ impl ApiError {
             Self::Invalid(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::GoogleUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,6 +159,7 @@ impl ApiError {
             Self::Stale { .. } => "stale",
             Self::RateLimited(_) => "rate_limited",
             Self::GoogleUnavailable(_) => "google_unavailable",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -209,6 +230,9 @@ impl IntoResponse for ApiError {
             Self::GoogleUnavailable(cause) => {
                 tracing::warn!(error = %cause, "Google unavailable during a request");
             }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "a store cannot be reached");
+            }
             Self::Internal(cause) => {
                 // Logged once, here, with its whole chain; the request's span adds its id.
                 tracing::error!(error = format!("{cause:#}"), "request failed");
@@ -222,18 +246,27 @@ impl IntoResponse for ApiError {
                 detail.joined = Some(joined);
                 detail.left = Some(left);
             }
-            Self::RateLimited(wait) => {
-                let mut response = detail.into_response_with(status);
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(wait.as_secs().max(1)),
-                );
-                return response;
+            Self::RateLimited(wait) => return with_retry_after(detail, status, wait),
+            Self::Unavailable(_) => {
+                return with_retry_after(detail, status, UNAVAILABLE_RETRY_AFTER);
             }
             _ => {}
         }
         detail.into_response_with(status)
     }
+}
+
+/// How long to tell a client to wait when a store cannot be reached: a restart or failover
+/// takes about this long.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+fn with_retry_after(detail: ErrorDetail, status: StatusCode, wait: Duration) -> Response {
+    let mut response = detail.into_response_with(status);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(wait.as_secs().max(1)),
+    );
+    response
 }
 
 /// The `code` and message of an API answer that did not come from [`ApiError`]: axum's own
@@ -445,6 +478,21 @@ impl From<ApiError> for PageError {
                 "Your roles in this school do not allow this. Ask your School Admin if you need it.",
             ),
             ApiError::ExpiredPage => Self::expired_form(),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(
+                    error = format!("{cause:#}"),
+                    "page unavailable: a store cannot be reached"
+                );
+                Self {
+                    retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Invigilator is not available just now",
+                        "Part of Invigilator cannot be reached at the moment. Nothing was \
+                         changed. Please try again in a minute.",
+                    )
+                }
+            }
             ApiError::Internal(cause) => Self::internal(format!("{cause:#}")),
             other => Self::new(other.status(), "That could not be done", other.to_string()),
         }
@@ -453,6 +501,9 @@ impl From<ApiError> for PageError {
 
 impl From<sqlx::Error> for PageError {
     fn from(e: sqlx::Error) -> Self {
+        if is_unreachable(&e) {
+            return ApiError::from(e).into();
+        }
         Self::internal(e)
     }
 }

@@ -32,12 +32,25 @@ pub async fn session_and_csrf(
     request: Request,
     next: Next,
 ) -> Response {
+    // The probes answer for the process and its stores themselves; a cookie a browser happens
+    // to send must not make them depend on the session store.
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
     let (mut parts, body) = request.into_parts();
     let session = match cookie_value(&parts.headers, &state.sessions.session_cookie_name()) {
         Some(id) => match state.sessions.load(&id).await {
             Ok(Some(data)) => Some(CurrentSession { id, data }),
             Ok(None) => None,
-            Err(e) => return ApiError::internal(e, "loading a session").into_response(),
+            // The session store cannot be reached: a wait, not a bug, and not "signed out".
+            Err(e) => {
+                let e = ApiError::Unavailable(anyhow::Error::new(e).context("loading a session"));
+                return if parts.uri.path().starts_with("/api/") {
+                    e.into_response()
+                } else {
+                    PageError::from(e).into_response()
+                };
+            }
         },
         None => None,
     };
