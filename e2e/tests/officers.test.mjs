@@ -200,7 +200,7 @@ test('a new school\'s School Admin walks the set-up checklist to green and adds 
   // A new school's admin lands on the checklist.
   assert.equal(new URL(admin.url()).pathname, '/setup');
   await admin.getByRole('heading', { level: 1, name: 'School set-up' }).waitFor();
-  await admin.getByText(/of 5 steps done/).waitFor();
+  await admin.getByText(/of 6 steps done/).waitFor();
   await checkAccessibility(admin, 'set-up checklist, new school');
   await screenshots(admin, 'setup-new');
 
@@ -259,9 +259,16 @@ test('a new school\'s School Admin walks the set-up checklist to green and adds 
   await english.locator('td[data-label="Subject"] strong', { hasText: 'English' }).waitFor();
   await checkAccessibility(admin, 'rules applied');
 
+  // 5. The staff addresses, from the checklist's link to the settings.
+  await admin.getByRole('link', { name: 'Checklist' }).click();
+  await admin.getByRole('link', { name: 'Set the staff addresses' }).click();
+  await admin.getByLabel('Staff addresses').fill('?.*@northfield.example');
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  await admin.getByText('?.*@northfield.example').first().waitFor();
+
   // Every step done.
   await admin.getByRole('link', { name: 'Checklist' }).click();
-  await admin.getByText('5 of 5 steps done.').waitFor();
+  await admin.getByText('6 of 6 steps done.').waitFor();
   await checkAccessibility(admin, 'set-up checklist, done');
   await screenshots(admin, 'setup-done');
   await admin.context().close();
