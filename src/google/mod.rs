@@ -134,6 +134,7 @@ pub struct GoogleClients {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     endpoints: GoogleEndpoints,
     oauth: Arc<OAuthClientSettings>,
@@ -226,20 +227,10 @@ impl GoogleClients {
 
     /// The same clients with another retry policy (tests use a quick one).
     pub fn with_retry_policy(&self, retry: RetryPolicy) -> Self {
-        let i = &self.inner;
         Self {
             inner: Arc::new(Inner {
-                endpoints: i.endpoints.clone(),
-                oauth: i.oauth.clone(),
-                keys: i.keys.clone(),
-                pool: i.pool.clone(),
-                limiter: i.limiter.clone(),
-                leases: i.leases.clone(),
                 retry,
-                circuits: i.circuits.clone(),
-                hyper: i.hyper.clone(),
-                http: i.http.clone(),
-                token_sources: i.token_sources.clone(),
+                ..(*self.inner).clone()
             }),
         }
     }
@@ -247,20 +238,10 @@ impl GoogleClients {
     /// The same clients with circuit breakers of other settings, starting closed (a test of
     /// retries that must see every attempt reach Google uses a high threshold).
     pub fn with_circuit_settings(&self, settings: circuit::CircuitSettings) -> Self {
-        let i = &self.inner;
         Self {
             inner: Arc::new(Inner {
-                endpoints: i.endpoints.clone(),
-                oauth: i.oauth.clone(),
-                keys: i.keys.clone(),
-                pool: i.pool.clone(),
-                limiter: i.limiter.clone(),
-                leases: i.leases.clone(),
-                retry: i.retry,
                 circuits: Circuits::new(settings),
-                hyper: i.hyper.clone(),
-                http: i.http.clone(),
-                token_sources: i.token_sources.clone(),
+                ..(*self.inner).clone()
             }),
         }
     }
