@@ -67,8 +67,12 @@ pub struct Config {
     pub google_api_base_url: Url,
     /// Google's OpenID Connect issuer; the emulator's address in tests.
     pub google_issuer_url: Url,
-    /// Google API calls per second one school may make, shared by every process (Redis).
+    /// Google API calls per second one Google account may make for one school (each Drive
+    /// operator account; Classroom for the school as a whole), shared by every process (Redis).
     pub google_requests_per_second: f64,
+    /// Google API calls per second (each API apart) the whole deployment may make through its
+    /// one OAuth client, every school together: the Google project's own quota.
+    pub google_project_requests_per_second: f64,
     pub log_format: LogFormat,
     /// `tracing` filter directives, e.g. `info,invigilator=debug`.
     pub log_filter: String,
@@ -298,6 +302,15 @@ impl Config {
                 .filter(|n| (0.1..=1000.0).contains(n))
                 .ok_or_else(|| "expected a number of calls per second from 0.1 to 1000".to_owned())
         });
+        let google_project_requests_per_second =
+            r.parse("GOOGLE_PROJECT_REQUESTS_PER_SECOND", 200.0, |v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|n| (0.1..=100_000.0).contains(n))
+                    .ok_or_else(|| {
+                        "expected a number of calls per second from 0.1 to 100000".to_owned()
+                    })
+            });
         let log_format = r.parse(
             "LOG_FORMAT",
             if dev {
@@ -393,6 +406,8 @@ impl Config {
             google_api_base_url: google_api_base_url.ok_or_else(missing)?,
             google_issuer_url: google_issuer_url.ok_or_else(missing)?,
             google_requests_per_second: google_requests_per_second.ok_or_else(missing)?,
+            google_project_requests_per_second: google_project_requests_per_second
+                .ok_or_else(missing)?,
             log_format: log_format.ok_or_else(missing)?,
             log_filter: log_filter.ok_or_else(missing)?,
             tenant_role_prefix: tenant_role_prefix.ok_or_else(missing)?,
@@ -489,6 +504,10 @@ impl fmt::Debug for Config {
             .field(
                 "google_requests_per_second",
                 &self.google_requests_per_second,
+            )
+            .field(
+                "google_project_requests_per_second",
+                &self.google_project_requests_per_second,
             )
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)

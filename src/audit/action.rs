@@ -14,6 +14,11 @@ pub enum Action {
     RoleAssigned,
     RoleRevoked,
     DriveOperatorConnected,
+    /// A Drive operator account Google refused, or that no longer manages the Shared Drive: its
+    /// work goes to the school's other accounts until it is connected again.
+    DriveOperatorSetAside,
+    /// A School Admin removed a Drive operator account; its grant is revoked at Google.
+    DriveOperatorRemoved,
     SettingsChanged,
     SyncRequested,
     // Where classes belong (subject and year group).
@@ -81,7 +86,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for tests and for documents listing them.
-    pub const ALL: [Action; 62] = [
+    pub const ALL: [Action; 64] = [
         Self::SchoolCreated,
         Self::SignIn,
         Self::SignInRefused,
@@ -89,6 +94,8 @@ impl Action {
         Self::RoleAssigned,
         Self::RoleRevoked,
         Self::DriveOperatorConnected,
+        Self::DriveOperatorSetAside,
+        Self::DriveOperatorRemoved,
         Self::SettingsChanged,
         Self::SyncRequested,
         Self::ClassRuleAdded,
@@ -156,6 +163,8 @@ impl Action {
             Self::RoleAssigned => "role.assigned",
             Self::RoleRevoked => "role.revoked",
             Self::DriveOperatorConnected => "drive_operator.connected",
+            Self::DriveOperatorSetAside => "drive_operator.set_aside",
+            Self::DriveOperatorRemoved => "drive_operator.removed",
             Self::SettingsChanged => "settings.changed",
             Self::SyncRequested => "sync.requested",
             Self::ClassRuleAdded => "class_rule.added",
@@ -229,6 +238,8 @@ impl Action {
             Self::RoleAssigned => "Role given",
             Self::RoleRevoked => "Role taken away",
             Self::DriveOperatorConnected => "School's Drive account connected",
+            Self::DriveOperatorSetAside => "School's Drive account set aside",
+            Self::DriveOperatorRemoved => "School's Drive account removed",
             Self::SettingsChanged => "School settings changed",
             Self::SyncRequested => "Classroom sync asked for",
             Self::ClassRuleAdded => "Subject or year rule added",

@@ -19,6 +19,7 @@ use crate::google::classroom::{ClassroomClient, ClassroomCourse};
 use crate::google::credentials::{self, CredentialStatus, Purpose};
 use crate::google::{DRIVE_SCOPE, ErrorClass, GoogleClients, GoogleError};
 use crate::input::{self, EmailAddress};
+use crate::portfolio::drive_operators;
 use crate::tenancy::{School, SchoolStatus, begin_school_tx, find_school_by_domain};
 
 /// What a teacher's sign-in asks Google for.
@@ -54,6 +55,12 @@ pub enum Refusal {
     NotStaffAddress,
     DriveScopeNotGranted,
     DriveAccountOutsideSchool,
+    /// The account may not become one of the school's Drive accounts (see
+    /// [`crate::portfolio::drive_operators`]).
+    DriveAccountRefused {
+        code: &'static str,
+        message: String,
+    },
     NotPermitted,
     Declined,
 }
@@ -75,6 +82,7 @@ impl Refusal {
             Self::NotStaffAddress => "not_staff_address",
             Self::DriveScopeNotGranted => "drive_scope_not_granted",
             Self::DriveAccountOutsideSchool => "drive_account_outside_school",
+            Self::DriveAccountRefused { code, .. } => code,
             Self::NotPermitted => "not_permitted",
             Self::Declined => "declined",
         }
@@ -119,6 +127,13 @@ impl Refusal {
             }
             Self::DriveAccountOutsideSchool => {
                 "The Drive operator must be an account of your school's Google Workspace.".to_owned()
+            }
+            Self::DriveAccountRefused { message, .. } => {
+                let mut sentence = message.clone();
+                if let Some(first) = sentence.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                format!("{sentence}.")
             }
             Self::NotPermitted => "You no longer have permission to do that.".to_owned(),
             Self::Declined => "You cancelled the sign-in.".to_owned(),
@@ -489,12 +504,33 @@ impl SignInService {
             ));
         };
         let email = claims.email.clone().unwrap_or_default();
+        // Asked of Google before anything is stored: of the school, and a Manager of its
+        // Shared Drive.
+        if let Err(refusal) = drive_operators::check_with_google(
+            &self.google,
+            &self.pool,
+            &school,
+            &email,
+            tokens.access_token.clone(),
+        )
+        .await
+        {
+            return Err(self.refuse_drive_account(&school, refusal, &claims.sub).await);
+        }
         let mut tx = begin_school_tx(&self.pool, &school).await?;
         // Roles may have changed while the person was at Google.
         let roles = staff::roles(&mut tx, staff_id).await?;
         if !super::roles::any_allows(&roles, super::roles::Permission::ConnectDrive) {
             return Err(SignInError::refused(Refusal::NotPermitted, Some(&school)));
         }
+        let admission = match drive_operators::admit(&mut tx, &email).await {
+            Ok(admission) => admission,
+            Err(drive_operators::AdmitError::Refused(refusal)) => {
+                tx.rollback().await?;
+                return Err(self.refuse_drive_account(&school, refusal, &claims.sub).await);
+            }
+            Err(e) => return Err(SignInError::Internal(e.to_string())),
+        };
         let credential = credentials::save_oauth(
             &mut tx,
             &self.keys,
@@ -511,11 +547,31 @@ impl SignInService {
             &Actor::Staff(staff_id),
             Action::DriveOperatorConnected,
             Some(&Target::new("google_credential", credential)),
-            json!({}),
+            json!({"reconnected": admission != drive_operators::Admission::New}),
         )
         .await?;
         tx.commit().await?;
         Ok(Completed::DriveConnected { school, staff_id })
+    }
+
+    /// An account that may not become one of the school's Drive accounts: audited as a refusal
+    /// when the School Admin can put it right; Google not answering is only "try again".
+    async fn refuse_drive_account(
+        &self,
+        school: &School,
+        refusal: drive_operators::DriveAccountRefusal,
+        sub: &str,
+    ) -> SignInError {
+        if !refusal.is_caller_error() {
+            tracing::warn!(error = %refusal, "a Drive account could not be checked");
+            return SignInError::Unavailable(refusal.to_string());
+        }
+        let refusal = Refusal::DriveAccountRefused {
+            code: refusal.code(),
+            message: refusal.to_string(),
+        };
+        self.audit_refusal(school, &refusal, sub).await;
+        SignInError::refused(refusal, Some(school))
     }
 
     /// Records a refusal in the school's audit log (ids only: Google's `sub`, never an email).

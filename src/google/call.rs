@@ -4,11 +4,11 @@
 //! credential Google refused. An operation is then its request and nothing else; paging is
 //! [`all_pages`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::circuit::Circuit;
 use super::error::GoogleError;
-use super::rate_limit::RateLimiter;
+use super::rate_limit::{Limit, SharedLimits};
 use super::retry::{RetryAfter, RetryPolicy, with_retry};
 use super::token::TokenSource;
 use super::{REQUEST_TIMEOUT, guard_call, record_refusal};
@@ -16,13 +16,17 @@ use super::{REQUEST_TIMEOUT, guard_call, record_refusal};
 /// What a request built by a `google-*` crate answers: the HTTP response and the decoded body.
 pub(super) type Answer<T> = Result<(google_drive3::common::Response, T), google_drive3::Error>;
 
-/// Calls Google as one account, within one school's rate limit.
+/// Calls Google as one account, within the shared limits its calls count against.
 pub(super) struct ApiCaller {
     /// Which Google API (`drive`, `classroom`), for the metrics.
     api: &'static str,
     tokens: TokenSource,
-    limiter: RateLimiter,
-    limit_key: String,
+    limits: SharedLimits,
+    /// The account's limit for the school, and the project's.
+    limits_used: Vec<Limit>,
+    /// The first call's slot was taken when the account was chosen (see
+    /// [`super::GoogleClients::drive`]); set until that call is made.
+    first_slot_taken: AtomicBool,
     retry: RetryPolicy,
     /// Fails calls at once while Google's host is not answering.
     circuit: Circuit,
@@ -34,25 +38,37 @@ impl ApiCaller {
     pub(super) fn new(
         api: &'static str,
         tokens: TokenSource,
-        limiter: RateLimiter,
-        limit_key: String,
+        limits: SharedLimits,
+        limits_used: Vec<Limit>,
         retry: RetryPolicy,
         circuit: Circuit,
     ) -> Self {
         Self {
             api,
             tokens,
-            limiter,
-            limit_key,
+            limits,
+            limits_used,
+            first_slot_taken: AtomicBool::new(false),
             retry,
             circuit,
             sent: AtomicU64::new(0),
         }
     }
 
+    /// Says that the first call's slot is already taken.
+    pub(super) fn with_first_slot_taken(self, taken: bool) -> Self {
+        self.first_slot_taken.store(taken, Ordering::Relaxed);
+        self
+    }
+
     /// The account the calls are made as.
     pub(super) fn account(&self) -> &str {
         self.tokens.account()
+    }
+
+    /// The stored credential the calls are made with.
+    pub(super) fn credential_id(&self) -> uuid::Uuid {
+        self.tokens.credential_id()
     }
 
     /// Requests sent so far, retries included.
@@ -90,7 +106,9 @@ impl ApiCaller {
         // The wait for the rate limit counts against the attempt's time, as the call does: a
         // quota that stays busy ends the attempt as a transient failure, retried later.
         let limited = guard_call(op, REQUEST_TIMEOUT, async {
-            self.limiter.acquire(&self.limit_key).await;
+            if !self.first_slot_taken.swap(false, Ordering::Relaxed) {
+                self.limits.acquire(&self.limits_used).await;
+            }
             self.sent.fetch_add(1, Ordering::Relaxed);
             request(retry_after.clone())
                 .await

@@ -4,12 +4,11 @@
 use std::collections::HashSet;
 
 use google_classroom1::Classroom;
-use uuid::Uuid;
 
 use super::call::{ApiCaller, all_pages};
 use super::circuit::Circuit;
 use super::error::GoogleError;
-use super::rate_limit::RateLimiter;
+use super::rate_limit::{Limit, SharedLimits};
 use super::retry::RetryPolicy;
 use super::token::TokenSource;
 use super::{Connector, GoogleEndpoints, HyperClient};
@@ -84,10 +83,10 @@ impl ClassroomClient {
         hyper: &HyperClient,
         endpoints: &GoogleEndpoints,
         tokens: TokenSource,
-        limiter: RateLimiter,
+        limits: SharedLimits,
+        limits_used: Vec<Limit>,
         retry: RetryPolicy,
         circuit: Circuit,
-        school_id: Uuid,
     ) -> Self {
         let mut hub = Classroom::new(hyper.clone(), tokens.clone());
         let root = endpoints.classroom_root.to_string();
@@ -98,8 +97,8 @@ impl ClassroomClient {
             caller: ApiCaller::new(
                 "classroom",
                 tokens,
-                limiter,
-                super::limit_key(school_id),
+                limits,
+                limits_used,
                 retry,
                 circuit,
             ),

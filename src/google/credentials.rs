@@ -134,11 +134,7 @@ pub async fn save_oauth(
             .fetch_optional(&mut **tx)
             .await?
         }
-        Purpose::DriveOperator => {
-            sqlx::query_scalar("SELECT id FROM google_credentials WHERE purpose = 'drive_operator'")
-                .fetch_optional(&mut **tx)
-                .await?
-        }
+        Purpose::DriveOperator => existing_operator(tx, account_email).await?,
     };
     let id = existing.unwrap_or_else(Uuid::new_v4);
     let sealed = keys.encrypt(refresh_token, binding(school, id, "refresh_token"))?;
@@ -162,7 +158,38 @@ pub async fn save_oauth(
     Ok(id)
 }
 
-/// Stores a service-account key file as the school's Drive operator; returns the credential id.
+/// The Drive operator row of `account` (not one being revoked): connecting the account again
+/// replaces its grant in place.
+async fn existing_operator(tx: &mut SchoolTx, account: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM google_credentials WHERE purpose = 'drive_operator' \
+             AND account_email = lower($1) AND status <> 'revoking'",
+    )
+    .bind(account)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Reads a service-account key file's account (`client_email`), refusing a file that is not a
+/// Google JSON key.
+pub fn service_account_email(key_file: &SecretString) -> Result<String, CredentialError> {
+    let parsed: serde_json::Value = serde_json::from_str(key_file.expose_secret())
+        .map_err(|e| CredentialError::BadServiceAccountKey(format!("not JSON ({e})")))?;
+    let email = parsed["client_email"]
+        .as_str()
+        .filter(|e| e.contains('@'))
+        .ok_or_else(|| CredentialError::BadServiceAccountKey("no client_email".into()))?
+        .to_ascii_lowercase();
+    for field in ["private_key", "token_uri"] {
+        if !parsed[field].is_string() {
+            return Err(CredentialError::BadServiceAccountKey(format!("no {field}")));
+        }
+    }
+    Ok(email)
+}
+
+/// Stores a service-account key file as one of the school's Drive operators (replacing that
+/// account's key if it is one already); returns the credential id.
 #[tracing::instrument(skip(tx, keys, key_file), fields(school = %tx.school_id()))]
 pub async fn save_service_account(
     tx: &mut SchoolTx,
@@ -170,24 +197,11 @@ pub async fn save_service_account(
     key_file: &SecretString,
     scopes: &[String],
 ) -> Result<Uuid, CredentialError> {
-    let parsed: serde_json::Value = serde_json::from_str(key_file.expose_secret())
-        .map_err(|e| CredentialError::BadServiceAccountKey(format!("not JSON ({e})")))?;
-    let email = parsed["client_email"]
-        .as_str()
-        .filter(|e| e.contains('@'))
-        .ok_or_else(|| CredentialError::BadServiceAccountKey("no client_email".into()))?
-        .to_owned();
-    for field in ["private_key", "token_uri"] {
-        if !parsed[field].is_string() {
-            return Err(CredentialError::BadServiceAccountKey(format!("no {field}")));
-        }
-    }
+    let email = service_account_email(key_file)?;
     let school = tx.school_id();
-    let existing: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM google_credentials WHERE purpose = 'drive_operator'")
-            .fetch_optional(&mut **tx)
-            .await?;
-    let id = existing.unwrap_or_else(Uuid::new_v4);
+    let id = existing_operator(tx, &email)
+        .await?
+        .unwrap_or_else(Uuid::new_v4);
     let sealed = keys.encrypt(key_file, binding(school, id, "service_account_key"))?;
     sqlx::query(
         "INSERT INTO google_credentials (id, kind, purpose, account_email, scopes, service_account_key) \
@@ -207,14 +221,30 @@ pub async fn save_service_account(
     Ok(id)
 }
 
-/// The school's Drive operator credential, if one is connected.
-pub async fn drive_operator(tx: &mut SchoolTx) -> Result<Option<Credential>, CredentialError> {
+/// The most Drive operator accounts a school may connect.
+pub const MAX_DRIVE_OPERATORS: usize = 8;
+
+/// The school's Drive operator accounts, in the order they were connected, without those being
+/// revoked (removed, or their connecting School Admin left).
+pub async fn drive_operators(tx: &mut SchoolTx) -> Result<Vec<Credential>, CredentialError> {
     Ok(sqlx::query_as::<_, Credential>(
         "SELECT id, staff_id, kind, purpose, account_email, scopes, status, status_reason \
-         FROM google_credentials WHERE purpose = 'drive_operator'",
+         FROM google_credentials WHERE purpose = 'drive_operator' AND status <> 'revoking' \
+         ORDER BY created_at, id",
     )
-    .fetch_optional(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?)
+}
+
+/// The school's first Drive operator account that Google still accepts, else its first account
+/// of all (to say which needs reconnecting), else none.
+pub async fn drive_operator(tx: &mut SchoolTx) -> Result<Option<Credential>, CredentialError> {
+    let operators = drive_operators(tx).await?;
+    Ok(operators
+        .iter()
+        .find(|c| c.status == CredentialStatus::Active)
+        .or(operators.first())
+        .cloned())
 }
 
 /// A staff member's sign-in credential, if stored.
@@ -293,7 +323,10 @@ pub async fn store_access_token(
 /// Marks a credential as refused by Google: nothing retries it until the person reconnects.
 ///
 /// `sealed` is the stored secret the refusal was for: if the person reconnected meanwhile (a new
-/// secret in the same row), the new grant is left alone.
+/// secret in the same row), the new grant is left alone. A Drive operator account that was in
+/// use is set aside: its work goes to the school's other accounts, and the audit log says so
+/// (`drive_operator.set_aside`, in the same transaction), which is how the School Admin's pages
+/// learn of it.
 #[tracing::instrument(skip(tx, sealed), fields(school = %tx.school_id()))]
 pub async fn mark_needs_reconnect(
     tx: &mut SchoolTx,
@@ -301,17 +334,37 @@ pub async fn mark_needs_reconnect(
     reason: &str,
     sealed: Option<&str>,
 ) -> Result<(), CredentialError> {
+    let before: Option<(CredentialStatus, Purpose)> = sqlx::query_as(
+        "SELECT status, purpose FROM google_credentials WHERE id = $1 AND status <> 'revoking' \
+           AND ($2::text IS NULL OR refresh_token = $2 OR service_account_key = $2) FOR UPDATE",
+    )
+    .bind(id)
+    .bind(sealed)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((status, purpose)) = before else {
+        return Ok(());
+    };
     sqlx::query(
         "UPDATE google_credentials SET status = 'needs_reconnect', status_reason = $2, \
              access_token = NULL, access_token_expires_at = NULL, updated_at = now() \
-         WHERE id = $1 AND status <> 'revoking' \
-           AND ($3::text IS NULL OR refresh_token = $3 OR service_account_key = $3)",
+         WHERE id = $1",
     )
     .bind(id)
     .bind(reason)
-    .bind(sealed)
     .execute(&mut **tx)
     .await?;
+    let set_aside = (status == CredentialStatus::Active).then_some(purpose);
+    if set_aside == Some(Purpose::DriveOperator) {
+        audit::record(
+            tx,
+            &Actor::System("google"),
+            Action::DriveOperatorSetAside,
+            Some(&Target::new("google_credential", id)),
+            serde_json::json!({"reason": reason}),
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -150,6 +150,11 @@ impl DriveClient {
         self.caller.account()
     }
 
+    /// The stored credential (the Drive operator account) this client acts with.
+    pub fn operator_id(&self) -> uuid::Uuid {
+        self.caller.credential_id()
+    }
+
     /// A shared drive as the operator sees it: its name and whether the operator may manage
     /// its members (only a Manager can share folders inside it). A drive the operator is not a
     /// member of is `NotFound`, as Drive answers.

@@ -1,9 +1,10 @@
 //! Everything that talks to Google: the real `google-drive3`, `google-classroom1` and `oauth2`
 //! crates, pointed by configuration at Google or at the local emulator.
 //!
-//! - [`GoogleClients`] builds a [`DriveClient`] for a school (as its Drive operator) or a
-//!   [`ClassroomClient`] for a staff member, sharing one HTTP client, one retry policy and one
-//!   per-school rate limiter.
+//! - [`GoogleClients`] builds a [`DriveClient`] for a school (as whichever of its Drive operator
+//!   accounts has room under its quota) or a [`ClassroomClient`] for a staff member, sharing one
+//!   HTTP client, one retry policy and the shared rate limits ([`rate_limit`]): one per Drive
+//!   operator account, one per school for Classroom, and the Google project's above them all.
 //! - [`error`]: one classification of failures, used everywhere.
 //! - [`credentials`]: the encrypted credential store; [`token`]: access tokens from it.
 
@@ -20,7 +21,7 @@ pub mod token;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -41,8 +42,8 @@ use crate::crypto::KeyRing;
 use crate::lease::Leases;
 use crate::tenancy::{School, begin_school_tx};
 use circuit::Circuits;
-use credentials::CredentialStatus;
-use rate_limit::RateLimiter;
+use credentials::{Credential, CredentialStatus};
+use rate_limit::{Limit, Rate, SharedLimits};
 use token::{OAuthClientSettings, TokenSource};
 
 /// The longest one Google request may take before it counts as failed (transient).
@@ -140,7 +141,14 @@ struct Inner {
     oauth: Arc<OAuthClientSettings>,
     keys: Arc<KeyRing>,
     pool: PgPool,
-    limiter: RateLimiter,
+    limits: SharedLimits,
+    /// Each Google account's rate for one school: every Drive operator account's, and the
+    /// school's Classroom calls together.
+    account_rate: Rate,
+    /// The Google project's rate per API, every school of the deployment together.
+    project_rate: Rate,
+    /// The project's limit keys start with this: the deployment and its OAuth client.
+    project_key: String,
     leases: Leases,
     retry: RetryPolicy,
     /// One circuit breaker per Google host, shared by every client of this process.
@@ -150,6 +158,9 @@ struct Inner {
     /// One token source per credential in this process, so concurrent work on one school
     /// shares a cached token and one refresh.
     token_sources: Arc<std::sync::Mutex<HashMap<Uuid, TokenSource>>>,
+    /// How many Drive operator accounts each school had in use when last read, and when: the
+    /// lock workers size a school's share of the work by it.
+    operator_counts: Arc<std::sync::Mutex<HashMap<Uuid, (usize, Instant)>>>,
 }
 
 /// Makes sure rustls has its crypto provider (ring). Idempotent.
@@ -167,9 +178,39 @@ fn credential_store_failed(op: &'static str) -> impl Fn(&dyn std::fmt::Display) 
     }
 }
 
-/// The key of a school's shared limit on Google calls (Classroom and Drive together).
-fn limit_key(school_id: Uuid) -> String {
+/// The key of a school's shared limit on Classroom calls.
+fn classroom_key(school_id: Uuid) -> String {
     format!("google:{school_id}")
+}
+
+/// The key of one Drive operator account's shared limit in one school.
+fn operator_key(school_id: Uuid, credential_id: Uuid) -> String {
+    format!("google:{school_id}:drive:{credential_id}")
+}
+
+/// How long a school's count of Drive operator accounts is trusted before it is read again.
+const OPERATOR_COUNT_FOR: Duration = Duration::from_secs(10);
+
+/// The accounts of `found` that Google still accepts; if there are none, why Drive work cannot
+/// start.
+fn usable_operators(
+    op: &'static str,
+    found: Vec<Credential>,
+) -> Result<Vec<Credential>, GoogleError> {
+    let (active, set_aside): (Vec<_>, Vec<_>) = found
+        .into_iter()
+        .partition(|c| c.status == CredentialStatus::Active);
+    if !active.is_empty() {
+        return Ok(active);
+    }
+    match set_aside.into_iter().next() {
+        None => Err(GoogleError::NoDriveOperator { op }),
+        Some(first) => Err(GoogleError::NeedsReconnect {
+            op,
+            account: first.account_email,
+            reason: first.status_reason.unwrap_or_default(),
+        }),
+    }
 }
 
 impl GoogleClients {
@@ -197,7 +238,6 @@ impl GoogleClients {
             .build()
             .map_err(|e| setup(&e))?;
         let endpoints = GoogleEndpoints::from_config(config);
-        let per_second = config.google_requests_per_second;
         Ok(Self {
             inner: Arc::new(Inner {
                 oauth: Arc::new(OAuthClientSettings {
@@ -208,12 +248,12 @@ impl GoogleClients {
                 endpoints,
                 keys: config.token_keys.clone(),
                 pool,
-                // A burst of a quarter second's calls: enough to start work at once, small
-                // enough that every process together stays inside Google's per-second bucket.
-                limiter: RateLimiter::new(
-                    redis.clone(),
-                    per_second,
-                    (per_second / 4.0).ceil() as u32,
+                limits: SharedLimits::new(redis.clone()),
+                account_rate: Rate::google(config.google_requests_per_second),
+                project_rate: Rate::google(config.google_project_requests_per_second),
+                project_key: format!(
+                    "google-project:{}:{}",
+                    config.tenant_role_prefix, config.google_client_id
                 ),
                 leases: Leases::new(redis).namespaced(&config.tenant_role_prefix),
                 retry: RetryPolicy::default(),
@@ -221,6 +261,7 @@ impl GoogleClients {
                 hyper,
                 http,
                 token_sources: Arc::default(),
+                operator_counts: Arc::default(),
             }),
         })
     }
@@ -246,29 +287,75 @@ impl GoogleClients {
         }
     }
 
-    /// Google calls per second each school may make.
+    /// Google calls per second each account may make for a school.
     pub fn requests_per_second(&self) -> f64 {
-        self.inner.limiter.per_second()
+        self.inner.account_rate.per_second()
     }
 
-    /// The same clients with another shared rate limit.
-    pub fn with_rate_limit(&self, redis: ConnectionManager, per_second: f64, burst: u32) -> Self {
+    /// Drive calls per second a school's work may make: each of its Drive operator accounts'
+    /// rate, within the project's. Read from the database at most every few seconds.
+    pub async fn drive_requests_per_second(&self, school: &School) -> f64 {
         let i = &self.inner;
+        let remembered = i
+            .operator_counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&school.id)
+            .filter(|(_, at)| at.elapsed() < OPERATOR_COUNT_FOR)
+            .map(|(n, _)| *n);
+        let accounts = match remembered {
+            Some(n) => n,
+            None => match self.drive_operators(school, "count Drive accounts").await {
+                Ok(found) => found.len(),
+                // Nothing is known: one account's worth, as before several could be connected.
+                Err(_) => 1,
+            },
+        };
+        (i.account_rate.per_second() * accounts.max(1) as f64).min(i.project_rate.per_second())
+    }
+
+    /// The same clients with another rate per account (burst as given; the project's stays).
+    pub fn with_rate_limit(&self, redis: ConnectionManager, per_second: f64, burst: u32) -> Self {
         Self {
             inner: Arc::new(Inner {
-                endpoints: i.endpoints.clone(),
-                oauth: i.oauth.clone(),
-                keys: i.keys.clone(),
-                pool: i.pool.clone(),
-                limiter: RateLimiter::new(redis, per_second, burst),
-                leases: i.leases.clone(),
-                retry: i.retry,
-                circuits: i.circuits.clone(),
-                hyper: i.hyper.clone(),
-                http: i.http.clone(),
-                token_sources: i.token_sources.clone(),
+                limits: SharedLimits::new(redis),
+                account_rate: Rate::new(per_second, burst),
+                ..(*self.inner).clone()
             }),
         }
+    }
+
+    /// The project's limit on calls to `api` (`drive`, `classroom`).
+    fn project_limit(&self, api: &str) -> Limit {
+        Limit::new(
+            format!("{}:{api}", self.inner.project_key),
+            self.inner.project_rate,
+        )
+    }
+
+    /// The school's Drive operator accounts Google still accepts (remembering how many, for
+    /// [`Self::drive_requests_per_second`]).
+    async fn drive_operators(
+        &self,
+        school: &School,
+        op: &'static str,
+    ) -> Result<Vec<Credential>, GoogleError> {
+        let db = credential_store_failed(op);
+        let mut tx = begin_school_tx(&self.inner.pool, school)
+            .await
+            .map_err(|e| db(&e))?;
+        let found = credentials::drive_operators(&mut tx)
+            .await
+            .map_err(|e| db(&e))?;
+        tx.commit().await.map_err(|e| db(&e))?;
+        let usable = usable_operators(op, found);
+        let count = usable.as_ref().map_or(0, Vec::len);
+        self.inner
+            .operator_counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(school.id, (count, Instant::now()));
+        usable
     }
 
     /// The Google hosts this process is not calling at the moment because they stopped
@@ -306,43 +393,112 @@ impl GoogleClients {
         source
     }
 
-    /// A Drive client acting as the school's Drive operator.
+    /// A Drive client acting as one of the school's Drive operator accounts: the only one, or,
+    /// when it has several, whichever has room under its quota first. That account's slot for
+    /// the client's first call is taken in the same step as the choice (so the first call does
+    /// not wait again); later calls wait for that account's limit and the project's.
     pub async fn drive(&self, school: &School) -> Result<DriveClient, GoogleError> {
         let op = "connect to Drive";
-        let db = credential_store_failed(op);
-        let mut tx = begin_school_tx(&self.inner.pool, school)
-            .await
-            .map_err(|e| db(&e))?;
-        let operator = credentials::drive_operator(&mut tx)
-            .await
-            .map_err(|e| db(&e))?;
-        tx.commit().await.map_err(|e| db(&e))?;
-        let operator = operator.ok_or(GoogleError::NoDriveOperator { op })?;
-        if operator.status != CredentialStatus::Active {
-            return Err(GoogleError::NeedsReconnect {
-                op,
-                account: operator.account_email,
-                reason: operator.status_reason.unwrap_or_default(),
-            });
+        let mut operators = self.drive_operators(school, op).await?;
+        if operators.len() == 1 {
+            return Ok(self.drive_as(school, operators.swap_remove(0), false));
         }
+        let candidates: Vec<Limit> = operators
+            .iter()
+            .map(|c| self.operator_limit(school, c))
+            .collect();
+        let chosen = self
+            .inner
+            .limits
+            .acquire_one_of(
+                &candidates,
+                &[self.project_limit("drive")],
+                REQUEST_TIMEOUT,
+            )
+            .await
+            .ok_or(GoogleError::RateLimited {
+                op,
+                retry_after: Some(Duration::from_secs(1)),
+            })?;
+        let operator = operators.swap_remove(chosen.min(operators.len() - 1));
+        Ok(self.drive_as(school, operator, true))
+    }
+
+    /// A Drive client for each of the school's Drive operator accounts Google still accepts,
+    /// in the order they were connected: for checks every account must pass.
+    pub async fn drive_accounts(&self, school: &School) -> Result<Vec<DriveClient>, GoogleError> {
+        let operators = self.drive_operators(school, "connect to Drive").await?;
+        Ok(operators
+            .into_iter()
+            .map(|operator| self.drive_as(school, operator, false))
+            .collect())
+    }
+
+    /// A Drive client using an access token just received when an account was being connected
+    /// (nothing is stored yet): its calls count against the project's limit only.
+    pub fn drive_with_token(
+        &self,
+        school: &School,
+        account: &str,
+        token: SecretString,
+    ) -> DriveClient {
+        let i = &self.inner;
+        let tokens = TokenSource::fixed(
+            i.pool.clone(),
+            school.clone(),
+            account.to_owned(),
+            token,
+            i.keys.clone(),
+            i.oauth.clone(),
+            i.http.clone(),
+        );
+        self.drive_client(school, tokens, vec![self.project_limit("drive")], false)
+    }
+
+    /// One operator account's limit in one school.
+    fn operator_limit(&self, school: &School, operator: &Credential) -> Limit {
+        Limit::new(
+            operator_key(school.id, operator.id),
+            self.inner.account_rate,
+        )
+    }
+
+    /// A Drive client acting as `operator`; `first_slot_taken` when its first call's slot was
+    /// taken as it was chosen.
+    fn drive_as(&self, school: &School, operator: Credential, first_slot_taken: bool) -> DriveClient {
+        let limits = vec![
+            self.operator_limit(school, &operator),
+            self.project_limit("drive"),
+        ];
         let tokens = self.token_source(school, operator.id, operator.account_email);
+        self.drive_client(school, tokens, limits, first_slot_taken)
+    }
+
+    fn drive_client(
+        &self,
+        school: &School,
+        tokens: TokenSource,
+        limits: Vec<Limit>,
+        first_slot_taken: bool,
+    ) -> DriveClient {
         let i = &self.inner;
         let caller = call::ApiCaller::new(
             "drive",
             tokens.clone(),
-            i.limiter.clone(),
-            limit_key(school.id),
+            i.limits.clone(),
+            limits,
             i.retry,
             i.circuits.for_url(&i.endpoints.drive_root),
-        );
-        Ok(DriveClient::new(
+        )
+        .with_first_slot_taken(first_slot_taken);
+        DriveClient::new(
             &i.hyper,
             &i.endpoints,
             tokens,
             caller,
             school.clone(),
             i.leases.clone(),
-        ))
+        )
     }
 
     /// A Classroom client using an access token just received at sign-in.
@@ -366,11 +522,19 @@ impl GoogleClients {
             &i.hyper,
             &i.endpoints,
             tokens,
-            i.limiter.clone(),
+            i.limits.clone(),
+            self.classroom_limits(school),
             i.retry,
             i.circuits.for_url(&i.endpoints.classroom_root),
-            school.id,
         )
+    }
+
+    /// Classroom calls count against the school's limit and the project's.
+    fn classroom_limits(&self, school: &School) -> Vec<Limit> {
+        vec![
+            Limit::new(classroom_key(school.id), self.inner.account_rate),
+            self.project_limit("classroom"),
+        ]
     }
 
     /// A Classroom client acting as one staff member (their sign-in grant).
@@ -405,12 +569,12 @@ impl GoogleClients {
             &self.inner.hyper,
             &self.inner.endpoints,
             tokens,
-            self.inner.limiter.clone(),
+            self.inner.limits.clone(),
+            self.classroom_limits(school),
             self.inner.retry,
             self.inner
                 .circuits
                 .for_url(&self.inner.endpoints.classroom_root),
-            school.id,
         ))
     }
 }

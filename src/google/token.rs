@@ -111,6 +111,11 @@ impl TokenSource {
         &self.inner.account
     }
 
+    /// The stored credential this source uses (nil for a token given at sign-in).
+    pub fn credential_id(&self) -> Uuid {
+        self.inner.credential_id
+    }
+
     /// Forgets the current token (Google refused it); the next call refreshes.
     pub fn invalidate(&self) {
         self.inner

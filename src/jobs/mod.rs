@@ -121,8 +121,9 @@ pub async fn hand_over_locks(
 }
 
 /// How many lock jobs of one school may run at once in all workers together: enough to keep
-/// its Google quota busy (half a second of calls, plus a little), and no more, so that a
-/// worker never sits waiting on one school's quota while another school's locks queue behind.
+/// its Drive quota (every operator account's together) busy — half a second of calls, plus a
+/// little — and no more, so that a worker never sits waiting on one school's quota while
+/// another school's locks queue behind.
 fn school_slots(requests_per_second: f64) -> u32 {
     (requests_per_second * 0.5).ceil() as u32 + 2
 }
@@ -165,7 +166,8 @@ pub async fn run_apply_lock(
         run.outcome("skipped");
         return Ok(());
     }
-    let per_second = ctx.google.requests_per_second();
+    // Sized by the school's Drive operator accounts: each brings its own quota.
+    let per_second = ctx.google.drive_requests_per_second(&school).await;
     let slots = school_slots(per_second);
     let Some(slot) = ctx
         .leases

@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::scan_queue::{self, ScanReason};
 use crate::audit::{self, Action, Actor, Target};
 use crate::google::drive::DriveRole;
-use crate::google::{ErrorClass, GoogleClients, GoogleError};
+use crate::google::credentials::MAX_DRIVE_OPERATORS;
+use crate::google::{DriveClient, ErrorClass, GoogleClients, GoogleError};
 use crate::lease::Leases;
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
 
@@ -333,7 +334,10 @@ async fn apply_locked(
     )
     .await;
     match outcome {
-        Ok(permission_id) => {
+        Ok(Switched {
+            permission_id,
+            operator,
+        }) => {
             let mut tx = begin_school_tx(pool, school).await?;
             let updated = sqlx::query(
                 "UPDATE portfolios SET applied = $2, applied_version = $3, applied_at = now(), \
@@ -353,7 +357,8 @@ async fn apply_locked(
                     &Actor::System("lock-worker"),
                     row.desired.audit(Stage::Applied),
                     Some(&Target::new("portfolio", id)),
-                    json!({"version": row.desired_version}),
+                    // The Drive operator account that made the change, by its credential id.
+                    json!({"version": row.desired_version, "operator": operator}),
                 )
                 .await?;
             }
@@ -377,8 +382,18 @@ async fn apply_locked(
     }
 }
 
-/// Switches the student's direct permission with one call, using the stored id; if Drive says
-/// it is gone, finds or makes it again. Returns the permission id.
+/// What a switch did in Drive.
+struct Switched {
+    permission_id: String,
+    /// The Drive operator account (credential id) that made the change.
+    operator: Uuid,
+}
+
+/// Switches the student's direct permission as one of the school's Drive operator accounts
+/// (whichever has room). An account Google refuses is set aside as the refusal is recorded
+/// (see [`crate::google::credentials::mark_needs_reconnect`]) and the change goes to another,
+/// so one revoked account among several costs a cohort nothing; with none left, the refusal is
+/// the answer.
 async fn switch(
     google: &GoogleClients,
     school: &School,
@@ -386,8 +401,36 @@ async fn switch(
     permission_id: Option<&str>,
     email: &str,
     desired: LockState,
+) -> Result<Switched, GoogleError> {
+    let mut refused = None;
+    for _ in 0..MAX_DRIVE_OPERATORS {
+        // Fails with the refusal itself once no account is left.
+        let drive = google.drive(school).await?;
+        match switch_as(&drive, folder, permission_id, email, desired).await {
+            Err(e) if e.class() == ErrorClass::NeedsReconnect => {
+                tracing::warn!(operator = %drive.operator_id(), error = %e, "a Drive account was refused; the change goes to another");
+                refused = Some(e);
+            }
+            other => {
+                return other.map(|permission_id| Switched {
+                    permission_id,
+                    operator: drive.operator_id(),
+                });
+            }
+        }
+    }
+    Err(refused.unwrap_or(GoogleError::NoDriveOperator { op: "lock" }))
+}
+
+/// Switches the permission with one call, using the stored id; if Drive says it is gone, finds
+/// or makes it again. Returns the permission id.
+async fn switch_as(
+    drive: &DriveClient,
+    folder: &str,
+    permission_id: Option<&str>,
+    email: &str,
+    desired: LockState,
 ) -> Result<String, GoogleError> {
-    let drive = google.drive(school).await?;
     if let Some(permission) = permission_id {
         match drive
             .set_permission_role(folder, permission, desired.role())

@@ -1,11 +1,11 @@
-//! The school's Shared Drive, checked through its Drive operator before it is saved: the drive
-//! must exist, the operator must see it, and must be its Manager (only a Manager can share the
-//! folders inside). A School Admin can therefore never point the school's Drive work at a drive
+//! The school's Shared Drive, checked through its Drive operator accounts before it is saved: the
+//! drive must exist, every account must see it, and must be its Manager (only a Manager can
+//! share the folders inside, and a lock may go through any of them). A School Admin can therefore never point the school's Drive work at a drive
 //! that is not theirs — another school's, say — and find out only when a sync fails.
 
 use sqlx::PgPool;
 
-use crate::google::{ErrorClass, GoogleClients, GoogleError};
+use crate::google::{DriveClient, ErrorClass, GoogleClients, GoogleError};
 use crate::input;
 use crate::tenancy::School;
 use crate::tenancy::settings::{self, CheckedSharedDrive};
@@ -44,17 +44,18 @@ pub enum SharedDriveRefusal {
     Setup(#[source] GoogleError),
 }
 
-/// Checks that the school's Drive operator manages Shared Drive `id`.
+/// Checks that every one of the school's Drive operator accounts manages Shared Drive `id`:
+/// a lock may go through any of them, so each must be able to share inside it.
 #[tracing::instrument(skip(google), fields(school = %school.slug))]
 pub async fn check(
     google: &GoogleClients,
     school: &School,
     id: &str,
 ) -> Result<CheckedSharedDrive, SharedDriveRefusal> {
-    // One read of the operator's credential: the Drive client's own, whose errors say whether
-    // none is connected or it needs connecting again.
-    let drive = match google.drive(school).await {
-        Ok(drive) => drive,
+    // One read of the operators' credentials: the Drive clients' own, whose errors say whether
+    // none is connected or they need connecting again.
+    let accounts = match google.drive_accounts(school).await {
+        Ok(accounts) => accounts,
         Err(GoogleError::NoDriveOperator { .. }) => return Err(SharedDriveRefusal::NoOperator),
         Err(e) if e.class() == ErrorClass::NeedsReconnect => {
             return Err(SharedDriveRefusal::OperatorNeedsReconnect);
@@ -62,6 +63,16 @@ pub async fn check(
         Err(e) if e.is_retryable() => return Err(SharedDriveRefusal::Unavailable(e)),
         Err(e) => return Err(SharedDriveRefusal::Setup(e)),
     };
+    let checks = futures::future::join_all(accounts.iter().map(|drive| check_as(drive, id))).await;
+    let mut checked = None;
+    for result in checks {
+        checked = Some(result?);
+    }
+    checked.ok_or(SharedDriveRefusal::NoOperator)
+}
+
+/// Checks that one Drive operator account manages Shared Drive `id`.
+async fn check_as(drive: &DriveClient, id: &str) -> Result<CheckedSharedDrive, SharedDriveRefusal> {
     let account = drive.account().to_owned();
     match drive.shared_drive(id).await {
         Ok(found) if found.operator_is_manager => Ok(CheckedSharedDrive {

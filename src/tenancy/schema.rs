@@ -69,6 +69,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "0011_erasure_and_leavers.sql",
         include_str!("../../migrations/tenant/0011_erasure_and_leavers.sql"),
     ),
+    (
+        "0012_drive_operators.sql",
+        include_str!("../../migrations/tenant/0012_drive_operators.sql"),
+    ),
 ];
 
 /// One numbered change to every school's schema.

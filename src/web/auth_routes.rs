@@ -276,12 +276,20 @@ fn refused(refusal: Refusal, school: Option<&crate::tenancy::School>) -> PageErr
         school = school.map(|s| s.slug.as_str()).unwrap_or("-"),
         "sign-in refused"
     );
-    let mut page = PageError::new(
-        refusal.status(),
-        "You could not be signed in",
-        refusal.message(),
+    let connecting_drive = matches!(
+        refusal,
+        Refusal::DriveAccountRefused { .. }
+            | Refusal::DriveAccountOutsideSchool
+            | Refusal::DriveScopeNotGranted
     );
+    let title = if connecting_drive {
+        "The Drive account was not connected"
+    } else {
+        "You could not be signed in"
+    };
+    let mut page = PageError::new(refusal.status(), title, refusal.message());
     page.action = Some(match refusal {
+        _ if connecting_drive => ("/admin/settings", "Back to the settings"),
         Refusal::ScopesNotGranted(_) => ("/auth/login", "Sign in again"),
         Refusal::NotStaff
         | Refusal::NotStaffAddress

@@ -87,8 +87,10 @@ pub async fn preview(
     editing: Option<Uuid>,
 ) -> Result<Preview, sqlx::Error> {
     let ids = covered_classes(tx, draft).await?;
+    // The best status among the school's Drive operator accounts: one that works is enough.
     let operator: Option<String> = sqlx::query_scalar(
-        "SELECT status FROM google_credentials WHERE purpose = 'drive_operator'",
+        "SELECT status FROM google_credentials WHERE purpose = 'drive_operator' \
+             AND status <> 'revoking' ORDER BY status = 'active' DESC LIMIT 1",
     )
     .fetch_optional(&mut **tx)
     .await?;
