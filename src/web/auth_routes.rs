@@ -352,6 +352,19 @@ pub async fn connect_drive(
     staff
         .require(Permission::ConnectDrive)
         .map_err(IntoResponse::into_response)?;
+    // The first account is usually the admin's own, so Google is told to suggest it; another
+    // is one of the school's other accounts, for the admin to choose at Google.
+    let mut tx = staff
+        .school_tx(&state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let connected = crate::portfolio::drive_operators::list(&mut tx)
+        .await
+        .map_err(|e| ApiError::internal(e, "reading the Drive accounts").into_response())?;
+    tx.commit()
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let hint = connected.is_empty().then_some(staff.staff.email.as_str());
     redirect_to_google(
         &state,
         LoginPurpose::ConnectDrive {
@@ -360,7 +373,7 @@ pub async fn connect_drive(
         },
         DRIVE_OPERATOR_SCOPES,
         Some(&staff.school.workspace_domain),
-        Some(&staff.staff.email),
+        hint,
         true,
     )
     .await
