@@ -515,7 +515,9 @@ impl SignInService {
         )
         .await
         {
-            return Err(self.refuse_drive_account(&school, refusal, &claims.sub).await);
+            return Err(self
+                .refuse_drive_account(&school, refusal, &claims.sub)
+                .await);
         }
         let mut tx = begin_school_tx(&self.pool, &school).await?;
         // Roles may have changed while the person was at Google.
@@ -527,7 +529,9 @@ impl SignInService {
             Ok(admission) => admission,
             Err(drive_operators::AdmitError::Refused(refusal)) => {
                 tx.rollback().await?;
-                return Err(self.refuse_drive_account(&school, refusal, &claims.sub).await);
+                return Err(self
+                    .refuse_drive_account(&school, refusal, &claims.sub)
+                    .await);
             }
             Err(e) => return Err(SignInError::Internal(e.to_string())),
         };

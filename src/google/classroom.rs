@@ -94,14 +94,7 @@ impl ClassroomClient {
         hub.root_url(root);
         Self {
             hub,
-            caller: ApiCaller::new(
-                "classroom",
-                tokens,
-                limits,
-                limits_used,
-                retry,
-                circuit,
-            ),
+            caller: ApiCaller::new("classroom", tokens, limits, limits_used, retry, circuit),
         }
     }
 

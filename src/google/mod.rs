@@ -410,11 +410,7 @@ impl GoogleClients {
         let chosen = self
             .inner
             .limits
-            .acquire_one_of(
-                &candidates,
-                &[self.project_limit("drive")],
-                REQUEST_TIMEOUT,
-            )
+            .acquire_one_of(&candidates, &[self.project_limit("drive")], REQUEST_TIMEOUT)
             .await
             .ok_or(GoogleError::RateLimited {
                 op,
@@ -465,7 +461,12 @@ impl GoogleClients {
 
     /// A Drive client acting as `operator`; `first_slot_taken` when its first call's slot was
     /// taken as it was chosen.
-    fn drive_as(&self, school: &School, operator: Credential, first_slot_taken: bool) -> DriveClient {
+    fn drive_as(
+        &self,
+        school: &School,
+        operator: Credential,
+        first_slot_taken: bool,
+    ) -> DriveClient {
         let limits = vec![
             self.operator_limit(school, &operator),
             self.project_limit("drive"),

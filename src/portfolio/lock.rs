@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::scan_queue::{self, ScanReason};
 use crate::audit::{self, Action, Actor, Target};
-use crate::google::drive::DriveRole;
 use crate::google::credentials::MAX_DRIVE_OPERATORS;
+use crate::google::drive::DriveRole;
 use crate::google::{DriveClient, ErrorClass, GoogleClients, GoogleError};
 use crate::lease::Leases;
 use crate::tenancy::{School, SchoolTx, begin_school_tx};
