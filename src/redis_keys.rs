@@ -22,7 +22,7 @@ impl KeyKind {
 }
 
 /// Every kind of key, by name. (Live lock status goes over pub/sub channels, which store no key.)
-pub const KINDS: [KeyKind; 11] = [
+pub const KINDS: [KeyKind; 12] = [
     // A signed-in session (`auth::session`), under the SHA-256 of its id.
     KeyKind {
         name: "session",
@@ -73,10 +73,16 @@ pub const KINDS: [KeyKind; 11] = [
         name: "ratelimit-signin",
         prefix: "invigilator:ratelimit:signin:{ns}",
     },
-    // A school's shared limit on Google calls (`google`), by school id.
+    // A school's shared limits on Google calls (`google`), by school id: its Classroom calls
+    // and each Drive operator account's (`…:{school}:drive:{credential}`).
     KeyKind {
         name: "ratelimit-google",
         prefix: "invigilator:ratelimit:google:",
+    },
+    // The Google project's limit per API, every school of the deployment together (`google`).
+    KeyKind {
+        name: "ratelimit-google-project",
+        prefix: "invigilator:ratelimit:google-project:{ns}",
     },
 ];
 

@@ -20,11 +20,11 @@ use uuid::Uuid;
 
 use super::scan_queue::{self, ScanReason};
 use crate::audit::{self, Action, Actor, Target};
-use crate::google::credentials::MAX_DRIVE_OPERATORS;
+use crate::google::credentials::{self, MAX_DRIVE_OPERATORS};
 use crate::google::drive::DriveRole;
 use crate::google::{DriveClient, ErrorClass, GoogleClients, GoogleError};
 use crate::lease::Leases;
-use crate::tenancy::{School, SchoolTx, begin_school_tx};
+use crate::tenancy::{School, SchoolTx, begin_school_tx, settings};
 
 /// After this many failed attempts a request is shown as failed and no longer retried.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -325,6 +325,7 @@ async fn apply_locked(
     };
 
     let outcome = switch(
+        pool,
         google,
         school,
         &folder,
@@ -390,11 +391,12 @@ struct Switched {
 }
 
 /// Switches the student's direct permission as one of the school's Drive operator accounts
-/// (whichever has room). An account Google refuses is set aside as the refusal is recorded
-/// (see [`crate::google::credentials::mark_needs_reconnect`]) and the change goes to another,
-/// so one revoked account among several costs a cohort nothing; with none left, the refusal is
-/// the answer.
+/// (whichever has room). An account Google refuses, or that no longer manages the Shared Drive,
+/// is set aside (see [`crate::google::credentials::mark_needs_reconnect`]) and the change goes
+/// to another, so one revoked account among several costs a cohort nothing; with none left, the
+/// refusal is the answer.
 async fn switch(
+    pool: &PgPool,
     google: &GoogleClients,
     school: &School,
     folder: &str,
@@ -406,8 +408,18 @@ async fn switch(
     for _ in 0..MAX_DRIVE_OPERATORS {
         // Fails with the refusal itself once no account is left.
         let drive = google.drive(school).await?;
-        match switch_as(&drive, folder, permission_id, email, desired).await {
-            Err(e) if e.class() == ErrorClass::NeedsReconnect => {
+        let result = switch_as(&drive, folder, permission_id, email, desired).await;
+        let set_aside = match &result {
+            Err(e) if e.class() == ErrorClass::NeedsReconnect => true,
+            // Drive answers an account that is no longer a member of the Shared Drive as if
+            // the folder were gone: ask whether the account still manages the drive.
+            Err(e) if matches!(e.class(), ErrorClass::NotFound | ErrorClass::Permanent) => {
+                no_longer_manages(pool, school, &drive).await
+            }
+            _ => false,
+        };
+        match result {
+            Err(e) if set_aside => {
                 tracing::warn!(operator = %drive.operator_id(), error = %e, "a Drive account was refused; the change goes to another");
                 refused = Some(e);
             }
@@ -420,6 +432,44 @@ async fn switch(
         }
     }
     Err(refused.unwrap_or(GoogleError::NoDriveOperator { op: "lock" }))
+}
+
+/// Whether the account `drive` acts as has been found no longer to manage the school's Shared
+/// Drive, in which case it is set aside (see
+/// [`crate::google::credentials::mark_needs_reconnect`]) so that no more work goes to it.
+/// `false` when it still manages it, or when that cannot be told now.
+async fn no_longer_manages(pool: &PgPool, school: &School, drive: &DriveClient) -> bool {
+    let Ok(Some(drive_id)) = settings::read(pool, school.id)
+        .await
+        .map(|s| s.shared_drive_id)
+    else {
+        return false;
+    };
+    let manages = match drive.shared_drive(&drive_id).await {
+        Ok(found) => found.operator_is_manager,
+        Err(e) if e.class() == ErrorClass::NotFound => false,
+        Err(_) => return false,
+    };
+    if manages {
+        return false;
+    }
+    let recorded = async {
+        let mut tx = begin_school_tx(pool, school).await?;
+        credentials::mark_needs_reconnect(
+            &mut tx,
+            drive.operator_id(),
+            "it is no longer a Manager of the school's Shared Drive",
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, credentials::CredentialError>(())
+    }
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "could not set aside a Drive account that no longer manages the Shared Drive");
+    }
+    true
 }
 
 /// Switches the permission with one call, using the stored id; if Drive says it is gone, finds

@@ -118,11 +118,12 @@ async fn scan(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Ve
 }
 
 /// The patterns that hold every key this deployment (`namespace`) and `school_id` may write.
-fn deployment_patterns(namespace: &str, school_id: impl std::fmt::Display) -> [String; 3] {
+fn deployment_patterns(namespace: &str, school_id: impl std::fmt::Display) -> [String; 4] {
     [
         format!("invigilator:{namespace}*"),
         format!("invigilator:ratelimit:signin:{namespace}*"),
-        format!("invigilator:ratelimit:google:{school_id}"),
+        format!("invigilator:ratelimit:google:{school_id}*"),
+        format!("invigilator:ratelimit:google-project:{namespace}*"),
     ]
 }
 
@@ -130,7 +131,7 @@ fn deployment_patterns(namespace: &str, school_id: impl std::fmt::Display) -> [S
 /// about a second (Google's rate limit keeps a key only while calls are spaced by it), so one
 /// SCAN at the end of the flows could miss them on a busy machine.
 fn watch_keys(
-    patterns: [String; 3],
+    patterns: [String; 4],
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<BTreeSet<String>> {
     tokio::spawn(async move {
@@ -208,6 +209,7 @@ async fn real_flows_write_only_declared_redis_keys() {
         "jobs",
         "ratelimit-signin",
         "ratelimit-google",
+        "ratelimit-google-project",
         "school-settings",
     ] {
         assert!(

@@ -50,6 +50,44 @@ async fn add_account(emu: &google_emulator::Emulator, email: &str, role: Option<
     );
 }
 
+/// Takes `email` out of the school's Shared Drive, as its Manager would in Drive.
+async fn remove_from_drive(emu: &google_emulator::Emulator, email: &str) {
+    let token = emu
+        .issue_access_token(OPERATOR, &[DRIVE_SCOPE], "invigilator-local")
+        .unwrap();
+    let http = common::http_client();
+    let base = format!(
+        "{}drive/v3/files/{SHARED_DRIVE}/permissions",
+        emu.base_url()
+    );
+    let listed: Value = http
+        .get(format!(
+            "{base}?supportsAllDrives=true&fields=permissions(id,emailAddress)"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = listed["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["emailAddress"] == email)
+        .and_then(|p| p["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let removed = http
+        .delete(format!("{base}/{id}?supportsAllDrives=true"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success(), "{}", removed.status());
+}
+
 /// The school's Drive operator accounts as stored: (account, status).
 async fn stored_accounts(db: &common::TestDb) -> Vec<(String, String)> {
     sqlx::query_as(
@@ -466,6 +504,33 @@ async fn an_account_revoked_mid_cohort_is_set_aside_and_leaves_nothing_unapplied
         p.w.emu.calls("oauth2.token"),
         0,
         "no call tries the revoked account"
+    );
+}
+
+#[tokio::test]
+async fn an_account_taken_out_of_the_shared_drive_is_set_aside_and_its_locks_go_to_another() {
+    let p = pool_world(12, 1, 20.0, 200.0).await;
+    let gone = "drive.0@hillside.sch.uk";
+    remove_from_drive(&p.w.emu, gone).await;
+    let (outcomes, _) = p.apply_all(4).await;
+    assert!(all_done(&outcomes), "every lock applied: {outcomes:?}");
+    let accounts = stored_accounts(&p.w.db).await;
+    assert!(
+        accounts.contains(&(gone.to_owned(), "needs_reconnect".to_owned())),
+        "{accounts:?}"
+    );
+    let reason: String = sqlx::query_scalar(
+        "SELECT status_reason FROM tenant_hillside.google_credentials WHERE account_email = $1",
+    )
+    .bind(gone)
+    .fetch_one(&p.w.db.pool)
+    .await
+    .unwrap();
+    assert!(reason.contains("no longer a Manager"), "{reason}");
+    assert_eq!(
+        p.applied_by().await,
+        vec![(p.w.operator_credential, 12)],
+        "every lock made by the account still in the drive"
     );
 }
 

@@ -415,6 +415,7 @@ async fn odd_but_valid_answers_are_kept_not_refused() {
 async fn a_token_without_the_drive_scope_needs_reconnecting() {
     use invigilator::google::credentials::{Purpose, save_oauth};
     let w = GoogleWorld::new(0).await;
+    w.without_the_seeded_operator().await;
     let staff = add_staff(&w.db, &w.school, TEACHER).await;
     let refresh = w
         .emu
@@ -443,6 +444,7 @@ async fn a_token_without_the_drive_scope_needs_reconnecting() {
 #[tokio::test]
 async fn a_service_account_can_be_the_drive_operator() {
     let w = GoogleWorld::new(1).await;
+    w.without_the_seeded_operator().await;
     let robot = "drive-robot@hillside-school.iam.gserviceaccount.com";
     w.emu.add_service_account(robot, Some("invigilator-local"));
     let drive_id =

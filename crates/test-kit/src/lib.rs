@@ -539,6 +539,15 @@ impl GoogleWorld {
         }
     }
 
+    /// Removes the seeded Drive operator account, so that one a test stores is the school's only.
+    pub async fn without_the_seeded_operator(&self) {
+        sqlx::query("DELETE FROM tenant_hillside.google_credentials WHERE id = $1")
+            .bind(self.operator_credential)
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+    }
+
     /// Stores the teacher's sign-in grant; returns their staff id.
     pub async fn connect_teacher(&self) -> Uuid {
         connect_signed_in_staff(&self.db, &self.emu, &self.school, TEACHER).await
