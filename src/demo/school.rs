@@ -199,7 +199,12 @@ pub const STAFF: [StaffMember; 7] = [
     },
 ];
 
-/// The School Admin, who is also the Drive operator (a Manager of the Shared Drive).
+/// A second Drive operator account, one the school keeps for Invigilator alone (a Manager of the
+/// Shared Drive, not a person): with the School Admin's own, a year group's locks share two
+/// accounts' quota. Not a staff address, so nobody signs in as it.
+pub const SECOND_DRIVE_ACCOUNT: &str = "invigilator.drive@riverside.example";
+
+/// The School Admin, who is also the first Drive operator account (a Manager of the Shared Drive).
 pub fn school_admin() -> &'static StaffMember {
     // STAFF holds exactly one first admin (a unit test says so); the last entry is the fallback
     // the type system needs.
@@ -309,6 +314,7 @@ pub fn seed(redirect_uri: &str) -> Seed {
             .iter()
             .map(|s| user(&s.email, &s.given_name, &s.family_name)),
     );
+    users.push(user(SECOND_DRIVE_ACCOUNT, "Invigilator", "Drive"));
     Seed {
         clients: vec![SeedClient {
             client_id: super::config::CLIENT_ID.to_owned(),
@@ -333,10 +339,13 @@ pub fn seed(redirect_uri: &str) -> Seed {
         shared_drives: vec![SeedSharedDrive {
             id: Some(SHARED_DRIVE_ID.to_owned()),
             name: SHARED_DRIVE_NAME.to_owned(),
-            members: vec![SeedMember {
-                email: school_admin().email.to_owned(),
-                role: "organizer".to_owned(),
-            }],
+            members: [school_admin().email, SECOND_DRIVE_ACCOUNT]
+                .into_iter()
+                .map(|email| SeedMember {
+                    email: email.to_owned(),
+                    role: "organizer".to_owned(),
+                })
+                .collect(),
         }],
         ..Seed::default()
     }

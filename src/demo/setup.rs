@@ -71,6 +71,14 @@ pub async fn build(
         }
     }
     connect_drive(&mut tx, config, google, admin_id, admin.email).await?;
+    connect_drive(
+        &mut tx,
+        config,
+        google,
+        admin_id,
+        school::SECOND_DRIVE_ACCOUNT,
+    )
+    .await?;
     tx.commit().await?;
     set_shared_drive(services, &school, admin_id).await?;
 
@@ -233,8 +241,8 @@ async fn invite(tx: &mut SchoolTx, admin: Uuid, person: &StaffMember) -> anyhow:
     Ok(())
 }
 
-/// The School Admin connects their account as the school's Drive operator (they manage the
-/// Shared Drive), as the dashboard's "connect Drive" stores it.
+/// The School Admin connects a Drive operator account (a Manager of the Shared Drive), as the
+/// dashboard's "connect Drive" stores it.
 async fn connect_drive(
     tx: &mut SchoolTx,
     config: &Config,
