@@ -578,12 +578,9 @@ async fn the_shared_limit_gives_the_call_to_the_account_with_room() {
     let project = Limit::new(key("project"), Rate::new(100.0, 10));
     let within = Duration::from_secs(5);
     let both = [a.clone(), b.clone()];
-    let first = limits
-        .acquire_one_of(&both, &[project.clone()], within)
-        .await;
-    let second = limits
-        .acquire_one_of(&both, &[project.clone()], within)
-        .await;
+    let project = std::slice::from_ref(&project);
+    let first = limits.acquire_one_of(&both, project, within).await;
+    let second = limits.acquire_one_of(&both, project, within).await;
     assert_eq!(
         [first, second].iter().filter(|c| c.is_some()).count(),
         2,
@@ -596,17 +593,13 @@ async fn the_shared_limit_gives_the_call_to_the_account_with_room() {
     // Both accounts are busy for half a second: a third call waits, then takes one, and a
     // fourth the other.
     let started = Instant::now();
-    let third = limits
-        .acquire_one_of(&both, &[project.clone()], within)
-        .await;
+    let third = limits.acquire_one_of(&both, project, within).await;
     assert!(
         started.elapsed() >= Duration::from_millis(400),
         "{:?}",
         started.elapsed()
     );
-    let fourth = limits
-        .acquire_one_of(&both, &[project.clone()], within)
-        .await;
+    let fourth = limits.acquire_one_of(&both, project, within).await;
     assert!(
         third.is_some() && fourth.is_some() && third != fourth,
         "{third:?} {fourth:?}"
@@ -614,7 +607,7 @@ async fn the_shared_limit_gives_the_call_to_the_account_with_room() {
     // Nothing fits within a short bound: no slot is taken.
     assert_eq!(
         limits
-            .acquire_one_of(&both, &[project], Duration::from_millis(10))
+            .acquire_one_of(&both, project, Duration::from_millis(10))
             .await,
         None
     );
