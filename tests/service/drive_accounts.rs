@@ -491,7 +491,10 @@ async fn the_home_page_warns_of_an_account_set_aside_and_the_audit_log_names_acc
     assert_eq!(home.status, StatusCode::OK, "still home: {}", home.body);
     assert!(home.body.contains("Locks are waiting"), "{}", home.body);
     assert!(home.body.contains(OPERATOR) && home.body.contains(SECOND));
-    assert!(home.body.contains("No other Drive account works"));
+    assert!(
+        home.body
+            .contains("Until one is connected again, locks are waiting")
+    );
     assert!(!home.body.contains("accounts are connected"));
     let setup = admin.get(&w.url("/setup")).await;
     assert!(

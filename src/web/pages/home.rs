@@ -89,8 +89,9 @@ impl DriveWarning {
             Self {
                 heading: "Locks are waiting: no Drive account works",
                 message: format!(
-                    "{refused} No other Drive account works, so locks are waiting: no folder can \
-                     be made, locked or unlocked until one is connected again."
+                    "{refused} Until {} connected again, locks are waiting: no folder can be \
+                     made, locked or unlocked.",
+                    if one { "it is" } else { "one is" }
                 ),
                 action: if one {
                     "Reconnect it in the settings"
