@@ -43,6 +43,9 @@ pub struct Names {
     pub rules: HashMap<Uuid, String>,
     /// Subjects, by id.
     pub subjects: HashMap<Uuid, String>,
+    /// Google accounts connected (Drive operators' and staff's sign-ins), by credential id:
+    /// their address, while the connection is kept (a revoked one is deleted).
+    pub accounts: HashMap<Uuid, String>,
 }
 
 /// The ids of each kind that some entries mention.
@@ -57,6 +60,7 @@ struct Wanted {
     assignments: Vec<Uuid>,
     rules: Vec<Uuid>,
     subjects: Vec<Uuid>,
+    accounts: Vec<Uuid>,
 }
 
 /// The uuids a details value holds: one, or a list of them.
@@ -90,6 +94,7 @@ impl Wanted {
                 (Some("share_finding"), Some(id)) => wanted.findings.push(id),
                 (Some("role_assignment"), Some(id)) => wanted.assignments.push(id),
                 (Some("subject_rule" | "year_group_rule"), Some(id)) => wanted.rules.push(id),
+                (Some("google_credential"), Some(id)) => wanted.accounts.push(id),
                 (Some("share_scan"), _) => wanted.scans.extend(target.parse::<i64>().ok()),
                 _ => {}
             }
@@ -105,6 +110,8 @@ impl Wanted {
             for key in ["subject_id", "subject_override"] {
                 wanted.subjects.extend(uuids_in(details.get(key)));
             }
+            // The Drive account an applied lock or unlock went through.
+            wanted.accounts.extend(uuids_in(details.get("operator")));
         }
         for list in [
             &mut wanted.staff,
@@ -115,6 +122,7 @@ impl Wanted {
             &mut wanted.assignments,
             &mut wanted.rules,
             &mut wanted.subjects,
+            &mut wanted.accounts,
         ] {
             list.sort_unstable();
             list.dedup();
@@ -154,7 +162,7 @@ impl FolderRow {
 
 /// The names behind every id `entries` mention: their actors, targets and the ids in their
 /// details (`staff`, `staff_id`, `course`, `class`, `portfolio`, `window`, `subject_id`,
-/// `subject_override`).
+/// `subject_override`, `operator`).
 #[tracing::instrument(skip_all, fields(school = %tx.school_id()))]
 pub async fn resolve(tx: &mut SchoolTx, entries: &[AuditEntry]) -> Result<Names, sqlx::Error> {
     let wanted = Wanted::of(entries);
@@ -243,6 +251,14 @@ pub async fn resolve(tx: &mut SchoolTx, entries: &[AuditEntry]) -> Result<Names,
                 .fetch_all(&mut **tx)
                 .await?;
         names.subjects = rows.into_iter().collect();
+    }
+    if !wanted.accounts.is_empty() {
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT id, account_email FROM google_credentials WHERE id = ANY($1)")
+                .bind(&wanted.accounts)
+                .fetch_all(&mut **tx)
+                .await?;
+        names.accounts = rows.into_iter().collect();
     }
     Ok(names)
 }

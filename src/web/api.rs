@@ -8,12 +8,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
+use super::drive_operators::DriveOperatorView;
 use super::error::ApiError;
 use super::extract::{CurrentStaff, JsonBody};
 use crate::audit::{self, Action, Actor, Target};
 use crate::auth::role_admin::{self, Assigned, Revoked, RoleChangeError, RoleList};
 use crate::auth::roles::{Permission, Role};
-use crate::google::credentials::{self, CredentialStatus};
 use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
 use crate::privacy::leavers;
 use crate::tenancy::settings::{self, SchoolSettings, SettingsChange, SettingsError};
@@ -240,15 +240,19 @@ pub struct SettingsView {
 /// What is still needed before portfolio folders can be made.
 #[derive(Serialize)]
 pub struct SetupState {
-    /// The account Drive work runs as, and whether its grant still works.
+    /// The first of the school's Drive accounts that Google still accepts (else the first of
+    /// all, needing reconnecting): kept for clients from before a school could connect
+    /// several; `drive_operators` lists them all.
     pub drive_operator: Option<DriveOperatorState>,
+    /// Every Drive operator account, in the order they were connected, each with its status.
+    pub drive_operators: Vec<DriveOperatorView>,
     /// The Shared Drive, its name and when the operator was found to manage it.
     pub shared_drive: Option<SharedDriveState>,
     /// Both are in place: syncs make and share folders.
     pub ready: bool,
 }
 
-/// The school's Drive operator account.
+/// One of the school's Drive operator accounts, as `drive_operator` has always said it.
 #[derive(Serialize)]
 pub struct DriveOperatorState {
     pub account: String,
@@ -272,15 +276,16 @@ pub(crate) async fn settings_view(
     staff: &CurrentStaff,
     settings: SchoolSettings,
 ) -> Result<SettingsView, ApiError> {
-    let mut tx = staff.school_tx(state).await?;
-    let operator = credentials::drive_operator(&mut tx)
-        .await
-        .map_err(|e| ApiError::internal(e, "reading the Drive operator"))?;
-    tx.commit().await?;
-    let drive_operator = operator.map(|c| DriveOperatorState {
-        account: c.account_email,
-        needs_reconnect: c.status != CredentialStatus::Active,
-    });
+    let accounts = super::drive_operators::accounts(state, staff).await?;
+    // The first that works, else the first of all: what `credentials::drive_operator` picks.
+    let drive_operator = accounts
+        .iter()
+        .find(|a| a.works())
+        .or(accounts.first())
+        .map(|a| DriveOperatorState {
+            account: a.account.clone(),
+            needs_reconnect: !a.works(),
+        });
     let shared_drive = settings.shared_drive_id.clone().map(|id| SharedDriveState {
         id,
         name: settings.shared_drive_name.clone(),
@@ -297,6 +302,7 @@ pub(crate) async fn settings_view(
         settings,
         setup: SetupState {
             drive_operator,
+            drive_operators: accounts.into_iter().map(DriveOperatorView::from).collect(),
             shared_drive,
             ready,
         },

@@ -4,6 +4,7 @@ mod api;
 mod assets;
 mod auth_routes;
 mod class_rules;
+mod drive_operators;
 mod erasure;
 pub mod error;
 mod events;
@@ -208,6 +209,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             "/api/settings",
             get(api::get_settings).put(api::put_settings),
         )
+        .route("/api/drive-operators", get(drive_operators::list))
+        .route("/api/drive-operators/{id}", delete(drive_operators::remove))
         .route("/api/audit/verify", get(api::verify_audit))
         .route("/api/sync", post(api::request_sync))
         .route("/api/portfolios/{id}", get(portfolios::portfolio))

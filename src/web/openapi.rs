@@ -107,6 +107,8 @@ impl Modify for Security {
         super::api::revoke_role,
         super::api::get_settings,
         super::api::put_settings,
+        super::drive_operators::list,
+        super::drive_operators::remove,
         super::api::verify_audit,
         super::api::request_sync,
         super::portfolios::portfolio,

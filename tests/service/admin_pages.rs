@@ -172,7 +172,7 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     );
     assert!(!page.body.contains("state-locked"));
     assert!(page.body.contains("action=\"/auth/connect-drive\""));
-    assert!(page.body.contains("Reconnect the school"));
+    assert!(page.body.contains("Connect another Drive account"));
     assert!(
         page.body.contains("value=\"36\""),
         "what is saved fills the form"

@@ -354,6 +354,7 @@ async fn ids_in_the_path_that_are_not_ids_are_not_found() {
         (Method::DELETE, "/api/class-rules/subjects/x"),
         (Method::GET, "/api/privacy/students/0/export"),
         (Method::POST, "/api/shares/abc/keep"),
+        (Method::DELETE, "/api/drive-operators/7"),
     ] {
         let answer = send(&w, &admin, method.clone(), path, &csrf, None).await;
         assert_refused(

@@ -14,6 +14,7 @@ mod dashboard;
 mod data_map;
 mod demo;
 mod deployment;
+mod drive_accounts;
 mod drive_operators;
 mod erasure;
 mod failure_drills;

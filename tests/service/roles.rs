@@ -159,6 +159,18 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
             Some(json!({})),
             Some(Permission::ConnectDrive),
         ),
+        (
+            Method::GET,
+            "/api/drive-operators",
+            None,
+            Some(Permission::ManageSettings),
+        ),
+        (
+            Method::DELETE,
+            "/api/drive-operators/00000000-0000-0000-0000-000000000000",
+            Some(json!({})),
+            Some(Permission::ConnectDrive),
+        ),
         (Method::GET, "/api/classes", None, None),
         (
             Method::GET,

@@ -423,6 +423,9 @@ fn about(entry: &AuditEntry, names: &Names, school: &crate::tenancy::School) -> 
         "year_group_rule" => uuid
             .and_then(|u| names.rules.get(&u))
             .map(|r| format!("Year rule {r}")),
+        "google_credential" => uuid
+            .and_then(|u| names.accounts.get(&u))
+            .map(|a| format!("Google account {a}")),
         "school" if uuid == Some(school.id) => Some(format!("{} (the school)", school.name)),
         _ => None,
     };
@@ -465,6 +468,7 @@ fn key_label(key: &str) -> String {
         "new" => "New shares".to_owned(),
         "first_grant" => "First time shared".to_owned(),
         "grantee_type" => "Shared with".to_owned(),
+        "operator" => "Drive account".to_owned(),
         other => super::form::sentence_case(&other.replace('_', " ")),
     }
 }
@@ -491,6 +495,7 @@ fn value_words(key: &str, value: &Value, names: &Names) -> Option<String> {
                 "subject_id" | "subject_override" => {
                     uuid.and_then(|u| names.subjects.get(&u)).cloned()
                 }
+                "operator" => uuid.and_then(|u| names.accounts.get(&u)).cloned(),
                 "role" | "roles_granted" => serde_json::from_value::<Role>(value.clone())
                     .ok()
                     .map(|r| r.label().to_owned()),

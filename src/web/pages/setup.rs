@@ -1,8 +1,9 @@
 //! The School Admin's set-up checklist: six steps, each checked when the page loads and shown
 //! as done, needing doing or not checkable now, with how to put it right.
 //!
-//! 1. The school's Drive account (the Drive operator) is connected and Google still accepts it.
-//! 2. The Shared Drive is set and the Drive account manages it: asked of Google live.
+//! 1. At least one of the school's Drive accounts (the Drive operators) is connected and Google
+//!    still accepts it; each account is listed with its state, and any set aside is named.
+//! 2. The Shared Drive is set and every working Drive account manages it: asked of Google live.
 //! 3. Google Classroom can be read with the grants a roster sync uses (teachers' own sign-ins):
 //!    one cheap call, live.
 //! 4. A roster sync has run (and whether the last one had problems).
@@ -29,8 +30,8 @@ use uuid::Uuid;
 
 use super::{AdminTab, Layout, NavLink, PageStaff, Section, london_time, render};
 use crate::auth::roles::Permission;
-use crate::google::credentials::{self, Credential, CredentialStatus};
 use crate::google::{ErrorClass, GoogleError};
+use crate::portfolio::drive_accounts::{self, DriveAccount, Standing};
 use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
 use crate::tenancy::SchoolTx;
 use crate::tenancy::settings::{self, CheckedSharedDrive, SchoolSettings};
@@ -99,8 +100,10 @@ pub struct Step {
     pub fix: Vec<String>,
     /// A link that puts it right: address and label.
     pub link: Option<(&'static str, &'static str)>,
-    /// The Connect button (Reconnect when `Some(true)`), for who may connect Drive.
-    pub connect_drive: Option<bool>,
+    /// The Drive accounts, each with its state (the Drive step only).
+    pub accounts: Vec<AccountLine>,
+    /// The Connect button and its words, for who may connect Drive.
+    pub connect_drive: Option<&'static str>,
     /// The Sync now button, for who may sync.
     pub sync_now: bool,
 }
@@ -115,6 +118,7 @@ impl Step {
             note: None,
             fix: Vec::new(),
             link: None,
+            accounts: Vec::new(),
             connect_drive: None,
             sync_now: false,
         }
@@ -136,6 +140,45 @@ impl Step {
     }
 }
 
+/// One Drive account as the checklist lists it.
+pub struct AccountLine {
+    pub account: String,
+    /// Its state in words; the class only colours them.
+    pub status: &'static str,
+    pub status_class: &'static str,
+    /// Why Google refused it, when it did.
+    pub reason: Option<String>,
+}
+
+impl From<&DriveAccount> for AccountLine {
+    fn from(a: &DriveAccount) -> Self {
+        let works = a.works();
+        Self {
+            account: a.account.clone(),
+            status: if works {
+                "Connected"
+            } else {
+                "Set aside: needs reconnecting"
+            },
+            status_class: if works {
+                "admin-state-connected"
+            } else {
+                "admin-state-reconnect"
+            },
+            reason: a.status_reason.clone().filter(|r| !works && !r.is_empty()),
+        }
+    }
+}
+
+/// Addresses in a sentence: "a", "a and b", "a, b and c".
+pub(crate) fn in_words(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// The last roster sync.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct LastSync {
@@ -147,7 +190,8 @@ struct LastSync {
 
 /// What the database says about set-up, read in one transaction.
 struct StoredFacts {
-    operator: Option<Credential>,
+    /// The Drive accounts, in the order they were connected.
+    accounts: Vec<DriveAccount>,
     last_sync: Option<LastSync>,
     subject_rules: i64,
     year_rules: i64,
@@ -155,9 +199,7 @@ struct StoredFacts {
 
 impl StoredFacts {
     async fn read(tx: &mut SchoolTx) -> Result<Self, PageError> {
-        let operator = credentials::drive_operator(tx)
-            .await
-            .map_err(|e| ApiError::internal(e, "reading the Drive operator"))?;
+        let accounts = drive_accounts::list(tx).await?;
         let last_sync: Option<LastSync> = sqlx::query_as(
             "SELECT finished_at, courses, jsonb_array_length(errors) AS problems \
              FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT 1",
@@ -170,23 +212,33 @@ impl StoredFacts {
         .fetch_one(&mut **tx)
         .await?;
         Ok(Self {
-            operator,
+            accounts,
             last_sync,
             subject_rules,
             year_rules,
         })
     }
 
+    /// Whether Drive work can run as any of the accounts.
     fn operator_works(&self) -> bool {
-        self.operator
-            .as_ref()
-            .is_some_and(|o| o.status == CredentialStatus::Active)
+        self.accounts.iter().any(DriveAccount::works)
+    }
+
+    /// The accounts Drive work runs as, for sentences: "the school's Drive account (a)".
+    fn working_accounts(&self) -> Vec<&str> {
+        self.accounts
+            .iter()
+            .filter(|a| a.works())
+            .map(|a| a.account.as_str())
+            .collect()
     }
 }
 
 /// Whether the school's set-up is done, from what is stored alone (no Google call; cheap
-/// enough for every visit to `/`): the Drive account is connected and Google accepted it last
-/// time it was used, a Shared Drive is saved and was found managed by it (settings keep when),
+/// enough for every visit to `/`): a Drive account is connected (one Google has refused since
+/// still counts: set-up was done, and the home page's warning says what to do, rather than
+/// sending the School Admin back to the checklist), a Shared Drive is saved and was found
+/// managed by the accounts (settings keep when),
 /// a roster sync has run (Classroom was reachable then), there are subject and year rules, and
 /// the staff addresses are set.
 /// The checklist itself asks Google but only reports (a GET changes nothing): a drive saved
@@ -200,7 +252,7 @@ pub(super) async fn finished_by_stored_facts(
     let mut tx = staff.school_tx(state).await?;
     let facts = StoredFacts::read(&mut tx).await?;
     tx.commit().await?;
-    if !(facts.operator_works()
+    if !(!facts.accounts.is_empty()
         && facts.last_sync.is_some()
         && facts.subject_rules > 0
         && facts.year_rules > 0)
@@ -227,64 +279,99 @@ async fn school_settings(
     .map_err(ApiError::from)?)
 }
 
-/// Step 1: the Drive operator, from the credential store (Google's last word on it is kept
-/// there: a refused grant is marked at once).
+/// Step 1: the Drive accounts, from the credential store (Google's last word on each is kept
+/// there: a refused grant is marked at once). Done while at least one works; one set aside is
+/// named, with where its work went.
 fn drive_account_step(facts: &StoredFacts, can_connect: bool) -> Step {
     const TITLE: &str = "Connect the school's Drive account";
-    let why = "Invigilator makes, shares, locks and unlocks the portfolio folders as one Google \
+    const KEY: &str = "drive-account";
+    let why = "Invigilator makes, shares, locks and unlocks the portfolio folders as a Google \
                account of the school. It can be yours, or an account kept for the purpose (such \
                as invigilator@ your school's domain); it must be a Manager of the Shared Drive \
-               (step 2).";
-    let step = match &facts.operator {
-        Some(o) if o.status == CredentialStatus::Active => {
-            return Step::new(
-                "drive-account",
-                TITLE,
-                StepStatus::Done,
-                format!(
-                    "The school's Drive account is connected: {}.",
-                    o.account_email
-                ),
-            );
-        }
-        Some(o) => Step::new(
-            "drive-account",
-            TITLE,
-            StepStatus::NeedsDoing,
-            format!(
-                "Google no longer accepts the school's Drive account ({}){}. Until it is \
-                 connected again, no folder can be made, locked or unlocked.",
-                o.account_email,
-                o.status_reason
-                    .as_deref()
-                    .filter(|r| !r.is_empty())
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ),
-        )
-        .fix("Connect it again: press the button and sign in to Google as that account.")
-        .fix(why),
-        None => Step::new(
-            "drive-account",
+               (step 2). One is enough; a school can connect up to eight, and with more a whole \
+               year group locks sooner, since Google limits how quickly each account may work.";
+    let standing = Standing::of(&facts.accounts);
+    let set_aside: Vec<&str> = standing
+        .set_aside
+        .iter()
+        .map(|a| a.account.as_str())
+        .collect();
+    let working = facts.working_accounts();
+    let mut step = if facts.accounts.is_empty() {
+        Step::new(
+            KEY,
             TITLE,
             StepStatus::NeedsDoing,
             "The school's Drive account is not connected yet.".to_owned(),
         )
         .fix(why)
-        .fix("Press the button and sign in to Google as that account when Google asks."),
+        .fix("Press the button and sign in to Google as that account when Google asks.")
+    } else if working.is_empty() {
+        let (accounts, it) = if set_aside.len() == 1 {
+            ("account", "it")
+        } else {
+            ("accounts", "one")
+        };
+        Step::new(
+            KEY,
+            TITLE,
+            StepStatus::NeedsDoing,
+            format!(
+                "Google no longer accepts the school's Drive {accounts} ({}), so locks are waiting: \
+                 until {it} is connected again, no folder can be made, locked or unlocked.",
+                in_words(&set_aside)
+            ),
+        )
+        .fix("Connect it again: press the button and sign in to Google as that account.")
+        .fix(why)
+        .link("/admin/settings#drive-accounts", "See the Drive accounts")
+    } else {
+        let finding = match working.as_slice() {
+            [one] => format!("The school's Drive account is connected: {one}."),
+            many => format!(
+                "{} of the school's Drive accounts are connected: locks are spread over them.",
+                many.len()
+            ),
+        };
+        let done = Step::new(KEY, TITLE, StepStatus::Done, finding);
+        if set_aside.is_empty() {
+            done
+        } else {
+            let (it, its, was) = if set_aside.len() == 1 {
+                ("it", "its", "was")
+            } else {
+                ("them", "their", "were")
+            };
+            done.note(format!(
+                "Google refused {}, so {it} {was} set aside: {its} work has gone to the school's \
+                 other Drive accounts. Reconnect or remove {it} in the settings.",
+                in_words(&set_aside)
+            ))
+            .link("/admin/settings#drive-accounts", "See the Drive accounts")
+        }
     };
-    let reconnect = facts.operator.is_some();
-    Step {
-        connect_drive: can_connect.then_some(reconnect),
-        ..step
+    // Each account with its state; one that works says it all in the finding already.
+    if facts.accounts.len() > 1 || !set_aside.is_empty() {
+        step.accounts = facts.accounts.iter().map(AccountLine::from).collect();
     }
+    if facts.accounts.is_empty() {
+        step.connect_drive = can_connect.then_some("Connect the school's Drive account");
+    } else if working.is_empty() {
+        step.connect_drive = can_connect.then_some("Reconnect the school's Drive account");
+    }
+    step
 }
 
-/// How to make the Drive account a Manager, in Google Drive's own words.
-fn manager_how_to(account: &str) -> String {
+/// How to make the Drive account (or `several` of them) a Manager, in Google Drive's own words.
+fn manager_how_to(account: &str, several: bool) -> String {
+    let (them, managers, it) = if several {
+        ("them", "Managers", "each")
+    } else {
+        ("it", "a Manager", "it")
+    };
     format!(
-        "To make it a Manager: in Google Drive, open Shared drives, right-click the drive, choose \
-         Manage members, add {account} and give it the Manager role."
+        "To make {them} {managers}: in Google Drive, open Shared drives, right-click the drive, \
+         choose Manage members, add {account} and give {it} the Manager role."
     )
 }
 
@@ -299,10 +386,12 @@ enum DriveCheck {
 /// Step 2: the Shared Drive, checked live through the Drive account.
 fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: DriveCheck) -> Step {
     const TITLE: &str = "Choose the Shared Drive for portfolios";
-    let account = facts
-        .operator
-        .as_ref()
-        .map_or("the school's Drive account", |o| o.account_email.as_str());
+    let working = facts.working_accounts();
+    let accounts = match working.as_slice() {
+        [] => "the school's Drive account".to_owned(),
+        many => in_words(many),
+    };
+    let account = accounts.as_str();
     let step = |status, finding: String| Step::new("shared-drive", TITLE, status, finding);
     let Some(id) = settings.shared_drive_id.as_deref() else {
         return step(
@@ -313,7 +402,7 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
             "Make a Shared Drive for the portfolio folders in Google Drive (or choose one the \
              school already has) and add the school's Drive account to it as a Manager.",
         )
-        .fix(manager_how_to(account))
+        .fix(manager_how_to(account, working.len() > 1))
         .fix(
             "Then save the drive's id in the settings. The id is the last part of the drive's \
              address when it is open in Drive: drive.google.com/drive/folders/the-id.",
@@ -330,7 +419,12 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
         DriveCheck::Checked(Ok(found)) => step(
             StepStatus::Done,
             format!(
-                "The school's Drive account ({account}) manages the Shared Drive “{}”.{}",
+                "{} the Shared Drive “{}”.{}",
+                if working.len() > 1 {
+                    format!("The school's Drive accounts ({account}) manage")
+                } else {
+                    format!("The school's Drive account ({account}) manages")
+                },
                 found.name,
                 // Saved before drives were checked: the checklist only reports.
                 if settings.shared_drive_checked_at.is_none() {
@@ -347,13 +441,13 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
         DriveCheck::TimedOut => could_not("Google did not answer the check in time.")
             .fix("Reload this page in a minute or two."),
         DriveCheck::Checked(Err(refusal)) => match refusal {
-            SharedDriveRefusal::NotManager { .. } => step(
+            SharedDriveRefusal::NotManager { ref account, .. } => step(
                 StepStatus::NeedsDoing,
                 format!("{}.", super::form::sentence_case(&refusal.to_string())),
             )
-            .fix(manager_how_to(account))
+            .fix(manager_how_to(account, false))
             .fix("Then reload this page."),
-            SharedDriveRefusal::NotFound { .. } => step(
+            SharedDriveRefusal::NotFound { ref account } => step(
                 StepStatus::NeedsDoing,
                 format!("{}.", super::form::sentence_case(&refusal.to_string())),
             )
@@ -361,7 +455,7 @@ fn shared_drive_step(facts: &StoredFacts, settings: &SchoolSettings, check: Driv
                 "Check the id in the settings: it is the last part of the drive's address when \
                  it is open in Drive.",
             )
-            .fix(manager_how_to(account))
+            .fix(manager_how_to(account, false))
             .link("/admin/settings", "Check the Shared Drive in the settings"),
             SharedDriveRefusal::Refused { .. } => step(
                 StepStatus::NeedsDoing,

@@ -1,31 +1,43 @@
 //! `/admin/settings`: the Shared Drive, retention, the sync interval, students from outside
-//! the school's domain and the staff addresses, saved as `PUT /api/settings` saves them (a new Shared Drive checked live
-//! through the Drive operator first); and the Drive operator account, with Connect/Reconnect.
+//! the school's domain and the staff addresses, saved as `PUT /api/settings` saves them (a new
+//! Shared Drive checked live through the Drive accounts first); and the school's Drive operator
+//! accounts, as `GET /api/drive-operators` lists them, with Connect another (while there are
+//! fewer than eight), Reconnect for one set aside, and Remove after confirming
+//! (`POST /admin/drive-operators/{id}/remove`, as `DELETE /api/drive-operators/{id}`).
 
 use std::ops::RangeInclusive;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
+use uuid::Uuid;
 
-use super::{DoneQuery, done};
+use super::{ConfirmForm, ConfirmPage, DoneQuery, confirmed, done};
 use crate::auth::roles::Permission;
 use crate::auth::staff_addresses::StaffAddresses;
+use crate::google::credentials::MAX_DRIVE_OPERATORS;
+use crate::portfolio::drive_accounts::{DriveAccount, Standing};
 use crate::tenancy::settings::{self, OutsideStudents, SettingsChange, SettingsError};
 use crate::web::AppState;
 use crate::web::api::{self, SettingsView};
+use crate::web::drive_operators::{accounts, remove_account};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, PageForm, reshow};
 use crate::web::pages::{AdminTab, Layout, NavLink, PageStaff, Section, london_time, render};
+use crate::web::portfolios::parse_id;
 
 /// The page's routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/settings", get(show).post(save))
+    Router::new()
+        .route("/admin/settings", get(show).post(save))
+        .route("/admin/drive-operators/{id}/remove", post(remove))
 }
+
+const PAGE: &str = "/admin/settings";
 
 /// What the form holds: as saved, or as typed when it comes back with an error.
 #[derive(Debug, Default, Deserialize)]
@@ -69,10 +81,85 @@ pub struct Saved {
     pub staff_addresses: String,
 }
 
-/// The Drive operator as the page shows it.
-pub struct Operator {
+/// One of the school's Drive accounts as the page shows it.
+pub struct DriveAccountRow {
+    pub id: Uuid,
     pub account: String,
-    pub connected: bool,
+    pub works: bool,
+    /// The state in words; its class only colours them.
+    pub status: &'static str,
+    pub status_class: &'static str,
+    /// For one set aside: why, and where its work went.
+    pub detail: Option<String>,
+    pub connected: String,
+    /// What removing it does, as the confirmation asks (the script's dialog and the page
+    /// without it alike).
+    pub removal_message: String,
+}
+
+impl DriveAccountRow {
+    fn new(account: &DriveAccount, standing: &Standing) -> Self {
+        let works = account.works();
+        // The accounts that would still work once this one is gone.
+        let others_working = standing.working - usize::from(works);
+        let detail = (!works).then(|| {
+            let why = account
+                .status_reason
+                .as_deref()
+                .map(|r| r.trim().trim_end_matches('.'))
+                .filter(|r| !r.is_empty())
+                .map(|r| format!("Google refused it ({r})."))
+                .unwrap_or_else(|| "Google refused it.".to_owned());
+            let meanwhile = if others_working > 0 {
+                "Its work has gone to the school's other Drive accounts."
+            } else {
+                "No other Drive account works, so locks are waiting."
+            };
+            format!(
+                "{why} {meanwhile} Reconnect it (signing in to Google as this account), or remove \
+                 it."
+            )
+        });
+        let gone = format!(
+            "Invigilator will stop working in Drive as {}, and Google will be told to end its \
+             access.",
+            account.account
+        );
+        let removal_message = if others_working > 0 {
+            format!("{gone} Locks go through the school's other Drive accounts.")
+        } else {
+            format!(
+                "{gone} No other Drive account works: until one is connected, no folder can be \
+                 made, locked or unlocked."
+            )
+        };
+        Self {
+            id: account.id,
+            account: account.account.clone(),
+            works,
+            status: if works {
+                "Connected"
+            } else {
+                "Set aside: needs reconnecting"
+            },
+            status_class: if works {
+                "admin-state-connected"
+            } else {
+                "admin-state-reconnect"
+            },
+            detail,
+            connected: london_time(account.connected_at),
+            removal_message,
+        }
+    }
+}
+
+fn account_rows(accounts: &[DriveAccount]) -> Vec<DriveAccountRow> {
+    let standing = Standing::of(accounts);
+    accounts
+        .iter()
+        .map(|a| DriveAccountRow::new(a, &standing))
+        .collect()
 }
 
 #[derive(Template)]
@@ -85,7 +172,11 @@ pub struct SettingsPage {
     pub errors: FormErrors,
     pub form: SettingsForm,
     pub saved: Saved,
-    pub operator: Option<Operator>,
+    /// The school's Drive accounts, in the order they were connected.
+    pub accounts: Vec<DriveAccountRow>,
+    /// The most a school may connect.
+    pub max: usize,
+    /// Whether this person may connect, reconnect and remove Drive accounts.
     pub can_connect: bool,
     pub ready: bool,
     /// The values the number fields take, for their hints (the domain's own limits).
@@ -95,6 +186,7 @@ pub struct SettingsPage {
 
 fn page(
     staff: &CurrentStaff,
+    accounts: &[DriveAccount],
     view: SettingsView,
     form: SettingsForm,
     errors: FormErrors,
@@ -108,7 +200,7 @@ fn page(
             .unwrap_or("name not known yet");
         match s.shared_drive_checked_at {
             Some(at) => format!(
-                "{name} ({id}), checked through the Drive account at {}",
+                "{name} ({id}), checked through the Drive accounts at {}",
                 london_time(at)
             ),
             None => format!("{name} ({id}), not checked yet"),
@@ -138,10 +230,8 @@ fn page(
         errors,
         form,
         saved,
-        operator: view.setup.drive_operator.as_ref().map(|o| Operator {
-            account: o.account.clone(),
-            connected: !o.needs_reconnect,
-        }),
+        accounts: account_rows(accounts),
+        max: MAX_DRIVE_OPERATORS,
         can_connect: staff.can(Permission::ConnectDrive),
         ready: view.setup.ready,
         retention_months: settings::RETENTION_MONTHS,
@@ -157,9 +247,11 @@ async fn show(
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
     let view = api::read_settings(&state, &staff).await?;
+    let accounts = accounts(&state, &staff).await?;
     let notice = query.notice(NOTICES);
     let form = SettingsForm::from_saved(&view);
-    Ok(render(&page(&staff, view, form, FormErrors::none(), notice))?.into_response())
+    let shown = page(&staff, &accounts, view, form, FormErrors::none(), notice);
+    Ok(render(&shown)?.into_response())
 }
 
 /// A whole number typed into a field, or the domain's own refusal of that field.
@@ -226,12 +318,56 @@ async fn save(
             staff_addresses: form.staff_addresses.as_deref().map(StaffAddresses::typed),
         };
         match api::change_settings(&state, &staff, &change).await {
-            Ok(_) => return Ok(done("/admin/settings", "saved")),
+            Ok(_) => return Ok(done(PAGE, "saved")),
             Err(refusal) => errors = FormErrors::from_refusal(refusal)?,
         }
     }
-    Ok(reshow(render(&page(&staff, view, form, errors, None))?))
+    let accounts = accounts(&state, &staff).await?;
+    Ok(reshow(render(&page(
+        &staff, &accounts, view, form, errors, None,
+    ))?))
+}
+
+/// `POST /admin/drive-operators/{id}/remove`, as `DELETE /api/drive-operators/{id}`, confirmed
+/// first (the script's dialog, or a page asking without it). An account that is not the
+/// school's, or was removed meanwhile, is not found.
+#[tracing::instrument(skip_all, fields(school = %staff.school.slug))]
+async fn remove(
+    State(state): State<AppState>,
+    PageStaff(staff): PageStaff,
+    Path(raw_id): Path<String>,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    staff.require(Permission::ConnectDrive)?;
+    let id = parse_id(&raw_id)?;
+    if !confirmed(&form.confirm) {
+        let accounts = accounts(&state, &staff).await?;
+        let row = account_rows(&accounts)
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(PageError::not_found)?;
+        let asking = ConfirmPage {
+            layout: Layout::for_staff(&staff, Section::Admin),
+            tabs: AdminTab::Settings.tabs(),
+            csrf_token: staff.csrf_token.clone(),
+            heading: "Remove this Drive account?".to_owned(),
+            message: row.removal_message,
+            action: format!("/admin/drive-operators/{id}/remove"),
+            yes: "Remove the Drive account",
+            back: PAGE,
+        };
+        return Ok(render(&asking)?.into_response());
+    }
+    remove_account(&state, &staff, id).await?;
+    Ok(done(PAGE, "drive-removed"))
 }
 
 /// The notices a successful form's redirect back here may ask for (`?done=`).
-const NOTICES: &[(&str, &str)] = &[("saved", "Settings saved.")];
+const NOTICES: &[(&str, &str)] = &[
+    ("saved", "Settings saved."),
+    (
+        "drive-removed",
+        "Drive account removed. Invigilator no longer works in Drive as it, and asks Google to \
+         end its access.",
+    ),
+];
