@@ -7,16 +7,19 @@
 //! Shared Drive is saved — a Manager of it. The checks that ask Google run before the transaction
 //! that stores the grant; the count and the duplicate are checked again inside it, under a lock
 //! per school, so two admins connecting at once cannot make nine.
+//!
+//! [`DriveAccount`] is how the School Admin's pages and `GET /api/drive-operators` describe an
+//! account: who it is, whether Google still accepts it (if not, why it was set aside) and when it
+//! was connected — with no secret in it.
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Actor, Target};
-use crate::google::credentials::{
-    self, Credential, CredentialError, CredentialStatus, MAX_DRIVE_OPERATORS,
-};
+use crate::google::credentials::{self, CredentialError, CredentialStatus, MAX_DRIVE_OPERATORS};
 use crate::google::{ErrorClass, GoogleClients, GoogleError};
 use crate::tenancy::{School, SchoolTx, settings};
 
@@ -163,9 +166,57 @@ pub enum AdmitError {
     Database(#[from] sqlx::Error),
 }
 
-/// The school's Drive operator accounts, in the order they were connected.
-pub async fn list(tx: &mut SchoolTx) -> Result<Vec<Credential>, CredentialError> {
-    credentials::drive_operators(tx).await
+/// One of the school's Drive operator accounts.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DriveAccount {
+    /// The credential's id (what `drive_operator.*` audit entries and the lock entries'
+    /// `operator` name).
+    pub id: Uuid,
+    /// The Google account Drive work runs as.
+    pub account: String,
+    /// `Active`, or `NeedsReconnect` once Google refused it (never `Revoking`: a removed account
+    /// is no longer listed).
+    pub status: CredentialStatus,
+    /// Why it was set aside, in the words recorded when Google refused it.
+    pub status_reason: Option<String>,
+    pub connected_at: DateTime<Utc>,
+}
+
+impl DriveAccount {
+    /// Whether Drive work can run as it.
+    pub fn works(&self) -> bool {
+        self.status == CredentialStatus::Active
+    }
+}
+
+/// The school's Drive operator accounts, in the order they were connected (the order Drive
+/// work prefers them in), without those being revoked.
+pub async fn list(tx: &mut SchoolTx) -> Result<Vec<DriveAccount>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, account_email AS account, status, status_reason, created_at AS connected_at \
+         FROM google_credentials WHERE purpose = 'drive_operator' AND status <> 'revoking' \
+         ORDER BY created_at, id",
+    )
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// What the accounts come to: those set aside, and whether any still works.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Accounts Google refused, in connection order.
+    pub set_aside: Vec<DriveAccount>,
+    /// How many accounts Google still accepts.
+    pub working: usize,
+}
+
+impl Standing {
+    pub fn of(accounts: &[DriveAccount]) -> Self {
+        Self {
+            set_aside: accounts.iter().filter(|a| !a.works()).cloned().collect(),
+            working: accounts.iter().filter(|a| a.works()).count(),
+        }
+    }
 }
 
 /// Removes one of the school's Drive operator accounts, in the caller's transaction: from this
@@ -201,6 +252,29 @@ pub async fn remove(tx: &mut SchoolTx, actor: &Actor, id: Uuid) -> Result<bool, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn account(email: &str, status: CredentialStatus) -> DriveAccount {
+        DriveAccount {
+            id: Uuid::new_v4(),
+            account: email.to_owned(),
+            status,
+            status_reason: None,
+            connected_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_standing_names_the_accounts_set_aside_and_counts_those_that_work() {
+        let accounts = [
+            account("ops1@hillside.sch.uk", CredentialStatus::Active),
+            account("ops2@hillside.sch.uk", CredentialStatus::NeedsReconnect),
+            account("ops3@hillside.sch.uk", CredentialStatus::Active),
+        ];
+        let standing = Standing::of(&accounts);
+        assert_eq!(standing.working, 2);
+        assert_eq!(standing.set_aside, vec![accounts[1].clone()]);
+        assert_eq!(Standing::of(&[]), Standing::default());
+    }
 
     #[test]
     fn an_account_is_in_its_own_domain_only() {

@@ -8,7 +8,6 @@
 //! deleted by this code.
 
 pub mod class_access;
-pub mod drive_accounts;
 pub mod drive_operators;
 pub mod live;
 pub mod lock;

@@ -19,8 +19,7 @@ use super::portfolios::parse_id;
 use crate::audit::Actor;
 use crate::auth::roles::Permission;
 use crate::google::credentials::{CredentialStatus, MAX_DRIVE_OPERATORS};
-use crate::portfolio::drive_accounts::{self, DriveAccount};
-use crate::portfolio::drive_operators;
+use crate::portfolio::drive_operators::{self, DriveAccount};
 use crate::privacy::leavers;
 
 /// Whether Drive work can run as an account.
@@ -83,7 +82,7 @@ pub(crate) async fn accounts(
 ) -> Result<Vec<DriveAccount>, ApiError> {
     staff.require(Permission::ManageSettings)?;
     let mut tx = staff.school_tx(state).await?;
-    let accounts = drive_accounts::list(&mut tx).await?;
+    let accounts = drive_operators::list(&mut tx).await?;
     tx.commit().await?;
     Ok(accounts)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{Layout, Section, render};
 use crate::auth::ClassAccess;
 use crate::auth::roles::Permission;
-use crate::portfolio::drive_accounts::{self, DriveAccount, Standing};
+use crate::portfolio::drive_operators::{self, DriveAccount, Standing};
 use crate::web::AppState;
 use crate::web::error::PageError;
 use crate::web::extract::MaybeStaff;
@@ -171,7 +171,7 @@ pub async fn home(
         return Ok(Redirect::to("/classes").into_response());
     }
     let mut tx = staff.school_tx(&state).await?;
-    let accounts = drive_accounts::list(&mut tx).await?;
+    let accounts = drive_operators::list(&mut tx).await?;
     tx.commit().await?;
     let mut roles: Vec<&str> = staff.roles.iter().map(|r| r.role.label()).collect();
     roles.dedup();

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::{AdminTab, Layout, NavLink, PageStaff, Section, london_time, render};
 use crate::auth::roles::Permission;
 use crate::google::{ErrorClass, GoogleError};
-use crate::portfolio::drive_accounts::{self, DriveAccount, Standing};
+use crate::portfolio::drive_operators::{self, DriveAccount, Standing};
 use crate::portfolio::shared_drive::{self, SharedDriveRefusal};
 use crate::tenancy::SchoolTx;
 use crate::tenancy::settings::{self, CheckedSharedDrive, SchoolSettings};
@@ -199,7 +199,7 @@ struct StoredFacts {
 
 impl StoredFacts {
     async fn read(tx: &mut SchoolTx) -> Result<Self, PageError> {
-        let accounts = drive_accounts::list(tx).await?;
+        let accounts = drive_operators::list(tx).await?;
         let last_sync: Option<LastSync> = sqlx::query_as(
             "SELECT finished_at, courses, jsonb_array_length(errors) AS problems \
              FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT 1",

@@ -19,7 +19,7 @@ use super::{ConfirmForm, ConfirmPage, DoneQuery, confirmed, done};
 use crate::auth::roles::Permission;
 use crate::auth::staff_addresses::StaffAddresses;
 use crate::google::credentials::MAX_DRIVE_OPERATORS;
-use crate::portfolio::drive_accounts::{DriveAccount, Standing};
+use crate::portfolio::drive_operators::{DriveAccount, Standing};
 use crate::tenancy::settings::{self, OutsideStudents, SettingsChange, SettingsError};
 use crate::web::AppState;
 use crate::web::api::{self, SettingsView};
