@@ -1,5 +1,6 @@
 //! A whole school for the benchmarks: teachers, students in classes, a Drive operator who
-//! organises the Shared Drive, and everyone's Google grant stored as if each had signed in.
+//! organises the Shared Drive (and, when asked, more Drive operator accounts, each a Manager of
+//! it too), and everyone's Google grant stored as if each had signed in.
 
 use google_emulator::Seed;
 use google_emulator::seed::{SeedClient, SeedCourse, SeedMember, SeedSharedDrive, SeedUser};
@@ -33,19 +34,42 @@ impl CohortSchool {
         format!("student{i:04}@{}", self.domain)
     }
 
+    /// The Drive operator account whose grant [`Self::provision`] stores.
     pub fn operator(&self) -> String {
-        format!("operator@{}", self.domain)
+        self.operator_account(0)
+    }
+
+    /// Drive operator account `i`: `operator@` first, then `operator2@`, `operator3@`…
+    pub fn operator_account(&self, i: usize) -> String {
+        match i {
+            0 => format!("operator@{}", self.domain),
+            i => format!("operator{}@{}", i + 1, self.domain),
+        }
+    }
+
+    /// The emulator's world with one Drive operator account (see [`Self::seed_with_operators`]).
+    pub fn seed(&self) -> Seed {
+        self.seed_with_operators(1)
     }
 
     /// The emulator's world: class `c` is owned by teacher `c % teachers` and holds an equal
-    /// share of the students, in order.
-    pub fn seed(&self) -> Seed {
+    /// share of the students, in order; `operators` accounts (at least one) are organizers
+    /// (Managers) of the Shared Drive, each able to be connected as a Drive operator.
+    pub fn seed_with_operators(&self, operators: usize) -> Seed {
+        let operators = operators.max(1);
         let user = |email: String, given: String| SeedUser::person(email, given, "Bench");
         let mut users: Vec<SeedUser> = (0..self.teachers)
             .map(|i| user(self.teacher(i), format!("T{i}")))
             .collect();
         users.extend((0..self.students).map(|i| user(self.student(i), format!("S{i}"))));
-        users.push(user(self.operator(), "Operator".into()));
+        users.extend((0..operators).map(|i| {
+            let given = if i == 0 {
+                "Operator".into()
+            } else {
+                format!("Operator{}", i + 1)
+            };
+            user(self.operator_account(i), given)
+        }));
         let per_class = self.students / self.classes;
         Seed {
             clients: vec![SeedClient {
@@ -75,10 +99,12 @@ impl CohortSchool {
             shared_drives: vec![SeedSharedDrive {
                 id: Some(self.drive.into()),
                 name: "Portfolios".into(),
-                members: vec![SeedMember {
-                    email: self.operator(),
-                    role: "organizer".into(),
-                }],
+                members: (0..operators)
+                    .map(|i| SeedMember {
+                        email: self.operator_account(i),
+                        role: "organizer".into(),
+                    })
+                    .collect(),
             }],
             ..Seed::default()
         }
@@ -132,5 +158,35 @@ impl CohortSchool {
         }
         tx.commit().await.unwrap();
         school
+    }
+
+    /// Connects Drive operator accounts `1..operators` (the seed must have made them Managers,
+    /// [`Self::seed_with_operators`]) besides the one [`Self::provision`] stored: each under its
+    /// own staff row (by its Google id) with its encrypted Drive grant, as the first is stored.
+    /// Returns each new account with its credential id, in order.
+    pub async fn connect_more_operators(
+        &self,
+        db: &TestDb,
+        emu: &google_emulator::Emulator,
+        school: &School,
+        operators: usize,
+    ) -> Vec<(String, Uuid)> {
+        let mut connected = Vec::new();
+        for i in 1..operators {
+            let email = self.operator_account(i);
+            let staff = crate::add_google_staff(db, school, emu, &email).await;
+            let credential = crate::store_grant(
+                db,
+                emu,
+                school,
+                staff,
+                &email,
+                Purpose::DriveOperator,
+                &[DRIVE_SCOPE],
+            )
+            .await;
+            connected.push((email, credential));
+        }
+        connected
     }
 }
