@@ -128,6 +128,7 @@ impl Refusal {
             Self::DriveAccountOutsideSchool => {
                 "The Drive operator must be an account of your school's Google Workspace.".to_owned()
             }
+            // Each reason starts with a word of ours (never an address), so a capital is safe.
             Self::DriveAccountRefused { message, .. } => {
                 let mut sentence = message.clone();
                 if let Some(first) = sentence.get_mut(0..1) {

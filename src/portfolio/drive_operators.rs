@@ -27,21 +27,21 @@ use crate::tenancy::{School, SchoolTx, settings};
 #[derive(Debug, thiserror::Error)]
 pub enum DriveAccountRefusal {
     #[error(
-        "{account} is not an account of the school's Google Workspace ({domain}); connect one of the school's own accounts"
+        "the account {account} is not one of the school's Google Workspace ({domain}); connect one of the school's own accounts"
     )]
     OtherDomain { account: String, domain: String },
-    #[error("{account} is already one of the school's Drive accounts")]
+    #[error("the account {account} is already one of the school's Drive accounts")]
     AlreadyConnected { account: String },
     #[error(
         "the school already has {MAX_DRIVE_OPERATORS} Drive accounts, the most it can have; remove one before connecting another"
     )]
     TooMany,
     #[error(
-        "{account} is not a Manager of the school's Shared Drive \"{name}\"; make it a Manager in Google Drive, then connect it again"
+        "the account {account} is not a Manager of the school's Shared Drive \"{name}\"; make it a Manager in Google Drive, then connect it again"
     )]
     NotManager { account: String, name: String },
     #[error(
-        "{account} cannot see the school's Shared Drive; add it to the Shared Drive as a Manager in Google Drive, then connect it again"
+        "the account {account} cannot see the school's Shared Drive; add it to the Shared Drive as a Manager in Google Drive, then connect it again"
     )]
     CannotSeeDrive { account: String },
     /// Google did not answer the check (or refused the question itself); nothing was decided.
