@@ -619,20 +619,69 @@ fn calls(emu: &google_emulator::RunningEmulator) -> Calls {
     c
 }
 
-async fn measure(
+/// One bell: every class's teacher clicks "lock class" at once, and the workers apply the
+/// locks. What the cohort run and the pool run both measure of it.
+struct Bell {
+    /// PostgreSQL's clock at the first click (`desired_at` is stamped by the same clock).
+    t0: chrono::DateTime<chrono::Utc>,
+    /// How long the bell's run was watched: all applied, or the deadline passed.
+    watched_s: f64,
+    clicks_s: f64,
+    requested: usize,
+    unapplied: u64,
+    failed: u64,
+    /// Scan calls made before the last lock was seen applied.
+    scan_calls_during_locks: u64,
+    /// The emulator's counts before the first click, and the cohort's calls since.
+    before: Calls,
+    calls: Calls,
+    /// The first and the last lock applied.
+    first: Option<chrono::DateTime<chrono::Utc>>,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+    /// Click → applied per portfolio, sorted.
+    click_ms: Vec<f64>,
+}
+
+impl Bell {
+    /// First click → last lock applied; if not all were, at least until the deadline.
+    fn wall_s(&self) -> f64 {
+        match self.last {
+            Some(last) if self.unapplied == 0 => (last - self.t0).as_seconds_f64(),
+            _ => self.watched_s,
+        }
+    }
+
+    /// Diagnostics: when the first lock reached Drive, and the pace from then on.
+    fn first_applied_s(&self) -> f64 {
+        self.first
+            .map_or(f64::NAN, |first| (first - self.t0).as_seconds_f64())
+    }
+
+    fn steady_s(&self) -> f64 {
+        match (self.first, self.last) {
+            (Some(first), Some(last)) => (last - first).as_seconds_f64(),
+            _ => f64::NAN,
+        }
+    }
+}
+
+/// Rings the bell (`announce` says so) and waits until every lock is applied or the quota
+/// (`rps`) has had three times the time it needs, plus a minute.
+async fn ring_the_bell(
     pool: &PgPool,
     school: &School,
     queue: &LockQueue,
     emu: &google_emulator::RunningEmulator,
     classes: &[(Uuid, Uuid)],
-    quota_rps: f64,
-) -> anyhow::Result<Figures> {
+    rps: f64,
+    announce: &str,
+) -> anyhow::Result<Bell> {
     let before = calls(emu);
     let t0: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
         .fetch_one(pool)
         .await?;
     let clock = Instant::now();
-    eprintln!("the bell: {CLASSES} teachers lock their classes at once…");
+    eprintln!("{announce}");
     let clicked = futures::future::join_all(
         classes
             .iter()
@@ -650,7 +699,7 @@ async fn measure(
     );
 
     // Long enough for the quota to be the limit many times over.
-    let deadline = clock + Duration::from_secs_f64((STUDENTS as f64 / quota_rps) * 3.0 + 60.0);
+    let deadline = clock + Duration::from_secs_f64((STUDENTS as f64 / rps) * 3.0 + 60.0);
     let mut last_report = Instant::now();
     let (unapplied, failed, scan_calls_during_locks) = loop {
         let (waiting, failed) = pending(pool, school).await?;
@@ -672,6 +721,57 @@ async fn measure(
     // Let any job still in flight (a re-run, the apply-again check) settle before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cohort = calls(emu) - before;
+
+    let mut tx = begin_school_tx(pool, school).await?;
+    let (first, last) = sqlx::query_as(
+        "SELECT min(applied_at), max(applied_at) FROM portfolios \
+         WHERE applied_version >= desired_version AND desired = 'locked'",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut click_ms: Vec<f64> = sqlx::query_scalar(
+        "SELECT (EXTRACT(EPOCH FROM applied_at - desired_at) * 1000)::float8 FROM portfolios \
+         WHERE applied_version >= desired_version AND applied_at IS NOT NULL",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    click_ms.sort_by(f64::total_cmp);
+    Ok(Bell {
+        t0,
+        watched_s: clock.elapsed().as_secs_f64(),
+        clicks_s,
+        requested,
+        unapplied,
+        failed,
+        scan_calls_during_locks,
+        before,
+        calls: cohort,
+        first,
+        last,
+        click_ms,
+    })
+}
+
+async fn measure(
+    pool: &PgPool,
+    school: &School,
+    queue: &LockQueue,
+    emu: &google_emulator::RunningEmulator,
+    classes: &[(Uuid, Uuid)],
+    quota_rps: f64,
+) -> anyhow::Result<Figures> {
+    let bell = ring_the_bell(
+        pool,
+        school,
+        queue,
+        emu,
+        classes,
+        quota_rps,
+        &format!("the bell: {CLASSES} teachers lock their classes at once…"),
+    )
+    .await?;
+    let (before, cohort) = (bell.before, bell.calls);
 
     eprintln!("onward-share scans of the {CLASSES} locked classes…");
     let scan_deadline = Instant::now() + Duration::from_secs(600);
@@ -699,21 +799,6 @@ async fn measure(
     let scanned = calls(emu) - before;
 
     let mut tx = begin_school_tx(pool, school).await?;
-    let (first, last): (
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    ) = sqlx::query_as(
-        "SELECT min(applied_at), max(applied_at) FROM portfolios \
-         WHERE applied_version >= desired_version",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut click_ms: Vec<f64> = sqlx::query_scalar(
-        "SELECT (EXTRACT(EPOCH FROM applied_at - desired_at) * 1000)::float8 FROM portfolios \
-         WHERE applied_version >= desired_version AND applied_at IS NOT NULL",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
     let sample: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM portfolios WHERE applied_version >= desired_version \
          ORDER BY id LIMIT $1",
@@ -722,18 +807,6 @@ async fn measure(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    click_ms.sort_by(f64::total_cmp);
-    let wall_s = match last {
-        Some(last) if unapplied == 0 => (last - t0).as_seconds_f64(),
-        // Not all applied: the wall time is at least until the deadline.
-        _ => clock.elapsed().as_secs_f64(),
-    };
-    // Diagnostics: when the first lock reached Drive, and the pace from then on.
-    let first_applied_s = first.map_or(f64::NAN, |first| (first - t0).as_seconds_f64());
-    let steady_s = match (first, last) {
-        (Some(first), Some(last)) => (last - first).as_seconds_f64(),
-        _ => f64::NAN,
-    };
 
     eprintln!("single clicks on the idle system…");
     // Each click re-locks a locked folder: the whole path (request, queue, worker, one
@@ -777,27 +850,26 @@ async fn measure(
     Ok(Figures {
         quota_rps,
         concurrency: 0,
-        portfolios: requested,
-        clicks_s,
-        wall_s,
+        portfolios: bell.requested,
+        clicks_s: bell.clicks_s,
+        wall_s: bell.wall_s(),
         drive_calls: cohort.drive,
         drive_accepted: cohort.drive_accepted,
         permission_updates: cohort.permission_updates,
         other_calls: cohort.other,
         http_429: cohort.refused,
-        failed: failed + unapplied,
-        unapplied,
-        click_ms,
+        failed: bell.failed + bell.unapplied,
+        unapplied: bell.unapplied,
         single_ms,
         single_seen_ms,
-        first_applied_s,
-        steady_s,
+        first_applied_s: bell.first_applied_s(),
+        steady_s: bell.steady_s(),
         setup_s: 0.0,
         shares_made: 0,
         scan: ScanFigures {
-            calls_during_locks: scan_calls_during_locks,
+            calls_during_locks: bell.scan_calls_during_locks,
             calls: scanned.scan,
-            after_locks_s: match (last, scans_last) {
+            after_locks_s: match (bell.last, scans_last) {
                 (Some(last), Some(done)) => (done - last).as_seconds_f64(),
                 _ => f64::NAN,
             },
@@ -807,6 +879,8 @@ async fn measure(
         },
         window: WindowFigures::default(),
         pool: PoolFigures::default(),
+        // Last: it moves out of the bell the fields above still read.
+        click_ms: bell.click_ms,
     })
 }
 
@@ -1028,64 +1102,20 @@ async fn measure_pool(
     // Let the unlocks' last jobs settle, so the run's first lock is the run's.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let before = calls(emu);
-    let t0: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
-        .fetch_one(pool)
-        .await?;
-    let clock = Instant::now();
-    eprintln!(
-        "pool: the bell again, {POOL_OPERATORS} accounts at {quota_rps} req/s each, the project at {PROJECT_RPS}…"
-    );
-    let clicked = futures::future::join_all(
-        classes
-            .iter()
-            .map(|(course, staff)| click_class(pool, school, queue, *staff, *course)),
+    let bell = ring_the_bell(
+        pool,
+        school,
+        queue,
+        emu,
+        classes,
+        combined_rps,
+        &format!(
+            "pool: the bell again, {POOL_OPERATORS} accounts at {quota_rps} req/s each, the project at {PROJECT_RPS}…"
+        ),
     )
-    .await;
-    let mut requested = 0;
-    for c in clicked {
-        requested += c?;
-    }
-    anyhow::ensure!(
-        requested == STUDENTS,
-        "{requested} portfolios requested, expected {STUDENTS}"
-    );
-    let deadline = clock + Duration::from_secs_f64((STUDENTS as f64 / combined_rps) * 3.0 + 60.0);
-    let mut last_report = Instant::now();
-    let (unapplied, failed, scan_calls_during_locks) = loop {
-        let (waiting, failed) = pending(pool, school).await?;
-        if waiting == 0 || Instant::now() > deadline {
-            let scan_calls = (calls(emu) - before).scan;
-            break (waiting as u64, failed as u64, scan_calls);
-        }
-        if last_report.elapsed() >= Duration::from_secs(10) {
-            eprintln!(
-                "  {:>4.0} s: {waiting} waiting, {failed} failed",
-                clock.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let cohort = calls(emu) - before;
-
+    .await?;
+    let t0 = bell.t0;
     let mut tx = begin_school_tx(pool, school).await?;
-    let (first, last): (
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    ) = sqlx::query_as(
-        "SELECT min(applied_at), max(applied_at) FROM portfolios \
-         WHERE applied_version >= desired_version AND desired = 'locked'",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut click_ms: Vec<f64> = sqlx::query_scalar(
-        "SELECT (EXTRACT(EPOCH FROM applied_at - desired_at) * 1000)::float8 FROM portfolios \
-         WHERE applied_version >= desired_version AND applied_at IS NOT NULL",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
     // Which account applied each lock of this run, and when.
     let applied: Vec<(Option<String>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT details->>'operator', at FROM audit_log \
@@ -1095,7 +1125,6 @@ async fn measure_pool(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    click_ms.sort_by(f64::total_cmp);
     let by_account = accounts
         .iter()
         .map(|(email, id)| {
@@ -1120,34 +1149,27 @@ async fn measure_pool(
         applied.len() as u64 - attributed,
         applied.len()
     );
-    let wall_s = match last {
-        Some(last) if unapplied == 0 => (last - t0).as_seconds_f64(),
-        _ => clock.elapsed().as_secs_f64(),
-    };
 
     // The scans this cohort started run now; the workers stop only after them.
     eprintln!("pool: onward-share scans of the {CLASSES} locked classes…");
     let scans_done =
         wait_scans_settled(pool, school, Duration::from_secs(600)).await? - scans_before;
-    let scanned = calls(emu) - before;
+    let scanned = calls(emu) - bell.before;
 
     Ok(PoolFigures {
         operators: accounts.len(),
         combined_rps,
         unlock_s,
-        wall_s,
-        first_applied_s: first.map_or(f64::NAN, |first| (first - t0).as_seconds_f64()),
-        steady_s: match (first, last) {
-            (Some(first), Some(last)) => (last - first).as_seconds_f64(),
-            _ => f64::NAN,
-        },
-        calls: cohort,
-        scan_calls_during_locks,
+        wall_s: bell.wall_s(),
+        first_applied_s: bell.first_applied_s(),
+        steady_s: bell.steady_s(),
+        calls: bell.calls,
+        scan_calls_during_locks: bell.scan_calls_during_locks,
         scan_refused: scanned.scan_refused,
         scans_done: scans_done.max(0) as u64,
-        failed: failed + unapplied,
-        unapplied,
-        click_ms,
+        failed: bell.failed + bell.unapplied,
+        unapplied: bell.unapplied,
+        click_ms: bell.click_ms,
         accounts: by_account,
     })
 }
