@@ -57,6 +57,8 @@ pub struct Credential {
     pub scopes: Vec<String>,
     pub status: CredentialStatus,
     pub status_reason: Option<String>,
+    /// When it was first stored (connected).
+    pub created_at: DateTime<Utc>,
 }
 
 /// A credential with its secrets decrypted, for the token source only.
@@ -97,7 +99,7 @@ macro_rules! select_rows {
     ($rest:literal) => {
         concat!(
             "SELECT id, staff_id, kind, purpose, account_email, scopes, status, status_reason, \
-             refresh_token, service_account_key, access_token, access_token_expires_at \
+             created_at, refresh_token, service_account_key, access_token, access_token_expires_at \
              FROM google_credentials ",
             $rest
         )
@@ -226,25 +228,14 @@ pub const MAX_DRIVE_OPERATORS: usize = 8;
 
 /// The school's Drive operator accounts, in the order they were connected, without those being
 /// revoked (removed, or their connecting School Admin left).
-pub async fn drive_operators(tx: &mut SchoolTx) -> Result<Vec<Credential>, CredentialError> {
-    Ok(sqlx::query_as::<_, Credential>(
-        "SELECT id, staff_id, kind, purpose, account_email, scopes, status, status_reason \
-         FROM google_credentials WHERE purpose = 'drive_operator' AND status <> 'revoking' \
-         ORDER BY created_at, id",
+pub async fn drive_operators(tx: &mut SchoolTx) -> Result<Vec<Credential>, sqlx::Error> {
+    sqlx::query_as::<_, Credential>(
+        "SELECT id, staff_id, kind, purpose, account_email, scopes, status, status_reason, \
+             created_at FROM google_credentials WHERE purpose = 'drive_operator' \
+             AND status <> 'revoking' ORDER BY created_at, id",
     )
     .fetch_all(&mut **tx)
-    .await?)
-}
-
-/// The school's first Drive operator account that Google still accepts, else its first account
-/// of all (to say which needs reconnecting), else none.
-pub async fn drive_operator(tx: &mut SchoolTx) -> Result<Option<Credential>, CredentialError> {
-    let operators = drive_operators(tx).await?;
-    Ok(operators
-        .iter()
-        .find(|c| c.status == CredentialStatus::Active)
-        .or(operators.first())
-        .cloned())
+    .await
 }
 
 /// A staff member's sign-in credential, if stored.
@@ -253,8 +244,8 @@ pub async fn sign_in_credential(
     staff_id: Uuid,
 ) -> Result<Option<Credential>, CredentialError> {
     Ok(sqlx::query_as::<_, Credential>(
-        "SELECT id, staff_id, kind, purpose, account_email, scopes, status, status_reason \
-         FROM google_credentials WHERE staff_id = $1 AND purpose = 'sign_in'",
+        "SELECT id, staff_id, kind, purpose, account_email, scopes, status, status_reason, \
+             created_at FROM google_credentials WHERE staff_id = $1 AND purpose = 'sign_in'",
     )
     .bind(staff_id)
     .fetch_optional(&mut **tx)

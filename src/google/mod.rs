@@ -393,6 +393,25 @@ impl GoogleClients {
         source
     }
 
+    /// A token source for an access token just received from Google (nothing stored yet).
+    fn fixed_token_source(
+        &self,
+        school: &School,
+        account: &str,
+        token: SecretString,
+    ) -> TokenSource {
+        let i = &self.inner;
+        TokenSource::fixed(
+            i.pool.clone(),
+            school.clone(),
+            account.to_owned(),
+            token,
+            i.keys.clone(),
+            i.oauth.clone(),
+            i.http.clone(),
+        )
+    }
+
     /// A Drive client acting as one of the school's Drive operator accounts: the only one, or,
     /// when it has several, whichever has room under its quota first. That account's slot for
     /// the client's first call is taken in the same step as the choice (so the first call does
@@ -438,16 +457,7 @@ impl GoogleClients {
         account: &str,
         token: SecretString,
     ) -> DriveClient {
-        let i = &self.inner;
-        let tokens = TokenSource::fixed(
-            i.pool.clone(),
-            school.clone(),
-            account.to_owned(),
-            token,
-            i.keys.clone(),
-            i.oauth.clone(),
-            i.http.clone(),
-        );
+        let tokens = self.fixed_token_source(school, account, token);
         self.drive_client(school, tokens, vec![self.project_limit("drive")], false)
     }
 
@@ -510,15 +520,7 @@ impl GoogleClients {
         token: SecretString,
     ) -> ClassroomClient {
         let i = &self.inner;
-        let tokens = TokenSource::fixed(
-            i.pool.clone(),
-            school.clone(),
-            account.to_owned(),
-            token,
-            i.keys.clone(),
-            i.oauth.clone(),
-            i.http.clone(),
-        );
+        let tokens = self.fixed_token_source(school, account, token);
         ClassroomClient::new(
             &i.hyper,
             &i.endpoints,

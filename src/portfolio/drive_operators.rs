@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Actor, Target};
-use crate::google::credentials::{self, CredentialError, CredentialStatus, MAX_DRIVE_OPERATORS};
+use crate::google::credentials::{self, CredentialStatus, MAX_DRIVE_OPERATORS};
 use crate::google::{ErrorClass, GoogleClients, GoogleError};
 use crate::tenancy::{School, SchoolTx, settings};
 
@@ -161,13 +161,11 @@ pub enum AdmitError {
     #[error(transparent)]
     Refused(DriveAccountRefusal),
     #[error(transparent)]
-    Store(#[from] CredentialError),
-    #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
 /// One of the school's Drive operator accounts.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriveAccount {
     /// The credential's id (what `drive_operator.*` audit entries and the lock entries'
     /// `operator` name).
@@ -192,13 +190,17 @@ impl DriveAccount {
 /// The school's Drive operator accounts, in the order they were connected (the order Drive
 /// work prefers them in), without those being revoked.
 pub async fn list(tx: &mut SchoolTx) -> Result<Vec<DriveAccount>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, account_email AS account, status, status_reason, created_at AS connected_at \
-         FROM google_credentials WHERE purpose = 'drive_operator' AND status <> 'revoking' \
-         ORDER BY created_at, id",
-    )
-    .fetch_all(&mut **tx)
-    .await
+    Ok(credentials::drive_operators(tx)
+        .await?
+        .into_iter()
+        .map(|c| DriveAccount {
+            id: c.id,
+            account: c.account_email,
+            status: c.status,
+            status_reason: c.status_reason,
+            connected_at: c.created_at,
+        })
+        .collect())
 }
 
 /// What the accounts come to: those set aside, and whether any still works.

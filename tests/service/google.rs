@@ -256,7 +256,10 @@ async fn a_revoked_grant_needs_reconnecting_and_is_not_retried() {
     let mut tx = tenancy::begin_school_tx(&w.db.pool, &w.school)
         .await
         .unwrap();
-    let operator = credentials::drive_operator(&mut tx).await.unwrap().unwrap();
+    let operator = credentials::drive_operators(&mut tx)
+        .await
+        .unwrap()
+        .remove(0);
     tx.commit().await.unwrap();
     assert_eq!(operator.status, CredentialStatus::NeedsReconnect);
 
