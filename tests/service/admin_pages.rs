@@ -30,16 +30,11 @@ const FORMS: [&str; 6] = [
     "/admin/support",
 ];
 
-async fn csrf_of(w: &SignInWorld, browser: &mut Browser) -> String {
-    let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
-    me["csrf_token"].as_str().unwrap().to_owned()
-}
-
 /// The School Admin, signed in, with their CSRF token.
 async fn admin_of(w: &SignInWorld) -> (Browser, String) {
     let mut admin = w.browser();
     assert_eq!(w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
-    let token = csrf_of(w, &mut admin).await;
+    let token = w.csrf_token(&mut admin).await;
     (admin, token)
 }
 
@@ -110,7 +105,7 @@ fn class_row<'a>(body: &'a str, class: &str) -> &'a str {
 async fn every_admin_page_is_for_the_school_admin_alone() {
     let w = SignInWorld::new().await;
     for (role, mut browser) in crate::roles::one_of_each(&w).await {
-        let token = csrf_of(&w, &mut browser).await;
+        let token = w.csrf_token(&mut browser).await;
         for (path, form) in PAGES.into_iter().zip(FORMS) {
             let page = browser.get(&w.url(path)).await;
             if role == Role::SchoolAdmin {

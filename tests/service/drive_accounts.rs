@@ -18,16 +18,11 @@ use uuid::Uuid;
 /// A second account of the school, a Manager of nothing until a test says so.
 const SECOND: &str = "drive.two@hillside.sch.uk";
 
-async fn csrf_of(w: &SignInWorld, browser: &mut Browser) -> String {
-    let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
-    me["csrf_token"].as_str().unwrap().to_owned()
-}
-
 /// `email` signed in, with their CSRF token.
 async fn signed_in(w: &SignInWorld, email: &str) -> (Browser, String) {
     let mut browser = w.browser();
     assert_eq!(w.sign_in(&mut browser, email).await.status, StatusCode::OK);
-    let token = csrf_of(w, &mut browser).await;
+    let token = w.csrf_token(&mut browser).await;
     (browser, token)
 }
 

@@ -105,8 +105,7 @@ async fn connect_through_google(
     admin: &mut Browser,
     account: &str,
 ) -> common::browser::Page {
-    let me: Value = serde_json::from_str(&admin.get(&w.url("/api/me")).await.body).unwrap();
-    let token = me["csrf_token"].as_str().unwrap().to_owned();
+    let token = w.csrf_token(admin).await;
     let to_google = admin
         .request(
             Method::POST,

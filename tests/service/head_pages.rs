@@ -14,11 +14,6 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
-async fn csrf(browser: &mut Browser, w: &SignInWorld) -> String {
-    let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
-    me["csrf_token"].as_str().unwrap().to_owned()
-}
-
 fn browser_of(people: &mut [(Role, Browser)], role: Role) -> &mut Browser {
     &mut people.iter_mut().find(|(r, _)| *r == role).unwrap().1
 }
@@ -253,7 +248,7 @@ async fn the_audit_log_narrows_by_who_what_class_and_date_and_records_each_read(
     l.apply(first).await;
     // An entry about the other class: its year set by hand.
     let admin = browser_of(&mut people, Role::SchoolAdmin);
-    let token = csrf(admin, &l.w).await;
+    let token = l.w.csrf_token(admin).await;
     let placed = admin
         .request(
             Method::PUT,
@@ -475,7 +470,7 @@ async fn verifying_the_chain_says_it_is_intact_then_names_the_entry_changed_behi
     let w = SignInWorld::new().await;
     let mut people = crate::roles::one_of_each(&w).await;
     let head = browser_of(&mut people, Role::Headteacher);
-    let token = csrf(head, &w).await;
+    let token = w.csrf_token(head).await;
     let verify = |token: String| {
         RequestBody::Form(vec![
             ("csrf_token".into(), token),
@@ -553,7 +548,7 @@ async fn only_school_admins_and_headteachers_read_the_audit_log() {
     let mut people = crate::roles::one_of_each(&w).await;
     for (role, browser) in &mut people {
         let page = browser.get(&w.url("/audit")).await;
-        let token = csrf(browser, &w).await;
+        let token = w.csrf_token(browser).await;
         let verify = browser
             .request(
                 Method::POST,
@@ -627,7 +622,7 @@ async fn a_new_schools_admin_lands_on_the_checklist_with_how_to_do_each_step() {
     );
 
     // Sync now: what POST /api/sync does, audited the same, then back here with a notice.
-    let token = csrf(&mut admin, &w).await;
+    let token = w.csrf_token(&mut admin).await;
     let asked = admin
         .request(
             Method::POST,
@@ -691,7 +686,7 @@ async fn a_finished_school_shows_every_step_done_and_its_admin_lands_at_home() {
         checked_at().await.is_none(),
         "the checklist only reports: loading it changes nothing"
     );
-    let token = csrf(&mut admin, &l.w).await;
+    let token = l.w.csrf_token(&mut admin).await;
     // Saving the drive in the settings checks it and records the check (as a sync would).
     let saved = admin
         .request(
@@ -774,7 +769,7 @@ async fn only_school_admins_see_the_checklist_and_teachers_still_land_on_their_c
     let mut people = crate::roles::one_of_each(&w).await;
     for (role, browser) in &mut people {
         let page = browser.get(&w.url("/setup")).await;
-        let token = csrf(browser, &w).await;
+        let token = w.csrf_token(browser).await;
         let sync = browser
             .request(
                 Method::POST,

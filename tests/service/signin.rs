@@ -647,7 +647,7 @@ async fn a_school_admin_connects_the_drive_operator() {
         !home.body.contains("connect-drive"),
         "no button for a teacher"
     );
-    let token = csrf_of(&mut teacher, &w).await;
+    let token = w.csrf_token(&mut teacher).await;
     let refused = teacher
         .request(
             Method::POST,
@@ -664,7 +664,7 @@ async fn a_school_admin_connects_the_drive_operator() {
         admin.get(&w.url("/auth/connect-drive")).await.status,
         StatusCode::METHOD_NOT_ALLOWED
     );
-    let token = csrf_of(&mut admin, &w).await;
+    let token = w.csrf_token(&mut admin).await;
     let to_google = admin
         .request(
             Method::POST,
@@ -704,11 +704,6 @@ async fn a_school_admin_connects_the_drive_operator() {
         .collect();
     assert!(actions.contains(&"drive_operator.connected".to_owned()));
     let _ = pupil(0);
-}
-
-async fn csrf_of(browser: &mut common::browser::Browser, w: &SignInWorld) -> String {
-    let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
-    me["csrf_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -115,7 +115,7 @@ async fn with_no_staff_addresses_only_invitations_and_roles_let_staff_in() {
     let mut admin = w.browser();
     assert_eq!(w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
     // ... and lists the staff addresses; the teacher then comes in by teaching their class.
-    let token = csrf_of(&w, &mut admin).await;
+    let token = w.csrf_token(&mut admin).await;
     let saved = submit_settings(&w, &mut admin, &token, "*.*@hillside.sch.uk").await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let page = w.sign_in(&mut w.browser(), NEW_TEACHER).await;
@@ -127,11 +127,6 @@ async fn with_no_staff_addresses_only_invitations_and_roles_let_staff_in() {
     })
     .unwrap();
     assert_eq!(me["roles"], json!(["teacher"]));
-}
-
-async fn csrf_of(w: &SignInWorld, browser: &mut Browser) -> String {
-    let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
-    me["csrf_token"].as_str().unwrap().to_owned()
 }
 
 /// The settings page's form, as saved now but for the staff addresses.
@@ -168,7 +163,7 @@ async fn the_school_admin_lists_staff_addresses_on_the_settings_page_and_the_api
     list_staff_addresses(&w.db, "hillside", &[]).await;
     let mut admin = w.browser();
     assert_eq!(w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
-    let token = csrf_of(&w, &mut admin).await;
+    let token = w.csrf_token(&mut admin).await;
 
     let page = admin.get(&w.url("/admin/settings")).await;
     assert!(

@@ -30,15 +30,10 @@ fn add_operator(w: &SignInWorld, name: &str, email: &str) -> String {
         .to_owned()
 }
 
-async fn csrf_of(w: &SignInWorld, browser: &mut Browser) -> String {
-    let me: Value = serde_json::from_str(&browser.get(&w.url("/api/me")).await.body).unwrap();
-    me["csrf_token"].as_str().unwrap().to_owned()
-}
-
 async fn admin_of(w: &SignInWorld) -> (Browser, String) {
     let mut admin = w.browser();
     assert_eq!(w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
-    let token = csrf_of(w, &mut admin).await;
+    let token = w.csrf_token(&mut admin).await;
     (admin, token)
 }
 
@@ -389,7 +384,7 @@ async fn only_the_school_admin_grants_and_bad_input_is_refused_beside_its_field(
     let w = SignInWorld::new().await;
     add_operator(&w, OLIVE, "olive@invigilator.example");
     for (role, mut browser) in crate::roles::one_of_each(&w).await {
-        let csrf = csrf_of(&w, &mut browser).await;
+        let csrf = w.csrf_token(&mut browser).await;
         let listed = browser.get(&w.url("/api/support-access")).await;
         let made = post_json(
             &w,

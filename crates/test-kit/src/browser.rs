@@ -305,6 +305,13 @@ impl SignInWorld {
         Browser::new(&self.app)
     }
 
+    /// The CSRF token of whoever `browser` is signed in as (from `GET /api/me`).
+    pub async fn csrf_token(&self, browser: &mut Browser) -> String {
+        let me: serde_json::Value =
+            serde_json::from_str(&browser.get(&self.url("/api/me")).await.body).unwrap();
+        me["csrf_token"].as_str().unwrap().to_owned()
+    }
+
     /// Signs `email` in through Google; returns the final page.
     pub async fn sign_in(&self, browser: &mut Browser, email: &str) -> Page {
         browser.follow(&self.url("/auth/login"), Some(email)).await
