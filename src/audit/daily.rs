@@ -9,10 +9,10 @@
 //! written to: a daily entry would only lengthen the chain it checks.
 
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::Verification;
-use crate::tenancy::{School, SchoolStatus};
+use crate::tenancy::School;
+use crate::tenancy::daily_runs::{DailyRuns, schools_due_today};
 
 /// Today's verify of one school, unless a process has already claimed today's: `None` then.
 #[tracing::instrument(skip(pool), fields(school = %school.slug))]
@@ -78,23 +78,9 @@ pub async fn verify_daily(
 /// calls this on each tick; only the first claim of each school's day does anything). Returns
 /// how many schools were verified.
 pub async fn verify_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
-    let waiting: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT t.id FROM platform.tenants t WHERE t.status <> 'deleted' AND NOT EXISTS ( \
-             SELECT 1 FROM platform.audit_verify_runs r WHERE r.tenant_id = t.id \
-               AND r.run_on = (now() AT TIME ZONE 'Europe/London')::date)",
-    )
-    .fetch_all(pool)
-    .await?;
-    if waiting.is_empty() {
-        return Ok(0);
-    }
-    let schools = crate::tenancy::list_schools(pool).await?;
     let mut ran = 0;
-    for school in schools
-        .iter()
-        .filter(|s| s.status != SchoolStatus::Deleted && waiting.contains(&s.id))
-    {
-        match verify_daily(pool, school).await {
+    for school in schools_due_today(pool, DailyRuns::AuditVerify).await? {
+        match verify_daily(pool, &school).await {
             Ok(Some(_)) => ran += 1,
             Ok(None) => {}
             Err(e) => {

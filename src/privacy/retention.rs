@@ -27,6 +27,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Actor};
+use crate::tenancy::daily_runs::{DailyRuns, schools_due_today};
 use crate::tenancy::settings::{self, SettingsError};
 use crate::tenancy::{School, SchoolStatus, SchoolTx, begin_school_tx};
 
@@ -278,22 +279,9 @@ pub async fn run_daily(pool: &PgPool, school: &School) -> Result<Option<Counts>,
 /// Runs today's retention for every active school that has not had it yet (the worker's timer
 /// calls this on each tick; only the first claim of each school's day does anything).
 pub async fn run_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
-    let waiting: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT t.id FROM platform.tenants t WHERE t.status = 'active' AND NOT EXISTS ( \
-             SELECT 1 FROM platform.retention_runs r WHERE r.tenant_id = t.id \
-               AND r.run_on = (now() AT TIME ZONE 'Europe/London')::date)",
-    )
-    .fetch_all(pool)
-    .await?;
-    if waiting.is_empty() {
-        return Ok(0);
-    }
-    let schools = crate::tenancy::list_schools(pool).await?;
+    let due = schools_due_today(pool, DailyRuns::Retention).await?;
     let mut ran = 0;
-    for school in schools
-        .iter()
-        .filter(|s| s.status == SchoolStatus::Active && waiting.contains(&s.id))
-    {
+    for school in due.iter().filter(|s| s.status == SchoolStatus::Active) {
         match run_daily(pool, school).await {
             Ok(Some(_)) => ran += 1,
             Ok(None) => {}

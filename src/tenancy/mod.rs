@@ -10,6 +10,7 @@
 //!   school role's grants.
 //! - [`migrate`]: bringing the platform and every school up to date.
 
+pub mod daily_runs;
 pub mod migrate;
 pub mod names;
 pub mod provision;
