@@ -277,7 +277,8 @@ pub(crate) async fn settings_view(
     settings: SchoolSettings,
 ) -> Result<SettingsView, ApiError> {
     let accounts = super::drive_operators::accounts(state, staff).await?;
-    // The first that works, else the first of all: what `credentials::drive_operator` picks.
+    // The first that works, else the first of all (to say which needs reconnecting), for
+    // clients that read the one `drive_operator` from before several could be connected.
     let drive_operator = accounts
         .iter()
         .find(|a| a.works())
