@@ -2,6 +2,7 @@
 //! controller (we are its processor), and what Invigilator's own operators may see of a school
 //! (nothing, unless the school grants it). Each idea is its own module; none imports `web`.
 //!
+//! - [`data_map`]: what we hold, as `docs/data-map.md` declares it, and how much of it now.
 //! - [`archive`]: the streaming zip writer (JSON + CSV per kind of row, and a manifest with each
 //!   file's SHA-256) both exports use, and its verification.
 //! - [`export`]: subject access export of one student or one member of staff.
@@ -15,6 +16,7 @@
 
 pub mod archive;
 pub mod breach;
+pub mod data_map;
 pub mod erasure;
 pub mod export;
 pub mod leavers;

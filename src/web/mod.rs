@@ -4,6 +4,7 @@ mod api;
 mod assets;
 mod auth_routes;
 mod class_rules;
+mod data_map;
 mod drive_operators;
 mod erasure;
 pub mod error;
@@ -271,6 +272,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/api/events", get(events::stream))
         .route("/api/privacy/students/{id}/erase", post(erasure::erase))
         .route("/api/privacy/retention", get(retention::preview))
+        .route("/api/privacy/data-map", get(data_map::show))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)

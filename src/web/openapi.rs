@@ -148,6 +148,7 @@ impl Modify for Security {
         super::events::stream,
         super::erasure::erase,
         super::retention::preview,
+        super::data_map::show,
     )
 )]
 pub struct ApiDoc;

@@ -13,13 +13,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 /// The first cells of the data map's table rows: `table.column`, `platform.table.column` and
-/// `redis:kind`.
+/// `redis:kind`, as `privacy::data_map` reads them for the School Admin's page.
 fn map_entries() -> BTreeSet<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/data-map.md");
-    let text = std::fs::read_to_string(path).expect("docs/data-map.md exists");
-    text.lines()
-        .filter_map(|line| line.strip_prefix("| `"))
-        .filter_map(|rest| rest.split_once('`').map(|(cell, _)| cell.to_owned()))
+    invigilator::privacy::data_map::items()
+        .map(str::to_owned)
         .collect()
 }
 
@@ -218,4 +215,82 @@ async fn real_flows_write_only_declared_redis_keys() {
         );
     }
     let _ = common::clean_redis(&l.w.db.config(&[]), &namespace).await;
+}
+
+#[tokio::test]
+async fn the_school_admin_sees_every_kind_of_record_with_how_many_are_held() {
+    let l = lock_world().await;
+    let mut admin = l.w.browser();
+    assert_eq!(l.w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
+
+    let answer = admin.get(&l.w.url("/api/privacy/data-map")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let groups: Vec<Value> = serde_json::from_str(&answer.body).unwrap();
+    let rows_of = |table: &str| {
+        groups
+            .iter()
+            .find(|g| g["name"] == table)
+            .unwrap_or_else(|| panic!("{table} is listed"))["rows"]
+            .as_i64()
+    };
+    // The counts are the school's own, as its schema holds them now.
+    for table in ["students", "enrolments", "portfolios", "audit_log", "staff"] {
+        let held: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM tenant_hillside.{table}"
+        )))
+        .fetch_one(&l.w.db.pool)
+        .await
+        .unwrap();
+        assert!(held > 0, "the world holds some {table}");
+        assert_eq!(rows_of(table), Some(held), "{table}");
+    }
+    // Every table of the school's schema is on it, each with its description and columns.
+    let live = live_columns(&l.w.db, "tenant_hillside", "").await;
+    let live_tables: BTreeSet<&str> = live.iter().filter_map(|c| c.split('.').next()).collect();
+    for table in &live_tables {
+        let group = groups.iter().find(|g| g["name"] == *table).unwrap();
+        assert_eq!(group["place"], "school", "{table}");
+        assert!(group["description"].as_str().is_some_and(|d| !d.is_empty()));
+        assert!(!group["entries"].as_array().unwrap().is_empty());
+    }
+    // The platform's records and the Redis keys are listed without counts.
+    let tenants = groups
+        .iter()
+        .find(|g| g["name"] == "platform.tenants")
+        .unwrap();
+    assert_eq!(tenants["place"], "platform");
+    assert!(tenants["rows"].is_null());
+    let redis = groups.iter().find(|g| g["place"] == "redis").unwrap();
+    assert!(
+        redis["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["item"] == "redis:session" && e["key"].is_string())
+    );
+
+    let page = admin.get(&l.w.url("/admin/privacy/held")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("What Invigilator holds"));
+    let students = rows_of("students").unwrap();
+    assert!(
+        page.body
+            .contains(&format!("<td data-label=\"Held now\">{students}</td>")),
+        "the page shows how many students are held"
+    );
+    assert!(
+        page.body
+            .contains("The students of the school&#39;s classes")
+    );
+    assert!(page.body.contains("<code>erased_classroom_users</code>"));
+    // The Data protection page leads to it.
+    let find = admin.get(&l.w.url("/admin/privacy")).await;
+    assert!(find.body.contains("href=\"/admin/privacy/held\""));
+
+    // Nobody else sees it.
+    let mut teacher = l.teacher;
+    for path in ["/api/privacy/data-map", "/admin/privacy/held"] {
+        let page = teacher.get(&l.w.url(path)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+    }
 }

@@ -125,6 +125,12 @@ fn routes() -> Vec<(Method, &'static str, Option<Value>, Option<Permission>)> {
         ),
         (
             Method::GET,
+            "/api/privacy/data-map",
+            None,
+            Some(Permission::UsePrivacyTools),
+        ),
+        (
+            Method::GET,
             "/api/support-access",
             None,
             Some(Permission::UsePrivacyTools),

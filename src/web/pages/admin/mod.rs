@@ -1,6 +1,6 @@
 //! The School Admin's pages: settings, subject and year rules, staff and roles, Classroom sync,
-//! onward-share findings, data protection (finding a person, their export, erasure, the retention
-//! preview) and support access. Each page asks the same permission as its JSON API counterpart
+//! onward-share findings, data protection (what Invigilator holds, finding a person, their export,
+//! erasure, the retention preview) and support access. Each page asks the same permission as its JSON API counterpart
 //! and acts through the same shared step (`web::api`, `web::class_rules`, `web::shares`), so a
 //! refusal, an audit entry or a queued job is the same whichever way the School Admin went.
 //!
@@ -8,6 +8,7 @@
 //! `?done=<code>` (a fixed notice per code, never text from the address); on a refusal the page is
 //! shown again (422) with the message beside the field and what was typed kept.
 
+mod data_map;
 mod erase;
 mod people;
 mod privacy;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .merge(support::routes())
         .merge(erase::routes())
         .merge(retention::routes())
+        .merge(data_map::routes())
         .merge(privacy::routes())
 }
 
