@@ -1,9 +1,9 @@
 // The School Admin's data-protection tools in a real browser against `invigilator demo`: find a
 // student, download their subject access export, erase them after the typed confirmation (their
-// folders trashed in the demo's Drive), read what the next retention run would delete, and give
-// Invigilator's operator support access that opens the read API until it is revoked. axe-core runs
-// on every page. This file runs last (the tests run in file order), so the erased student is
-// missing from no other test's class.
+// folders trashed in the demo's Drive), read what the next retention run would delete and what
+// Invigilator holds, and give Invigilator's operator support access that opens the read API until
+// it is revoked. axe-core runs on every page. This file runs last (the tests run in file order),
+// so the erased student is missing from no other test's class.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -85,6 +85,19 @@ test('the retention preview says what the next daily run would delete', async ()
   await admin.waitForURL(BASE + '/admin/privacy/retention');
   await checkAccessibility(admin, 'retention preview');
   await screenshots(admin, 'privacy-retention');
+});
+
+test('what Invigilator holds lists every kind of record with how many the school holds', async () => {
+  await admin.goto(BASE + '/admin/privacy');
+  await admin.getByRole('link', { name: 'What Invigilator holds' }).click();
+  await admin.waitForURL(BASE + '/admin/privacy/held');
+  await admin.getByRole('heading', { name: 'The school\'s records' }).waitFor();
+  const students = admin.getByRole('row').filter({ hasText: 'The students of the school\'s classes' });
+  assert.match((await students.locator('td[data-label="Held now"]').textContent()).trim(), /^[1-9][0-9]*$/);
+  await students.getByText(/^Its \d+ details$/).click();
+  await students.getByText('email').first().waitFor();
+  await checkAccessibility(admin, 'what Invigilator holds');
+  await screenshots(admin, 'privacy-held');
 });
 
 test('support access opens the operator\'s reads until the School Admin revokes it', async () => {
