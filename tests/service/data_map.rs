@@ -283,6 +283,14 @@ async fn the_school_admin_sees_every_kind_of_record_with_how_many_are_held() {
             .contains("The students of the school&#39;s classes")
     );
     assert!(page.body.contains("<code>erased_classroom_users</code>"));
+    // The document's code spans are shown as code, never as backticks.
+    assert!(page.body.contains("<code>retention_months</code>"));
+    if let Some(at) = page.body.find('`') {
+        panic!(
+            "a raw backtick on the page: {}",
+            &page.body[at.saturating_sub(60)..][..120]
+        );
+    }
     // The Data protection page leads to it.
     let find = admin.get(&l.w.url("/admin/privacy")).await;
     assert!(find.body.contains("href=\"/admin/privacy/held\""));

@@ -16,6 +16,30 @@ use crate::web::data_map::data_map_of;
 use crate::web::error::PageError;
 use crate::web::pages::{AdminTab, Layout, NavLink, PageStaff, Section, render};
 
+/// A piece of the map's text: plain, or code (between backticks in the document).
+pub struct Span<'a> {
+    pub code: bool,
+    pub text: &'a str,
+}
+
+/// The map's text in pieces, so the template shows `retention_months` as code, escaped as any
+/// other text, never as raw HTML.
+pub fn spans(text: &str) -> Vec<Span<'_>> {
+    text.split('`')
+        .enumerate()
+        .filter(|(_, piece)| !piece.is_empty())
+        .map(|(i, piece)| Span {
+            code: i % 2 == 1,
+            text: piece,
+        })
+        .collect()
+}
+
+/// "None" in the map's "about" column, as the page says it.
+pub fn whom(about: &str) -> &str {
+    if about == "None" { "No one" } else { about }
+}
+
 /// The page's routes.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/admin/privacy/held", get(show))
@@ -48,14 +72,29 @@ pub struct DataMapPage {
 impl TableRow {
     fn of(held: &Held) -> Self {
         let group = held.group;
-        let mut about: Vec<&str> = Vec::new();
-        for entry in &group.entries {
-            // "Staff (a pattern may be one person's address)" is about staff.
-            let whom = entry.about.split(" (").next().unwrap_or(&entry.about);
-            if whom != "None" && !about.contains(&whom) {
-                about.push(whom);
+        // Whom the table is about, in the order the page names them, from its columns' cells
+        // ("Staff and students, by id in …" is about staff and students).
+        let about: Vec<&str> = [
+            ("student", "Students"),
+            ("staff", "Staff"),
+            ("school admin", "Staff"),
+            ("third part", "Third parties"),
+            ("operator", "Invigilator operators"),
+        ]
+        .into_iter()
+        .filter(|(word, _)| {
+            group
+                .entries
+                .iter()
+                .any(|e| e.about.to_lowercase().contains(word))
+        })
+        .map(|(_, whom)| whom)
+        .fold(Vec::new(), |mut named, whom| {
+            if !named.contains(&whom) {
+                named.push(whom);
             }
-        }
+            named
+        });
         let first = group.entries.first().map(|e| e.retention.as_str());
         let same = group
             .entries
@@ -103,4 +142,28 @@ async fn show(
         redis,
     })?
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_spans_alternate_with_plain_text() {
+        let pieces: Vec<(bool, &str)> = spans("after `retention_months` once `x`")
+            .iter()
+            .map(|s| (s.code, s.text))
+            .collect();
+        assert_eq!(
+            pieces,
+            [
+                (false, "after "),
+                (true, "retention_months"),
+                (false, " once "),
+                (true, "x")
+            ]
+        );
+        assert_eq!(whom("None"), "No one");
+        assert_eq!(whom("Student"), "Student");
+    }
 }
