@@ -82,11 +82,12 @@ pub enum Action {
     OperatorGrantsRevoked,
     OffboardingExported,
     OffboardingConfirmed,
+    OffboardingCancelled,
 }
 
 impl Action {
     /// Every action, for tests and for documents listing them.
-    pub const ALL: [Action; 64] = [
+    pub const ALL: [Action; 65] = [
         Self::SchoolCreated,
         Self::SignIn,
         Self::SignInRefused,
@@ -151,6 +152,7 @@ impl Action {
         Self::OperatorGrantsRevoked,
         Self::OffboardingExported,
         Self::OffboardingConfirmed,
+        Self::OffboardingCancelled,
     ];
 
     /// The text stored in `audit_log.action`.
@@ -220,6 +222,7 @@ impl Action {
             Self::OperatorGrantsRevoked => "operator.grants_revoked",
             Self::OffboardingExported => "offboarding.exported",
             Self::OffboardingConfirmed => "offboarding.confirmed",
+            Self::OffboardingCancelled => "offboarding.cancelled",
         }
     }
 
@@ -307,6 +310,7 @@ impl Action {
             Self::OffboardingConfirmed => {
                 "Offboarding confirmed: the school's data is being deleted"
             }
+            Self::OffboardingCancelled => "Offboarding cancelled: the school is active again",
         }
     }
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::credentials::{self, CredentialKind};
 use super::error::GoogleError;
 use super::{GoogleClients, credential_store_failed};
+use crate::crypto::CryptoError;
 use crate::tenancy::{School, begin_school_tx};
 
 /// What became of a grant at Google.
@@ -25,6 +26,10 @@ pub enum Revocation {
     AlreadyEnded,
     /// A service-account key: it can only be deleted in the school's Google Cloud project.
     NotRevocable,
+    /// Our stored copy cannot be decrypted (damaged, or not sealed for its row), so there is no
+    /// token to send Google and trying again will not change that. The school ends the grant in
+    /// its Google account settings; our copy is deleted all the same.
+    Unreadable,
 }
 
 impl GoogleClients {
@@ -45,6 +50,11 @@ impl GoogleClients {
             Ok(u) => u,
             // Already gone: an earlier, interrupted attempt finished the job.
             Err(credentials::CredentialError::NotFound) => return Ok(Revocation::AlreadyEnded),
+            // A key version missing from TOKEN_KEYS is the deployment's to mend (then run again);
+            // a damaged or misplaced secret never decrypts, however often it is tried.
+            Err(credentials::CredentialError::Crypto(
+                CryptoError::Malformed | CryptoError::Authentication,
+            )) => return Ok(Revocation::Unreadable),
             Err(e) => return Err(db(&e)),
         };
         tx.commit().await.map_err(|e| db(&e))?;

@@ -8,12 +8,11 @@
 //! without being in the document. [`held`] adds how many rows of each of the school's tables
 //! exist now.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde::Serialize;
 
-use crate::tenancy::names::quote_ident;
+use crate::tenancy::row_counts::row_counts;
 use crate::tenancy::{School, SchoolTx};
 
 /// The document, as written.
@@ -169,7 +168,7 @@ pub struct Held {
 
 /// The whole map, with the school's row counts: what the School Admin's page and API show.
 pub async fn held(tx: &mut SchoolTx, school: &School) -> Result<Vec<Held>, sqlx::Error> {
-    let counts = held_in_school(tx, school).await?;
+    let counts = row_counts(&mut **tx, &school.schema_name).await?;
     Ok(groups()
         .iter()
         .map(|group| Held {
@@ -181,46 +180,6 @@ pub async fn held(tx: &mut SchoolTx, school: &School) -> Result<Vec<Held>, sqlx:
             },
         })
         .collect())
-}
-
-/// How many rows each of the school's tables holds now, by table name. Only tables that exist in
-/// the school's schema are counted, their names read from the catalogue and quoted.
-#[tracing::instrument(skip_all, fields(school = %school.slug))]
-async fn held_in_school(
-    tx: &mut SchoolTx,
-    school: &School,
-) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
-    )
-    .bind(&school.schema_name)
-    .fetch_all(&mut **tx)
-    .await?;
-    if tables.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    // One statement for every table: a school's tables are few and counting them is cheap.
-    let sql = tables
-        .iter()
-        .map(|t| {
-            format!(
-                "SELECT {name}::text, count(*) FROM {table}",
-                name = quote_literal(t),
-                table = quote_ident(t)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// A string literal for a name read from the catalogue.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 #[cfg(test)]

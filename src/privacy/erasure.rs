@@ -66,7 +66,7 @@ pub struct StudentToErase {
     pub name: String,
     pub email: Option<String>,
     pub classroom_user_id: String,
-    /// The classes they are in now, by name.
+    /// The classes Classroom still has them in, by name (an archived class is left out).
     pub classes: Vec<String>,
     pub enrolments: i64,
     /// Drive folders we made for them.
@@ -135,7 +135,8 @@ pub async fn describe(
         "SELECT s.id, s.given_name, s.family_name, s.email, s.classroom_user_id, \
              coalesce((SELECT array_agg(c.name ORDER BY c.name) FROM enrolments e \
                        JOIN courses c ON c.id = e.course_id \
-                       WHERE e.student_id = s.id AND e.ended_at IS NULL), '{}') AS classes, \
+                       WHERE e.student_id = s.id AND e.ended_at IS NULL AND c.active), '{}') \
+                 AS classes, \
              (SELECT count(*) FROM enrolments e WHERE e.student_id = s.id) AS enrolments, \
              (SELECT count(*) FROM portfolios p WHERE p.student_id = s.id \
                  AND p.drive_folder_id IS NOT NULL) AS folders, \
@@ -143,8 +144,9 @@ pub async fn describe(
                  WHERE p.student_id = s.id) AS share_findings, \
              (SELECT count(*) FROM window_overrides o JOIN portfolios p ON p.id = o.portfolio_id \
                  WHERE p.student_id = s.id) AS window_overrides, \
-             EXISTS (SELECT 1 FROM enrolments e \
-                     WHERE e.student_id = s.id AND e.ended_at IS NULL) AS still_enrolled \
+             EXISTS (SELECT 1 FROM enrolments e JOIN courses c ON c.id = e.course_id \
+                     WHERE e.student_id = s.id AND e.ended_at IS NULL AND c.active) \
+                 AS still_enrolled \
          FROM students s WHERE s.id = $1",
     )
     .bind(id)

@@ -254,6 +254,7 @@ async fn revoke(
             Ok(Revocation::Revoked) => "revoked",
             Ok(Revocation::AlreadyEnded) => "already_ended",
             Ok(Revocation::NotRevocable) => "not_revocable",
+            Ok(Revocation::Unreadable) => "unreadable",
             Err(e) if e.is_retryable() && failed < MAX_REVOKE_ATTEMPTS => "retry_later",
             Err(_) => "given_up",
         };

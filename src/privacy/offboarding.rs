@@ -45,7 +45,10 @@ use crate::lease::{LeaseError, Leases};
 use crate::tenancy::names::quote_ident;
 use crate::tenancy::provision::DropError;
 use crate::tenancy::registry::school_columns;
-use crate::tenancy::{School, SchoolStatus, begin_school_snapshot_tx, begin_school_tx};
+use crate::tenancy::row_counts::row_counts;
+use crate::tenancy::{
+    School, SchoolStatus, begin_school_snapshot_tx, begin_school_tx, continue_as_school,
+};
 
 /// Set (by tests only; honoured only in debug builds) to a step's name to stop the run right
 /// after that step, as a crash would: `confirmed`, `grants_revoked`, `redis_cleared`,
@@ -101,6 +104,11 @@ pub enum OffboardError {
     Lease(#[source] LeaseError),
     #[error("the export does not verify, so nothing was deleted: {0}")]
     ExportRefused(#[source] VerifyError),
+    #[error(
+        "{slug} has changed since its export ({changes}), so the export would not hold \
+         everything that would be deleted; nothing was deleted: run --export again"
+    )]
+    ChangedSinceExport { slug: String, changes: String },
     #[error("a Google grant could not be revoked now; run --confirm again to carry on: {0}")]
     Google(#[source] GoogleError),
     #[error("cannot create {path} ({source}); nothing was changed")]
@@ -139,6 +147,7 @@ impl OffboardError {
                 | Self::SyncRunning(_)
                 | Self::CannotCreate { .. }
                 | Self::ExportRefused(_)
+                | Self::ChangedSinceExport { .. }
         )
     }
 }
@@ -441,9 +450,9 @@ fn create_private(path: &Path) -> std::io::Result<File> {
 }
 
 /// `tenant offboard SLUG --cancel`: the school goes back to `active`, before any deletion was
-/// confirmed (never after). No audit action names a cancellation, so it is recorded in the
-/// platform's row (`deleted.cancelled`: when and by whom), whose export is forgotten so that
-/// `--confirm` refuses until a new export is made. The export file itself is the operator's
+/// confirmed (never after). Recorded in the school's log (`offboarding.cancelled`, the
+/// operator as actor) and in the platform's row (`deleted.cancelled`: when and by whom), whose
+/// export is forgotten so that `--confirm` refuses until a new export is made. The export file itself is the operator's
 /// to destroy.
 #[tracing::instrument(skip(pool, operator))]
 pub async fn cancel(pool: &PgPool, slug: &str, operator: &Actor) -> Result<(), OffboardError> {
@@ -494,6 +503,16 @@ pub async fn cancel(pool: &PgPool, slug: &str, operator: &Actor) -> Result<(), O
     .bind(school.id)
     .bind(name)
     .execute(&mut *tx)
+    .await?;
+    // The school's log says so too, committed with the change (its schema is still there).
+    let mut tx = continue_as_school(tx, &school).await?;
+    audit::record(
+        &mut tx,
+        operator,
+        Action::OffboardingCancelled,
+        Some(&Target::new("school", school.id)),
+        json!({}),
+    )
     .await?;
     tx.commit().await?;
     Ok(())
@@ -568,6 +587,41 @@ impl AssertColumn {
     }
 }
 
+/// Refuses unless every table of the school holds as many rows as the export's manifest says
+/// (the audit log only grows, so any audited change since the export shows in its count).
+async fn unchanged_since_export(
+    pool: &PgPool,
+    school: &School,
+    manifest: &archive::Manifest,
+) -> Result<(), OffboardError> {
+    let mut tx = begin_school_tx(pool, school).await?;
+    let live = row_counts(&mut tx, &school.schema_name).await?;
+    tx.commit().await?;
+    let exported = |table: &str| {
+        manifest
+            .files
+            .iter()
+            .find(|f| f.name == format!("{table}.json"))
+            .map(|f| f.rows)
+    };
+    let changes: Vec<String> = live
+        .iter()
+        .filter_map(|(table, &now)| match exported(table) {
+            Some(rows) if i64::try_from(rows).ok() == Some(now) => None,
+            Some(rows) => Some(format!("{table}: {rows} rows exported, {now} now")),
+            None => Some(format!("{table}: not in the export")),
+        })
+        .collect();
+    if changes.is_empty() {
+        Ok(())
+    } else {
+        Err(OffboardError::ChangedSinceExport {
+            slug: school.slug.clone(),
+            changes: changes.join("; "),
+        })
+    }
+}
+
 /// `tenant offboard SLUG --confirm --export FILE`: verifies the export at `path`, then
 /// deletes the school step by step (see the module documentation), resuming after the last
 /// step an earlier run finished. Nothing is deleted when the export does not verify.
@@ -604,10 +658,14 @@ pub async fn confirm(
         return Err(OffboardError::NoExport(slug.to_owned()));
     };
     // Checked on every run: the certificate vouches for this file.
-    archive::verify(path, Some(expected)).map_err(OffboardError::ExportRefused)?;
+    let verified = archive::verify(path, Some(expected)).map_err(OffboardError::ExportRefused)?;
 
     let resumed = rec.confirmed_at.is_some();
     if rec.confirmed_at.is_none() {
+        // Nothing may be deleted that the school's copy does not hold: a write that slipped in
+        // after the export (a request already under way when it began, an operator's command)
+        // sends the operator back to export again.
+        unchanged_since_export(pool, &school, &verified.manifest).await?;
         // Only while the school is still offboarding with the export just verified: a
         // `--cancel` or a new `--export` meanwhile wins, and nothing is deleted.
         let confirmed = sqlx::query(
@@ -833,7 +891,7 @@ async fn revoke_grants(
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    let (mut revoked, mut ended, mut not_revocable, mut failed) = (0, 0, 0, 0);
+    let (mut revoked, mut ended, mut not_revocable, mut unreadable, mut failed) = (0, 0, 0, 0, 0);
     for id in ids {
         let outcome = match ctx.google.revoke_at_google(school, id).await {
             Ok(Revocation::Revoked) => {
@@ -847,6 +905,11 @@ async fn revoke_grants(
             Ok(Revocation::NotRevocable) => {
                 not_revocable += 1;
                 "not_revocable"
+            }
+            Ok(Revocation::Unreadable) => {
+                tracing::warn!(credential = %id, "a stored grant could not be decrypted to revoke it");
+                unreadable += 1;
+                "unreadable"
             }
             Err(e @ GoogleError::Permanent { .. }) => {
                 tracing::warn!(credential = %id, error = %e, "Google refused the revocation");
@@ -870,11 +933,13 @@ async fn revoke_grants(
         .await?;
         tx.commit().await?;
     }
-    // A resumed run counts only what was left; the audit log (in the export) has each one.
+    // A resumed run counts only what was left. Each grant's entry goes into the school's log,
+    // which is dropped with the schema: these counts, kept in the certificate, are the record.
     Ok(json!({
         "revoked": revoked,
         "already_ended": ended,
         "not_revocable": not_revocable,
+        "unreadable": unreadable,
         "failed": failed,
     }))
 }

@@ -27,6 +27,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Actor};
+use crate::roster::store::hold_students;
 use crate::tenancy::daily_runs::{DailyRuns, schools_due_today};
 use crate::tenancy::settings::{self, SettingsError};
 use crate::tenancy::{School, SchoolStatus, SchoolTx, begin_school_tx};
@@ -95,6 +96,28 @@ impl Counts {
     }
 }
 
+/// A student in no class Classroom still has: every enrolment ended, or in a class Classroom
+/// no longer returns (archived at the end of the year, say; its enrolments stay open so the class
+/// page still shows who was in it). `s` is the student. Shared by `due` and `purge`.
+macro_rules! student_unenrolled {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM enrolments e JOIN courses c ON c.id = e.course_id \
+                     WHERE e.student_id = s.id AND e.ended_at IS NULL AND c.active)"
+    };
+}
+
+/// A member of staff nothing needs: no role, teaching no active class, holding no Google grant
+/// (the Drive operator's account may hold no role). `s` is the staff row. Shared by `due` and
+/// `purge`.
+macro_rules! staff_unused {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM role_assignments r WHERE r.staff_id = s.id) \
+         AND NOT EXISTS (SELECT 1 FROM course_teachers ct JOIN courses c ON c.id = ct.course_id \
+                         WHERE ct.staff_id = s.id AND c.active) \
+         AND NOT EXISTS (SELECT 1 FROM google_credentials g WHERE g.staff_id = s.id)"
+    };
+}
+
 /// What the next run would delete from this school, with `retention_months` as the period.
 #[tracing::instrument(skip(tx), fields(school = %tx.school_id()))]
 pub async fn due(tx: &mut SchoolTx, retention_months: i32) -> Result<Due, sqlx::Error> {
@@ -105,33 +128,33 @@ pub async fn due(tx: &mut SchoolTx, retention_months: i32) -> Result<Due, sqlx::
     .bind(LEAVER_DAYS)
     .fetch_one(&mut **tx)
     .await?;
-    let students: Vec<DuePerson> = sqlx::query_as(
+    let students: Vec<DuePerson> = sqlx::query_as(concat!(
         "SELECT id, name, last_activity, NULL::timestamptz AS left_at FROM ( \
              SELECT s.id, \
                  coalesce(nullif(btrim(concat_ws(' ', s.given_name, s.family_name)), ''), \
                           s.email, s.classroom_user_id) AS name, \
                  greatest(s.updated_at, \
-                          (SELECT max(e.ended_at) FROM enrolments e WHERE e.student_id = s.id), \
+                          (SELECT max(coalesce(e.ended_at, c.updated_at)) FROM enrolments e \
+                           JOIN courses c ON c.id = e.course_id WHERE e.student_id = s.id), \
                           (SELECT max(p.updated_at) FROM portfolios p WHERE p.student_id = s.id) \
                  ) AS last_activity \
-             FROM students s \
-             WHERE NOT EXISTS (SELECT 1 FROM enrolments e WHERE e.student_id = s.id AND e.ended_at IS NULL) \
+             FROM students s WHERE ",
+        student_unenrolled!(),
+        " \
          ) x WHERE last_activity < $1 ORDER BY name, id",
-    )
+    ))
     .bind(cutoff)
     .fetch_all(&mut **tx)
     .await?;
-    let staff: Vec<DuePerson> = sqlx::query_as(
+    let staff: Vec<DuePerson> = sqlx::query_as(concat!(
         "SELECT id, name, last_activity, left_at FROM ( \
              SELECT s.id, coalesce(nullif(btrim(s.display_name), ''), s.email) AS name, s.left_at, \
                  greatest(s.updated_at, s.last_signed_in_at, s.left_at) AS last_activity \
-             FROM staff s \
-             WHERE NOT EXISTS (SELECT 1 FROM role_assignments r WHERE r.staff_id = s.id) \
-               AND NOT EXISTS (SELECT 1 FROM course_teachers ct JOIN courses c ON c.id = ct.course_id \
-                               WHERE ct.staff_id = s.id AND c.active) \
-               AND NOT EXISTS (SELECT 1 FROM google_credentials g WHERE g.staff_id = s.id) \
+             FROM staff s WHERE ",
+        staff_unused!(),
+        " \
          ) x WHERE left_at < $2 OR last_activity < $1 ORDER BY name, id",
-    )
+    ))
     .bind(cutoff)
     .bind(leavers_before)
     .fetch_all(&mut **tx)
@@ -191,16 +214,30 @@ pub async fn preview(pool: &PgPool, school: &School) -> Result<Due, RetentionErr
     Ok(due)
 }
 
-/// Deletes exactly `due`, in the caller's transaction, and audits the counts.
-async fn purge(tx: &mut SchoolTx, due: &Due) -> Result<Counts, sqlx::Error> {
+/// Deletes exactly `due`, in the caller's transaction, and audits the counts of what went.
+pub async fn purge(tx: &mut SchoolTx, due: &Due) -> Result<Counts, sqlx::Error> {
     let ids = |people: &[DuePerson]| people.iter().map(|p| p.id).collect::<Vec<_>>();
+    // Each person is checked again as they are deleted: a student is never deleted while in a
+    // class (sync's student writes wait for this run, see `run_daily`), nor a member of staff
+    // who has just been given a role or a grant, which would go with them unrevoked.
     // Students first: their findings go with their portfolios.
+    let students = sqlx::query(concat!(
+        "DELETE FROM students s WHERE s.id = ANY($1) AND ",
+        student_unenrolled!()
+    ))
+    .bind(ids(&due.students))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let staff = sqlx::query(concat!(
+        "DELETE FROM staff s WHERE s.id = ANY($1) AND ",
+        staff_unused!()
+    ))
+    .bind(ids(&due.staff))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     for (sql, what) in [
-        (
-            "DELETE FROM students WHERE id = ANY($1)",
-            ids(&due.students),
-        ),
-        ("DELETE FROM staff WHERE id = ANY($1)", ids(&due.staff)),
         (
             "DELETE FROM share_findings WHERE id = ANY($1)",
             due.share_findings.clone(),
@@ -220,15 +257,20 @@ async fn purge(tx: &mut SchoolTx, due: &Due) -> Result<Counts, sqlx::Error> {
         .bind(&due.tombstones)
         .execute(&mut **tx)
         .await?;
+    let deleted = Counts {
+        students: students as usize,
+        staff: staff as usize,
+        ..due.counts
+    };
     audit::record(
         tx,
         &Actor::System("retention"),
         Action::RetentionPurged,
         None,
-        json!({"retention_months": due.retention_months, "deleted": due.counts}),
+        json!({"retention_months": due.retention_months, "deleted": deleted}),
     )
     .await?;
-    Ok(due.counts)
+    Ok(deleted)
 }
 
 /// Today's run for one school, unless a process has already claimed today's: `None` then.
@@ -249,6 +291,9 @@ pub async fn run_daily(pool: &PgPool, school: &School) -> Result<Option<Counts>,
     let result = async {
         let months = settings::read(pool, school.id).await?.retention_months;
         let mut tx = begin_school_tx(pool, school).await?;
+        // Roster sync's and erasure's student writes wait until this run commits, so no student
+        // joins a class between what `due` found and what `purge` deletes.
+        hold_students(&mut tx).await?;
         let due = due(&mut tx, months).await?;
         let counts = purge(&mut tx, &due).await?;
         tx.commit().await?;

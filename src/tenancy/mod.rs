@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod names;
 pub mod provision;
 pub mod registry;
+pub mod row_counts;
 pub mod schema;
 pub mod school_tx;
 pub mod settings;

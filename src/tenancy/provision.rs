@@ -259,24 +259,11 @@ pub async fn drop_school(
         });
     }
     let mut tx = begin_owner_tx(pool, &schema_name).await?;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
-    )
-    .bind(&schema_name)
-    .fetch_all(&mut *tx)
-    .await?;
+    let counted: Vec<(String, i64)> = super::row_counts::row_counts(&mut tx, &schema_name)
+        .await?
+        .into_iter()
+        .collect();
     let schema = quote_ident(&schema_name);
-    let mut counted = Vec::with_capacity(tables.len());
-    for table in tables {
-        let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT count(*) FROM {schema}.{}",
-            quote_ident(&table)
-        )))
-        .fetch_one(&mut *tx)
-        .await?;
-        counted.push((table, rows));
-    }
     sqlx::raw_sql(AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE;\nDROP ROLE IF EXISTS {};\n",
         quote_ident(&role_name)

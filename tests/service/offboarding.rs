@@ -442,6 +442,76 @@ async fn confirm_without_a_verified_export_is_refused_and_nothing_is_dropped() {
 }
 
 #[tokio::test]
+async fn a_school_changed_since_its_export_is_not_deleted_until_exported_again() {
+    let (w, _oak, _redis) = world().await;
+    let dir = temp_dir();
+    let file = export_path(&dir);
+    let file_arg = file.to_str().unwrap();
+    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    // An operator's command writes to the school's log after the export was taken.
+    let verified = invigilator(&w, &["audit", "verify", "hillside"], &as_operator()).await;
+    assert!(verified.status.success(), "{}", stderr(&verified));
+
+    let confirm = ["hillside", "--confirm", "--export", file_arg];
+    let refused = offboard(&w, &confirm, &as_operator()).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("has changed since its export")
+            && stderr(&refused).contains("audit_log"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        w.db.school_schemas()
+            .await
+            .contains(&"tenant_hillside".to_owned())
+    );
+    assert_eq!(w.emu.calls("oauth2.revoke"), 0);
+    assert_eq!(status(&w.db, "hillside").await, "offboarding");
+
+    // Exported again, the copy holds everything, and the deletion goes ahead.
+    let again = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    let done = offboard(&w, &confirm, &as_operator()).await;
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert_eq!(status(&w.db, "hillside").await, "deleted");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_grant_whose_stored_copy_cannot_be_read_does_not_stall_the_deletion() {
+    let (w, _oak, _redis) = world().await;
+    // One stored grant damaged: it can never be decrypted, so never revoked by us.
+    sqlx::query(
+        "UPDATE tenant_hillside.google_credentials \
+         SET refresh_token = split_part(refresh_token, ':', 1) || ':' || repeat('A', 64) \
+         WHERE id = (SELECT min(id::text)::uuid FROM tenant_hillside.google_credentials)",
+    )
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    let dir = temp_dir();
+    let file = export_path(&dir);
+    let file_arg = file.to_str().unwrap();
+    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let confirm = ["hillside", "--confirm", "--export", file_arg];
+    let done = offboard(&w, &confirm, &as_operator()).await;
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert_eq!(status(&w.db, "hillside").await, "deleted");
+    let certificate: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("hillside-export.zip.certificate.json")).unwrap(),
+    )
+    .unwrap();
+    let counts = &certificate["deleted"]["google_grants"]["counts"];
+    assert_eq!(counts["revoked"], 1, "{counts}");
+    assert_eq!(counts["unreadable"], 1, "{counts}");
+    assert_eq!(w.emu.calls("oauth2.revoke"), 1);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
 async fn an_interrupted_offboarding_resumes_where_it_stopped() {
     let (w, _oak, redis) = world().await;
     let dir = temp_dir();
@@ -577,6 +647,14 @@ async fn cancelling_before_confirmation_makes_the_school_active_again() {
     .await
     .unwrap();
     assert_eq!(recorded["by"], OPERATOR_NAME);
+    // The school's own log says so, under the operator's name.
+    let actor: String = sqlx::query_scalar(
+        "SELECT actor FROM tenant_hillside.audit_log WHERE action = 'offboarding.cancelled'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor, format!("operator:{OPERATOR_NAME}"));
 
     // The cancelled export no longer confirms anything; the school keeps its data.
     let confirm = ["hillside", "--confirm", "--export", file_arg];

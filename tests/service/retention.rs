@@ -213,6 +213,118 @@ async fn the_run_deletes_exactly_what_its_preview_showed_and_audits_the_counts()
 }
 
 #[tokio::test]
+async fn students_of_a_class_archived_in_classroom_go_once_the_period_has_passed() {
+    // Archiving a class at the end of the year is how most students leave: Classroom stops
+    // returning the class, its enrolments stay open (the class page still shows who was in it),
+    // and the period runs from the archiving.
+    let l = lock_world().await;
+    l.w.emu
+        .set_course_state("500000000001", "ARCHIVED")
+        .unwrap();
+    roster::sync_school(&l.w.db.pool, &l.google, &l.leases, &l.school, Trigger::Cli)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &l,
+            "SELECT count(*) FROM tenant_hillside.courses WHERE active"
+        )
+        .await,
+        0
+    );
+    let old = "now() - interval '40 months'";
+    for table in ["students", "portfolios"] {
+        exec(
+            &l,
+            &format!("UPDATE tenant_hillside.{table} SET updated_at = {old}"),
+        )
+        .await;
+    }
+    let pupils = count(&l, "SELECT count(*) FROM tenant_hillside.students").await;
+    assert!(pupils > 0);
+    // Archived just now: their period has not begun to run out.
+    let due = retention::preview(&l.w.db.pool, &l.school).await.unwrap();
+    assert_eq!(due.counts.students, 0, "{:?}", due.students);
+
+    // Archived 40 months ago: every one of them is due, and the run deletes them.
+    exec(
+        &l,
+        &format!("UPDATE tenant_hillside.courses SET updated_at = {old}"),
+    )
+    .await;
+    let due = retention::preview(&l.w.db.pool, &l.school).await.unwrap();
+    assert_eq!(due.counts.students as i64, pupils);
+    let counts = retention::run_daily(&l.w.db.pool, &l.school)
+        .await
+        .unwrap()
+        .expect("the day's run");
+    assert_eq!(counts.students as i64, pupils);
+    assert_eq!(
+        count(&l, "SELECT count(*) FROM tenant_hillside.students").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn someone_given_a_role_or_a_class_after_the_preview_is_not_deleted() {
+    // What `due` found is checked again as it is deleted: a member of staff given a role, or a
+    // student put back in a class, between the two stays (with their new role or enrolment).
+    let l = aged_world().await;
+    let mut tx = invigilator::tenancy::begin_school_tx(&l.w.db.pool, &l.school)
+        .await
+        .unwrap();
+    let due = retention::due(&mut tx, 36).await.unwrap();
+    assert_eq!((due.counts.students, due.counts.staff), (1, 1));
+    exec(
+        &l,
+        "INSERT INTO tenant_hillside.role_assignments (staff_id, role) \
+         SELECT id, 'teacher' FROM tenant_hillside.staff WHERE display_name = 'Old Colleague'",
+    )
+    .await;
+    exec(
+        &l,
+        &format!(
+            "UPDATE tenant_hillside.enrolments e SET ended_at = NULL \
+             FROM tenant_hillside.students s WHERE s.id = e.student_id AND s.email = '{}'",
+            pupil(0)
+        ),
+    )
+    .await;
+    let deleted = retention::purge(&mut tx, &due).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((deleted.students, deleted.staff), (0, 0));
+    assert_eq!(
+        count(
+            &l,
+            "SELECT count(*) FROM tenant_hillside.role_assignments r \
+             JOIN tenant_hillside.staff s ON s.id = r.staff_id WHERE s.display_name = 'Old Colleague'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &l,
+            &format!(
+                "SELECT count(*) FROM tenant_hillside.students WHERE email = '{}'",
+                pupil(0)
+            )
+        )
+        .await,
+        1
+    );
+    // The audit entry counts what went, not what was found.
+    let audited: Value = sqlx::query_scalar(
+        "SELECT details FROM tenant_hillside.audit_log WHERE action = 'retention.purged'",
+    )
+    .fetch_one(&l.w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited["deleted"]["students"], 0);
+    assert_eq!(audited["deleted"]["staff"], 0);
+}
+
+#[tokio::test]
 async fn each_school_is_purged_once_a_day_however_many_workers_run() {
     let l = aged_world().await;
     let (a, b) = tokio::join!(
