@@ -168,7 +168,7 @@ pub struct Held {
 
 /// The whole map, with the school's row counts: what the School Admin's page and API show.
 pub async fn held(tx: &mut SchoolTx, school: &School) -> Result<Vec<Held>, sqlx::Error> {
-    let counts = row_counts(&mut **tx, &school.schema_name).await?;
+    let counts = row_counts(tx, &school.schema_name).await?;
     Ok(groups()
         .iter()
         .map(|group| Held {
