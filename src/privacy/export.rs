@@ -238,6 +238,27 @@ pub fn sources(person: Person, folder_url: &str) -> Vec<Source> {
                 id(),
             ),
             Source::new(
+                "invitations_received",
+                "SELECT i.id, i.email, i.role, i.subject_id, i.invited_by, i.created_at, \
+                 i.expires_at FROM role_invitations i JOIN staff s ON lower(s.email) = lower(i.email) \
+                 WHERE s.id = $1 ORDER BY i.created_at",
+                id(),
+            ),
+            Source::new(
+                "class_folder_access",
+                "SELECT g.course_id, c.name AS class_name, g.grantee_type, g.email, \
+                 g.permission_id, g.granted_at FROM class_folder_grants g \
+                 JOIN courses c ON c.id = g.course_id JOIN staff s ON lower(s.email) = lower(g.email) \
+                 WHERE s.id = $1 ORDER BY c.name",
+                id(),
+            ),
+            Source::new(
+                "share_scans_requested",
+                "SELECT id, course_id, reason, requested_at, status, status_at FROM share_scans \
+                 WHERE requested_by = $1 ORDER BY requested_at",
+                id(),
+            ),
+            Source::new(
                 "classes_taught",
                 "SELECT t.course_id, c.name AS class_name, c.section AS class_section, \
                  t.created_at FROM course_teachers t JOIN courses c ON c.id = t.course_id \

@@ -66,6 +66,8 @@ pub struct Due {
     #[serde(skip)]
     pub share_findings: Vec<Uuid>,
     #[serde(skip)]
+    pub share_scans: Vec<i64>,
+    #[serde(skip)]
     pub sync_runs: Vec<i64>,
     #[serde(skip)]
     pub invitations: Vec<Uuid>,
@@ -80,6 +82,7 @@ pub struct Counts {
     pub students: usize,
     pub staff: usize,
     pub share_findings: usize,
+    pub share_scans: usize,
     pub sync_runs: usize,
     pub invitations: usize,
     pub tombstones: usize,
@@ -90,6 +93,7 @@ impl Counts {
         self.students
             + self.staff
             + self.share_findings
+            + self.share_scans
             + self.sync_runs
             + self.invitations
             + self.tombstones
@@ -166,6 +170,16 @@ pub async fn due(tx: &mut SchoolTx, retention_months: i32) -> Result<Due, sqlx::
     .bind(cutoff)
     .fetch_all(&mut **tx)
     .await?;
+    // Finished onward-share checks, except each class's latest, which the sharing page shows.
+    let share_scans: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM share_scans s WHERE status IN ('done', 'failed', 'superseded') \
+           AND status_at < $1 \
+           AND id <> (SELECT max(id) FROM share_scans l WHERE l.course_id = s.course_id) \
+         ORDER BY id",
+    )
+    .bind(cutoff)
+    .fetch_all(&mut **tx)
+    .await?;
     let sync_runs: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM sync_runs WHERE started_at < $1 \
            AND id <> (SELECT max(id) FROM sync_runs) ORDER BY id",
@@ -188,6 +202,7 @@ pub async fn due(tx: &mut SchoolTx, retention_months: i32) -> Result<Due, sqlx::
         students: students.len(),
         staff: staff.len(),
         share_findings: share_findings.len(),
+        share_scans: share_scans.len(),
         sync_runs: sync_runs.len(),
         invitations: invitations.len(),
         tombstones: tombstones.len(),
@@ -198,6 +213,7 @@ pub async fn due(tx: &mut SchoolTx, retention_months: i32) -> Result<Due, sqlx::
         students,
         staff,
         share_findings,
+        share_scans,
         sync_runs,
         invitations,
         tombstones,
@@ -249,10 +265,15 @@ pub async fn purge(tx: &mut SchoolTx, due: &Due) -> Result<Counts, sqlx::Error> 
     ] {
         sqlx::query(sql).bind(what).execute(&mut **tx).await?;
     }
-    sqlx::query("DELETE FROM sync_runs WHERE id = ANY($1)")
-        .bind(&due.sync_runs)
-        .execute(&mut **tx)
-        .await?;
+    for (sql, ids) in [
+        (
+            "DELETE FROM share_scans WHERE id = ANY($1)",
+            &due.share_scans,
+        ),
+        ("DELETE FROM sync_runs WHERE id = ANY($1)", &due.sync_runs),
+    ] {
+        sqlx::query(sql).bind(ids).execute(&mut **tx).await?;
+    }
     sqlx::query("DELETE FROM erased_classroom_users WHERE classroom_user_id = ANY($1)")
         .bind(&due.tombstones)
         .execute(&mut **tx)

@@ -321,9 +321,44 @@ async fn a_students_export_holds_every_row_about_them_and_nobody_elses() {
 async fn a_staff_members_export_holds_their_classes_and_grants_but_never_a_token() {
     let l = lock_world().await;
     let teacher = staff_id(&l, TEACHER).await;
+    // Rows about them found by their address or as the one who asked: a role offered to them,
+    // Drive access to a class folder given to them, and a sharing check they asked for.
+    for sql in [
+        format!(
+            "INSERT INTO tenant_hillside.role_invitations (email, role) \
+             VALUES (lower('{TEACHER}'), 'exams_officer')"
+        ),
+        format!(
+            "INSERT INTO tenant_hillside.class_folder_grants (course_id, grantee_type, email, \
+                 permission_id) SELECT id, 'user', upper('{TEACHER}'), 'perm-teacher' \
+             FROM tenant_hillside.courses ON CONFLICT DO NOTHING"
+        ),
+        format!(
+            "INSERT INTO tenant_hillside.share_scans (course_id, reason, requested_by) \
+             SELECT id, 'manual', '{teacher}' FROM tenant_hillside.courses"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&l.w.db.pool)
+            .await
+            .unwrap();
+    }
     let admin = admin(&l).await;
     let zip = download(&l, &admin, &format!("/api/privacy/staff/{teacher}/export")).await;
     assert_eq!(zip.status, StatusCode::OK);
+    let invited = zip.json("invitations_received");
+    assert_eq!(invited.len(), 1);
+    assert_eq!(invited[0]["role"], "exams_officer");
+    let access = zip.json("class_folder_access");
+    assert!(!access.is_empty());
+    assert!(
+        access
+            .iter()
+            .all(|a| a["email"].as_str().unwrap().eq_ignore_ascii_case(TEACHER))
+    );
+    let scans = zip.json("share_scans_requested");
+    assert_eq!(scans.len(), 1);
+    assert_eq!(scans[0]["reason"], "manual");
 
     let profile = zip.json("profile");
     assert_eq!(profile.len(), 1);
@@ -352,8 +387,8 @@ async fn a_staff_members_export_holds_their_classes_and_grants_but_never_a_token
     assert_manifest_matches(&zip);
     assert_eq!(
         zip.manifest()["files"].as_array().unwrap().len(),
-        20,
-        "ten kinds of row, JSON and CSV"
+        26,
+        "thirteen kinds of row, JSON and CSV"
     );
 }
 

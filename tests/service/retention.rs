@@ -85,6 +85,18 @@ async fn aged_world() -> LockWorld {
              VALUES ('{portfolio}', '{item}', 'work', 'p-{item}', 'anyone', 'reader', '{status}', \
                      {old}, {old}, {old})")).await;
     }
+    // Onward-share checks of the class: two finished long ago (the later is the class's latest,
+    // which the sharing page shows, so it stays).
+    for status in ["done", "failed"] {
+        exec(
+            &l,
+            &format!(
+                "INSERT INTO tenant_hillside.share_scans (course_id, reason, status, status_at) \
+             SELECT id, 'manual', '{status}', {old} FROM tenant_hillside.courses"
+            ),
+        )
+        .await;
+    }
     // Sync runs: all four old, and the latest kept however old.
     exec(&l, &format!(
         "INSERT INTO tenant_hillside.sync_runs (started_at, trigger) VALUES ({old}, 'timer'), ({old}, 'timer')")).await;
@@ -137,8 +149,8 @@ async fn the_run_deletes_exactly_what_its_preview_showed_and_audits_the_counts()
     assert_eq!(names("staff"), vec!["Old Colleague"]);
     assert_eq!(
         preview["counts"],
-        json!({"students": 1, "staff": 1, "share_findings": 1, "sync_runs": 3,
-               "invitations": 1, "tombstones": 1})
+        json!({"students": 1, "staff": 1, "share_findings": 1, "share_scans": 1,
+               "sync_runs": 3, "invitations": 1, "tombstones": 1})
     );
     // The page shows the same people.
     let shown = admin.get(&l.w.url("/admin/privacy/retention")).await;
@@ -180,6 +192,11 @@ async fn the_run_deletes_exactly_what_its_preview_showed_and_audits_the_counts()
         ),
         ("SELECT count(*) FROM tenant_hillside.share_findings", 1),
         ("SELECT count(*) FROM tenant_hillside.sync_runs", 1),
+        (
+            "SELECT count(*) FROM tenant_hillside.share_scans WHERE status = 'failed'",
+            1,
+        ),
+        ("SELECT count(*) FROM tenant_hillside.share_scans", 1),
         (
             "SELECT count(*) FROM tenant_hillside.role_invitations WHERE email = 'waiting@hillside.sch.uk'",
             1,
