@@ -10,7 +10,8 @@
 //!    kept in `platform.offboardings` once it is complete. [`cancel`] undoes this step (never
 //!    once the deletion was confirmed).
 //! 2. [`confirm`]: only for a school being offboarded whose export is complete and verifies
-//!    (its SHA-256 as recorded, every entry against the manifest). Then, each step's time
+//!    (its SHA-256 as recorded, every entry against the manifest), and whose tables still hold
+//!    as many rows as the export does (nothing written since goes undelivered). Then, each step's time
 //!    recorded so that an interrupted run resumes at the first step not done: Google grants
 //!    revoked at Google and deleted; the school's Redis keys removed; in one transaction, schema
 //!    and role dropped, its support grants and retention runs deleted and its registry row
@@ -452,8 +453,8 @@ fn create_private(path: &Path) -> std::io::Result<File> {
 /// `tenant offboard SLUG --cancel`: the school goes back to `active`, before any deletion was
 /// confirmed (never after). Recorded in the school's log (`offboarding.cancelled`, the
 /// operator as actor) and in the platform's row (`deleted.cancelled`: when and by whom), whose
-/// export is forgotten so that `--confirm` refuses until a new export is made. The export file itself is the operator's
-/// to destroy.
+/// export is forgotten so that `--confirm` refuses until a new export is made. The export file
+/// itself is the operator's to destroy.
 #[tracing::instrument(skip(pool, operator))]
 pub async fn cancel(pool: &PgPool, slug: &str, operator: &Actor) -> Result<(), OffboardError> {
     let name = operator_name(operator)?;
