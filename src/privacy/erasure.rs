@@ -114,7 +114,6 @@ struct Row {
     folders: i64,
     share_findings: i64,
     window_overrides: i64,
-    still_enrolled: bool,
 }
 
 /// A student of this school, with what erasing them would remove; `lock` holds their row until
@@ -143,10 +142,7 @@ pub async fn describe(
              (SELECT count(*) FROM share_findings f JOIN portfolios p ON p.id = f.portfolio_id \
                  WHERE p.student_id = s.id) AS share_findings, \
              (SELECT count(*) FROM window_overrides o JOIN portfolios p ON p.id = o.portfolio_id \
-                 WHERE p.student_id = s.id) AS window_overrides, \
-             EXISTS (SELECT 1 FROM enrolments e JOIN courses c ON c.id = e.course_id \
-                     WHERE e.student_id = s.id AND e.ended_at IS NULL AND c.active) \
-                 AS still_enrolled \
+                 WHERE p.student_id = s.id) AS window_overrides \
          FROM students s WHERE s.id = $1",
     )
     .bind(id)
@@ -163,12 +159,13 @@ pub async fn describe(
         ),
         email: row.email,
         classroom_user_id: row.classroom_user_id,
+        // Listed in a class Classroom still has.
+        still_enrolled: !row.classes.is_empty(),
         classes: row.classes,
         enrolments: row.enrolments,
         folders: row.folders,
         share_findings: row.share_findings,
         window_overrides: row.window_overrides,
-        still_enrolled: row.still_enrolled,
     })
 }
 

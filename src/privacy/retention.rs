@@ -27,7 +27,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, Actor};
-use crate::roster::store::hold_students;
+use crate::roster::store::{hold_students, in_a_live_class};
 use crate::tenancy::daily_runs::{DailyRuns, schools_due_today};
 use crate::tenancy::settings::{self, SettingsError};
 use crate::tenancy::{School, SchoolStatus, SchoolTx, begin_school_tx};
@@ -100,16 +100,6 @@ impl Counts {
     }
 }
 
-/// A student in no class Classroom still has: every enrolment ended, or in a class Classroom
-/// no longer returns (archived at the end of the year, say; its enrolments stay open so the class
-/// page still shows who was in it). `s` is the student. Shared by `due` and `purge`.
-macro_rules! student_unenrolled {
-    () => {
-        "NOT EXISTS (SELECT 1 FROM enrolments e JOIN courses c ON c.id = e.course_id \
-                     WHERE e.student_id = s.id AND e.ended_at IS NULL AND c.active)"
-    };
-}
-
 /// A member of staff nothing needs: no role, teaching no active class, holding no Google grant
 /// (the Drive operator's account may hold no role). `s` is the staff row. Shared by `due` and
 /// `purge`.
@@ -143,7 +133,8 @@ pub async fn due(tx: &mut SchoolTx, retention_months: i32) -> Result<Due, sqlx::
                           (SELECT max(p.updated_at) FROM portfolios p WHERE p.student_id = s.id) \
                  ) AS last_activity \
              FROM students s WHERE ",
-        student_unenrolled!(),
+        "NOT ",
+        in_a_live_class!(),
         " \
          ) x WHERE last_activity < $1 ORDER BY name, id",
     ))
@@ -239,7 +230,8 @@ pub async fn purge(tx: &mut SchoolTx, due: &Due) -> Result<Counts, sqlx::Error> 
     // Students first: their findings go with their portfolios.
     let students = sqlx::query(concat!(
         "DELETE FROM students s WHERE s.id = ANY($1) AND ",
-        student_unenrolled!()
+        "NOT ",
+        in_a_live_class!()
     ))
     .bind(ids(&due.students))
     .execute(&mut **tx)

@@ -242,6 +242,18 @@ fn display_name(m: &RosterMember) -> String {
         .unwrap_or_default()
 }
 
+/// SQL, true when the student `s` is in a class Classroom still has: an open enrolment in an
+/// active class. A class Classroom stopped returning (archived at the end of the year, say)
+/// keeps its enrolments open so its page still shows who was in it, but holds nobody in
+/// Classroom. Erasure (is the student still listed?) and retention (may they go?) both ask it.
+macro_rules! in_a_live_class {
+    () => {
+        "EXISTS (SELECT 1 FROM enrolments e JOIN courses c ON c.id = e.course_id \
+                 WHERE e.student_id = s.id AND e.ended_at IS NULL AND c.active)"
+    };
+}
+pub(crate) use in_a_live_class;
+
 /// Holds this school's student rows against erasure until the transaction ends. Sync takes it
 /// before taking students in and erasure before deleting one: without it, a sync's insert that
 /// waited on the row an erasure was deleting would be retried by PostgreSQL after the erasure

@@ -51,6 +51,12 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `tenant offboard hillside --export FILE` as the operator, which must succeed.
+async fn export_ok(w: &GoogleWorld, file: &str) {
+    let exported = offboard(w, &["hillside", "--export", file], &as_operator()).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+}
+
 fn export_path(dir: &Path) -> PathBuf {
     dir.join("hillside-export.zip")
 }
@@ -402,8 +408,7 @@ async fn confirm_without_a_verified_export_is_refused_and_nothing_is_dropped() {
     assert_eq!(no_export.status.code(), Some(2), "{}", stderr(&no_export));
     assert!(stderr(&no_export).contains("no complete export"));
 
-    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
-    assert!(exported.status.success(), "{}", stderr(&exported));
+    export_ok(&w, file_arg).await;
     // Changed after the export: one byte near the end (in the zip's directory).
     let mut bytes = std::fs::read(&file).unwrap();
     let at = bytes.len() - 30;
@@ -447,8 +452,7 @@ async fn a_school_changed_since_its_export_is_not_deleted_until_exported_again()
     let dir = temp_dir();
     let file = export_path(&dir);
     let file_arg = file.to_str().unwrap();
-    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
-    assert!(exported.status.success(), "{}", stderr(&exported));
+    export_ok(&w, file_arg).await;
     // An operator's command writes to the school's log after the export was taken.
     let verified = invigilator(&w, &["audit", "verify", "hillside"], &as_operator()).await;
     assert!(verified.status.success(), "{}", stderr(&verified));
@@ -471,8 +475,7 @@ async fn a_school_changed_since_its_export_is_not_deleted_until_exported_again()
     assert_eq!(status(&w.db, "hillside").await, "offboarding");
 
     // Exported again, the copy holds everything, and the deletion goes ahead.
-    let again = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
-    assert!(again.status.success(), "{}", stderr(&again));
+    export_ok(&w, file_arg).await;
     let done = offboard(&w, &confirm, &as_operator()).await;
     assert!(done.status.success(), "{}", stderr(&done));
     assert_eq!(status(&w.db, "hillside").await, "deleted");
@@ -494,8 +497,7 @@ async fn a_grant_whose_stored_copy_cannot_be_read_does_not_stall_the_deletion() 
     let dir = temp_dir();
     let file = export_path(&dir);
     let file_arg = file.to_str().unwrap();
-    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
-    assert!(exported.status.success(), "{}", stderr(&exported));
+    export_ok(&w, file_arg).await;
     let confirm = ["hillside", "--confirm", "--export", file_arg];
     let done = offboard(&w, &confirm, &as_operator()).await;
     assert!(done.status.success(), "{}", stderr(&done));
@@ -517,8 +519,7 @@ async fn an_interrupted_offboarding_resumes_where_it_stopped() {
     let dir = temp_dir();
     let file = export_path(&dir);
     let file_arg = file.to_str().unwrap();
-    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
-    assert!(exported.status.success(), "{}", stderr(&exported));
+    export_ok(&w, file_arg).await;
     let confirm = ["hillside", "--confirm", "--export", file_arg];
     let stop = |step: &'static str| {
         [
@@ -633,8 +634,7 @@ async fn cancelling_before_confirmation_makes_the_school_active_again() {
         stderr(&early)
     );
 
-    let exported = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
-    assert!(exported.status.success(), "{}", stderr(&exported));
+    export_ok(&w, file_arg).await;
     assert_eq!(status(&w.db, "hillside").await, "offboarding");
     let cancelled = offboard(&w, &cancel, &as_operator()).await;
     assert!(cancelled.status.success(), "{}", stderr(&cancelled));
@@ -668,8 +668,7 @@ async fn cancelling_before_confirmation_makes_the_school_active_again() {
     assert_eq!(w.emu.calls("oauth2.revoke"), 0);
 
     // Offboarding again, and once the deletion is confirmed, there is no going back.
-    let again = offboard(&w, &["hillside", "--export", file_arg], &as_operator()).await;
-    assert!(again.status.success(), "{}", stderr(&again));
+    export_ok(&w, file_arg).await;
     let stop = [
         ("INVIGILATOR_OPERATOR", OPERATOR_NAME),
         ("INVIGILATOR_OFFBOARD_STOP_AFTER", "confirmed"),

@@ -153,20 +153,23 @@ pub struct AccountLine {
 impl From<&DriveAccount> for AccountLine {
     fn from(a: &DriveAccount) -> Self {
         let works = a.works();
+        let (status, status_class) = account_state(works);
         Self {
             account: a.account.clone(),
-            status: if works {
-                "Connected"
-            } else {
-                "Set aside: needs reconnecting"
-            },
-            status_class: if works {
-                "admin-state-connected"
-            } else {
-                "admin-state-reconnect"
-            },
+            status,
+            status_class,
             reason: a.status_reason.clone().filter(|r| !works && !r.is_empty()),
         }
+    }
+}
+
+/// A Drive account's state in words, and the class that colours them: the checklist and the
+/// settings page say it alike.
+pub(crate) fn account_state(works: bool) -> (&'static str, &'static str) {
+    if works {
+        ("Connected", "admin-state-connected")
+    } else {
+        ("Set aside: needs reconnecting", "admin-state-reconnect")
     }
 }
 

@@ -27,6 +27,7 @@ use crate::web::drive_operators::{accounts, remove_account};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::CurrentStaff;
 use crate::web::pages::form::{FormErrors, PageForm, reshow};
+use crate::web::pages::setup::account_state;
 use crate::web::pages::{AdminTab, Layout, NavLink, PageStaff, Section, london_time, render};
 use crate::web::portfolios::parse_id;
 
@@ -133,20 +134,13 @@ impl DriveAccountRow {
                  made, locked or unlocked."
             )
         };
+        let (status, status_class) = account_state(works);
         Self {
             id: account.id,
             account: account.account.clone(),
             works,
-            status: if works {
-                "Connected"
-            } else {
-                "Set aside: needs reconnecting"
-            },
-            status_class: if works {
-                "admin-state-connected"
-            } else {
-                "admin-state-reconnect"
-            },
+            status,
+            status_class,
             detail,
             connected: london_time(account.connected_at),
             removal_message,
