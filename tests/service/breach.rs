@@ -60,23 +60,6 @@ async fn refresh_tokens(l: &LockWorld) -> Vec<String> {
     tokens
 }
 
-/// Whether Google (the emulator) still accepts a refresh token.
-async fn token_works(l: &LockWorld, refresh: &str) -> bool {
-    common::http_client()
-        .post(format!("{}token", l.w.emu.url()))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", "invigilator-local"),
-            ("client_secret", "invigilator-local-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success()
-}
-
 async fn audit(l: &LockWorld, action: &str) -> Vec<(String, Value)> {
     sqlx::query_as("SELECT actor, details FROM tenant_hillside.audit_log WHERE action = $1")
         .bind(action)
@@ -93,7 +76,7 @@ async fn after_a_suspected_breach_everyone_is_signed_out_and_every_grant_revoked
     let tokens = refresh_tokens(&l).await;
     assert_eq!(tokens.len(), 2, "the teacher's and the Drive operator's");
     for token in &tokens {
-        assert!(token_works(&l, token).await);
+        assert!(l.w.refresh_token_works(token).await);
     }
 
     // Without an operator's name nothing happens.
@@ -166,7 +149,10 @@ async fn after_a_suspected_breach_everyone_is_signed_out_and_every_grant_revoked
     );
     assert!(refresh_tokens(&l).await.is_empty(), "our copies are gone");
     for token in &tokens {
-        assert!(!token_works(&l, token).await, "Google no longer honours it");
+        assert!(
+            !l.w.refresh_token_works(token).await,
+            "Google no longer honours it"
+        );
     }
     let recorded = audit(&l, "operator.grants_revoked").await;
     assert_eq!(recorded.len(), 1);

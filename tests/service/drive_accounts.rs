@@ -76,23 +76,6 @@ async fn set_aside(w: &SignInWorld, school: &School, id: Uuid) {
     tx.commit().await.unwrap();
 }
 
-/// Whether Google still gives access tokens for `refresh`.
-async fn token_works(w: &SignInWorld, refresh: &str) -> bool {
-    common::http_client()
-        .post(format!("{}token", w.emu.url()))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", "invigilator-local"),
-            ("client_secret", "invigilator-local-secret"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success()
-}
-
 /// The audit entries of `action`: (actor, target type, target id).
 async fn audited(w: &SignInWorld, action: &str) -> Vec<(String, Option<String>, Option<String>)> {
     sqlx::query_as(
@@ -219,7 +202,7 @@ async fn the_school_admin_lists_the_drive_accounts_and_removes_one_which_google_
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
     assert!(audited(&w, "drive_operator.removed").await.is_empty());
-    assert!(token_works(&w, &refresh).await, "nothing revoked yet");
+    assert!(w.refresh_token_works(&refresh).await, "nothing revoked yet");
 
     let removed = delete(&w, &mut admin, &token, &second.to_string()).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
@@ -231,7 +214,7 @@ async fn the_school_admin_lists_the_drive_accounts_and_removes_one_which_google_
     assert_eq!(entries[0].2, Some(second.to_string()));
     // Google no longer takes its grant, and our copy is gone (or, were Google slow, waiting
     // to be revoked, which nothing uses).
-    assert!(!token_works(&w, &refresh).await, "revoked at Google");
+    assert!(!w.refresh_token_works(&refresh).await, "revoked at Google");
     let kept: Option<String> =
         sqlx::query_scalar("SELECT status FROM tenant_hillside.google_credentials WHERE id = $1")
             .bind(second)

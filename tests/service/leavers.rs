@@ -115,22 +115,6 @@ impl World {
         unsealed.secret.expose_secret().to_owned()
     }
 
-    /// Whether Google (the emulator) still accepts a refresh token.
-    async fn token_works(&self, refresh: &str) -> bool {
-        let answer = common::http_client()
-            .post(format!("{}token", self.w.emu.url()))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                ("client_id", "invigilator-local"),
-                ("client_secret", "invigilator-local-secret"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        answer.status().is_success()
-    }
-
     /// Opens `browser`'s live-status stream; the task finishes when the server ends it.
     async fn open_stream(&self, browser: &Browser) -> tokio::task::JoinHandle<()> {
         let mut stream = common::http_client()
@@ -172,7 +156,7 @@ async fn a_teacher_whose_last_role_is_taken_away_is_cut_off_at_once() {
     let mut t = world().await;
     let ada = t.staff_id(TEACHER).await;
     let refresh = t.refresh_token(ada).await;
-    assert!(t.token_works(&refresh).await);
+    assert!(t.w.refresh_token_works(&refresh).await);
     let stream = t.open_stream(&t.ada).await;
     let role: Uuid = t
         .scalar(
@@ -196,7 +180,7 @@ async fn a_teacher_whose_last_role_is_taken_away_is_cut_off_at_once() {
 
     // Their grant is revoked at Google and our copy deleted.
     assert!(
-        !t.token_works(&refresh).await,
+        !t.w.refresh_token_works(&refresh).await,
         "Google no longer takes the token"
     );
     let grants: i64 = t
@@ -246,7 +230,7 @@ async fn a_teacher_classroom_no_longer_lists_leaves_and_is_deleted_thirty_days_l
     assert_eq!(report.leavers[0].staff_id, grace);
 
     assert!(
-        !t.token_works(&refresh).await,
+        !t.w.refresh_token_works(&refresh).await,
         "Google no longer takes the token"
     );
     let grants: i64 = t
@@ -374,7 +358,7 @@ async fn a_grant_google_would_not_revoke_is_never_used_and_is_revoked_later() {
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].outcome, "revoked");
     assert_eq!(grant_state(&t, grace).await, None);
-    assert!(!t.token_works(&refresh).await);
+    assert!(!t.w.refresh_token_works(&refresh).await);
     let audited = t.audit("google_grant.revoked").await;
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0]["attempts"], 2);

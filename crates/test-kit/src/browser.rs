@@ -312,6 +312,24 @@ impl SignInWorld {
         me["csrf_token"].as_str().unwrap().to_owned()
     }
 
+    /// Whether Google (the emulator) still accepts `refresh` from the app's OAuth client: false
+    /// once the grant has been revoked.
+    pub async fn refresh_token_works(&self, refresh: &str) -> bool {
+        crate::http_client()
+            .post(format!("{}token", self.emu.url()))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", "invigilator-local"),
+                ("client_secret", "invigilator-local-secret"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    }
+
     /// Signs `email` in through Google; returns the final page.
     pub async fn sign_in(&self, browser: &mut Browser, email: &str) -> Page {
         browser.follow(&self.url("/auth/login"), Some(email)).await
