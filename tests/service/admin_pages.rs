@@ -3,11 +3,11 @@
 
 use invigilator_test_kit as common;
 
-use common::browser::{ADMIN, Browser, Page, RequestBody, SignInWorld};
+use common::browser::{ADMIN, Browser, Page, SignInWorld};
 use common::lock_world::{LockWorld, lock_world};
 use common::{OPERATOR, SHARED_DRIVE, connect_drive_operator, pupil};
 use invigilator::auth::roles::Role;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -36,25 +36,6 @@ async fn admin_of(w: &SignInWorld) -> (Browser, String) {
     assert_eq!(w.sign_in(&mut admin, ADMIN).await.status, StatusCode::OK);
     let token = w.csrf_token(&mut admin).await;
     (admin, token)
-}
-
-/// Sends a page's form as a browser does: urlencoded, with the CSRF token.
-async fn submit(
-    w: &SignInWorld,
-    browser: &mut Browser,
-    token: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> Page {
-    let mut pairs: Vec<(String, String)> = vec![("csrf_token".into(), token.into())];
-    pairs.extend(
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    browser
-        .request(Method::POST, &w.url(path), Some(RequestBody::Form(pairs)))
-        .await
 }
 
 fn location(page: &Page) -> String {
@@ -121,7 +102,7 @@ async fn every_admin_page_is_for_the_school_admin_alone() {
                 assert_eq!(page.status, StatusCode::FORBIDDEN, "{role:?} {path}");
                 assert!(page.body.contains("You cannot do that"), "{role:?} {path}");
                 // Nor can they act through the page's forms.
-                let sent = submit(&w, &mut browser, &token, form, &[]).await;
+                let sent = w.submit_form(&mut browser, &token, form, &[]).await;
                 assert_eq!(sent.status, StatusCode::FORBIDDEN, "{role:?} POST {form}");
             }
         }
@@ -185,14 +166,14 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
         ]
     };
     // Retention out of range: beside its field, typed value kept, nothing saved.
-    let bad = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/settings",
-        &form(SHARED_DRIVE, "0"),
-    )
-    .await;
+    let bad = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/settings",
+            &form(SHARED_DRIVE, "0"),
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(bad.body.contains("There is a problem"));
     assert!(bad.body.contains("id=\"retention_months-error\""));
@@ -203,24 +184,26 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     );
     assert!(bad.body.contains("id=\"retention_months\" name=\"retention_months\" type=\"text\" inputmode=\"numeric\" class=\"admin-short\" value=\"0\""));
     assert!(bad.body.contains(&format!("value=\"{SHARED_DRIVE}\"")));
-    let words = submit(&w, &mut admin, &token, "/admin/settings", &form("", "lots")).await;
+    let words = w
+        .submit_form(&mut admin, &token, "/admin/settings", &form("", "lots"))
+        .await;
     assert_eq!(words.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(words.body.contains("value=\"lots\""));
     assert_eq!(saved_settings(&w).await, (36, None));
     // A choice that is not offered: its message is tied to the group of choices.
-    let choice = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/settings",
-        &[
-            ("shared_drive_id", ""),
-            ("retention_months", "36"),
-            ("sync_interval_minutes", "30"),
-            ("outside_domain_students", "sometimes"),
-        ],
-    )
-    .await;
+    let choice = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/settings",
+            &[
+                ("shared_drive_id", ""),
+                ("retention_months", "36"),
+                ("sync_interval_minutes", "30"),
+                ("outside_domain_students", "sometimes"),
+            ],
+        )
+        .await;
     assert_eq!(choice.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(choice.body.contains("id=\"outside_domain_students-error\""));
     assert!(
@@ -232,14 +215,14 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     );
 
     // A Shared Drive the Drive account cannot reach: refused beside the field, nothing saved.
-    let unreachable = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/settings",
-        &form("0ANoSuchDrive", "24"),
-    )
-    .await;
+    let unreachable = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/settings",
+            &form("0ANoSuchDrive", "24"),
+        )
+        .await;
     assert_eq!(unreachable.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unreachable.body.contains("id=\"shared_drive_id-error\""));
     assert!(
@@ -256,14 +239,14 @@ async fn settings_are_saved_through_the_form_and_a_bad_value_is_shown_beside_its
     assert!(!actions(&w).await.iter().any(|a| a == "settings.changed"));
 
     // The school's own drive: checked, saved, shown.
-    let saved = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/settings",
-        &form(SHARED_DRIVE, "24"),
-    )
-    .await;
+    let saved = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/settings",
+            &form(SHARED_DRIVE, "24"),
+        )
+        .await;
     let shown = follow_done(&w, &mut admin, saved, "saved").await;
     assert!(shown.body.contains("Settings saved."));
     assert!(shown.body.contains("Portfolios (0APortfolios), checked"));
@@ -310,14 +293,14 @@ async fn a_year_rule_is_previewed_then_added_and_its_classes_show_their_year() {
     assert!(!preview.body.contains("10C Biology"));
     assert!(preview.body.contains("becomes Year 11"));
     // Without the script: the Preview button shows the same on the page, and saves nothing.
-    let shown = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/rules/year-groups",
-        &[("pattern", "11%"), ("year_group", "11"), ("preview", "1")],
-    )
-    .await;
+    let shown = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/rules/year-groups",
+            &[("pattern", "11%"), ("year_group", "11"), ("preview", "1")],
+        )
+        .await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     assert!(shown.body.contains("catches 2 classes"));
     assert!(
@@ -327,14 +310,14 @@ async fn a_year_rule_is_previewed_then_added_and_its_classes_show_their_year() {
     assert_eq!(year_rules().await, 0);
 
     // A bad pattern is shown again beside its field, typed as it was; nothing saved.
-    let bad = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/rules/year-groups",
-        &[("pattern", "11\\"), ("year_group", "11")],
-    )
-    .await;
+    let bad = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/rules/year-groups",
+            &[("pattern", "11\\"), ("year_group", "11")],
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
     assert!(
         bad.body.contains("id=\"year-pattern-error\""),
@@ -347,14 +330,14 @@ async fn a_year_rule_is_previewed_then_added_and_its_classes_show_their_year() {
         bad.body
     );
     assert!(bad.body.contains("value=\"11\\\""));
-    let no_year = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/rules/year-groups",
-        &[("pattern", "11%"), ("year_group", "")],
-    )
-    .await;
+    let no_year = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/rules/year-groups",
+            &[("pattern", "11%"), ("year_group", "")],
+        )
+        .await;
     assert_eq!(no_year.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no_year.body.contains("id=\"year-year_group-error\""));
     assert!(
@@ -369,14 +352,14 @@ async fn a_year_rule_is_previewed_then_added_and_its_classes_show_their_year() {
     assert_eq!(year_rules().await, 0);
 
     // Added: the classes it catches show the year, by that rule, marked new.
-    let added = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/rules/year-groups",
-        &[("pattern", "11%"), ("year_group", "11")],
-    )
-    .await;
+    let added = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/rules/year-groups",
+            &[("pattern", "11%"), ("year_group", "11")],
+        )
+        .await;
     let page = follow_done(&w, &mut admin, added, "added").await;
     for class in ["11A Chemistry", "11B Physics"] {
         let row = class_row(&page.body, class);
@@ -411,14 +394,14 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
     let physics = add_class(&w, "11B Physics").await;
     let (mut admin, token) = admin_of(&w).await;
     for (pattern, year) in [("11%", "11"), ("%B%", "9")] {
-        let added = submit(
-            &w,
-            &mut admin,
-            &token,
-            "/admin/rules/year-groups",
-            &[("pattern", pattern), ("year_group", year)],
-        )
-        .await;
+        let added = w
+            .submit_form(
+                &mut admin,
+                &token,
+                "/admin/rules/year-groups",
+                &[("pattern", pattern), ("year_group", year)],
+            )
+            .await;
         assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
     }
     let ids: Vec<String> = sqlx::query_scalar(
@@ -440,25 +423,20 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
 
     // Moving the second rule up: it wins now.
     let order = [("ids", ids[1].as_str()), ("ids", ids[0].as_str())];
-    let moved = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/rules/year-groups/order",
-        &order,
-    )
-    .await;
+    let moved = w
+        .submit_form(&mut admin, &token, "/admin/rules/year-groups/order", &order)
+        .await;
     follow_done(&w, &mut admin, moved, "moved").await;
     assert_eq!(year_of().await, Some(9));
     // The same button again, from a page now out of date, is refused: nothing moves.
-    let stale = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/rules/year-groups/order",
-        &[("ids", ids[1].as_str())],
-    )
-    .await;
+    let stale = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/rules/year-groups/order",
+            &[("ids", ids[1].as_str())],
+        )
+        .await;
     assert_eq!(stale.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         stale
@@ -468,14 +446,14 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
 
     // Changing a rule; a bad change is shown again in its own form.
     let path = format!("/admin/rules/year-groups/{}", ids[1]);
-    let bad = submit(
-        &w,
-        &mut admin,
-        &token,
-        &path,
-        &[("pattern", ""), ("year_group", "9")],
-    )
-    .await;
+    let bad = w
+        .submit_form(
+            &mut admin,
+            &token,
+            &path,
+            &[("pattern", ""), ("year_group", "9")],
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         bad.body.contains("id=\"edit-pattern\""),
@@ -491,38 +469,40 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
         bad.body
             .contains("aria-invalid=\"true\" aria-describedby=\"edit-pattern-error\"")
     );
-    let changed = submit(
-        &w,
-        &mut admin,
-        &token,
-        &path,
-        &[("pattern", "%B%"), ("year_group", "10")],
-    )
-    .await;
+    let changed = w
+        .submit_form(
+            &mut admin,
+            &token,
+            &path,
+            &[("pattern", "%B%"), ("year_group", "10")],
+        )
+        .await;
     follow_done(&w, &mut admin, changed, "changed").await;
     assert_eq!(year_of().await, Some(10));
 
     // Removing asks first (without the script), then removes.
     let remove = format!("/admin/rules/year-groups/{}/delete", ids[1]);
-    let asked = submit(&w, &mut admin, &token, &remove, &[]).await;
+    let asked = w.submit_form(&mut admin, &token, &remove, &[]).await;
     assert_eq!(asked.status, StatusCode::OK);
     assert!(asked.body.contains("Remove this rule?"));
     assert!(asked.body.contains("name=\"confirm\" value=\"yes\""));
     assert_eq!(year_of().await, Some(10), "nothing removed yet");
-    let removed = submit(&w, &mut admin, &token, &remove, &[("confirm", "yes")]).await;
+    let removed = w
+        .submit_form(&mut admin, &token, &remove, &[("confirm", "yes")])
+        .await;
     follow_done(&w, &mut admin, removed, "removed").await;
     assert_eq!(year_of().await, Some(11));
 
     // The class's own year wins over the rules; a bad one is refused beside its field.
     let own = format!("/admin/rules/classes/{physics}");
-    let bad = submit(
-        &w,
-        &mut admin,
-        &token,
-        &own,
-        &[("subject", ""), ("year_group", "14")],
-    )
-    .await;
+    let bad = w
+        .submit_form(
+            &mut admin,
+            &token,
+            &own,
+            &[("subject", ""), ("year_group", "14")],
+        )
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         bad.body.contains("The year is a year group from 1 to 13"),
@@ -538,14 +518,14 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
             .contains("aria-invalid=\"true\" aria-describedby=\"override-year_group-error\"")
     );
     assert_eq!(year_of().await, Some(11));
-    let set = submit(
-        &w,
-        &mut admin,
-        &token,
-        &own,
-        &[("subject", "Physics"), ("year_group", "8")],
-    )
-    .await;
+    let set = w
+        .submit_form(
+            &mut admin,
+            &token,
+            &own,
+            &[("subject", "Physics"), ("year_group", "8")],
+        )
+        .await;
     let page = follow_done(&w, &mut admin, set, "placed").await;
     let row = class_row(&page.body, "11B Physics");
     assert!(
@@ -553,7 +533,9 @@ async fn rules_are_moved_changed_and_removed_and_a_class_is_placed_by_hand() {
         "{row}"
     );
     assert!(row.contains("<strong>Physics</strong>"), "{row}");
-    let applied = submit(&w, &mut admin, &token, "/admin/rules/apply", &[]).await;
+    let applied = w
+        .submit_form(&mut admin, &token, "/admin/rules/apply", &[])
+        .await;
     follow_done(&w, &mut admin, applied, "applied").await;
 
     let done = actions(&w).await;
@@ -580,18 +562,18 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
         "the admin has signed in"
     );
 
-    let invited = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/people",
-        &[
-            ("email", "New.Head@hillside.sch.uk"),
-            ("role", "headteacher"),
-            ("subject_id", ""),
-        ],
-    )
-    .await;
+    let invited = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/people",
+            &[
+                ("email", "New.Head@hillside.sch.uk"),
+                ("role", "headteacher"),
+                ("subject_id", ""),
+            ],
+        )
+        .await;
     let page = follow_done(&w, &mut admin, invited, "invited").await;
     let waiting = &page.body[page.body.find("Waiting for a first sign-in").unwrap()..];
     assert!(waiting.contains("new.head@hillside.sch.uk"), "{waiting}");
@@ -599,18 +581,18 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
     assert!(waiting.contains(" by Head Staff"), "who invited: {waiting}");
 
     // Refusals as the API's: beside their field, typed kept, nothing saved.
-    let other_domain = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/people",
-        &[
-            ("email", "someone@gmail.com"),
-            ("role", "teacher"),
-            ("subject_id", ""),
-        ],
-    )
-    .await;
+    let other_domain = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/people",
+            &[
+                ("email", "someone@gmail.com"),
+                ("role", "teacher"),
+                ("subject_id", ""),
+            ],
+        )
+        .await;
     assert_eq!(other_domain.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(other_domain.body.contains("id=\"email-error\""));
     assert!(
@@ -619,18 +601,18 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
         other_domain.body
     );
     assert!(other_domain.body.contains("value=\"someone@gmail.com\""));
-    let no_subject = submit(
-        &w,
-        &mut admin,
-        &token,
-        "/admin/people",
-        &[
-            ("email", "hos@hillside.sch.uk"),
-            ("role", "head_of_subject"),
-            ("subject_id", ""),
-        ],
-    )
-    .await;
+    let no_subject = w
+        .submit_form(
+            &mut admin,
+            &token,
+            "/admin/people",
+            &[
+                ("email", "hos@hillside.sch.uk"),
+                ("role", "head_of_subject"),
+                ("subject_id", ""),
+            ],
+        )
+        .await;
     assert_eq!(no_subject.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no_subject.body.contains("id=\"subject_id-error\""));
     assert!(
@@ -667,10 +649,12 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
             .body
             .contains("A school always keeps one School Admin.")
     );
-    let asked = submit(&w, &mut admin, &token, &path, &[]).await;
+    let asked = w.submit_form(&mut admin, &token, &path, &[]).await;
     assert_eq!(asked.status, StatusCode::OK);
     assert!(asked.body.contains("Take this role away?"));
-    let refused = submit(&w, &mut admin, &token, &path, &[("confirm", "yes")]).await;
+    let refused = w
+        .submit_form(&mut admin, &token, &path, &[("confirm", "yes")])
+        .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         refused
@@ -686,14 +670,14 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
 
     // An invitation is withdrawn the same way, asked about as an invitation.
     let invitation = list["invitations"][0]["id"].as_str().unwrap().to_owned();
-    let asked = submit(
-        &w,
-        &mut admin,
-        &token,
-        &format!("/admin/people/{invitation}/revoke"),
-        &[],
-    )
-    .await;
+    let asked = w
+        .submit_form(
+            &mut admin,
+            &token,
+            &format!("/admin/people/{invitation}/revoke"),
+            &[],
+        )
+        .await;
     assert_eq!(asked.status, StatusCode::OK);
     assert!(
         asked.body.contains("Withdraw this invitation?"),
@@ -702,14 +686,14 @@ async fn a_role_given_by_email_waits_as_an_invitation_and_the_last_school_admin_
     );
     assert!(asked.body.contains("Withdraw the invitation"));
     assert!(!asked.body.contains("Take this role away?"));
-    let withdrawn = submit(
-        &w,
-        &mut admin,
-        &token,
-        &format!("/admin/people/{invitation}/revoke"),
-        &[("confirm", "yes")],
-    )
-    .await;
+    let withdrawn = w
+        .submit_form(
+            &mut admin,
+            &token,
+            &format!("/admin/people/{invitation}/revoke"),
+            &[("confirm", "yes")],
+        )
+        .await;
     let page = follow_done(&w, &mut admin, withdrawn, "withdrawn").await;
     assert!(!page.body.contains("new.head@hillside.sch.uk"));
     let done = actions(&w).await;
@@ -743,7 +727,9 @@ async fn sync_now_queues_a_sync_and_the_history_shows_the_runs() {
     assert!(page.body.contains("no problems"), "{}", page.body);
 
     let before = queued_syncs(&l.w).await;
-    let asked = submit(&l.w, &mut admin, &token, "/admin/sync", &[]).await;
+    let asked =
+        l.w.submit_form(&mut admin, &token, "/admin/sync", &[])
+            .await;
     let page = follow_done(&l.w, &mut admin, asked, "queued").await;
     assert!(page.body.contains("A sync has been asked for"));
     assert_eq!(queued_syncs(&l.w).await, before + 1);
@@ -793,7 +779,9 @@ async fn a_sync_whose_audit_entry_fails_is_not_queued() {
     .await
     .unwrap();
     let before = queued_syncs(&l.w).await;
-    let asked = submit(&l.w, &mut admin, &token, "/admin/sync", &[]).await;
+    let asked =
+        l.w.submit_form(&mut admin, &token, "/admin/sync", &[])
+            .await;
     assert!(asked.status.is_server_error(), "{}", asked.status);
     assert_eq!(queued_syncs(&l.w).await, before, "nothing queued unaudited");
     assert!(!actions(&l.w).await.contains(&"sync.requested".to_owned()));
@@ -839,14 +827,14 @@ async fn a_finding_is_removed_or_kept_through_the_page_and_a_class_scanned_now()
     assert!(page.body.contains("Coursework essay"));
     assert!(page.body.contains("can edit"));
 
-    let kept = submit(
-        &l.w,
-        &mut admin,
-        &token,
-        &format!("/admin/sharing/{friend}/keep"),
-        &[],
-    )
-    .await;
+    let kept =
+        l.w.submit_form(
+            &mut admin,
+            &token,
+            &format!("/admin/sharing/{friend}/keep"),
+            &[],
+        )
+        .await;
     let page = follow_done(&l.w, &mut admin, kept, "kept").await;
     assert!(page.body.contains("Waiting for your decision (1)"));
     assert_eq!(status_of(&l, friend).await, "kept");
@@ -860,12 +848,14 @@ async fn a_finding_is_removed_or_kept_through_the_page_and_a_class_scanned_now()
         page.body
     );
     let remove = format!("/admin/sharing/{anyone}/remove");
-    let asked = submit(&l.w, &mut admin, &token, &remove, &[]).await;
+    let asked = l.w.submit_form(&mut admin, &token, &remove, &[]).await;
     assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
     assert!(asked.body.contains("Remove this access?"));
     assert!(asked.body.contains("name=\"confirm\" value=\"yes\""));
     assert_eq!(status_of(&l, anyone).await, "open", "nothing removed yet");
-    let removed = submit(&l.w, &mut admin, &token, &remove, &[("confirm", "yes")]).await;
+    let removed =
+        l.w.submit_form(&mut admin, &token, &remove, &[("confirm", "yes")])
+            .await;
     let page = follow_done(&l.w, &mut admin, removed, "removing").await;
     assert_eq!(status_of(&l, anyone).await, "removing");
     assert!(
@@ -877,53 +867,53 @@ async fn a_finding_is_removed_or_kept_through_the_page_and_a_class_scanned_now()
     assert!(!page.body.contains("state-locking"));
 
     // Keeping it again is refused, on the page, as the API refuses it.
-    let again = submit(
-        &l.w,
-        &mut admin,
-        &token,
-        &format!("/admin/sharing/{friend}/keep"),
-        &[],
-    )
-    .await;
+    let again =
+        l.w.submit_form(
+            &mut admin,
+            &token,
+            &format!("/admin/sharing/{friend}/keep"),
+            &[],
+        )
+        .await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         again.body.contains("only an open one kept"),
         "{}",
         again.body
     );
-    let unknown = submit(
-        &l.w,
-        &mut admin,
-        &token,
-        &format!("/admin/sharing/{friend}/forget"),
-        &[],
-    )
-    .await;
+    let unknown =
+        l.w.submit_form(
+            &mut admin,
+            &token,
+            &format!("/admin/sharing/{friend}/forget"),
+            &[],
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     // Scan now.
-    let none = submit(
-        &l.w,
-        &mut admin,
-        &token,
-        "/admin/sharing/scans",
-        &[("class_id", "")],
-    )
-    .await;
+    let none =
+        l.w.submit_form(
+            &mut admin,
+            &token,
+            "/admin/sharing/scans",
+            &[("class_id", "")],
+        )
+        .await;
     assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(none.body.contains("Choose a class to scan"));
     let class: Uuid = sqlx::query_scalar("SELECT id FROM tenant_hillside.courses")
         .fetch_one(&l.w.db.pool)
         .await
         .unwrap();
-    let scanned = submit(
-        &l.w,
-        &mut admin,
-        &token,
-        "/admin/sharing/scans",
-        &[("class_id", &class.to_string())],
-    )
-    .await;
+    let scanned =
+        l.w.submit_form(
+            &mut admin,
+            &token,
+            "/admin/sharing/scans",
+            &[("class_id", &class.to_string())],
+        )
+        .await;
     let page = follow_done(&l.w, &mut admin, scanned, "scan").await;
     assert!(page.body.contains("10X Chemistry"));
     let done = actions(&l.w).await;

@@ -104,21 +104,6 @@ async fn get_json(w: &SignInWorld, browser: &mut Browser, path: &str) -> Value {
     serde_json::from_str(&page.body).unwrap()
 }
 
-/// Sends a page's form as a browser does: urlencoded, with the CSRF token.
-async fn submit(
-    w: &SignInWorld,
-    browser: &mut Browser,
-    token: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> Page {
-    let mut pairs: Vec<(String, String)> = vec![("csrf_token".into(), token.into())];
-    pairs.extend(fields.iter().map(|(k, v)| ((*k).into(), (*v).into())));
-    browser
-        .request(Method::POST, &w.url(path), Some(RequestBody::Form(pairs)))
-        .await
-}
-
 fn remove_form(id: Uuid) -> String {
     format!("action=\"/admin/drive-operators/{id}/remove\"")
 }
@@ -288,18 +273,13 @@ async fn the_settings_page_lists_the_accounts_and_removes_one_after_asking() {
     // A teacher cannot remove one.
     let (mut teacher, teacher_token) = signed_in(&w, TEACHER).await;
     let path = format!("/admin/drive-operators/{second}/remove");
-    let refused = submit(
-        &w,
-        &mut teacher,
-        &teacher_token,
-        &path,
-        &[("confirm", "yes")],
-    )
-    .await;
+    let refused = w
+        .submit_form(&mut teacher, &teacher_token, &path, &[("confirm", "yes")])
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     // Without the script, the first press asks, naming the account and what follows.
-    let asking = submit(&w, &mut admin, &token, &path, &[]).await;
+    let asking = w.submit_form(&mut admin, &token, &path, &[]).await;
     assert_eq!(asking.status, StatusCode::OK, "{}", asking.body);
     assert!(asking.body.contains("Remove this Drive account?"));
     assert!(asking.body.contains(SECOND));
@@ -312,7 +292,7 @@ async fn the_settings_page_lists_the_accounts_and_removes_one_after_asking() {
     assert!(asking.body.contains(&format!("action=\"{path}\"")));
     // Removing the only account that works says what that means.
     let last = format!("/admin/drive-operators/{first}/remove");
-    let asking = submit(&w, &mut admin, &token, &last, &[]).await;
+    let asking = w.submit_form(&mut admin, &token, &last, &[]).await;
     assert!(
         asking.body.contains("No other Drive account works"),
         "{}",
@@ -324,7 +304,9 @@ async fn the_settings_page_lists_the_accounts_and_removes_one_after_asking() {
     );
 
     // Yes: back to the settings with a notice, the account gone.
-    let removed = submit(&w, &mut admin, &token, &path, &[("confirm", "yes")]).await;
+    let removed = w
+        .submit_form(&mut admin, &token, &path, &[("confirm", "yes")])
+        .await;
     assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
     let to = removed.headers["location"].to_str().unwrap().to_owned();
     assert_eq!(to, "/admin/settings?done=drive-removed");
@@ -342,7 +324,7 @@ async fn the_settings_page_lists_the_accounts_and_removes_one_after_asking() {
     for id in [second.to_string(), Uuid::new_v4().to_string(), "x".into()] {
         let path = format!("/admin/drive-operators/{id}/remove");
         for fields in [&[][..], &[("confirm", "yes")][..]] {
-            let missing = submit(&w, &mut admin, &token, &path, fields).await;
+            let missing = w.submit_form(&mut admin, &token, &path, fields).await;
             assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path} {fields:?}");
         }
     }

@@ -456,25 +456,6 @@ async fn only_the_school_admin_grants_and_bad_input_is_refused_beside_its_field(
     assert_eq!(grants, 1, "only the School Admin's good grant was made");
 }
 
-/// Sends the support page's form as a browser does: urlencoded, with the CSRF token.
-async fn submit(
-    w: &SignInWorld,
-    browser: &mut Browser,
-    csrf: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> Page {
-    let mut pairs: Vec<(String, String)> = vec![("csrf_token".into(), csrf.into())];
-    pairs.extend(
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    browser
-        .request(Method::POST, &w.url(path), Some(RequestBody::Form(pairs)))
-        .await
-}
-
 #[tokio::test]
 async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
     let w = SignInWorld::new().await;
@@ -491,18 +472,18 @@ async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
 
     // Bad hours: shown again beside the field, what was typed kept, nothing granted.
     for hours in ["0", "73", "lots"] {
-        let shown = submit(
-            &w,
-            &mut admin,
-            &csrf,
-            "/admin/support",
-            &[
-                ("operator", OLIVE),
-                ("hours", hours),
-                ("reason", "Sync stuck"),
-            ],
-        )
-        .await;
+        let shown = w
+            .submit_form(
+                &mut admin,
+                &csrf,
+                "/admin/support",
+                &[
+                    ("operator", OLIVE),
+                    ("hours", hours),
+                    ("reason", "Sync stuck"),
+                ],
+            )
+            .await;
         assert_eq!(shown.status, StatusCode::UNPROCESSABLE_ENTITY, "{hours}");
         assert!(
             shown.body.contains("id=\"hours-error\""),
@@ -511,14 +492,14 @@ async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
         );
         assert!(shown.body.contains("value=\"Sync stuck\""));
     }
-    let no_reason = submit(
-        &w,
-        &mut admin,
-        &csrf,
-        "/admin/support",
-        &[("operator", OLIVE), ("hours", "4"), ("reason", "")],
-    )
-    .await;
+    let no_reason = w
+        .submit_form(
+            &mut admin,
+            &csrf,
+            "/admin/support",
+            &[("operator", OLIVE), ("hours", "4"), ("reason", "")],
+        )
+        .await;
     assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no_reason.body.contains("id=\"reason-error\""));
     assert_eq!(
@@ -526,18 +507,18 @@ async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
         StatusCode::FORBIDDEN
     );
 
-    let granted = submit(
-        &w,
-        &mut admin,
-        &csrf,
-        "/admin/support",
-        &[
-            ("operator", OLIVE),
-            ("hours", "4"),
-            ("reason", "Sync stuck"),
-        ],
-    )
-    .await;
+    let granted = w
+        .submit_form(
+            &mut admin,
+            &csrf,
+            "/admin/support",
+            &[
+                ("operator", OLIVE),
+                ("hours", "4"),
+                ("reason", "Sync stuck"),
+            ],
+        )
+        .await;
     assert_eq!(granted.status, StatusCode::SEE_OTHER, "{}", granted.body);
     let to = granted.headers["location"].to_str().unwrap().to_owned();
     assert_eq!(to, "/admin/support?done=granted");
@@ -565,14 +546,14 @@ async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
     assert_eq!(read(&w, Some(&olive), READS[0]).await.0, StatusCode::OK);
 
     // Without the script, the first press asks; the answer revokes.
-    let asking = submit(
-        &w,
-        &mut admin,
-        &csrf,
-        &format!("/admin/support/{id}/revoke"),
-        &[],
-    )
-    .await;
+    let asking = w
+        .submit_form(
+            &mut admin,
+            &csrf,
+            &format!("/admin/support/{id}/revoke"),
+            &[],
+        )
+        .await;
     assert_eq!(asking.status, StatusCode::OK);
     assert!(asking.body.contains("Revoke support access?"));
     assert_eq!(
@@ -580,14 +561,14 @@ async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
         StatusCode::OK,
         "not yet"
     );
-    let revoked = submit(
-        &w,
-        &mut admin,
-        &csrf,
-        &format!("/admin/support/{id}/revoke"),
-        &[("confirm", "yes")],
-    )
-    .await;
+    let revoked = w
+        .submit_form(
+            &mut admin,
+            &csrf,
+            &format!("/admin/support/{id}/revoke"),
+            &[("confirm", "yes")],
+        )
+        .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
     let shown = admin.get(&w.url("/admin/support?done=revoked")).await;
     assert!(shown.body.contains("Past grants (1)"));
@@ -596,13 +577,13 @@ async fn the_support_page_grants_shows_and_revokes_with_a_confirmation() {
         read(&w, Some(&olive), READS[0]).await.0,
         StatusCode::FORBIDDEN
     );
-    let unknown = submit(
-        &w,
-        &mut admin,
-        &csrf,
-        &format!("/admin/support/{}/revoke", Uuid::new_v4()),
-        &[],
-    )
-    .await;
+    let unknown = w
+        .submit_form(
+            &mut admin,
+            &csrf,
+            &format!("/admin/support/{}/revoke", Uuid::new_v4()),
+            &[],
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
